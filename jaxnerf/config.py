@@ -15,12 +15,10 @@ from typing import Sequence
 
 import ml_collections
 
+from jaxnerf.errors import ConfigError
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS_DIR = os.path.join(REPO_ROOT, "configs")
-
-
-class ConfigError(ValueError):
-  """A bad config name, field or value; the message names it."""
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -7,11 +7,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from jaxnerf.errors import DatasetError
 from jaxnerf.rays import Rays
-
-
-class DatasetError(ValueError):
-  """Bad input data: the message names the offending file or field."""
 
 
 @dataclasses.dataclass
@@ -60,8 +57,12 @@ def register(name: str):
   return wrap
 
 
-def load_dataset(config, split: str) -> Dataset:
-  """Loads `split` of `config.data_dir` with the loader `config.dataset_type`."""
+def load_dataset(config, split: str,
+                 max_images: Optional[int] = None) -> Dataset:
+  """Loads `split` of `config.data_dir` with the loader `config.dataset_type`.
+
+  `max_images` keeps only the first images of the split (for previews).
+  """
   # Imported for their registration side effect.
   from jaxnerf.datasets import blender  # noqa: F401
   try:
@@ -72,7 +73,7 @@ def load_dataset(config, split: str) -> Dataset:
     raise DatasetError(
         f"config.dataset_type: unknown dataset type {config.dataset_type!r}; "
         f"known: {sorted(_LOADERS)}")
-  return _LOADERS[config.dataset_type](config, split)
+  return _LOADERS[config.dataset_type](config, split, max_images=max_images)
 
 
 def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Optional
 
 import imageio.v3 as iio
 import numpy as np
@@ -86,7 +87,8 @@ DEPTH_PNG_SCALE = 1.0
 
 
 @register("blender")
-def load_blender(config, split: str) -> Dataset:
+def load_blender(config, split: str,
+                 max_images: Optional[int] = None) -> Dataset:
   data_dir = config.data_dir
   if not os.path.isdir(data_dir):
     raise DatasetError(f"config.data_dir: {data_dir!r} is not a directory")
@@ -94,7 +96,7 @@ def load_blender(config, split: str) -> Dataset:
   meta = read_transforms(path)
   factor = max(int(config.factor), 1)
   images, paths, poses, names, depths = [], [], [], [], []
-  for frame in meta["frames"]:
+  for frame in meta["frames"][:max_images]:
     stem = os.path.normpath(os.path.join(data_dir, frame["file_path"]))
     image_path = stem if stem.endswith(".png") else stem + ".png"
     rgba = read_image(image_path)

@@ -1,0 +1,38 @@
+"""Checkpoints: a thin layer over orbax's CheckpointManager.
+
+Orbax writes each checkpoint to a temporary folder and renames it when
+complete, so a run killed mid-save leaves the previous checkpoints intact.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """Saves and restores TrainStates under `<train_dir>/checkpoints`."""
+
+  def __init__(self, train_dir: str, max_to_keep: int = 3):
+    self.directory = os.path.join(os.path.abspath(train_dir), "checkpoints")
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True,
+        enable_async_checkpointing=False)
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state) -> None:
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self.manager.wait_until_finished()
+
+  def restore(self, template, step: Optional[int] = None):
+    """Restores into the structure (and shardings) of `template`."""
+    step = self.latest_step() if step is None else step
+    return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+
+  def close(self) -> None:
+    self.manager.close()

@@ -1,0 +1,207 @@
+"""Image, depth-map and video output on the host (numpy, imageio).
+
+Float images are in [0, 1], channels last. Depth maps are coloured with
+Google's Turbo colormap (Anton Mikhailov, 2019), built as a 256-entry LUT from
+its published polynomial approximation (Ruofei Du, Google LLC, Apache-2.0;
+https://gist.github.com/mikhailov-work/0d177465a8151eb6ede1768d51d476c7), so
+matplotlib is not needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import imageio.v2 as imageio
+import numpy as np
+
+# Turbo polynomial coefficients for 1, x, x^2, x^3 and x^4, x^5; rows r, g, b.
+_TURBO_V4 = np.array([
+    [0.13572138, 4.61539260, -42.66032258, 132.13108234],
+    [0.09140261, 2.19418839, 4.84296658, -14.18503333],
+    [0.10667330, 12.64194608, -60.58204836, 110.36276771],
+])
+_TURBO_V2 = np.array([
+    [-152.94239396, 59.28637943],
+    [4.27729857, 2.82956604],
+    [-89.90310912, 27.34824973],
+])
+
+
+def turbo(x: np.ndarray) -> np.ndarray:
+  """Turbo colormap (polynomial approximation).
+
+  Args:
+    x: [...] values, clipped to [0, 1].
+  Returns:
+    [..., 3] float64 RGB in [0, 1].
+  """
+  x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)[..., None]
+  v4 = np.concatenate([np.ones_like(x), x, x**2, x**3], axis=-1)
+  v2 = np.concatenate([x**4, x**5], axis=-1)
+  return np.clip(v4 @ _TURBO_V4.T + v2 @ _TURBO_V2.T, 0.0, 1.0)
+
+
+# [256, 3] float32: the LUT `colorize_depth` indexes.
+TURBO_LUT = turbo(np.linspace(0.0, 1.0, 256)).astype(np.float32)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+  """Float image in [0, 1] (clipped; NaN -> 0) to uint8; uint8 passes through."""
+  img = np.asarray(img)
+  if img.dtype == np.uint8:
+    return img
+  img = np.nan_to_num(img.astype(np.float64), nan=0.0)
+  return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def save_image(path: str | os.PathLike, img: np.ndarray) -> str:
+  """Writes an image (format from the extension, PNG intended).
+
+  Args:
+    path: output file; parent directories are created.
+    img: [H, W, 3] (or [H, W, 4]) RGB or [H, W] grey; float in [0, 1] or uint8.
+  Returns:
+    The path written, as a string.
+  """
+  img = to_uint8(img)
+  if img.ndim == 3 and img.shape[-1] == 1:
+    img = img[..., 0]
+  if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] not in (3, 4)):
+    raise ValueError(f"Expected [H, W], [H, W, 3] or [H, W, 4], got {img.shape}.")
+  path = os.fspath(path)
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  imageio.imwrite(path, img)
+  return path
+
+
+def depth_to_unit(depth: np.ndarray,
+                  acc: np.ndarray | None = None,
+                  near: float | None = None,
+                  far: float | None = None,
+                  acc_threshold: float = 0.5,
+                  percentiles: tuple[float, float] = (1.0, 99.0)):
+  """Normalises depth to [0, 1] the way `colorize_depth` does.
+
+  Returns:
+    (t, foreground): [H, W] float64 in [0, 1] and the [H, W] bool mask of
+    pixels drawn in colour (acc >= threshold and finite depth).
+  """
+  depth = np.asarray(depth, np.float64)
+  finite = np.isfinite(depth)
+  if acc is None:
+    foreground = finite
+  else:
+    acc = np.asarray(acc, np.float64).reshape(depth.shape)
+    foreground = finite & (acc >= acc_threshold)
+  if near is None or far is None:
+    # Robust range from the foreground pixels (all finite ones if none).
+    valid = depth[foreground] if foreground.any() else depth[finite]
+    if valid.size == 0:
+      valid = np.zeros(1)
+    lo, hi = np.percentile(valid, percentiles)
+    near = lo if near is None else near
+    far = hi if far is None else far
+  span = far - near
+  if not span > 0:
+    t = np.zeros_like(depth)
+  else:
+    t = (np.where(finite, depth, near) - near) / span
+  return np.clip(t, 0.0, 1.0), foreground
+
+
+def colorize_depth(depth: np.ndarray,
+                   acc: np.ndarray | None = None,
+                   near: float | None = None,
+                   far: float | None = None,
+                   acc_threshold: float = 0.5) -> np.ndarray:
+  """Colours a depth map with Turbo (near = dark blue, far = dark red).
+
+  Args:
+    depth: [H, W] (or [H, W, 1]) depths.
+    acc: optional [H, W] (or [H, W, 1]) accumulated opacity; pixels with
+      acc < acc_threshold are background, drawn white, and are left out of the
+      percentile range.
+    near, far: the depth range mapped to the ends of the colormap; each one
+      not given is the 1st / 99th percentile of the foreground pixels (all
+      pixels if acc is None). Depths outside are clipped.
+    acc_threshold: see acc.
+  Returns:
+    [H, W, 3] float32 in [0, 1].
+  """
+  depth = np.asarray(depth)
+  if depth.ndim == 3 and depth.shape[-1] == 1:
+    depth = depth[..., 0]
+  t, foreground = depth_to_unit(depth, acc, near, far, acc_threshold)
+  idx = np.round(t * (len(TURBO_LUT) - 1)).astype(np.int32)
+  rgb = TURBO_LUT[idx]
+  return np.where(foreground[..., None], rgb, np.float32(1.0))
+
+
+def _prepare_frames(frames) -> list[np.ndarray]:
+  """Frames to a list of uint8 [H, W, 3] with even H, W (edge padded)."""
+  out = []
+  for frame in frames:
+    frame = to_uint8(frame)
+    if frame.ndim == 3 and frame.shape[-1] == 1:
+      frame = frame[..., 0]
+    if frame.ndim == 2:
+      frame = np.repeat(frame[..., None], 3, axis=-1)
+    if frame.ndim != 3 or frame.shape[-1] not in (3, 4):
+      raise ValueError(f"Expected [H, W(, 3)] frames, got {frame.shape}.")
+    out.append(frame[..., :3])
+  if not out:
+    raise ValueError("No frames to write.")
+  shapes = {f.shape for f in out}
+  if len(shapes) != 1:
+    raise ValueError(f"Frames differ in shape: {sorted(shapes)}.")
+  return out
+
+
+def _pad_even(frame: np.ndarray) -> np.ndarray:
+  """Edge-pads H and W up to even sizes (yuv420p needs them)."""
+  h, w = frame.shape[:2]
+  return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _write_mp4(path: str, frames: list[np.ndarray], fps: float) -> None:
+  """H.264 mp4 through imageio's ffmpeg plugin; raises if ffmpeg is missing."""
+  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  imageio_ffmpeg.get_ffmpeg_exe()  # RuntimeError if no ffmpeg binary.
+  writer = imageio.get_writer(
+      path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+      pixelformat="yuv420p", quality=8, macro_block_size=1,
+      ffmpeg_log_level="error")
+  try:
+    for frame in frames:
+      writer.append_data(_pad_even(frame))
+  finally:
+    writer.close()
+
+
+def write_video(path: str | os.PathLike, frames, fps: float = 30) -> str:
+  """Writes frames as an H.264 mp4, or as a GIF if ffmpeg is unavailable.
+
+  Args:
+    path: output path; its extension is replaced by .mp4 (or .gif on fallback).
+    frames: iterable of [H, W, 3] or [H, W] frames, float in [0, 1] or uint8
+      (or a [T, H, W(, 3)] array). Odd sizes are edge-padded to even for mp4.
+    fps: frames per second.
+  Returns:
+    The path actually written.
+  """
+  frames = _prepare_frames(frames)
+  stem = os.path.splitext(os.fspath(path))[0]
+  os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+  mp4_path, gif_path = stem + ".mp4", stem + ".gif"
+  try:
+    _write_mp4(mp4_path, frames, fps)
+    return mp4_path
+  except Exception as e:  # pylint: disable=broad-except
+    if os.path.exists(mp4_path):
+      os.remove(mp4_path)
+    print(f"WARNING: could not write {mp4_path} with ffmpeg "
+          f"({type(e).__name__}: {e}); writing an animated GIF to "
+          f"{gif_path} instead.")
+  # Pillow's GIF writer: duration per frame in milliseconds, loop forever.
+  imageio.mimsave(gif_path, frames, duration=1000.0 / fps, loop=0)
+  return gif_path
