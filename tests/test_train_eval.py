@@ -39,6 +39,7 @@ def test_short_training_lowers_loss(tiny_config):
   from jaxnerf import trainer
   with tiny_config.unlocked():
     tiny_config.max_steps = 150
+    tiny_config.batch_size = 256
     tiny_config.print_every = 10
     tiny_config.save_every = 1000
     tiny_config.lr_init, tiny_config.lr_final = 5e-3, 5e-4
