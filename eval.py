@@ -16,6 +16,8 @@ def main(argv):
   from jaxnerf.errors import UserError
   try:
     config = config_lib.parse_args(argv[1:], USAGE)
+    from jaxnerf import parallel
+    parallel.initialize_distributed()  # multi-host: JAXNERF_* env vars
     from jaxnerf import evaluator
     evaluator.evaluate(config)
   except UserError as e:

@@ -37,10 +37,13 @@ USAGE = ("usage: python bench/throughput.py [--config=NAME] "
          "[--profile=DIR]")
 
 
-def mlp_macs_per_sample(config) -> tuple[int, int]:
+def mlp_macs_per_sample(config, executed: bool = False) -> tuple[int, int]:
   """(multiply-adds per sample of one MLP, those of its first layer).
 
-  The view-direction term is per ray (models.MLP) and not counted.
+  The NeRF MLP as defined (JaxNeRF's layers); with `executed`, as models.MLP
+  computes it: the bottleneck and the first condition layer composed into
+  one width_in x netwidth_condition map. The view-direction term is per ray
+  and not counted.
   """
   c = config
   d_in = encoding.positional_encoding_size(3, c.min_deg_point, c.max_deg_point,
@@ -54,8 +57,11 @@ def mlp_macs_per_sample(config) -> tuple[int, int]:
       width_in += d_in
   macs += width_in * 1  # density
   if c.use_viewdirs:
-    macs += width_in * c.netwidth  # bottleneck
-    macs += c.netwidth * c.netwidth_condition
+    if executed:
+      macs += width_in * c.netwidth_condition
+    else:
+      macs += width_in * c.netwidth  # bottleneck
+      macs += c.netwidth * c.netwidth_condition
     macs += (c.netdepth_condition - 1) * c.netwidth_condition**2
     macs += c.netwidth_condition * 3
   else:
@@ -71,8 +77,9 @@ def samples_per_step(config, num_rays: int) -> tuple[int, int]:
   return num_rays * config.num_coarse_samples, fine
 
 
-def model_flops(config, num_rays: int, train: bool) -> float:
-  macs, first = mlp_macs_per_sample(config)
+def model_flops(config, num_rays: int, train: bool,
+                executed: bool = False) -> float:
+  macs, first = mlp_macs_per_sample(config, executed)
   samples = sum(samples_per_step(config, num_rays))
   flops = 2 * macs  # forward
   if train:
@@ -182,28 +189,34 @@ def main(argv):
   rows = min(max(coarse, fine), 131072)
   own = matmul_rate(rows, config.netwidth, config.netwidth)
 
-  train_flops = model_flops(config, config.batch_size, True) / step_s
-  render_flops = model_flops(config, chunk, False) / render_s
+  report = dict(step_s=step_s, render_s=render_s, chunk=chunk,
+                ceiling_4096=big, ceiling_own=own, rows=rows)
   macs, _ = mlp_macs_per_sample(config)
+  macs_exec, _ = mlp_macs_per_sample(config, executed=True)
   print(f"config: {config.netdepth}x{config.netwidth} MLP, "
         f"{config.num_coarse_samples} + {config.num_fine_samples} samples, "
         f"batch {config.batch_size}, chunk {chunk}, view dirs "
-        f"{config.use_viewdirs}; {macs} MLP multiply-adds per sample; "
-        f"{mesh.size} device(s) ({jax.devices()[0].platform}); "
-        f"{jax.process_count()} process(es)")
+        f"{config.use_viewdirs}; MLP multiply-adds per sample {macs} as "
+        f"defined, {macs_exec} executed; {mesh.size} device(s) "
+        f"({jax.devices()[0].platform}); {jax.process_count()} process(es)")
   print(f"compile (first step): {compile_s:.1f} s")
-  print(f"train:  {step_s:.3f} s/step  {config.batch_size / step_s:9.0f} "
-        f"rays/s  {train_flops / 1e9:6.1f} GFLOP/s")
-  print(f"render: {render_s:.3f} s/chunk {chunk / render_s:9.0f} rays/s  "
-        f"{render_flops / 1e9:6.1f} GFLOP/s")
   print(f"ceiling 4096^3 matmul: {big / 1e9:6.1f} GFLOP/s;  own shape "
         f"[{rows},{config.netwidth}]x[{config.netwidth},{config.netwidth}]: "
         f"{own / 1e9:6.1f} GFLOP/s")
-  print(f"train  at {100 * train_flops / big:5.1f}% of 4096^3, "
-        f"{100 * train_flops / own:5.1f}% of own-shape ceiling")
-  print(f"render at {100 * render_flops / big:5.1f}% of 4096^3, "
-        f"{100 * render_flops / own:5.1f}% of own-shape ceiling")
-
+  for name, seconds, rays, train in (("train", step_s, config.batch_size,
+                                      True),
+                                     ("render", render_s, chunk, False)):
+    nominal = model_flops(config, rays, train) / seconds
+    executed = model_flops(config, rays, train, executed=True) / seconds
+    report[name] = dict(rays_per_s=rays / seconds, nominal=nominal,
+                        executed=executed)
+    print(f"{name:6s}: {seconds:.3f} s/{'step' if train else 'chunk'} "
+          f"{rays / seconds:9.0f} rays/s | model FLOP/s (as defined) "
+          f"{nominal / 1e9:6.1f} G = {100 * nominal / big:5.1f}% of 4096^3, "
+          f"{100 * nominal / own:5.1f}% of own shape | executed "
+          f"{executed / 1e9:6.1f} G = {100 * executed / big:5.1f}%, "
+          f"{100 * executed / own:5.1f}%")
+  return report
 
 if __name__ == "__main__":
   main(sys.argv)
