@@ -87,6 +87,34 @@ def model_flops(config, num_rays: int, train: bool,
   return float(flops) * samples
 
 
+def mlp_only_seconds(model, config, params) -> float:
+  """Seconds of value_and_grad of both MLPs on encoded inputs of one step."""
+  c = config
+  dim = encoding.positional_encoding_size(3, c.min_deg_point, c.max_deg_point,
+                                          c.include_input)
+  dim_view = encoding.positional_encoding_size(3, 0, c.deg_view, True)
+  mlp = models.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
+                   netdepth_condition=c.netdepth_condition,
+                   netwidth_condition=c.netwidth_condition,
+                   skip_layer=c.skip_layer)
+  coarse, fine = samples_per_step(c, c.batch_size)
+  key = jax.random.PRNGKey(2)
+  inputs = [(jax.random.normal(key, (c.batch_size, n // c.batch_size, dim)),
+             jax.random.normal(key, (c.batch_size, dim_view))
+             if c.use_viewdirs else None)
+            for n in (coarse, fine) if n]
+  names = ["coarse_mlp", "fine_mlp"]
+
+  def loss(params):
+    total = 0.0
+    for name, (x, view) in zip(names, inputs):
+      rgb, density = mlp.apply({"params": params[name]}, x, view)
+      total += jnp.mean(jax.nn.sigmoid(rgb)) + jnp.mean(jax.nn.relu(density))
+    return total
+
+  return timeit(jax.jit(jax.value_and_grad(loss)), params, repeats=3)
+
+
 def timeit(fn, *args, repeats: int = 3, min_time: float = 0.0) -> float:
   """Seconds per call of a jitted fn, after one warm-up call (compile)."""
   jax.block_until_ready(fn(*args))
@@ -172,6 +200,11 @@ def main(argv):
   if profile:
     jax.profiler.stop_trace()
 
+  # The MLPs alone (forward and backward, coarse and fine shapes, on fixed
+  # encoded inputs): the rest of the step is sampling, encoding, sorting,
+  # compositing, the loss and Adam.
+  mlp_s = mlp_only_seconds(model, config, state.params)
+
   # Rendering: fixed chunks, as parallel.render_image feeds them.
   render_fn = trainer.make_render_fn(model, mesh)
   chunk = -(-config.chunk // mesh.size) * mesh.size
@@ -189,7 +222,13 @@ def main(argv):
   rows = min(max(coarse, fine), 131072)
   own = matmul_rate(rows, config.netwidth, config.netwidth)
 
-  report = dict(step_s=step_s, render_s=render_s, chunk=chunk,
+  mlp_flops = model_flops(config, config.batch_size, True, executed=True)
+  print(f"MLPs alone (fwd + bwd, coarse + fine): {mlp_s:.3f} s = "
+        f"{100 * mlp_s / step_s:.0f}% of the step, {mlp_flops / mlp_s / 1e9:.1f}"
+        f" GFLOP/s executed = {100 * mlp_flops / mlp_s / own:.0f}% of own "
+        f"shape; the other {step_s - mlp_s:.3f} s: sampling, encoding, sort, "
+        "compositing, loss, Adam")
+  report = dict(step_s=step_s, mlp_s=mlp_s, render_s=render_s, chunk=chunk,
                 ceiling_4096=big, ceiling_own=own, rows=rows)
   macs, _ = mlp_macs_per_sample(config)
   macs_exec, _ = mlp_macs_per_sample(config, executed=True)
