@@ -11,6 +11,9 @@ def get_config():
   c.white_bkgd = True
   c.near, c.far = 2.0, 6.0
   c.batch_size = 4096
+  # JaxNeRF's blender.yaml batches rays from one image at a time
+  # (batching: single_image).
+  c.image_batching = True
   c.num_coarse_samples = 64
   c.num_fine_samples = 128
   c.use_viewdirs = True
