@@ -1,9 +1,9 @@
 """NeRF on an LLFF forward-facing scene, as JaxNeRF's configs/llff.yaml.
 
 Factor 4, NDC rays (near 0, far 1), 64 + 128 samples, 4096 rays per step,
-density noise 1.0, every 8th image held out. JaxNeRF's `image_batching:
-true` means "rays of a batch come from all images"; in this repository
-that is `image_batching = False` (ours means one image per batch).
+density noise 1.0, every 8th image held out. JaxNeRF's llff.yaml draws each
+batch from all images (`batching: all_images`); here that is
+`image_batching = False` (True means one image per batch).
 """
 
 from jaxnerf.config import base_config
@@ -19,7 +19,7 @@ def get_config():
   c.white_bkgd = False
   c.near, c.far = 0.0, 1.0  # NDC
   c.batch_size = 4096
-  c.image_batching = False  # = JaxNeRF's image_batching: true (all images)
+  c.image_batching = False  # JaxNeRF's batching: all_images
   c.num_coarse_samples = 64
   c.num_fine_samples = 128
   c.use_viewdirs = True
