@@ -18,9 +18,11 @@ def get_config():
   c.netwidth_condition = 64
   c.skip_layer = 0
   c.lr_init, c.lr_final = 2e-3, 1e-4
-  c.max_steps = 3000
+  # About 10 minutes on 2 idle CPU cores (~0.55 s/step): the schedule decays
+  # fully within the quick start.
+  c.max_steps = 1100
   c.print_every = 100
   c.save_every = 500
-  c.render_every = 1000
+  c.render_every = 500
   c.chunk = 4096
   return c
