@@ -36,6 +36,28 @@ DEFAULTS = dict(ray_shape="cone", disable_integration=False,
                 resample_padding=0.01, density_bias=-1.0, rgb_padding=0.001)
 
 
+def add_config_fields(c):
+  """Turns a base_config into the paper's mip-NeRF settings, in place.
+
+  Sets model, the shared-MLP loss weights (coarse 0.1, fine 1.0), 128 + 128
+  intervals, IPE degrees 0..16, softplus density, the learning-rate warm-up,
+  and adds the mip-NeRF fields of `DEFAULTS` (so they can be overridden
+  from the command line). Returns `c`.
+  """
+  c.model = "mipnerf"
+  c.coarse_loss_mult = 0.1
+  c.num_coarse_samples = 128
+  c.num_fine_samples = 128
+  c.min_deg_point, c.max_deg_point, c.deg_view = 0, 16, 4
+  c.density_activation = "softplus"
+  c.rgb_activation = "sigmoid"
+  c.lr_init, c.lr_final = 5e-4, 5e-6
+  c.lr_delay_steps, c.lr_delay_mult = 2500, 0.01
+  for name, value in DEFAULTS.items():
+    c[name] = value
+  return c
+
+
 def option(config, name: str):
   """A mip-NeRF config field, or its default when the config lacks it."""
   return config.get(name, DEFAULTS[name])
