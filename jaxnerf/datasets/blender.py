@@ -70,19 +70,19 @@ def read_transforms(path: str) -> dict:
 
 
 # The NeRF-synthetic test depths (`test/r_*_depth_0001.png`, 8-bit, channel
-# 0; the other channels repeat it) store v = 1 - distance / 8, clamped at 0,
-# where `distance` is Cycles' Depth pass: before Blender 3.0 (the data was
-# rendered with 2.82) that is the Euclidean distance from the camera centre
-# to the surface, along the ray, not camera z (Cycles' camera_distance()).
-# The clamp makes the background (depth 1e10) 0, and nearer is brighter.
-# This is *not* the Map Value node of NeRF's published 360_view.py (offset
-# -0.7, size 1.4, min 0, no invert), which would saturate every lego pixel at
-# 1. The constants were fit by multi-view consistency on lego's test views:
-# back-projected depth of view A, reprojected into view B, agrees with B's
-# depth to the 8-bit quantisation (8 / 255 = 0.031 per level) for 92% of
-# pixels 2 views apart, only with ray distance; camera-z fits worse
-# everywhere. The run and the numbers are in tests/test_blender.py's
-# docstring.
+# 0; the other channels repeat it) store v = 1 - d / 8, 0 for background,
+# where d is Cycles' Depth pass. Before Blender 3.0 (the data was rendered
+# with 2.82) that pass is the Euclidean distance from the camera centre to
+# the surface, i.e. along the ray, not camera z (Cycles' camera_distance()).
+# Nearer is brighter; a remap clamped at 0 also explains the background
+# (depth 1e10) being 0. This is *not* the Map Value node of NeRF's published
+# 360_view.py (offset -0.7, size 1.4, min 0, no invert), which would put
+# every lego surface about 1 unit from cameras 4 units from the origin. The
+# constants come from multi-view consistency on lego's test views: view A's
+# depth back-projected and reprojected into view B agrees with B's depth
+# best, over scale and offset, at d = 8.00 (1 - v) + 0.00 (to about 0.01),
+# and clearly worse read as camera z. The numbers are in the docstring of
+# tests/test_blender.py.
 DEPTH_PNG_OFFSET = 0.0
 DEPTH_PNG_SCALE = 8.0
 
