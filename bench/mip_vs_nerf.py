@@ -10,6 +10,8 @@ on the first --test_views views of the multiscale test split (all four
 scales) and prints per-scale PSNR/SSIM side by side. Results also go to
 <work_dir>/results.json.
 
+With --steps both train for the same number of steps instead (robust to
+other jobs sharing the CPU; the learning rate then decays over those steps).
 With --single_scale both train and test on the original 100x100 Blender
 scene instead (the paper's single-scale comparison).
 """
@@ -29,7 +31,8 @@ from jaxnerf.datasets import multiscale  # noqa: E402
 
 
 def method_config(method: str, data_dir: str, train_dir: str, minutes: float,
-                  test_views: int, single_scale: bool = False):
+                  test_views: int, single_scale: bool = False,
+                  steps: int = 0):
   c = config_lib.load_config("demo")
   with c.unlocked():
     if method == "mipnerf":
@@ -45,7 +48,9 @@ def method_config(method: str, data_dir: str, train_dir: str, minutes: float,
     c.data_dir = data_dir
     c.train_dir = train_dir
     c.image_batching = False
-    c.max_time_minutes = minutes
+    c.max_time_minutes = 0.0 if steps else minutes
+    if steps:
+      c.max_steps = steps
     c.print_every = 50
     c.save_every = 100_000
     c.render_every = 0
@@ -64,6 +69,8 @@ def main():
   parser.add_argument("--blender_dir",
                       default=os.path.join(REPO, "data", "lego_100"))
   parser.add_argument("--methods", default="nerf,mipnerf")
+  parser.add_argument("--steps", type=int, default=0,
+                      help="train this many steps each instead of --minutes")
   parser.add_argument("--single_scale", action="store_true",
                       help="train and test on --blender_dir as it is")
   args = parser.parse_args()
@@ -80,7 +87,7 @@ def main():
     if os.path.isdir(train_dir):
       raise SystemExit(f"{train_dir} exists; remove it or use --work_dir")
     c = method_config(method, data_dir, train_dir, args.minutes,
-                      args.test_views, args.single_scale)
+                      args.test_views, args.single_scale, args.steps)
     t0 = time.time()
     state = trainer.train(c)
     train_s = time.time() - t0
@@ -95,7 +102,9 @@ def main():
 
   methods = list(results)
   print(f"\n{'single-scale' if args.single_scale else 'multiscale'} "
-        f"lego_100, {args.minutes} min training each, first "
+        f"lego_100, "
+        + (f"{args.steps} steps" if args.steps else f"{args.minutes} min")
+        + " training each, first "
         f"{args.test_views} test views"
         + ("" if args.single_scale else " at 4 scales"))
   print("| scale | " + " | ".join(f"{m} PSNR" for m in methods) + " | "
