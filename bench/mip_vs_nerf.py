@@ -89,7 +89,7 @@ def main():
     c = method_config(method, data_dir, train_dir, args.minutes,
                       args.test_views, args.single_scale, args.steps)
     t0 = time.time()
-    state = trainer.train(c)
+    state, _ = trainer.train(c)  # (final state, progress history)
     train_s = time.time() - t0
     result = evaluator.evaluate(c)
     results[method] = {"steps": int(state.step), "train_seconds": train_s,
