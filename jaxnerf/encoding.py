@@ -39,3 +39,56 @@ def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
 def positional_encoding_size(dim: int, min_deg: int, max_deg: int,
                              include_input: bool = True) -> int:
   return dim * (int(include_input) + 2 * (max_deg - min_deg))
+
+
+def _safe_trig(x: jax.Array, fn, period: float = 100 * jnp.pi) -> jax.Array:
+  """fn(x) with large |x| wrapped by a multiple of 2 pi first.
+
+  Frequencies up to 2^15 times a coordinate overflow float32's precision for
+  sin/cos; reducing modulo 100 pi (a multiple of 2 pi) keeps the argument
+  where sin/cos are accurate (mip-NeRF's safe_sin).
+  """
+  return fn(jnp.where(jnp.abs(x) < period, x, x % period))
+
+
+def expected_sin(x: jax.Array, x_var: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Mean and variance of sin(z) for z ~ N(x, x_var), elementwise.
+
+  E[sin z] = exp(-x_var / 2) sin(x);
+  Var[sin z] = (1 - exp(-2 x_var) cos(2 x)) / 2 - E[sin z]^2.
+
+  Args:
+    x: [...] means; x_var: [...] variances (>= 0).
+  Returns:
+    (mean [...], variance [...]).
+  """
+  y = jnp.exp(-0.5 * x_var) * _safe_trig(x, jnp.sin)
+  y_var = jnp.maximum(
+      0.0, 0.5 * (1.0 - jnp.exp(-2.0 * x_var) * _safe_trig(2.0 * x, jnp.cos))
+      - y**2)
+  return y, y_var
+
+
+def integrated_positional_encoding(mean: jax.Array, cov_diag: jax.Array,
+                                   min_deg: int, max_deg: int) -> jax.Array:
+  """mip-NeRF's integrated positional encoding with diagonal covariance.
+
+  The expected value of `positional_encoding(x, min_deg, max_deg,
+  include_input=False)` for x ~ N(mean, diag(cov_diag)): each feature
+  sin(2^k x_d + phase) is attenuated by exp(-4^k var_d / 2), so frequencies
+  finer than the Gaussian's extent fade out. With zero variance it equals
+  the positional encoding (same feature order: all sines, then cosines).
+
+  Args:
+    mean: [..., D]; cov_diag: [..., D] per-coordinate variances.
+  Returns:
+    [..., 2 * D * (max_deg - min_deg)].
+  """
+  if min_deg == max_deg:
+    return mean[..., :0]
+  scales = 2.0**jnp.arange(min_deg, max_deg, dtype=mean.dtype)
+  shape = mean.shape[:-1] + (-1,)
+  y = (mean[..., None, :] * scales[:, None]).reshape(shape)
+  y_var = (cov_diag[..., None, :] * scales[:, None]**2).reshape(shape)
+  return expected_sin(jnp.concatenate([y, y + 0.5 * jnp.pi], axis=-1),
+                      jnp.concatenate([y_var, y_var], axis=-1))[0]

@@ -9,12 +9,30 @@ import jax.numpy as jnp
 FAR_DELTA = 1e10
 
 
-def compositing_weights(density: jax.Array, t: jax.Array,
-                        directions: jax.Array) -> jax.Array:
+def weights_from_deltas(density: jax.Array, delta: jax.Array) -> jax.Array:
   """Weights w_i = T_i (1 - exp(-sigma_i delta_i)) of NeRF eq. 3.
 
-  delta_i = (t_{i+1} - t_i) |d|, the last interval extends to infinity.
   T_i = exp(-sum_{j<i} sigma_j delta_j), computed in log space.
+
+  Args:
+    density: [N, S] non-negative; delta: [N, S] interval lengths in world
+      units.
+  Returns:
+    [N, S].
+  """
+  density_delta = density * delta
+  alpha = 1.0 - jnp.exp(-density_delta)
+  transmittance = jnp.exp(-jnp.concatenate(
+      [jnp.zeros_like(density_delta[..., :1]),
+       jnp.cumsum(density_delta[..., :-1], axis=-1)], axis=-1))
+  return alpha * transmittance
+
+
+def compositing_weights(density: jax.Array, t: jax.Array,
+                        directions: jax.Array) -> jax.Array:
+  """Weights of samples at distances `t` (NeRF).
+
+  delta_i = (t_{i+1} - t_i) |d|, the last interval extends to infinity.
 
   Args:
     density: [N, S] non-negative; t: [N, S] sorted; directions: [N, 3].
@@ -25,12 +43,25 @@ def compositing_weights(density: jax.Array, t: jax.Array,
       [t[..., 1:] - t[..., :-1],
        jnp.full_like(t[..., :1], FAR_DELTA)], axis=-1)
   delta = delta * jnp.linalg.norm(directions[..., None, :], axis=-1)
-  density_delta = density * delta
-  alpha = 1.0 - jnp.exp(-density_delta)
-  transmittance = jnp.exp(-jnp.concatenate(
-      [jnp.zeros_like(density_delta[..., :1]),
-       jnp.cumsum(density_delta[..., :-1], axis=-1)], axis=-1))
-  return alpha * transmittance
+  return weights_from_deltas(density, delta)
+
+
+def interval_weights(density: jax.Array, t_edges: jax.Array,
+                     directions: jax.Array) -> jax.Array:
+  """Weights of intervals between consecutive `t_edges` (mip-NeRF).
+
+  Each interval has its own density; the last one ends at the last edge
+  (no infinite interval).
+
+  Args:
+    density: [N, S] non-negative; t_edges: [N, S + 1] sorted;
+    directions: [N, 3].
+  Returns:
+    [N, S].
+  """
+  delta = (t_edges[..., 1:] - t_edges[..., :-1]) * jnp.linalg.norm(
+      directions[..., None, :], axis=-1)
+  return weights_from_deltas(density, delta)
 
 
 def composite(weights: jax.Array, rgb: jax.Array, t: jax.Array,
@@ -61,3 +92,18 @@ def volumetric_rendering(rgb: jax.Array, density: jax.Array, t: jax.Array,
   """Renders rays from per-sample colour and density (see `composite`)."""
   weights = compositing_weights(density, t, directions)
   return composite(weights, rgb, t, white_bkgd)
+
+
+def volumetric_rendering_intervals(rgb: jax.Array, density: jax.Array,
+                                   t_edges: jax.Array, directions: jax.Array,
+                                   white_bkgd: bool) -> dict[str, jax.Array]:
+  """Renders rays from per-interval colour and density (mip-NeRF).
+
+  Args:
+    rgb: [N, S, 3]; density: [N, S]; t_edges: [N, S + 1]; directions: [N, 3].
+  Returns:
+    `composite`'s outputs, depth measured at the interval midpoints.
+  """
+  weights = interval_weights(density, t_edges, directions)
+  t_mids = 0.5 * (t_edges[..., 1:] + t_edges[..., :-1])
+  return composite(weights, rgb, t_mids, white_bkgd)

@@ -97,3 +97,43 @@ def hierarchical_t(key: jax.Array | None, t: jax.Array, weights: jax.Array,
   t_new = sample_pdf(key, mids, weights[..., 1:-1], num_samples, randomized)
   return jnp.sort(jnp.concatenate([jax.lax.stop_gradient(t), t_new], axis=-1),
                   axis=-1)
+
+
+def blur_weights(weights: jax.Array, padding: float) -> jax.Array:
+  """mip-NeRF's 2-tap max filter then 2-tap blur of interval weights, plus
+  `padding`.
+
+  The max keeps narrow peaks from being missed by the resampling, the blur
+  widens them to the neighbouring intervals, and the padding leaves some
+  probability everywhere (`resample_padding`, 0.01 in the paper).
+
+  Args:
+    weights: [N, S] interval weights.
+  Returns:
+    [N, S].
+  """
+  padded = jnp.concatenate([weights[..., :1], weights, weights[..., -1:]],
+                           axis=-1)
+  maxed = jnp.maximum(padded[..., :-1], padded[..., 1:])  # [N, S + 1]
+  return 0.5 * (maxed[..., :-1] + maxed[..., 1:]) + padding
+
+
+def resample_along_rays(key: jax.Array | None, t_edges: jax.Array,
+                        weights: jax.Array, num_samples: int,
+                        randomized: bool, padding: float) -> jax.Array:
+  """mip-NeRF's fine-pass interval edges from the coarse interval weights.
+
+  Unlike `hierarchical_t`, the coarse edges are not kept: the fine pass
+  renders only the `num_samples` new intervals.
+
+  Args:
+    t_edges: [N, S + 1] coarse interval edges; weights: [N, S].
+    num_samples: number of fine intervals.
+    padding: `resample_padding` (see `blur_weights`).
+  Returns:
+    [N, num_samples + 1] sorted edges (no gradient).
+  """
+  weights = blur_weights(jax.lax.stop_gradient(weights), padding)
+  t_new = sample_pdf(key, t_edges, weights, num_samples + 1, randomized)
+  # Random u are unsorted; the edges must be sorted.
+  return jnp.sort(t_new, axis=-1)

@@ -196,3 +196,13 @@ def test_generate_render_path_spiral_for_ndc():
                              atol=1e-5)
   with pytest.raises(ValueError, match="bounds"):
     cameras.generate_render_path(_dataset(poses, ndc=True), n_frames=3)
+
+
+def test_ndc_pixel_radii_from_origin_spacing():
+  # Identity camera: the NDC origins of neighbouring pixels are 2 / W apart
+  # in x and 2 / H in y, so the radius is their mean times 2 / sqrt(12)
+  # (mip-NeRF's LLFF loader), the same for every pixel.
+  h, w = 6, 10
+  rays = cameras.pinhole_rays(IDENTITY, h, w, 7.0, 0.0, 1.0, ndc=True)
+  expected = 0.5 * (2.0 / w + 2.0 / h) * 2.0 / np.sqrt(12.0)
+  np.testing.assert_allclose(rays.radii, expected, rtol=1e-5)

@@ -1,5 +1,7 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxnerf import encoding
 
@@ -26,3 +28,63 @@ def test_positional_encoding_legacy_order_and_no_input():
 def test_default_sizes_are_nerf_paper_sizes():
   assert encoding.positional_encoding_size(3, 0, 10) == 63
   assert encoding.positional_encoding_size(3, 0, 4) == 27
+
+
+def test_ipe_equals_pe_at_zero_variance():
+  x = jax.random.uniform(jax.random.PRNGKey(0), (7, 5, 3), minval=-2,
+                         maxval=2)
+  ipe = encoding.integrated_positional_encoding(x, jnp.zeros_like(x), 0, 8)
+  pe = encoding.positional_encoding(x, 0, 8, include_input=False)
+  assert ipe.shape == pe.shape == (7, 5, 3 * 2 * 8)
+  np.testing.assert_allclose(ipe, pe, atol=1e-5)
+
+
+def test_ipe_tends_to_pe_as_variance_vanishes():
+  x = jnp.array([[0.3, -1.2, 0.7]])
+  pe = encoding.positional_encoding(x, 2, 6, include_input=False)
+  errors = [float(jnp.max(jnp.abs(encoding.integrated_positional_encoding(
+      x, jnp.full_like(x, var), 2, 6) - pe)))
+            for var in (1e-2, 1e-4, 1e-6, 1e-8)]
+  assert errors[0] > errors[1] > errors[2] > errors[3]
+  # The finest feature is scaled by exp(-4^5 var / 2): 5e-6 at var = 1e-8.
+  assert errors[3] < 2e-5
+
+
+@pytest.mark.parametrize("mean,var", [(0.3, 0.0), (0.3, 0.05), (-2.0, 0.5),
+                                      (1.0, 3.0)])
+def test_expected_sin_matches_sampling(mean, var):
+  z = np.random.default_rng(0).normal(mean, np.sqrt(var), 400_000)
+  y, y_var = encoding.expected_sin(jnp.float32(mean), jnp.float32(var))
+  np.testing.assert_allclose(y, np.sin(z).mean(), atol=4e-3)
+  np.testing.assert_allclose(y_var, np.sin(z).var(), atol=4e-3)
+
+
+def test_ipe_is_the_expected_pe_under_the_gaussian():
+  mean = np.array([0.4, -0.9, 1.3])
+  var = np.array([0.002, 0.03, 0.2])
+  z = np.random.default_rng(1).normal(mean, np.sqrt(var), (200_000, 3))
+  expected = np.mean(np.asarray(encoding.positional_encoding(
+      jnp.asarray(z, jnp.float32), 0, 4, include_input=False)), axis=0)
+  ipe = encoding.integrated_positional_encoding(jnp.asarray(mean, jnp.float32),
+                                                jnp.asarray(var, jnp.float32),
+                                                0, 4)
+  np.testing.assert_allclose(ipe, expected, atol=5e-3)
+
+
+def test_ipe_attenuates_frequencies_finer_than_the_gaussian():
+  x = jnp.array([0.5, 0.5, 0.5])
+  features = encoding.integrated_positional_encoding(x, jnp.full_like(x, 0.1),
+                                                     0, 8)
+  # [sin | cos] x [8 degrees] x [3 coords]; degree 7 has 4^7 * 0.1 / 2 >> 1.
+  per_degree = jnp.abs(features.reshape(2, 8, 3)).max(axis=(0, 2))
+  assert per_degree[0] > 0.5
+  assert per_degree[-1] < 1e-6
+
+
+def test_expected_sin_large_arguments_stay_accurate():
+  # 2^15 * 1.37: float32 sin of the raw product loses digits; the wrapped
+  # one matches float64 to float32 rounding of the input.
+  x = np.float32(2.0**15 * 1.37)
+  y, _ = encoding.expected_sin(jnp.float32(x), jnp.float32(0.0))
+  assert np.isfinite(float(y))
+  np.testing.assert_allclose(y, np.sin(np.float64(x)), atol=2e-3)

@@ -69,6 +69,10 @@ def load_dataset(config, split: str,
     from jaxnerf.datasets import llff  # noqa: F401
   except ImportError:
     pass
+  try:
+    from jaxnerf.datasets import multiscale  # noqa: F401
+  except ImportError:
+    pass
   if config.dataset_type not in _LOADERS:
     raise DatasetError(
         f"config.dataset_type: unknown dataset type {config.dataset_type!r}; "
