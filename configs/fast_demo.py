@@ -17,6 +17,7 @@ def get_config():
   c.hash_log2_size = 17
   c.hash_max_resolution = 512
   c.occupancy_resolution = 64
+  c.occupancy_update_fraction = 0.5
   c.march_steps = 384
   c.batch_size = 4096
   c.samples_budget = 2**16

@@ -166,10 +166,12 @@ class FastModel(nn.Module):
     self.field = FastField(config=c)
     num_cells = c.occupancy_resolution**3
     # Start every cell just above the threshold: all space is marched until
-    # the updates have seen the field (about log(2) / -log(decay) updates).
+    # four updates have seen the field there (the field learns empty space
+    # from the background pixels meanwhile).
     self.grid = self.variable(
         "occupancy", "grid",
-        lambda: jnp.full((num_cells,), 2 * c.occupancy_threshold,
+        lambda: jnp.full((num_cells,),
+                         c.occupancy_threshold / c.occupancy_decay**4,
                          jnp.float32))
 
   @property
