@@ -77,7 +77,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_time_minutes = 0.0  # stop training after this wall time (0: none)
   # Evaluation.
   c.compute_lpips = False
-  c.save_video = True
+  c.save_video = True  # a video of the rendered eval views
+  c.render_path = False  # also render a circle (Blender) / spiral (LLFF) path
+  c.render_path_frames = 120
   return c
 
 

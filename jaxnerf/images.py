@@ -10,6 +10,7 @@ matplotlib is not needed.
 from __future__ import annotations
 
 import os
+import warnings
 
 import imageio.v2 as imageio
 import numpy as np
@@ -194,7 +195,11 @@ def write_video(path: str | os.PathLike, frames, fps: float = 30) -> str:
   os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
   mp4_path, gif_path = stem + ".mp4", stem + ".gif"
   try:
-    _write_mp4(mp4_path, frames, fps)
+    with warnings.catch_warnings():
+      # ffmpeg runs as a subprocess; JAX warns about any fork, but the child
+      # execs ffmpeg at once and touches no JAX state.
+      warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+      _write_mp4(mp4_path, frames, fps)
     return mp4_path
   except Exception as e:  # pylint: disable=broad-except
     if os.path.exists(mp4_path):

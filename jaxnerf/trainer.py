@@ -71,8 +71,12 @@ class Logger:
       self.writer.close()
 
 
-def train(config) -> training.TrainState:
-  """Trains `config` until config.max_steps (or max_time_minutes)."""
+def train(config) -> tuple[training.TrainState, list[dict]]:
+  """Trains `config` until config.max_steps (or max_time_minutes).
+
+  Returns:
+    The final state and the stats logged every `print_every` steps.
+  """
   is_main = jax.process_index() == 0
   os.makedirs(config.train_dir, exist_ok=True)
   mesh = parallel.make_mesh()
@@ -117,11 +121,13 @@ def train(config) -> training.TrainState:
   t_start = t_log = time.time()
   step_log = start_step
   step = start_step
+  history = []
   for step in range(start_step + 1, config.max_steps + 1):
     state, stats = step_fn(state, data, base_key)
     last = step == config.max_steps
     if step % config.print_every == 0 or last:
       stats = jax.tree.map(float, stats)
+      history.append({"step": step, **stats})
       if int(state.nonfinite_steps) > 0:
         save(step)  # raises TrainingError
       now = time.time()
@@ -154,4 +160,4 @@ def train(config) -> training.TrainState:
     save(step)
   logger.close()
   checkpointer.close()
-  return state
+  return state, history

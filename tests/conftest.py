@@ -1,0 +1,34 @@
+"""Shared test set-up: the repo root on sys.path, small configs."""
+
+import os
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)
+
+EMBEDDED_LEGO = os.path.join(REPO_ROOT, "data", "lego_100")
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+  """The demo config shrunk so a step takes milliseconds."""
+  from jaxnerf import config as config_lib
+  c = config_lib.load_config("demo")
+  with c.unlocked():
+    c.data_dir = EMBEDDED_LEGO
+    c.train_dir = str(tmp_path / "run")
+    c.batch_size = 64
+    c.num_coarse_samples = 8
+    c.num_fine_samples = 8
+    c.netdepth = 2
+    c.netwidth = 32
+    c.netwidth_condition = 16
+    c.max_steps = 10
+    c.print_every = 5
+    c.save_every = 5
+    c.render_every = 0
+    c.chunk = 1024
+  return c

@@ -1,0 +1,51 @@
+import os
+
+import pytest
+
+from jaxnerf import config as config_lib
+from jaxnerf.errors import ConfigError
+
+USAGE = "usage"
+
+
+def test_name_resolves_to_configs_folder_and_path_works():
+  by_name = config_lib.parse_args(["--config=demo"], USAGE)
+  path = os.path.join(config_lib.CONFIGS_DIR, "demo.py")
+  by_path = config_lib.parse_args([f"--config={path}"], USAGE)
+  assert by_name.to_dict() == by_path.to_dict()
+  for field in ("data_dir", "train_dir", "eval_split", "max_steps"):
+    assert field in by_name
+  assert by_name.eval_split == "test"
+
+
+def test_blender_config_matches_jaxnerf():
+  c = config_lib.load_config("blender")
+  assert (c.num_coarse_samples, c.num_fine_samples) == (64, 128)
+  assert c.batch_size == 4096 and c.max_steps == 1_000_000
+  assert c.use_viewdirs and c.white_bkgd and c.randomized
+  assert (c.netdepth, c.netwidth, c.skip_layer) == (8, 256, 4)
+  assert (c.lr_init, c.lr_final) == (5e-4, 5e-6)
+
+
+def test_overrides_are_typed():
+  c = config_lib.parse_args(
+      ["--config=demo", "--config.batch_size=256", "--config.lr_init=1e-3",
+       "--config.white_bkgd=false", "--config.train_dir", "/tmp/x",
+       "--config.near=1"], USAGE)
+  assert c.batch_size == 256 and c.lr_init == 1e-3
+  assert c.white_bkgd is False and c.train_dir == "/tmp/x"
+  assert isinstance(c.near, float) and c.near == 1.0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--config=nope"], "no config 'nope'"),
+    (["--config=demo", "--config.nope=1"], "unknown config field 'nope'"),
+    (["--config=demo", "--config.batch_size=many"], "config.batch_size"),
+    (["--config=demo", "--config.white_bkgd=maybe"], "config.white_bkgd"),
+    (["--config=demo", "--config.batch_size=1.5"], "config.batch_size"),
+    (["--config=demo", "--frobnicate"], "unknown argument"),
+    ([], "--config is required"),
+])
+def test_bad_arguments_name_the_problem(argv, match):
+  with pytest.raises(ConfigError, match=match):
+    config_lib.parse_args(argv, USAGE)
