@@ -95,3 +95,24 @@ def test_optimizer_uses_config_betas_and_eps():
   updates, _ = opt.update({"w": jnp.asarray([1e-6, -2.0, 3.0])},
                           opt.init(params), params)
   np.testing.assert_allclose(updates["w"], [-1e-2, 1e-2, -1e-2], rtol=1e-4)
+
+
+def test_trainer_checkpoints_the_occupancy_grid(tmp_path):
+  from conftest import EMBEDDED_LEGO
+  from jaxnerf import checkpoints, config as config_lib, trainer
+  c = config_lib.load_config("fast_demo")
+  with c.unlocked():
+    c.data_dir = EMBEDDED_LEGO
+    c.train_dir = str(tmp_path / "run")
+    c.hash_levels, c.hash_log2_size, c.hash_max_resolution = 4, 12, 64
+    c.occupancy_resolution, c.march_steps = 16, 64
+    c.occupancy_update_every = 2
+    c.batch_size, c.samples_budget = 256, 4096
+    c.max_steps, c.save_every, c.print_every = 4, 4, 2
+  state, history = trainer.train(c)
+  assert int(state.step) == 4 and history[-1]["rays_used"] > 0
+  grid = np.asarray(state.model_state["occupancy"]["grid"])
+  assert not np.allclose(grid, grid[0])  # updated from the field
+  restored = checkpoints.Checkpointer(c.train_dir).restore(state)
+  np.testing.assert_array_equal(restored.model_state["occupancy"]["grid"],
+                                grid)
