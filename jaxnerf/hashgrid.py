@@ -55,37 +55,54 @@ def level_layout(num_levels: int, log2_table_size: int, min_resolution: int,
 def corner_indices_and_weights(x: jax.Array, levels: list[Level]):
   """Table rows and trilinear weights of the 8 vertices around each point.
 
+  Corner c = (a, b, d) in {0, 1}^3 is vertex cell + (a, b, d), in the order
+  c = a + 2 b + 4 d. Indices and weights are built separably (per axis, then
+  combined by broadcasting), which is several times cheaper on CPU than
+  working on [M, L, 8, 3] arrays.
+
   Args:
     x: [M, 3] points in [0, 1]^3 (clipped).
   Returns:
     indices [M, L, 8] int32 rows of the flat table, weights [M, L, 8].
   """
   x = jnp.clip(x, 0.0, 1.0)
-  res = jnp.asarray([lv.resolution for lv in levels], jnp.float32)  # [L]
+  m = x.shape[0]
+  res = np.asarray([lv.resolution for lv in levels], np.float32)  # [L]
   scaled = x[:, None, :] * res[:, None]  # [M, L, 3]
   # Clamp the cell so that x = 1 falls in the last cell with fraction 1.
   cell = jnp.minimum(jnp.floor(scaled), res[:, None] - 1)
   frac = scaled - cell
   cell = cell.astype(jnp.uint32)
-  bits = np.array([[(c >> d) & 1 for d in range(3)] for c in range(8)],
-                  np.uint32)  # [8, 3]: corner offsets
-  corner = cell[:, :, None, :] + bits  # [M, L, 8, 3]
-  w = jnp.where(bits.astype(bool), frac[:, :, None, :],
-                1.0 - frac[:, :, None, :])
-  weights = jnp.prod(w, axis=-1)  # [M, L, 8]
+  # Per axis: [M, L, 3, 2] for the lower and upper vertex.
+  vert = cell[..., None] + np.asarray([0, 1], np.uint32)
+  w = jnp.stack([1.0 - frac, frac], axis=-1)
 
-  side = jnp.asarray([lv.resolution + 1 for lv in levels], jnp.uint32)
-  side = side[:, None]  # [L, 1]
-  dense_idx = corner[..., 0] + side * (corner[..., 1] + side * corner[..., 2])
-  primes = np.asarray(HASH_PRIMES, np.uint32)
-  h = corner * primes  # uint32 multiply wraps modulo 2^32, as in the paper
-  hashed = h[..., 0] ^ h[..., 1] ^ h[..., 2]
-  sizes = jnp.asarray([lv.size for lv in levels], jnp.uint32)[:, None]
-  # Hashed levels have a power-of-two size: the modulo is a mask.
-  hashed = hashed & (sizes - 1)
-  is_dense = jnp.asarray([lv.dense for lv in levels])[:, None]
-  idx = jnp.where(is_dense, dense_idx, hashed).astype(jnp.int32)
-  offsets = jnp.asarray([lv.offset for lv in levels], jnp.int32)[:, None]
+  def combine(v, op):  # [M, L, 3, 2] -> [M, L, 2(z), 2(y), 2(x)] -> [M, L, 8]
+    vx = v[:, :, 0, None, None, :]
+    vy = v[:, :, 1, None, :, None]
+    vz = v[:, :, 2, :, None, None]
+    return op(op(vx, vy), vz).reshape(m, v.shape[1], 8)
+
+  weights = combine(w, jnp.multiply)
+  idx = []
+  dense = [l for l, lv in enumerate(levels) if lv.dense]
+  hashed = [l for l, lv in enumerate(levels) if not lv.dense]
+  # Levels are ordered coarse to fine, so dense levels come first.
+  assert dense == list(range(len(dense)))
+  if dense:
+    side = np.asarray([levels[l].resolution + 1 for l in dense], np.uint32)
+    stride = np.stack([np.ones_like(side), side, side * side], -1)  # [Ld, 3]
+    v = vert[:, :len(dense)] * stride[:, :, None]
+    idx.append(combine(v, jnp.add))
+  if hashed:
+    primes = np.asarray(HASH_PRIMES, np.uint32)
+    # uint32 products wrap modulo 2^32, as in the paper.
+    v = vert[:, len(dense):] * primes[:, None]
+    mask = np.asarray([levels[l].size - 1 for l in hashed], np.uint32)
+    # Hashed levels have a power-of-two size: the modulo is a mask.
+    idx.append(combine(v, jnp.bitwise_xor) & mask[:, None])
+  idx = jnp.concatenate(idx, axis=1).astype(jnp.int32)
+  offsets = np.asarray([lv.offset for lv in levels], np.int32)[:, None]
   return idx + offsets, weights
 
 
