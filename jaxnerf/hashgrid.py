@@ -106,8 +106,37 @@ def corner_indices_and_weights(x: jax.Array, levels: list[Level]):
   return idx + offsets, weights
 
 
+@jax.custom_vjp
+def interpolate(table: jax.Array, indices: jax.Array,
+                weights: jax.Array) -> jax.Array:
+  """Weighted sum of table rows: table [T, F], indices/weights [M, L, 8].
+
+  Returns [M, L, F]. One scalar gather per feature and a reduction over the
+  last axis: XLA on CPU is about 2x slower reducing [M, L, 8, F] over its
+  second-to-last axis. The gradient flows to the table only (sample points
+  carry no gradient in this library), as one scatter-add of F-wide rows.
+  """
+  return jnp.stack([jnp.sum(weights * table[:, f][indices], axis=-1)
+                    for f in range(table.shape[1])], axis=-1)
+
+
+def _interpolate_fwd(table, indices, weights):
+  return interpolate(table, indices, weights), (table.shape, indices, weights)
+
+
+def _interpolate_bwd(residuals, grad):
+  shape, indices, weights = residuals
+  rows = weights[..., None] * grad[..., None, :]  # [M, L, 8, F]
+  d_table = jnp.zeros(shape, grad.dtype).at[indices.reshape(-1)].add(
+      rows.reshape(-1, shape[1]))
+  return d_table, None, jnp.zeros_like(weights)
+
+
+interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)
+
+
 class HashGridEncoding(nn.Module):
-  """Multiresolution hash encoding of points in [0, 1]^3.
+  """Multiresolution hash encoding of points in [0, 1]^3 (no gradient to x).
 
   Attributes:
     num_levels: L.
@@ -145,6 +174,5 @@ class HashGridEncoding(nn.Module):
         (total, self.features_per_level))
     batch = x.shape[:-1]
     idx, weights = corner_indices_and_weights(x.reshape(-1, 3), levels)
-    feats = jnp.take(table, idx, axis=0)  # [M, L, 8, F]
-    out = jnp.sum(weights[..., None] * feats, axis=-2)  # [M, L, F]
+    out = interpolate(table, idx, weights)  # [M, L, F]
     return out.reshape(batch + (self.output_size,))
