@@ -19,9 +19,13 @@ def get_config():
   c.occupancy_resolution = 64
   c.occupancy_update_fraction = 0.5
   c.march_steps = 384
-  c.batch_size = 4096
+  # Rays drawn per step; those whose samples do not fit the budget are left
+  # out of the loss, so more rays than the budget usually holds keeps it full
+  # (padding samples cost as much as real ones).
+  c.batch_size = 8192
   c.samples_budget = 2**16
-  c.max_steps = 2000
+  c.render_samples_per_ray = 48
+  c.max_steps = 3000
   c.print_every = 100
   c.save_every = 1000
   c.render_every = 0
