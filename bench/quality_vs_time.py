@@ -11,6 +11,8 @@ they share the machine state.
       --configs demo fast_demo --marks 1 2 5 10 \
       --data_dir data/lego_100 [--test_views 0] [--json out.json]
 
+A config may carry its own marks: `--configs demo fast_demo@1,2,5`.
+
 Prints a table per config (minutes, steps, PSNR, SSIM, rays/s) and a summary
 of training throughput: rays/s counts the rays that contributed to the loss
 (for the fast field, those whose samples fit the budget: its `rays_used`).
@@ -46,7 +48,8 @@ def evaluate(render_fn, variables, test, chunk: int, mesh) -> dict:
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
-def run(name: str, args) -> dict:
+def run(spec: str, args) -> dict:
+  name, _, own_marks = spec.partition("@")
   config = config_lib.load_config(name)
   with config.unlocked():
     if args.data_dir:
@@ -70,7 +73,8 @@ def run(name: str, args) -> dict:
       donate_argnums=(0,))
   render_fn = trainer.make_render_fn(model, mesh)
 
-  marks = sorted(args.marks)
+  marks = sorted([float(m) for m in own_marks.split(",")] if own_marks
+                 else args.marks)
   rows = []
   clock = 0.0  # training seconds
   step = 0
