@@ -34,6 +34,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.far = 6.0
   c.batch_size = 4096  # rays per step, all devices together
   c.image_batching = False  # each batch from one random training image
+  # Logical shards of the training rays (0: one per device); the batch is
+  # drawn batch_size / data_shards rays per shard (jaxnerf/parallel.py), so
+  # runs with equal data_shards draw equal batches on any device count.
+  c.data_shards = 0
   c.eval_split = "test"
   c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
   c.llffhold = 8  # LLFF: every llffhold-th image is a test image

@@ -68,15 +68,33 @@ class MLP(nn.Module):
       x = nn.relu(dense(self.netwidth)(x))
       if self.skip_layer and i % self.skip_layer == 0 and i > 0:
         x = jnp.concatenate([x, inputs], axis=-1)
-    raw_density = dense(self.num_density_channels)(x)
-    if condition is not None:
-      bottleneck = dense(self.netwidth)(x)
+    density_layer = dense(self.num_density_channels)
+    if condition is None:
+      raw_density = density_layer(x)
+    else:
+      bottleneck = dense(self.netwidth)
+      condition_bottleneck = dense(self.netwidth_condition,
+                                   name="condition_bottleneck")
       # Dense(concat(bottleneck, condition)) split in two, so the view term
-      # is computed once per ray instead of once per sample.
-      h = (dense(self.netwidth_condition, name="condition_bottleneck")(
-          bottleneck) + dense(
-              self.netwidth_condition, use_bias=False,
-              name="condition_viewdirs")(condition)[..., None, :])
+      # is computed once per ray instead of once per sample. The bottleneck
+      # has no activation, so Dense(Dense(x)) is one affine map of x:
+      # composed (a width x width_condition product per call, not per
+      # sample) and stacked with the density layer into one matmul. The
+      # parameters and the function are those of the unfused layers.
+      probe = jnp.zeros((1, x.shape[-1]), x.dtype)  # creates the parameters
+      density_layer(probe)
+      condition_bottleneck(bottleneck(probe))
+      p_d, p_b, p_c = (layer.variables["params"] for layer in
+                       (density_layer, bottleneck, condition_bottleneck))
+      kernel = jnp.concatenate([p_d["kernel"], p_b["kernel"] @ p_c["kernel"]],
+                               axis=-1)
+      bias = jnp.concatenate([p_d["bias"],
+                              p_b["bias"] @ p_c["kernel"] + p_c["bias"]])
+      out = x @ kernel + bias
+      raw_density = out[..., :self.num_density_channels]
+      h = out[..., self.num_density_channels:] + dense(
+          self.netwidth_condition, use_bias=False,
+          name="condition_viewdirs")(condition)[..., None, :]
       x = nn.relu(h)
       for _ in range(self.netdepth_condition - 1):
         x = nn.relu(dense(self.netwidth_condition)(x))

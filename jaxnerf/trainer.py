@@ -80,10 +80,12 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   is_main = jax.process_index() == 0
   os.makedirs(config.train_dir, exist_ok=True)
   mesh = parallel.make_mesh()
-  parallel.check_divisible(config.batch_size, mesh, "batch_size")
+  num_shards = parallel.num_data_shards(config, mesh)
 
   dataset = load_dataset(config, "train")
-  data = parallel.put_replicated(stack_training_data(dataset), mesh)
+  data = parallel.shard_training_data(stack_training_data(dataset),
+                                      num_shards, config.image_batching, mesh)
+  del dataset
   preview = None
   if config.render_every > 0:
     preview = load_dataset(config, config.eval_split, max_images=1)
@@ -104,7 +106,10 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
 
   step_fn = jax.jit(
       functools.partial(training.train_step, model, config, optimizer,
-                        batch_sharding=parallel.batch_sharded(mesh)),
+                        batch_sharding=parallel.batch_sharded(mesh),
+                        sampler=parallel.make_sampler(
+                            mesh, config.batch_size, num_shards,
+                            config.image_batching)),
       donate_argnums=(0,))
   render_fn = make_render_fn(model, mesh)
   logger = Logger(config.train_dir)

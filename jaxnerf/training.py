@@ -94,20 +94,27 @@ class TrainData:
 
 
 def sample_batch(key: jax.Array, data: TrainData, batch_size: int,
-                 image_batching: bool) -> tuple[Rays, jax.Array]:
+                 image_batching: bool,
+                 num_valid: jax.Array | None = None) -> tuple[Rays, jax.Array]:
   """Random rays across all images, or from one random image.
 
+  Args:
+    data: TrainData with leading shape [num_images, pixels].
+    num_valid: only images [0, num_valid) are drawn (the rest is padding);
+      default all.
   Returns:
     Rays [batch_size] and their colours [batch_size, 3].
   """
   num_images, num_pixels = data.rgb.shape[:2]
+  if num_valid is None:
+    num_valid = num_images
   key_image, key_pixel = jax.random.split(key)
   pixel = jax.random.randint(key_pixel, (batch_size,), 0, num_pixels)
   if image_batching:
     image = jnp.broadcast_to(
-        jax.random.randint(key_image, (), 0, num_images), (batch_size,))
+        jax.random.randint(key_image, (), 0, num_valid), (batch_size,))
   else:
-    image = jax.random.randint(key_image, (batch_size,), 0, num_images)
+    image = jax.random.randint(key_image, (batch_size,), 0, num_valid)
   take = lambda x: x[image, pixel]
   return jax.tree.map(take, data.rays), take(data.rgb)
 
@@ -159,19 +166,26 @@ def update_model_state(model, params, model_state: dict, step: jax.Array,
   return jax.lax.cond(step % every == 0, update, lambda ms: ms, model_state)
 
 
-def train_step(model, config, optimizer, state: TrainState, data: TrainData,
-               base_key: jax.Array, batch_sharding=None):
+def train_step(model, config, optimizer, state: TrainState, data: Any,
+               base_key: jax.Array, batch_sharding=None, sampler=None):
   """One optimisation step. Pure; jit it with model/config/optimizer bound.
 
   Args:
+    data: TrainData, or whatever `sampler` takes.
     batch_sharding: optional sharding for the drawn batch (data parallel).
+    sampler: optional (key, data) -> (Rays [batch_size], rgb [batch_size, 3]);
+      default `sample_batch` over all of `data`
+      (jaxnerf.parallel.make_sampler draws per data shard).
   Returns:
     (new state, stats dict of scalars).
   """
   key = jax.random.fold_in(base_key, state.step)
   key_batch, key_render = jax.random.split(key)
-  rays, rgb = sample_batch(key_batch, data, config.batch_size,
-                           config.image_batching)
+  if sampler is None:
+    rays, rgb = sample_batch(key_batch, data, config.batch_size,
+                             config.image_batching)
+  else:
+    rays, rgb = sampler(key_batch, data)
   if batch_sharding is not None:
     rays, rgb = jax.lax.with_sharding_constraint((rays, rgb), batch_sharding)
 
