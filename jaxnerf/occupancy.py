@@ -108,8 +108,8 @@ def update_cells(step: jax.Array, key: jax.Array, num_cells: int,
 
 def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
           resolution: int, step_size: float, max_steps: int, budget: int,
-          threshold: float, early_stop_eps: float,
-          randomized: bool) -> PackedSamples:
+          threshold: float, early_stop_eps: float, randomized: bool,
+          early_stop_max_thickness: float = 1.0) -> PackedSamples:
   """Fixed-step samples in occupied cells, packed into `budget` samples.
 
   Sample k of a ray is at t = t_0 + (k + u) dt, dt = step_size / |d|, for
@@ -123,6 +123,11 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
     budget: B, samples in the packed output.
     early_stop_eps: drop samples once the grid's transmittance estimate is
       below this (0: never).
+    early_stop_max_thickness: cap on one step's optical thickness in that
+      estimate. The grid holds a max over each cell, so a ray that only
+      grazes a dense cell would otherwise be stopped at once (it rendered as
+      background and training collapsed); with the cap a ray is stopped only
+      after -log(eps) / cap steps through occupied cells.
   Returns:
     PackedSamples with budget B.
   """
@@ -143,7 +148,8 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
   cells = cell_index(points, bound, resolution)
   keep = inside & occupied(grid, threshold)[cells]
   if early_stop_eps > 0:
-    tau = jnp.where(keep, grid[cells], 0.0)
+    tau = jnp.where(keep, jnp.minimum(grid[cells], early_stop_max_thickness),
+                    0.0)
     exclusive = jnp.cumsum(tau, axis=-1) - tau
     keep = keep & (exclusive < -jnp.log(early_stop_eps))
   counts = jnp.sum(keep, axis=-1)
