@@ -149,11 +149,11 @@ def main():
   results = [run(name, args) for name in args.configs]
   for result in results:
     print_table(result)
-  if len(results) > 1:
-    base = results[0]["steady_rays_per_s"]
-    for result in results[1:]:
-      print(f"training rays/s {result['config']} / {results[0]['config']}: "
-            f"{result['steady_rays_per_s'] / base:.1f}x")
+  for a in results:
+    for b in results:
+      if a is not b:
+        print(f"training rays/s {a['config']} / {b['config']}: "
+              f"{a['steady_rays_per_s'] / b['steady_rays_per_s']:.1f}x")
   if args.json:
     with open(args.json, "w") as f:
       json.dump(results, f, indent=1)
