@@ -55,7 +55,7 @@ def worker(out_dir, extra):
         messages.append(str(e))
     result["errors"] = messages
   config = _config(os.path.join(out_dir, "run"), **extra)
-  state = trainer.train(config)
+  state, _ = trainer.train(config)
   mesh = parallel.make_mesh()
   view = load_dataset(config, "test", max_images=1).rays[0]
   view = jax.tree.map(lambda x: x[:CROP[0], :CROP[1]], view)
