@@ -30,7 +30,6 @@ import numpy as np
 
 from jaxnerf import cameras, config as config_lib, encoding, models
 from jaxnerf import parallel, trainer, training
-from jaxnerf.rays import Rays
 
 USAGE = ("usage: python bench/throughput.py [--config=NAME] "
          "[--config.FIELD=VALUE ...] [--steps=N] [--render_chunks=N] "

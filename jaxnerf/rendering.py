@@ -107,3 +107,86 @@ def volumetric_rendering_intervals(rgb: jax.Array, density: jax.Array,
   weights = interval_weights(density, t_edges, directions)
   t_mids = 0.5 * (t_edges[..., 1:] + t_edges[..., :-1])
   return composite(weights, rgb, t_mids, white_bkgd)
+
+
+# Packed samples ---------------------------------------------------------------
+#
+# A packed batch holds a variable number of samples per ray in one flat array
+# of fixed length B (static for jit): samples of ray r are contiguous, rays in
+# increasing order, padding at the end carries ray id N (out of range, so
+# segment sums drop it). This replaces the dense [N, S] layout when most rays
+# need few samples (as nerfacc's packed samples).
+
+
+def segment_start_mask(ray_ids: jax.Array) -> jax.Array:
+  """[B] True at the first sample of each ray's run of samples."""
+  return jnp.concatenate([jnp.ones_like(ray_ids[:1], bool),
+                          ray_ids[1:] != ray_ids[:-1]])
+
+
+def segment_cumsum(x: jax.Array, ray_ids: jax.Array) -> jax.Array:
+  """Inclusive cumulative sum restarting at every new ray id.
+
+  A segmented scan rather than a global cumsum minus per-ray offsets: the
+  latter subtracts two large float32 sums and loses the small optical depths
+  of rays late in the batch.
+
+  Args:
+    x: [B]; ray_ids: [B] non-decreasing.
+  Returns:
+    [B].
+  """
+  def combine(a, b):
+    va, fa = a
+    vb, fb = b
+    return jnp.where(fb, vb, va + vb), fa | fb
+
+  out, _ = jax.lax.associative_scan(combine, (x, segment_start_mask(ray_ids)))
+  return out
+
+
+def packed_compositing_weights(density: jax.Array, delta: jax.Array,
+                               ray_ids: jax.Array) -> jax.Array:
+  """Weights T_i (1 - exp(-sigma_i delta_i)) of packed samples.
+
+  Args:
+    density: [B] non-negative; delta: [B] interval lengths in world units
+      (the caller multiplies by |d|; use FAR_DELTA for a last interval that
+      extends to infinity, as `compositing_weights`).
+    ray_ids: [B] non-decreasing ray index of each sample.
+  Returns:
+    [B].
+  """
+  density_delta = density * delta
+  alpha = 1.0 - jnp.exp(-density_delta)
+  inclusive = segment_cumsum(density_delta, ray_ids)
+  # Shift rather than subtract: inclusive - x cancels badly when x is huge
+  # (a FAR_DELTA interval).
+  exclusive = jnp.where(segment_start_mask(ray_ids), 0.0,
+                        jnp.concatenate([jnp.zeros_like(inclusive[:1]),
+                                         inclusive[:-1]]))
+  return alpha * jnp.exp(-exclusive)
+
+
+def packed_composite(weights: jax.Array, rgb: jax.Array, t: jax.Array,
+                     ray_ids: jax.Array, num_rays: int,
+                     white_bkgd: bool) -> dict[str, jax.Array]:
+  """`composite` for packed samples: per-ray segment sums.
+
+  Args:
+    weights: [B]; rgb: [B, 3]; t: [B]; ray_ids: [B] in [0, num_rays] (ids
+      equal to num_rays are padding and ignored).
+  Returns:
+    rgb [N, 3], depth [N], disp [N], acc [N] with `composite`'s conventions.
+  """
+  seg = lambda x: jax.ops.segment_sum(x, ray_ids, num_segments=num_rays,
+                                      indices_are_sorted=True)
+  acc = seg(weights)
+  comp_rgb = seg(weights[:, None] * rgb)
+  depth = seg(weights * t)
+  eps = 1e-10
+  disp = acc / depth
+  disp = jnp.where((disp > 0) & (disp < 1 / eps) & (acc > eps), disp, 1 / eps)
+  if white_bkgd:
+    comp_rgb = comp_rgb + (1.0 - acc[..., None])
+  return dict(rgb=comp_rgb, depth=depth, disp=disp, acc=acc)

@@ -7,7 +7,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnerf import checkpoints, models, parallel, training

@@ -53,6 +53,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
   if config.grad_max_norm > 0:
     chain.append(optax.clip_by_global_norm(config.grad_max_norm))
   chain.append(optax.adam(learning_rate_schedule(config),
+                          b1=config.get("adam_b1", 0.9),
+                          b2=config.get("adam_b2", 0.999),
                           eps=config.get("adam_eps", 1e-8)))
   return optax.chain(*chain)
 
@@ -121,12 +123,17 @@ def compute_loss(outputs: list[dict], rgb: jax.Array, lossmult: jax.Array,
                  coarse_loss_mult: float):
   """Weighted MSE per level; every level but the last times coarse_loss_mult.
 
+  A level may return `loss_mask` [N] (e.g. rays that did not fit a sample
+  budget get 0); it multiplies lossmult.
+
   Returns:
     (loss, per-level MSE list). The per-level MSE is lossmult-weighted.
   """
-  weight = lossmult[..., 0]
-  mses = [jnp.sum(weight * jnp.mean((out["rgb"] - rgb)**2, axis=-1)) /
-          jnp.sum(weight) for out in outputs]
+  mses = []
+  for out in outputs:
+    weight = lossmult[..., 0] * out.get("loss_mask", 1.0)
+    mses.append(jnp.sum(weight * jnp.mean((out["rgb"] - rgb)**2, axis=-1)) /
+                jnp.sum(weight))
   loss = coarse_loss_mult * sum(mses[:-1]) + mses[-1]
   return loss, mses
 
@@ -135,6 +142,28 @@ def l2_of_kernels(params) -> jax.Array:
   leaves = jax.tree_util.tree_leaves_with_path(params)
   return sum(jnp.sum(x**2) for path, x in leaves
              if getattr(path[-1], "key", "") == "kernel")
+
+
+def update_model_state(model, params, model_state: dict, step: jax.Array,
+                       key: jax.Array) -> dict:
+  """Runs the model's `update_state(step, key)` every `state_update_every`.
+
+  A method with non-parameter state (e.g. an occupancy grid) declares
+  `state_update_every` (steps; 0 or absent: never) and a method
+  `update_state(step, key)` that mutates its collections. `step` is the
+  number of updates applied so far; the key is derived from the step's key.
+  """
+  every = getattr(model, "state_update_every", 0)
+  if not every or not model_state:
+    return model_state
+
+  def update(ms):
+    _, new = model.apply({"params": params, **ms}, step,
+                         jax.random.fold_in(key, 1), method="update_state",
+                         mutable=list(ms))
+    return {name: new[name] for name in ms}
+
+  return jax.lax.cond(step % every == 0, update, lambda ms: ms, model_state)
 
 
 def train_step(model, config, optimizer, state: TrainState, data: Any,
@@ -168,10 +197,10 @@ def train_step(model, config, optimizer, state: TrainState, data: Any,
                               config.coarse_loss_mult)
     extra = sum(out.get("regularizer", 0.0) for out in outputs)
     weight_l2 = config.weight_decay_mult * l2_of_kernels(params)
-    return loss + extra + weight_l2, (loss, mses)
+    return loss + extra + weight_l2, (loss, mses, outputs[-1].get("stats", {}))
 
-  (_, (loss, mses)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params)
+  (_, (loss, mses, model_stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   finite = jnp.isfinite(loss) & jnp.all(jnp.array(
@@ -179,14 +208,16 @@ def train_step(model, config, optimizer, state: TrainState, data: Any,
   # A non-finite update is never applied, so no checkpoint can hold one.
   keep = lambda new, old: jax.tree.map(
       lambda a, b: jnp.where(finite, a, b), new, old)
+  params = keep(params, state.params)
   new_state = TrainState(
       step=state.step + 1,
-      params=keep(params, state.params),
+      params=params,
       opt_state=keep(opt_state, state.opt_state),
-      model_state=state.model_state,
+      model_state=update_model_state(model, params, state.model_state,
+                                     state.step + 1, key),
       nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
   stats = dict(loss=loss, psnr=metrics.mse_to_psnr(mses[-1]),
-               lr=learning_rate_schedule(config)(state.step))
+               lr=learning_rate_schedule(config)(state.step), **model_stats)
   for i, mse in enumerate(mses):
     stats[f"psnr_level{i}"] = metrics.mse_to_psnr(mse)
   return new_state, stats

@@ -44,7 +44,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras
 from jaxnerf.config import base_config
 from jaxnerf.datasets import DatasetError, load_dataset
 from jaxnerf.datasets import blender

@@ -1,0 +1,163 @@
+"""Quality versus wall-clock training time, for one or more configs.
+
+Trains each config from scratch for a wall-clock budget and, whenever the
+training clock passes a mark, pauses it and evaluates the test split (mean
+PSNR and SSIM over the views). Evaluation and its compilation never count
+toward the training clock; the first train step's compilation does (it is
+part of getting a model). Configs run one after another in one process, so
+they share the machine state.
+
+  flock /tmp/cpu.lock python bench/quality_vs_time.py \
+      --configs demo fast_demo --marks 1 2 5 10 \
+      --data_dir data/lego_100 [--test_views 0] [--json out.json]
+
+A config may carry its own marks: `--configs demo fast_demo@1,2,5`.
+
+Prints a table per config (minutes, steps, PSNR, SSIM, rays/s) and a summary
+of training throughput: rays/s counts the rays that contributed to the loss
+(for the fast field, those whose samples fit the budget: its `rays_used`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxnerf import config as config_lib  # noqa: E402
+from jaxnerf import metrics, models, parallel, trainer, training  # noqa: E402
+from jaxnerf.datasets import load_dataset  # noqa: E402
+
+
+def evaluate(render_fn, variables, test, chunk: int, mesh) -> dict:
+  psnrs, ssims = [], []
+  for rays, image in zip(test.rays, test.images):
+    out = parallel.render_image(functools.partial(render_fn, variables), rays,
+                                chunk, mesh)
+    rgb = np.clip(out["rgb"], 0, 1)
+    psnrs.append(float(metrics.psnr(rgb, image)))
+    ssims.append(float(metrics.ssim(rgb, image)))
+  return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
+
+
+def run(spec: str, args) -> dict:
+  name, _, own_marks = spec.partition("@")
+  config = config_lib.load_config(name)
+  with config.unlocked():
+    if args.data_dir:
+      config.data_dir = args.data_dir
+    for field_value in args.override:
+      field, value = field_value.split("=", 1)
+      config_lib.apply_override(config, field, value)
+  mesh = parallel.make_mesh()
+  train = load_dataset(config, "train")
+  test = load_dataset(config, "test",
+                      max_images=args.test_views or None)
+  data = parallel.put_replicated(trainer.stack_training_data(train), mesh)
+  model = models.construct_model(config)
+  optimizer = training.make_optimizer(config)
+  init_key, base_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  state = parallel.put_replicated(
+      training.create_train_state(model, optimizer, init_key), mesh)
+  step_fn = jax.jit(
+      functools.partial(training.train_step, model, config, optimizer,
+                        batch_sharding=parallel.batch_sharded(mesh)),
+      donate_argnums=(0,))
+  render_fn = trainer.make_render_fn(model, mesh)
+
+  marks = sorted([float(m) for m in own_marks.split(",")] if own_marks
+                 else args.marks)
+  rows = []
+  clock = 0.0  # training seconds
+  step = 0
+  rays_used = 0.0
+  compile_s = None
+  steady = dict(t=0.0, steps=0, rays=0.0)  # after the first step
+  print(f"== {name}: {config.model}, batch {config.batch_size}, marks {marks} "
+        f"min", flush=True)
+  while marks:
+    t0 = time.perf_counter()
+    state, stats = step_fn(state, data, base_key)
+    stats = jax.device_get(stats)  # waits for the step
+    dt = time.perf_counter() - t0
+    clock += dt
+    step += 1
+    used = float(stats.get("rays_used", config.batch_size))
+    rays_used += used
+    if compile_s is None:
+      compile_s = dt
+    else:
+      steady["t"] += dt
+      steady["steps"] += 1
+      steady["rays"] += used
+    if step % 100 == 0:
+      print(f"  step {step}  {clock / 60:5.2f} min  train psnr "
+            f"{float(stats['psnr']):5.2f}" +
+            "".join(f"  {k} {float(stats[k]):.3g}" for k in
+                    ("rays_used", "samples_per_ray", "occupied_fraction")
+                    if k in stats), flush=True)
+    if clock >= 60 * marks[0]:
+      mark = marks.pop(0)
+      t_eval = time.perf_counter()
+      scores = evaluate(render_fn, trainer.variables_of(state), test,
+                        config.chunk, mesh)
+      row = dict(minutes=mark, train_s=clock, steps=step,
+                 rays_per_s=rays_used / clock, **scores,
+                 eval_s=time.perf_counter() - t_eval)
+      rows.append(row)
+      print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"
+            f"  SSIM {scores['ssim']:.3f}  (eval {row['eval_s']:.0f} s)",
+            flush=True)
+  return dict(config=name, model=config.model, batch_size=config.batch_size,
+              compile_s=compile_s, rows=rows,
+              steady_rays_per_s=steady["rays"] / max(steady["t"], 1e-9),
+              steady_s_per_step=steady["t"] / max(steady["steps"], 1),
+              test_views=len(test.images))
+
+
+def print_table(result: dict) -> None:
+  print(f"\n{result['config']} ({result['model']}): first step incl. compile "
+        f"{result['compile_s']:.1f} s, steady {result['steady_s_per_step']:.3f}"
+        f" s/step, {result['steady_rays_per_s']:.0f} rays/s, "
+        f"{result['test_views']} test views")
+  print("| minutes | steps | test PSNR | test SSIM | rays/s (so far) |")
+  print("|---|---|---|---|---|")
+  for r in result["rows"]:
+    print(f"| {r['minutes']:g} | {r['steps']} | {r['psnr']:.2f} | "
+          f"{r['ssim']:.3f} | {r['rays_per_s']:.0f} |")
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--configs", nargs="+", default=["demo", "fast_demo"])
+  parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5, 10])
+  parser.add_argument("--data_dir", default="")
+  parser.add_argument("--test_views", type=int, default=0,
+                      help="evaluate the first N test views (0: all)")
+  parser.add_argument("--override", nargs="*", default=[],
+                      help="FIELD=VALUE applied to every config")
+  parser.add_argument("--json", default="")
+  args = parser.parse_args()
+  results = [run(name, args) for name in args.configs]
+  for result in results:
+    print_table(result)
+  for a in results:
+    for b in results:
+      if a is not b:
+        print(f"training rays/s {a['config']} / {b['config']}: "
+              f"{a['steady_rays_per_s'] / b['steady_rays_per_s']:.1f}x")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()

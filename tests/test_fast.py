@@ -1,0 +1,118 @@
+"""Tests for jaxnerf.fast: the fast field as a method, and its train step."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnerf import fast, models, training
+from jaxnerf.rays import Rays
+
+
+def _config(**kw):
+  c = fast.default_config()
+  c.hash_levels, c.hash_log2_size = 4, 10
+  c.hash_min_resolution, c.hash_max_resolution = 4, 32
+  c.occupancy_resolution, c.march_steps = 8, 32
+  c.occupancy_update_every = 2
+  c.samples_budget = 256
+  c.render_samples_per_ray = 16
+  c.batch_size = 32
+  for k, v in kw.items():
+    c[k] = v
+  return c
+
+
+def _rays(n=16, seed=0):
+  rng = np.random.default_rng(seed)
+  origins = rng.normal(size=(n, 3))
+  origins = 4 * origins / np.linalg.norm(origins, axis=-1, keepdims=True)
+  directions = rng.uniform(-0.5, 0.5, (n, 3)) - origins
+  viewdirs = directions / np.linalg.norm(directions, axis=-1, keepdims=True)
+  directions = viewdirs * 1.2  # unnormalised, as pinhole rays
+  ones = np.ones((n, 1))
+  f = lambda x: jnp.asarray(x, jnp.float32)
+  return Rays(origins=f(origins), directions=f(directions),
+              viewdirs=f(viewdirs), radii=f(ones), near=f(2 * ones),
+              far=f(6 * ones), lossmult=f(ones))
+
+
+@pytest.mark.parametrize("color_mode", ["mlp", "sh"])
+def test_render_shapes_and_state(color_mode):
+  model = models.construct_model(_config(color_mode=color_mode))
+  key = jax.random.PRNGKey(0)
+  variables = model.init(key, _rays(1), key, randomized=False)
+  assert variables["occupancy"]["grid"].shape == (8**3,)
+  (out,) = model.apply(variables, _rays(), key, randomized=True)
+  for k, shape in (("rgb", (16, 3)), ("depth", (16,)), ("acc", (16,)),
+                   ("loss_mask", (16,))):
+    assert out[k].shape == shape
+  assert np.all(np.isfinite(out["rgb"]))
+  assert np.all((out["acc"] >= 0) & (out["acc"] <= 1 + 1e-5))
+  # The budget (256) cannot hold 16 rays of up to 32 samples: a prefix of
+  # rays is complete, the rest masked.
+  mask = np.asarray(out["loss_mask"])
+  assert 0 < mask.sum() < 16 and np.all(np.diff(mask) <= 0)
+  # update_state rewrites the grid from the density field.
+  _, new = model.apply(variables, jnp.asarray(0), key, method="update_state",
+                       mutable=["occupancy"])
+  assert not np.allclose(new["occupancy"]["grid"],
+                         variables["occupancy"]["grid"])
+
+
+def test_train_step_learns_and_updates_grid_on_schedule():
+  config = _config()
+  model = models.construct_model(config)
+  optimizer = training.make_optimizer(config)
+  state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0))
+  rays = jax.tree.map(lambda x: x[None], _rays(64))
+  data = training.TrainData(rays=rays, rgb=jnp.full((1, 64, 3), 0.25))
+  step = jax.jit(functools.partial(training.train_step, model, config,
+                                   optimizer))
+  grid0 = np.asarray(state.model_state["occupancy"]["grid"])
+  state, stats = step(state, data, jax.random.PRNGKey(1))
+  # Step 1 is not a multiple of occupancy_update_every = 2: grid unchanged.
+  np.testing.assert_array_equal(state.model_state["occupancy"]["grid"], grid0)
+  assert {"rays_used", "samples_per_ray", "budget_fill"} <= set(stats)
+  first = float(stats["loss"])
+  state, _ = step(state, data, jax.random.PRNGKey(1))
+  assert not np.allclose(state.model_state["occupancy"]["grid"], grid0)
+  for _ in range(20):
+    state, stats = step(state, data, jax.random.PRNGKey(1))
+  assert float(stats["loss"]) < first
+  assert int(state.nonfinite_steps) == 0
+
+
+def test_optimizer_uses_config_betas_and_eps():
+  config = _config()
+  opt = training.make_optimizer(config)
+  params = {"w": jnp.ones(3)}
+  # With eps 1e-15 and b2 0.99, the first Adam step is lr * sign(grad).
+  updates, _ = opt.update({"w": jnp.asarray([1e-6, -2.0, 3.0])},
+                          opt.init(params), params)
+  np.testing.assert_allclose(updates["w"], [-1e-2, 1e-2, -1e-2], rtol=1e-4)
+
+
+def test_trainer_checkpoints_the_occupancy_grid(tmp_path):
+  from conftest import EMBEDDED_LEGO
+  from jaxnerf import checkpoints, config as config_lib, trainer
+  c = config_lib.load_config("fast_demo")
+  with c.unlocked():
+    c.data_dir = EMBEDDED_LEGO
+    c.train_dir = str(tmp_path / "run")
+    c.hash_levels, c.hash_log2_size, c.hash_max_resolution = 4, 12, 64
+    c.occupancy_resolution, c.march_steps = 16, 64
+    c.occupancy_update_every = 2
+    c.batch_size, c.samples_budget = 256, 4096
+    c.max_steps, c.save_every, c.print_every = 4, 4, 2
+  state, history = trainer.train(c)
+  assert int(state.step) == 4 and history[-1]["rays_used"] > 0
+  grid = np.asarray(state.model_state["occupancy"]["grid"])
+  assert not np.allclose(grid, grid[0])  # updated from the field
+  restored = checkpoints.Checkpointer(c.train_dir).restore(state)
+  np.testing.assert_array_equal(restored.model_state["occupancy"]["grid"],
+                                grid)
