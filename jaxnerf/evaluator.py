@@ -46,6 +46,15 @@ def depth_errors(pred_depth: np.ndarray, acc: np.ndarray,
           "depth_rmse": float(np.sqrt(np.mean(err**2)))}
 
 
+def depth_image(out: dict[str, np.ndarray], dataset: Dataset) -> np.ndarray:
+  """Colour-mapped expected depth over [near, far]; disparity in NDC scenes,
+  where depth runs to infinity."""
+  if dataset.ndc:
+    return images.colorize_depth(out["disp"], out["acc"])
+  return images.colorize_depth(out["depth"] / np.maximum(out["acc"], 1e-6),
+                               out["acc"], near=dataset.near, far=dataset.far)
+
+
 def _mean_of(records: list[dict]) -> dict[str, float]:
   keys = [k for k in records[0] if isinstance(records[0][k], float)]
   return {k: float(np.mean([r[k] for r in records if k in r])) for k in keys}
@@ -85,10 +94,7 @@ def evaluate(config) -> dict:
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)
-    depth_vis = images.colorize_depth(
-        out["depth"] / np.maximum(out["acc"], 1e-6), out["acc"],
-        near=dataset.near, far=dataset.far) if not dataset.ndc else \
-        images.colorize_depth(out["disp"], out["acc"])
+    depth_vis = depth_image(out, dataset)
     if is_main:
       name = dataset.names[i]
       images.save_image(os.path.join(out_dir, f"{name}_rgb.png"), rgb)
@@ -138,12 +144,7 @@ def render_path_video(config, dataset: Dataset, render, mesh, out_dir: str,
     rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
     out = parallel.render_image(render, rays, config.chunk, mesh)
     rgb_frames.append(np.clip(out["rgb"], 0, 1))
-    if dataset.ndc:
-      depth_frames.append(images.colorize_depth(out["disp"], out["acc"]))
-    else:
-      depth_frames.append(images.colorize_depth(
-          out["depth"] / np.maximum(out["acc"], 1e-6), out["acc"],
-          near=dataset.near, far=dataset.far))
+    depth_frames.append(depth_image(out, dataset))
   if is_main:
     images.write_video(os.path.join(out_dir, "path_rgb.mp4"), rgb_frames)
     images.write_video(os.path.join(out_dir, "path_depth.mp4"), depth_frames)
