@@ -63,6 +63,12 @@ class MLP(nn.Module):
     """
     dense = lambda width, **kw: nn.Dense(
         width, kernel_init=nn.initializers.glorot_uniform(), **kw)
+    # The layers run on [N * S, D] rows: on [N, S, D] XLA's CPU backend
+    # transposes every layer's activation gradient for the weight gradient
+    # (a contraction over two axes), ~20 % of the MLP's time at 4 x 128
+    # (docs/BENCHMARKS.md).
+    num_rays, num_samples = x.shape[:-1]
+    x = x.reshape(num_rays * num_samples, x.shape[-1])
     inputs = x
     for i in range(self.netdepth):
       x = nn.relu(dense(self.netwidth)(x))
@@ -92,14 +98,16 @@ class MLP(nn.Module):
                               p_b["bias"] @ p_c["kernel"] + p_c["bias"]])
       out = x @ kernel + bias
       raw_density = out[..., :self.num_density_channels]
-      h = out[..., self.num_density_channels:] + dense(
-          self.netwidth_condition, use_bias=False,
-          name="condition_viewdirs")(condition)[..., None, :]
-      x = nn.relu(h)
+      h = out[:, self.num_density_channels:].reshape(
+          num_rays, num_samples, -1) + dense(
+              self.netwidth_condition, use_bias=False,
+              name="condition_viewdirs")(condition)[:, None, :]
+      x = nn.relu(h.reshape(num_rays * num_samples, -1))
       for _ in range(self.netdepth_condition - 1):
         x = nn.relu(dense(self.netwidth_condition)(x))
     raw_rgb = dense(self.num_rgb_channels)(x)
-    return raw_rgb, raw_density
+    unflatten = lambda y: y.reshape(num_rays, num_samples, y.shape[-1])
+    return unflatten(raw_rgb), unflatten(raw_density)
 
 
 class NerfModel(nn.Module):
