@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxnerf import trig
+
 
 def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
                         include_input: bool = True,
@@ -27,12 +29,12 @@ def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
   scales = 2.0**jnp.arange(min_deg, max_deg, dtype=x.dtype)
   if legacy_order:
     xb = x[..., None, :] * scales[:, None]  # [..., L, D]
-    feats = jnp.stack([jnp.sin(xb), jnp.cos(xb)], axis=-2)  # [..., L, 2, D]
+    feats = jnp.stack([trig.sin(xb), trig.cos(xb)], axis=-2)  # [..., L, 2, D]
     feats = feats.reshape(x.shape[:-1] + (-1,))
   else:
     xb = (x[..., None, :] * scales[:, None]).reshape(x.shape[:-1] + (-1,))
     # cos(t) = sin(t + pi/2): one sin over twice the inputs.
-    feats = jnp.sin(jnp.concatenate([xb, xb + 0.5 * jnp.pi], axis=-1))
+    feats = trig.sin(jnp.concatenate([xb, xb + 0.5 * jnp.pi], axis=-1))
   return jnp.concatenate([x, feats], axis=-1) if include_input else feats
 
 
@@ -62,9 +64,10 @@ def expected_sin(x: jax.Array, x_var: jax.Array) -> tuple[jax.Array, jax.Array]:
   Returns:
     (mean [...], variance [...]).
   """
-  y = jnp.exp(-0.5 * x_var) * _safe_trig(x, jnp.sin)
+  y = jnp.exp(-0.5 * x_var) * _safe_trig(x, trig.sin)
   y_var = jnp.maximum(
-      0.0, 0.5 * (1.0 - jnp.exp(-2.0 * x_var) * _safe_trig(2.0 * x, jnp.cos))
+      0.0,
+      0.5 * (1.0 - jnp.exp(-2.0 * x_var) * _safe_trig(2.0 * x, trig.cos))
       - y**2)
   return y, y_var
 
