@@ -24,6 +24,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from jaxnerf import host_memory  # noqa: E402
+host_memory.reuse_freed_memory()  # before JAX runs anything
 
 from jaxnerf import config as config_lib  # noqa: E402
 from jaxnerf import evaluator, mipnerf, trainer  # noqa: E402
