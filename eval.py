@@ -9,7 +9,7 @@ Multi-host: as train.py (JAXNERF_* environment variables).
 
 import sys
 
-from jaxnerf import cli
+from jaxnerf import cli, host_memory
 
 
 def main(config):
@@ -18,4 +18,5 @@ def main(config):
 
 
 if __name__ == "__main__":
+  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
   sys.exit(cli.run(sys.argv, "eval.py", main))

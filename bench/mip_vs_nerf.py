@@ -24,9 +24,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from jaxnerf import host_memory  # noqa: E402
-host_memory.reuse_freed_memory()  # before JAX runs anything
 
+from jaxnerf import host_memory  # noqa: E402
 from jaxnerf import config as config_lib  # noqa: E402
 from jaxnerf import evaluator, mipnerf, trainer  # noqa: E402
 from jaxnerf.datasets import multiscale  # noqa: E402
@@ -128,4 +127,5 @@ def main():
 
 
 if __name__ == "__main__":
+  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
   main()

@@ -28,12 +28,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxnerf import host_memory  # noqa: E402
-host_memory.reuse_freed_memory()  # before JAX runs anything
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxnerf import host_memory  # noqa: E402
 from jaxnerf import config as config_lib  # noqa: E402
 from jaxnerf import metrics, models, parallel, trainer, training  # noqa: E402
 from jaxnerf.datasets import load_dataset  # noqa: E402
@@ -162,4 +161,5 @@ def main():
 
 
 if __name__ == "__main__":
+  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
   main()

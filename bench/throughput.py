@@ -1,7 +1,7 @@
 """Training and rendering throughput against two matmul ceilings.
 
   python bench/throughput.py [--config=blender] [--config.FIELD=VALUE ...]
-      [--steps=N] [--render_chunks=N] [--profile=DIR] [--malloc=default]
+      [--steps=N] [--render_chunks=N] [--profile=DIR]
 
 Measures, after compilation and in one process: training rays/s (the full
 jitted train step: sampling, both MLPs forward and backward, Adam), rendering
@@ -12,8 +12,9 @@ Model FLOPs count the MLP multiply-adds per sample (2 FLOPs each), coarse
 and fine, forward, and in training also backward (weight gradients, and
 input gradients for every layer but the first). Synthetic rays (cameras on
 a circle, random colours) stand in for a dataset: the cost does not depend
-on the pixels. Runs on all local devices (data parallel). Host memory is
-tuned as train.py tunes it (jaxnerf/host_memory.py) unless --malloc=default.
+on the pixels. Runs on all local devices (data parallel). Like train.py it
+re-executes itself with huge pages for XLA's buffers (jaxnerf/host_memory.py;
+JAXNERF_HUGE_PAGES=0 measures glibc's default).
 """
 
 from __future__ import annotations
@@ -25,22 +26,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxnerf import host_memory  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-# --malloc=default measures with glibc's default (mmap per large buffer).
-if "--malloc=default" not in sys.argv:
-  host_memory.reuse_freed_memory()  # before JAX runs anything
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxnerf import cameras, config as config_lib, encoding, models
+from jaxnerf import cameras, config as config_lib, encoding, host_memory, models
 from jaxnerf import parallel, trainer, training
 
 USAGE = ("usage: python bench/throughput.py [--config=NAME] "
          "[--config.FIELD=VALUE ...] [--steps=N] [--render_chunks=N] "
-         "[--profile=DIR] [--malloc=default]")
+         "[--profile=DIR]")
 
 
 def mlp_macs_per_sample(config, executed: bool = False) -> tuple[int, int]:
@@ -163,8 +158,6 @@ def parse(argv):
       render_chunks = int(arg.split("=", 1)[1])
     elif arg.startswith("--profile="):
       profile = arg.split("=", 1)[1]
-    elif arg == "--malloc=default":
-      pass  # read at import
     else:
       config_args.append(arg)
   if not any(a.startswith("--config=") or a == "--config"
@@ -266,4 +259,5 @@ def main(argv):
   return report
 
 if __name__ == "__main__":
+  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
   main(sys.argv)

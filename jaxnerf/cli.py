@@ -13,8 +13,6 @@ def run(argv: Sequence[str], script: str, job: Callable) -> int:
   one line on stderr and gives exit status 1; anything else is a bug and
   keeps its traceback.
   """
-  from jaxnerf import host_memory
-  host_memory.reuse_freed_memory()  # before JAX runs anything
   from jaxnerf import config as config_lib
   from jaxnerf.errors import UserError
   usage = (f"usage: python {script} --config=NAME|PATH "

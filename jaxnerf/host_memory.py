@@ -1,48 +1,68 @@
-"""Keeps freed host memory in the process, so steps stop page-faulting.
+"""Backs XLA's large host buffers with transparent huge pages (Linux, glibc).
 
-Why: XLA's CPU runtime mallocs each execution's buffers (hundreds of MB for
-a NeRF step) and frees them at its end. glibc serves blocks this large with
-mmap and returns them with munmap, so every step faults its whole working
-set in again: ~130 k page faults per 4 x 128 demo step, 22 % of the
-training's CPU time spent in the kernel. With mmap off, one arena and no
-trimming, freed blocks are reused as they are: 0.435 -> 0.37 s per step
-(docs/BENCHMARKS.md). The price is that the process keeps its peak heap.
+Why: XLA's CPU runtime mallocs each execution's buffers (hundreds of MB to
+GBs for a NeRF step) and frees them at its end. glibc serves blocks this
+large with a fresh mmap each time, so every step faults its working set in
+again, 4 KiB at a time: ~130 k page faults per 4 x 128 demo step, 22 % of
+the training's CPU time spent in the kernel. glibc's `hugetlb=1` tunable
+madvises those mappings for 2 MiB pages: 512 times fewer faults, and
+0.41-0.44 -> ~0.35 s per peer_small step, 5.5 -> 4.5 s per peer_full step
+(docs/BENCHMARKS.md). Memory is still returned to the system at each free.
+(Keeping freed blocks instead, with mmap off, was faster on small steps but
+fragmented the heap until the full Blender config ran out of memory.)
+
+glibc reads tunables only at process start, so entry points re-execute
+themselves once with GLIBC_TUNABLES extended. Set JAXNERF_HUGE_PAGES=0 to
+opt out.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import os
+import platform
 import sys
 
-# mallopt parameters, glibc's malloc.h.
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
-_NEVER_TRIM = 2**31 - 1  # bytes of free heap top kept (mallopt takes an int)
-
-_configured = False
+TUNABLE = "glibc.malloc.hugetlb=1"
+THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
-def reuse_freed_memory() -> bool:
-  """Tunes glibc malloc to reuse freed blocks; True if it applied.
-
-  Call before JAX runs anything (XLA's worker threads take their arenas
-  when first used). A no-op returning False where libc is not glibc.
-  """
-  global _configured
-  if _configured:
-    return True
+def wanted(environ=os.environ) -> bool:
+  """True where re-executing with the tunable would change anything."""
+  if environ.get("JAXNERF_HUGE_PAGES", "1") == "0":
+    return False
+  if TUNABLE in environ.get("GLIBC_TUNABLES", "").split(":"):
+    return False  # already set (or this is the re-executed process)
   if not sys.platform.startswith("linux"):
     return False
+  libc, version = platform.libc_ver()
+  if libc != "glibc" or tuple(int(v) for v in version.split(".")[:2]) < (2, 35):
+    return False  # the tunable exists from glibc 2.35 on
   try:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    mallopt = libc.mallopt
-  except (OSError, AttributeError):
+    with open(THP_SETTING) as f:
+      setting = f.read()
+  except OSError:
     return False
-  mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-  # One arena: a thread's own arena would fall back to mmap for blocks
-  # larger than its 64 MB heaps, whatever M_MMAP_MAX says.
-  _configured = all(mallopt(param, value) == 1 for param, value in (
-      (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER_TRIM)))
-  return _configured
+  return "[never]" not in setting
+
+
+def environment(environ=os.environ) -> dict[str, str]:
+  """A copy of `environ` with the tunable added to GLIBC_TUNABLES."""
+  env = dict(environ)
+  existing = env.get("GLIBC_TUNABLES", "")
+  env["GLIBC_TUNABLES"] = f"{existing}:{TUNABLE}" if existing else TUNABLE
+  return env
+
+
+def reexec_with_huge_pages() -> None:
+  """Replaces this process by itself with the tunable set, if `wanted()`.
+
+  Call first thing in a script's `if __name__ == "__main__":` block (never
+  from library code: it restarts the whole interpreter, same PID, same
+  arguments).
+  """
+  if not wanted():
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  argv = [sys.executable] + list(getattr(sys, "orig_argv", sys.argv)[1:])
+  os.execve(sys.executable, argv, environment())

@@ -9,10 +9,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
-from jaxnerf import host_memory  # noqa: E402
-
-host_memory.reuse_freed_memory()  # as train.py: faster steps on CPU
-
 EMBEDDED_LEGO = os.path.join(REPO_ROOT, "data", "lego_100")
 
 
