@@ -17,12 +17,12 @@ def get_config():
   c.netwidth = 128
   c.netwidth_condition = 64
   c.skip_layer = 0
-  # About 10 minutes on 2 idle CPU cores (~0.37 s/step). Ten minutes is far
+  # About 10 minutes on 2 idle CPU cores (~0.35 s/step). Ten minutes is far
   # from convergence, where a high learning rate still pays: decaying to 1e-4
   # scored 21.6 dB, stopping a 2e-3 -> 1e-4 schedule over 3000 steps at step
   # 1076 (lr ~7e-4) 22.8 dB (docs/BENCHMARKS.md).
   c.lr_init, c.lr_final = 2e-3, 5e-4
-  c.max_steps = 1500
+  c.max_steps = 1600
   c.print_every = 100
   c.save_every = 500
   c.render_every = 500
