@@ -30,8 +30,11 @@ def wanted(environ=os.environ) -> bool:
   """True where re-executing with the tunable would change anything."""
   if environ.get("JAXNERF_HUGE_PAGES", "1") == "0":
     return False
-  if TUNABLE in environ.get("GLIBC_TUNABLES", "").split(":"):
-    return False  # already set (or this is the re-executed process)
+  if any(t.startswith("glibc.malloc.hugetlb=")
+         for t in environ.get("GLIBC_TUNABLES", "").split(":")):
+    return False  # set by the user, or this is the re-executed process
+  if not sys.executable:
+    return False
   if not sys.platform.startswith("linux"):
     return False
   libc, version = platform.libc_ver()

@@ -55,6 +55,8 @@ def test_environment_adds_the_tunable_once():
                  "HOME": "/x"}
   assert not host_memory.wanted(env)  # the re-executed process stops here
   assert not host_memory.wanted({"JAXNERF_HUGE_PAGES": "0"})
+  # A user's own choice of the tunable is left alone.
+  assert not host_memory.wanted({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})
 
 
 @needs_huge_pages
