@@ -6,8 +6,8 @@ large with a fresh mmap each time, so every step faults its working set in
 again, 4 KiB at a time: ~130 k page faults per 4 x 128 demo step, 22 % of
 the training's CPU time spent in the kernel. glibc's `hugetlb=1` tunable
 madvises those mappings for 2 MiB pages: 512 times fewer faults, and
-0.41-0.44 -> ~0.35 s per peer_small step, 5.5 -> 4.5 s per peer_full step
-(docs/BENCHMARKS.md). Memory is still returned to the system at each free.
+0.41-0.46 -> ~0.35 s per peer_small step, 5.5-6.3 -> 4.3-4.5 s per
+peer_full step (docs/BENCHMARKS.md). Memory is still returned to the system at each free.
 (Keeping freed blocks instead, with mmap off, was faster on small steps but
 fragmented the heap until the full Blender config ran out of memory.)
 
