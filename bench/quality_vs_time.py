@@ -8,14 +8,15 @@ part of getting a model). Configs run one after another in one process, so
 they share the machine state.
 
   flock /tmp/cpu.lock python bench/quality_vs_time.py \
-      --configs demo fast_demo --marks 1 2 5 10 \
-      --data_dir data/lego_100 [--test_views 0] [--json out.json]
+      --configs demo instant_ngp_demo --marks 1 2 5 10 \
+      --data_dir data/lego_100 [--test_views 0] [--override FIELD=VALUE ...]
+      [--json out.json]
 
-A config may carry its own marks: `--configs demo fast_demo@1,2,5`.
+A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
 
 Prints a table per config (minutes, steps, PSNR, SSIM, rays/s) and a summary
 of training throughput: rays/s counts the rays that contributed to the loss
-(for the fast field, those whose samples fit the budget: its `rays_used`).
+(for instant_ngp, those whose samples fit the budget: its `rays_used`).
 """
 
 from __future__ import annotations
@@ -23,56 +24,54 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxnerf import host_memory  # noqa: E402
-from jaxnerf import config as config_lib  # noqa: E402
-from jaxnerf import metrics, models, parallel, trainer, training  # noqa: E402
-from jaxnerf.datasets import load_dataset  # noqa: E402
+from jaxnerf import host_memory
+from jaxnerf import config as config_lib
+from jaxnerf import evaluator, metrics, parallel, trainer, training
+from jaxnerf.datasets import load_dataset
+from jaxnerf.methods import base
 
 
-def evaluate(render_fn, variables, test, chunk: int, mesh) -> dict:
+def evaluate(method, model, config, state, test, mesh) -> dict:
   psnrs, ssims = [], []
-  for rays, image in zip(test.rays, test.images):
-    out = parallel.render_image(functools.partial(render_fn, variables), rays,
-                                chunk, mesh)
+  for i, out in evaluator.render_views(method, model, config, state, test,
+                                       mesh):
     rgb = np.clip(out["rgb"], 0, 1)
-    psnrs.append(float(metrics.psnr(rgb, image)))
-    ssims.append(float(metrics.ssim(rgb, image)))
+    psnrs.append(float(metrics.psnr(rgb, test.images[i])))
+    ssims.append(float(metrics.ssim(rgb, test.images[i])))
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
 def run(spec: str, args) -> dict:
   name, _, own_marks = spec.partition("@")
-  config = config_lib.load_config(name)
-  with config.unlocked():
-    if args.data_dir:
-      config.data_dir = args.data_dir
-    for field_value in args.override:
-      field, value = field_value.split("=", 1)
-      config_lib.apply_override(config, field, value)
+  argv = [f"--config={name}", "--config.train_dir=unused"]
+  if args.data_dir:
+    argv.append(f"--config.data_dir={args.data_dir}")
+  argv += [f"--config.{field_value}" for field_value in args.override]
+  config = config_lib.parse_args(argv, "bench/quality_vs_time.py")
   mesh = parallel.make_mesh()
   train = load_dataset(config, "train")
   test = load_dataset(config, "test",
                       max_images=args.test_views or None)
-  data = parallel.put_replicated(trainer.stack_training_data(train), mesh)
-  model = models.construct_model(config)
-  optimizer = training.make_optimizer(config)
   init_key, base_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  state = parallel.put_replicated(
-      training.create_train_state(model, optimizer, init_key), mesh)
+  method, model, state = training.setup(
+      config, init_key, base.SceneInfo(num_cameras=len(train)))
+  data = parallel.shard_training_data(
+      trainer.stack_training_data(train, method.casts_rays),
+      config.image_batching, mesh)
+  cameras = (parallel.put_replicated(train.cameras.device_arrays(), mesh)
+             if method.casts_rays else None)
+  state = parallel.put_replicated(state, mesh)
   step_fn = jax.jit(
-      functools.partial(training.train_step, model, config, optimizer,
-                        batch_sharding=parallel.batch_sharded(mesh)),
+      functools.partial(training.train_step, method, model, config,
+                        batch_sharding=parallel.batch_sharded(mesh),
+                        sampler=parallel.make_sampler(
+                            mesh, config.batch_size, config.image_batching)),
       donate_argnums=(0,))
-  render_fn = trainer.make_render_fn(model, mesh)
 
   marks = sorted([float(m) for m in own_marks.split(",")] if own_marks
                  else args.marks)
@@ -82,11 +81,11 @@ def run(spec: str, args) -> dict:
   rays_used = 0.0
   compile_s = None
   steady = dict(t=0.0, steps=0, rays=0.0)  # after the first step
-  print(f"== {name}: {config.model}, batch {config.batch_size}, marks {marks} "
+  print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
         f"min", flush=True)
   while marks:
     t0 = time.perf_counter()
-    state, stats = step_fn(state, data, base_key)
+    state, stats = step_fn(state, data, cameras, base_key)
     stats = jax.device_get(stats)  # waits for the step
     dt = time.perf_counter() - t0
     clock += dt
@@ -108,8 +107,7 @@ def run(spec: str, args) -> dict:
     if clock >= 60 * marks[0]:
       mark = marks.pop(0)
       t_eval = time.perf_counter()
-      scores = evaluate(render_fn, trainer.variables_of(state), test,
-                        config.chunk, mesh)
+      scores = evaluate(method, model, config, state, test, mesh)
       row = dict(minutes=mark, train_s=clock, steps=step,
                  rays_per_s=rays_used / clock, **scores,
                  eval_s=time.perf_counter() - t_eval)
@@ -117,7 +115,7 @@ def run(spec: str, args) -> dict:
       print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"
             f"  SSIM {scores['ssim']:.3f}  (eval {row['eval_s']:.0f} s)",
             flush=True)
-  return dict(config=name, model=config.model, batch_size=config.batch_size,
+  return dict(config=name, model=config.method, batch_size=config.batch_size,
               compile_s=compile_s, rows=rows,
               steady_rays_per_s=steady["rays"] / max(steady["t"], 1e-9),
               steady_s_per_step=steady["t"] / max(steady["steps"], 1),
@@ -138,7 +136,8 @@ def print_table(result: dict) -> None:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--configs", nargs="+", default=["demo", "fast_demo"])
+  parser.add_argument("--configs", nargs="+",
+                      default=["demo", "instant_ngp_demo"])
   parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5, 10])
   parser.add_argument("--data_dir", default="")
   parser.add_argument("--test_views", type=int, default=0,

@@ -4,10 +4,11 @@
       [--steps=N] [--render_chunks=N] [--profile=DIR]
 
 Measures, after compilation and in one process: training rays/s (the full
-jitted train step: sampling, both MLPs forward and backward, Adam), rendering
-rays/s (deterministic coarse + fine), the rate of a 4096 x 4096 x 4096
-float32 matmul, and the rate of matmuls of the model's own shapes ([rows,
-width] x [width, width], rows = the fine pass's samples per step, capped).
+jitted train step: sampling, the model forward and backward, Adam) and
+rendering rays/s (deterministic), for any method; for NeRF-family configs
+(an MLP of `netwidth`) also the rate of a 4096 x 4096 x 4096 float32 matmul
+and of matmuls of the model's own shapes ([rows, width] x [width, width],
+rows = the fine pass's samples per step, capped).
 Model FLOPs count the MLP multiply-adds per sample (2 FLOPs each), coarse
 and fine, forward, and in training also backward (weight gradients, and
 input gradients for every layer but the first). Synthetic rays (cameras on
@@ -20,18 +21,15 @@ JAXNERF_HUGE_PAGES=0 measures glibc's default).
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import cameras, config as config_lib, encoding, host_memory, models
-from jaxnerf import parallel, trainer, training
+from jaxnerf import cameras, config as config_lib, encoding, fields
+from jaxnerf import host_memory, methods, parallel, training
 
 USAGE = ("usage: python bench/throughput.py [--config=NAME] "
          "[--config.FIELD=VALUE ...] [--steps=N] [--render_chunks=N] "
@@ -41,7 +39,7 @@ USAGE = ("usage: python bench/throughput.py [--config=NAME] "
 def mlp_macs_per_sample(config, executed: bool = False) -> tuple[int, int]:
   """(multiply-adds per sample of one MLP, those of its first layer).
 
-  The NeRF MLP as defined (JaxNeRF's layers); with `executed`, as models.MLP
+  The NeRF MLP as defined (JaxNeRF's layers); with `executed`, as fields.MLP
   computes it: the bottleneck and the first condition layer composed into
   one width_in x netwidth_condition map. The view-direction term is per ray
   and not counted.
@@ -88,13 +86,13 @@ def model_flops(config, num_rays: int, train: bool,
   return float(flops) * samples
 
 
-def mlp_only_seconds(model, config, params) -> float:
+def mlp_only_seconds(config, params) -> float:
   """Seconds of value_and_grad of both MLPs on encoded inputs of one step."""
   c = config
   dim = encoding.positional_encoding_size(3, c.min_deg_point, c.max_deg_point,
                                           c.include_input)
   dim_view = encoding.positional_encoding_size(3, 0, c.deg_view, True)
-  mlp = models.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
+  mlp = fields.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
                    netdepth_condition=c.netdepth_condition,
                    netwidth_condition=c.netwidth_condition,
                    skip_layer=c.skip_layer)
@@ -138,15 +136,22 @@ def matmul_rate(rows: int, inner: int, cols: int, repeats: int = 5) -> float:
 
 
 def synthetic_data(config, num_images: int = 8, size: int = 64):
-  """Host TrainData [num_images, size * size] of rays at the scene."""
+  """Host TrainData [num_images, size * size] of rays at the scene (and the
+  cameras), or of pixels of those cameras for methods that cast rays."""
   poses = cameras.circle_path(num_images, radius=0.5 * (config.near +
                                                           config.far) or 4.0)
-  rays = cameras.pinhole_rays(poses, size, size, 1.2 * size,
-                              config.near, config.far)
-  rays = jax.tree.map(lambda x: x.reshape(num_images, -1, x.shape[-1]), rays)
+  cams = cameras.Cameras.create(poses, 1.2 * size, size, size, config.near,
+                                config.far)
+  flat = lambda tree: jax.tree.map(
+      lambda *xs: np.stack([x.reshape(-1, x.shape[-1]) for x in xs]), *tree)
   rgb = np.random.default_rng(0).uniform(
       size=(num_images, size * size, 3)).astype(np.float32)
-  return training.TrainData(rays=rays, rgb=rgb)
+  if methods.get(config.method).casts_rays:
+    pixels = flat([cameras.pixel_grid(size, size, i)
+                   for i in range(num_images)])
+    return training.TrainData(rgb=rgb, pixels=pixels), cams.device_arrays()
+  rays = flat([cameras.image_rays(cams, i) for i in range(num_images)])
+  return training.TrainData(rgb=rgb, rays=rays), None
 
 
 def parse(argv):
@@ -171,52 +176,62 @@ def parse(argv):
 def main(argv):
   config, steps, render_chunks, profile = parse(argv[1:])
   mesh = parallel.make_mesh()
-  num_shards = parallel.num_data_shards(config, mesh)
-  model = models.construct_model(config)
-  optimizer = training.make_optimizer(config)
-  state = parallel.put_replicated(
-      training.create_train_state(model, optimizer, jax.random.PRNGKey(0)),
-      mesh)
-  data = parallel.shard_training_data(synthetic_data(config), num_shards,
-                                      config.image_batching, mesh)
+  method, model, state = training.setup(config, jax.random.PRNGKey(0))
+  state = parallel.put_replicated(state, mesh)
+  host_data, cams = synthetic_data(config)
+  data = parallel.shard_training_data(host_data, config.image_batching, mesh)
+  if cams is not None:
+    cams = parallel.put_replicated(cams, mesh)
   step_fn = jax.jit(functools.partial(
-      training.train_step, model, config, optimizer,
+      training.train_step, method, model, config,
       batch_sharding=parallel.batch_sharded(mesh),
-      sampler=parallel.make_sampler(mesh, config.batch_size, num_shards,
+      sampler=parallel.make_sampler(mesh, config.batch_size,
                                     config.image_batching)))
   key = jax.random.PRNGKey(1)
 
   # Training: compile, then time `steps` consecutive steps.
   t0 = time.perf_counter()
-  state, stats = step_fn(state, data, key)
+  state, stats = step_fn(state, data, cams, key)
   jax.block_until_ready(stats)
   compile_s = time.perf_counter() - t0
   if profile:
     jax.profiler.start_trace(profile, create_perfetto_trace=True)
   t0 = time.perf_counter()
   for _ in range(steps):
-    state, stats = step_fn(state, data, key)
+    state, stats = step_fn(state, data, cams, key)
   jax.block_until_ready(stats)
   step_s = (time.perf_counter() - t0) / steps
   if profile:
     jax.profiler.stop_trace()
 
+  # Rendering: fixed chunks, as parallel.render_image feeds them.
+  render_fn = training.make_render_fn(method, model, config)
+  chunk = -(-config.chunk // mesh.size) * mesh.size
+  inputs = host_data.inputs
+  inputs = jax.tree.map(lambda x: x.reshape(-1, x.shape[-1]), inputs)
+  inputs = jax.tree.map(lambda x: np.resize(x, (chunk, x.shape[-1])), inputs)
+  inputs = jax.tree.map(
+      lambda x: jax.device_put(x, parallel.batch_sharded(mesh)), inputs)
+  render_s = timeit(functools.partial(
+      render_fn, training.variables_of(state), cameras=cams,
+      step=state.step), inputs, repeats=render_chunks)
+  report = dict(step_s=step_s, render_s=render_s, chunk=chunk)
+  print(f"config: method {config.method}, batch {config.batch_size}, chunk "
+        f"{chunk}; {mesh.size} device(s) ({jax.devices()[0].platform}); "
+        f"{jax.process_count()} process(es)")
+  print(f"compile (first step): {compile_s:.1f} s")
+  if "netwidth" not in config:
+    for name, seconds, rays, unit in (("train", step_s, config.batch_size,
+                                       "step"),
+                                      ("render", render_s, chunk, "chunk")):
+      report[name] = dict(rays_per_s=rays / seconds)
+      print(f"{name:6s}: {seconds:.3f} s/{unit} {rays / seconds:9.0f} rays/s")
+    return report
+
   # The MLPs alone (forward and backward, coarse and fine shapes, on fixed
   # encoded inputs): the rest of the step is sampling, encoding, sorting,
   # compositing, the loss and Adam.
-  mlp_s = mlp_only_seconds(model, config, state.params)
-
-  # Rendering: fixed chunks, as parallel.render_image feeds them.
-  render_fn = trainer.make_render_fn(model, mesh)
-  chunk = -(-config.chunk // mesh.size) * mesh.size
-  rays = jax.tree.map(lambda x: x.reshape(-1, x.shape[-1]),
-                      synthetic_data(config).rays)
-  rays = jax.tree.map(lambda x: np.resize(x, (chunk, x.shape[-1])), rays)
-  rays = jax.tree.map(lambda x: jax.device_put(x, parallel.batch_sharded(mesh)),
-                      rays)
-  render_s = timeit(functools.partial(render_fn, trainer.variables_of(state)),
-                    rays, repeats=render_chunks)
-
+  mlp_s = mlp_only_seconds(config, state.params)
   # Ceilings.
   big = matmul_rate(4096, 4096, 4096, repeats=3)
   coarse, fine = samples_per_step(config, config.batch_size)
@@ -229,17 +244,13 @@ def main(argv):
         f" GFLOP/s executed = {100 * mlp_flops / mlp_s / own:.0f}% of own "
         f"shape; the other {step_s - mlp_s:.3f} s: sampling, encoding, sort, "
         "compositing, loss, Adam")
-  report = dict(step_s=step_s, mlp_s=mlp_s, render_s=render_s, chunk=chunk,
-                ceiling_4096=big, ceiling_own=own, rows=rows)
+  report.update(mlp_s=mlp_s, ceiling_4096=big, ceiling_own=own, rows=rows)
   macs, _ = mlp_macs_per_sample(config)
   macs_exec, _ = mlp_macs_per_sample(config, executed=True)
-  print(f"config: {config.netdepth}x{config.netwidth} MLP, "
+  print(f"NeRF MLP: {config.netdepth}x{config.netwidth}, "
         f"{config.num_coarse_samples} + {config.num_fine_samples} samples, "
-        f"batch {config.batch_size}, chunk {chunk}, view dirs "
-        f"{config.use_viewdirs}; MLP multiply-adds per sample {macs} as "
-        f"defined, {macs_exec} executed; {mesh.size} device(s) "
-        f"({jax.devices()[0].platform}); {jax.process_count()} process(es)")
-  print(f"compile (first step): {compile_s:.1f} s")
+        f"view dirs {config.use_viewdirs}; multiply-adds per sample {macs} "
+        f"as defined, {macs_exec} executed")
   print(f"ceiling 4096^3 matmul: {big / 1e9:6.1f} GFLOP/s;  own shape "
         f"[{rows},{config.netwidth}]x[{config.netwidth},{config.netwidth}]: "
         f"{own / 1e9:6.1f} GFLOP/s")
@@ -257,6 +268,7 @@ def main(argv):
           f"{executed / 1e9:6.1f} G = {100 * executed / big:5.1f}%, "
           f"{100 * executed / own:5.1f}%")
   return report
+
 
 if __name__ == "__main__":
   host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU

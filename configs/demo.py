@@ -1,15 +1,11 @@
 """A small NeRF on the embedded 100x100 lego: about 10 minutes on 2 CPU cores."""
 
-from jaxnerf.config import base_config
+from jaxnerf import config as config_lib
 
 
 def get_config():
-  c = base_config()
-  c.dataset_type = "blender"
-  c.data_dir = "data/lego_100"
-  c.train_dir = "runs/demo"
-  c.white_bkgd = True
-  c.near, c.far = 2.0, 6.0
+  c = config_lib.method_config("nerf")
+  config_lib.scene(c, "blender", "data/lego_100", "runs/demo")
   c.batch_size = 1024
   c.num_coarse_samples = 32
   c.num_fine_samples = 64
@@ -23,7 +19,6 @@ def get_config():
   # 1076 (lr ~7e-4) 22.8 dB (docs/BENCHMARKS.md).
   c.lr_init, c.lr_final = 2e-3, 5e-4
   c.max_steps = 1600
-  c.print_every = 100
   c.save_every = 500
   c.render_every = 500
   c.chunk = 4096

@@ -6,26 +6,11 @@ batch from all images (`batching: all_images`); here that is
 `image_batching = False` (True means one image per batch).
 """
 
-from jaxnerf.config import base_config
+from jaxnerf import config as config_lib
 
 
 def get_config():
-  c = base_config()
-  c.dataset_type = "llff"
-  c.data_dir = "data/nerf_llff_data/fern"
-  c.train_dir = "runs/llff_fern"
-  c.factor = 4
-  c.llffhold = 8
-  c.white_bkgd = False
-  c.near, c.far = 0.0, 1.0  # NDC
-  c.batch_size = 4096
-  c.image_batching = False  # JaxNeRF's batching: all_images
-  c.num_coarse_samples = 64
-  c.num_fine_samples = 128
-  c.use_viewdirs = True
-  c.randomized = True
+  c = config_lib.method_config("nerf")
+  config_lib.scene(c, "llff", "data/nerf_llff_data/fern", "runs/llff_fern")
   c.noise_std = 1.0
-  c.lr_init, c.lr_final = 5e-4, 5e-6
-  c.max_steps = 1_000_000
-  c.chunk = 8192
   return c

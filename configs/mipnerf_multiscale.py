@@ -7,21 +7,15 @@ Near/far and focal come from metadata.json; `lossmult` weights every scale
 equally. eval.py reports PSNR/SSIM per scale (metrics.json: per_scale).
 """
 
-from jaxnerf import mipnerf
-from jaxnerf.config import base_config
+from jaxnerf import config as config_lib
 
 
 def get_config():
-  c = mipnerf.add_config_fields(base_config())
-  c.dataset_type = "multiscale"
-  c.data_dir = "data/nerf_multiscale/lego"
-  c.train_dir = "runs/mipnerf_multiscale_lego"
-  c.white_bkgd = True
-  c.batch_size = 4096
+  c = config_lib.method_config("mipnerf")
+  config_lib.scene(c, "multiscale", "data/nerf_multiscale/lego",
+                   "runs/mipnerf_multiscale_lego")
   # The trainer pools images of mixed sizes into one set of rays, so
   # per-image batching would not mean one image here; draw from all.
   c.image_batching = False
-  c.max_steps = 1_000_000
-  c.chunk = 8192
   c.save_video = False  # views alternate between four sizes
   return c

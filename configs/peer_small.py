@@ -4,23 +4,17 @@
 (docs/BENCHMARKS.md, /work/shared/BASELINES.md: PyTorch 0.49 s/step).
 """
 
-from jaxnerf.config import base_config
+from jaxnerf import config as config_lib
 
 
 def get_config():
-  c = base_config()
-  c.dataset_type = "blender"
-  c.data_dir = "data/lego_100"
-  c.train_dir = "runs/peer_small"
-  c.white_bkgd = True
-  c.near, c.far = 2.0, 6.0
+  c = config_lib.method_config("nerf")
+  config_lib.scene(c, "blender", "data/lego_100", "runs/peer_small")
   c.batch_size = 1024
   c.num_coarse_samples = 32
   c.num_fine_samples = 64
-  c.use_viewdirs = True
   c.netdepth = 4
   c.netwidth = 128
-  c.netdepth_condition = 1
   c.netwidth_condition = 64  # nerf-pytorch: W // 2
   c.skip_layer = 4  # nerf-pytorch skips=[4]: no skip with 4 layers
   c.lr_init, c.lr_final = 5e-4, 5e-5

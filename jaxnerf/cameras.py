@@ -1,16 +1,127 @@
-"""Pinhole cameras: pixels to rays, the NDC warp and pixel radii.
+"""Cameras: pixels to rays (on the host or inside a jitted step), NDC, pixel
+radii, lens distortion and render paths.
 
 Conventions: camera-to-world matrices are [3, 4] (or [4, 4]) in the OpenGL /
 Blender convention: the camera looks down -z, +y is up, +x is right. Pixel
 (i, j) is sampled at its centre (i + 0.5, j + 0.5), as mip-NeRF does.
-These run on the host (numpy) once per dataset; the arrays then go to device.
+
+`cast_rays` is the one place rays are made: datasets call it with numpy
+arrays once (precomputed rays), and methods that optimise cameras (BARF,
+SCNeRF) have the train step call it with jax arrays on every batch.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxnerf.rays import Rays
+
+# Newton iterations of `undistort`; nerfstudio and COLMAP use about 10.
+UNDISTORT_ITERATIONS = 10
+
+
+@flax.struct.dataclass
+class Cameras:
+  """C cameras of one split: numpy arrays on the host, jax arrays on device.
+
+  Attributes:
+    camtoworlds: [C, 3, 4] camera-to-world (OpenGL convention).
+    fx, fy: [C] focal lengths in pixels.
+    cx, cy: [C] principal point in pixels (W / 2, H / 2 for Blender/LLFF).
+    width, height: [C] int32 image size in pixels.
+    distortion: [C, 4] OpenCV (k1, k2, p1, p2); used only if `distorted`.
+    near, far: [C] ray bounds (0 and 1 in NDC).
+    time: [C] capture time in [0, 1] (dynamic scenes; else 0).
+    ndc: rays are warped into normalised device coordinates (static).
+    distorted: apply `distortion` (static: undistortion costs iterations).
+  """
+
+  camtoworlds: Any
+  fx: Any
+  fy: Any
+  cx: Any
+  cy: Any
+  width: Any
+  height: Any
+  distortion: Any
+  near: Any
+  far: Any
+  time: Any
+  ndc: bool = flax.struct.field(pytree_node=False, default=False)
+  distorted: bool = flax.struct.field(pytree_node=False, default=False)
+
+  @classmethod
+  def create(cls, camtoworlds, focal, width, height, near, far, *,
+             fy=None, cx=None, cy=None, distortion=None, time=None,
+             ndc: bool = False) -> "Cameras":
+    """Host cameras from [C, 3|4, 4] poses and scalars or [C] intrinsics.
+
+    Defaults: fy = focal, principal point at the image centre, no
+    distortion, time 0. Poses keep their dtype and intrinsics are float64,
+    so rays cast on the host are as exact as the inputs (`device_arrays`
+    makes the float32 copy for a device).
+    """
+    camtoworlds = np.asarray(camtoworlds)[:, :3, :4]
+    c = camtoworlds.shape[0]
+    per_camera = lambda x, dtype=np.float64: np.ascontiguousarray(
+        np.broadcast_to(np.asarray(x, dtype), (c,)))
+    width = per_camera(width, np.int32)
+    height = per_camera(height, np.int32)
+    distortion = (np.zeros((c, 4)) if distortion is None else
+                  np.ascontiguousarray(np.broadcast_to(
+                      np.asarray(distortion, np.float64), (c, 4))))
+    return cls(camtoworlds=camtoworlds, fx=per_camera(focal),
+               fy=per_camera(focal if fy is None else fy),
+               cx=per_camera(width / 2 if cx is None else cx),
+               cy=per_camera(height / 2 if cy is None else cy),
+               width=width, height=height, distortion=distortion,
+               near=per_camera(near), far=per_camera(far),
+               time=per_camera(0.0 if time is None else time), ndc=ndc,
+               distorted=bool(np.any(distortion != 0)))
+
+  def device_arrays(self) -> "Cameras":
+    """A copy with float32 arrays, as jax computes (host numpy)."""
+    return jax.tree.map(lambda x: np.asarray(
+        x, np.float32 if np.asarray(x).dtype.kind == "f" else x.dtype), self)
+
+  def __len__(self) -> int:
+    return self.camtoworlds.shape[0]
+
+  def take(self, indices) -> "Cameras":
+    """The cameras at `indices` (an int array), in that order."""
+    return jax.tree.map(lambda x: x[indices], self)
+
+
+@flax.struct.dataclass
+class Pixels:
+  """Pixels to cast rays through; every field has the leading shape `[...]`.
+
+  Attributes:
+    xy: [..., 2] float32 image coordinates (x right, y down; pixel (i, j)
+      has its centre at (i + 0.5, j + 0.5)).
+    camera_index: [..., 1] int32 camera of each pixel.
+    lossmult: [..., 1] per-pixel loss weight.
+  """
+
+  xy: Any
+  camera_index: Any
+  lossmult: Any
+
+
+def pixel_grid(width: int, height: int, camera_index: int = 0,
+               lossmult: float = 1.0) -> Pixels:
+  """Every pixel centre of one camera: Pixels [H, W], numpy."""
+  x, y = np.meshgrid(np.arange(width, dtype=np.float32) + 0.5,
+                     np.arange(height, dtype=np.float32) + 0.5, indexing="xy")
+  column = lambda v, dtype: np.full((height, width, 1), v, dtype)
+  return Pixels(xy=np.stack([x, y], -1),
+                camera_index=column(camera_index, np.int32),
+                lossmult=column(lossmult, np.float32))
 
 
 def focal_from_fov(width: int, camera_angle_x: float) -> float:
@@ -19,20 +130,62 @@ def focal_from_fov(width: int, camera_angle_x: float) -> float:
 
 
 def camera_directions(height: int, width: int, focal: float) -> np.ndarray:
-  """Camera-space ray directions through pixel centres, z = -1.
-
-  Returns:
-    [H, W, 3] float32.
-  """
+  """Camera-space directions through the pixel centres of a pinhole camera
+  with its principal point at the image centre, z = -1: [H, W, 3] float64."""
   x, y = np.meshgrid(np.arange(width, dtype=np.float64) + 0.5,
                      np.arange(height, dtype=np.float64) + 0.5, indexing="xy")
-  dirs = np.stack([(x - 0.5 * width) / focal, -(y - 0.5 * height) / focal,
+  return np.stack([(x - 0.5 * width) / focal, -(y - 0.5 * height) / focal,
                    -np.ones_like(x)], axis=-1)
-  return dirs
 
 
-def convert_to_ndc(origins: np.ndarray, directions: np.ndarray, focal: float,
-                   width: int, height: int, near: float = 1.0):
+def distort(x, y, k):
+  """OpenCV radial-tangential distortion of normalised coordinates.
+
+  Args:
+    x, y: [...] undistorted normalised image coordinates.
+    k: [..., 4] (k1, k2, p1, p2).
+  Returns:
+    (xd, yd) [...].
+  """
+  k1, k2, p1, p2 = (k[..., i] for i in range(4))
+  r2 = x * x + y * y
+  radial = 1.0 + r2 * (k1 + r2 * k2)
+  xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+  yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+  return xd, yd
+
+
+def undistort(xd, yd, k, iterations: int = UNDISTORT_ITERATIONS):
+  """Inverts `distort` by Newton's method (as nerfstudio and COLMAP).
+
+  Args:
+    xd, yd: [...] distorted normalised coordinates; k: [..., 4].
+  Returns:
+    (x, y) [...] with distort(x, y, k) ~= (xd, yd).
+  """
+  xp = np if isinstance(xd, np.ndarray) else jnp
+  k1, k2, p1, p2 = (k[..., i] for i in range(4))
+  x, y = xd, yd
+  for _ in range(iterations):
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * k2)
+    d_radial = k1 + 2.0 * r2 * k2  # d radial / d r2
+    fx, fy = distort(x, y, k)
+    fx, fy = fx - xd, fy - yd
+    # Jacobian of distort.
+    fx_x = radial + 2.0 * x * x * d_radial + 2.0 * p1 * y + 6.0 * p2 * x
+    fx_y = 2.0 * x * y * d_radial + 2.0 * p1 * x + 2.0 * p2 * y
+    fy_x = 2.0 * x * y * d_radial + 2.0 * p2 * y + 2.0 * p1 * x
+    fy_y = radial + 2.0 * y * y * d_radial + 2.0 * p2 * x + 6.0 * p1 * y
+    det = fx_x * fy_y - fx_y * fy_x
+    det = xp.where(xp.abs(det) < 1e-12, 1e-12, det)
+    x = x - (fx * fy_y - fy * fx_y) / det
+    y = y - (fy * fx_x - fx * fy_x) / det
+  return x, y
+
+
+def convert_to_ndc(origins, directions, focal, width, height,
+                   near: float = 1.0, focal_y=None):
   """Warps rays into normalised device coordinates (NeRF appendix C).
 
   Forward-facing scenes: the frustum between the plane z = -near and
@@ -40,29 +193,135 @@ def convert_to_ndc(origins: np.ndarray, directions: np.ndarray, focal: float,
 
   Args:
     origins: [..., 3]; directions: [..., 3] (camera z component nonzero).
+    focal, width, height: scalars or [...] (per ray); focal_y defaults to
+      focal.
   Returns:
-    (origins, directions), both [..., 3], in NDC.
+    (origins, directions), both [..., 3], in NDC. numpy or jax, as the input.
   """
+  xp = np if isinstance(origins, np.ndarray) else jnp
+  focal_y = focal if focal_y is None else focal_y
   # Shift the origins onto the near plane first.
   t = -(near + origins[..., 2]) / directions[..., 2]
   origins = origins + t[..., None] * directions
-  dx, dy, dz = np.moveaxis(directions, -1, 0)
-  ox, oy, oz = np.moveaxis(origins, -1, 0)
-  o0 = -((2 * focal) / width) * (ox / oz)
-  o1 = -((2 * focal) / height) * (oy / oz)
+  dx, dy, dz = (directions[..., i] for i in range(3))
+  ox, oy, oz = (origins[..., i] for i in range(3))
+  sx, sy = (2 * focal) / width, (2 * focal_y) / height
+  o0 = -sx * (ox / oz)
+  o1 = -sy * (oy / oz)
   o2 = 1 + 2 * near / oz
-  d0 = -((2 * focal) / width) * (dx / dz - ox / oz)
-  d1 = -((2 * focal) / height) * (dy / dz - oy / oz)
+  d0 = -sx * (dx / dz - ox / oz)
+  d1 = -sy * (dy / dz - oy / oz)
   d2 = -2 * near / oz
-  return np.stack([o0, o1, o2], -1), np.stack([d0, d1, d2], -1)
+  return xp.stack([o0, o1, o2], -1), xp.stack([d0, d1, d2], -1)
+
+
+# A cone of radius r has the cross-section variance of a pixel-wide box when
+# r = pixel width * 2 / sqrt(12) (mip-NeRF).
+RADIUS_PER_PIXEL = 2 / np.sqrt(12)
+
+
+def cast_rays(cameras: Cameras, pixels: Pixels) -> Rays:
+  """Rays through `pixels` of `cameras`, on the host (numpy) or in a jitted
+  function (jax), whichever `pixels` holds.
+
+  mip-NeRF's radii come from the distance to the neighbouring pixel's ray:
+  the next pixel along x (the previous one in the last column); in NDC the
+  spacing of the warped origins along x and y, averaged (mip-NeRF's LLFF
+  loader).
+
+  Args:
+    cameras: C cameras (numpy or jax).
+    pixels: Pixels [...] with camera indices in [0, C).
+  Returns:
+    Rays [...], float32.
+  """
+  xp = np if isinstance(pixels.xy, np.ndarray) else jnp
+  idx = pixels.camera_index[..., 0]
+  cam = jax.tree.map(lambda x: x[idx], cameras)  # fields [...]
+  c2w = xp.asarray(cam.camtoworlds, xp.float32)
+
+  def world_ray(xy):
+    """(origins, directions, world directions before any NDC warp)."""
+    x = (xy[..., 0] - cam.cx) / cam.fx
+    y = (xy[..., 1] - cam.cy) / cam.fy
+    if cameras.distorted:
+      x, y = undistort(x, y, cam.distortion)
+    camera_dirs = xp.stack([x, -y, -xp.ones_like(x)], axis=-1)
+    world_dirs = xp.sum(camera_dirs[..., None, :] * c2w[..., :3, :3], axis=-1)
+    origins = xp.broadcast_to(c2w[..., :3, 3], world_dirs.shape)
+    directions = world_dirs
+    if cameras.ndc:
+      origins, directions = convert_to_ndc(origins, world_dirs, cam.fx,
+                                           cam.width, cam.height,
+                                           focal_y=cam.fy)
+    return origins, directions, world_dirs
+
+  def neighbour(axis, size):
+    """The next pixel along `axis`; the previous one on the last pixel."""
+    step = np.zeros(2, np.float32)
+    step[axis] = 1.0
+    beyond = pixels.xy[..., axis] + 1.0 > size
+    return xp.where(beyond[..., None], pixels.xy - step, pixels.xy + step)
+
+  origins, directions, world_dirs = world_ray(pixels.xy)
+  if cameras.ndc:
+    spacing = lambda axis, size: xp.linalg.norm(
+        world_ray(neighbour(axis, size))[0] - origins, axis=-1)
+    radii = 0.5 * (spacing(0, cam.width) + spacing(1, cam.height))
+  else:
+    radii = xp.linalg.norm(world_ray(neighbour(0, cam.width))[1] - directions,
+                           axis=-1)
+  f32 = lambda x: xp.asarray(x, xp.float32)
+  column = lambda x: f32(x)[..., None]
+  # View directions stay in world space in NDC too.
+  viewdirs = world_dirs / xp.linalg.norm(world_dirs, axis=-1, keepdims=True)
+  return Rays.create(f32(origins), f32(directions), column(cam.near),
+                     column(cam.far), viewdirs=f32(viewdirs),
+                     radii=column(radii * RADIUS_PER_PIXEL),
+                     lossmult=pixels.lossmult,
+                     camera_index=pixels.camera_index, time=column(cam.time))
+
+
+def image_rays(cameras: Cameras, index: int,
+               lossmult: float = 1.0) -> Rays:
+  """Host rays through every pixel of camera `index`: Rays [H, W], float32.
+
+  Cast in float64 (then rounded), so precomputed rays are as exact as the
+  poses allow.
+  """
+  cams64 = jax.tree.map(lambda x: np.asarray(
+      x, np.float64 if np.asarray(x).dtype.kind == "f" else x.dtype), cameras)
+  pixels = pixel_grid(int(cameras.width[index]), int(cameras.height[index]),
+                      index, lossmult)
+  pixels = pixels.replace(xy=pixels.xy.astype(np.float64))
+  rays = cast_rays(cams64, pixels)
+  return jax.tree.map(lambda x: np.ascontiguousarray(
+      x, np.int32 if x.dtype.kind == "i" else np.float32), rays)
+
+
+def pinhole_rays(camtoworlds: np.ndarray, height: int, width: int,
+                 focal: float, near: float, far: float,
+                 ndc: bool = False) -> Rays:
+  """Rays through every pixel of each of N cameras sharing intrinsics.
+
+  Args:
+    camtoworlds: [N, 3, 4] or [N, 4, 4].
+    ndc: warp origins/directions into NDC (forward-facing scenes); `near`
+      and `far` should then be 0 and 1. View directions stay in world space.
+  Returns:
+    Rays with leading shape [N, H, W], float32 numpy arrays.
+  """
+  cams = Cameras.create(camtoworlds, focal, width, height, near, far, ndc=ndc)
+  rays = [image_rays(cams, i) for i in range(len(cams))]
+  return jax.tree.map(lambda *xs: np.stack(xs), *rays)
 
 
 def pixel_radii(directions: np.ndarray) -> np.ndarray:
   """mip-NeRF cone radii from the spacing of neighbouring ray directions.
 
-  The radius is the distance to the next pixel's direction along x, scaled
-  by 2/sqrt(12) so the cone's cross-section has the variance of a pixel-wide
-  box. The last column copies its neighbour.
+  The reference form of what `cast_rays` computes per pixel: the distance
+  to the next pixel's direction along x (the last column copies its
+  neighbour), times RADIUS_PER_PIXEL.
 
   Args:
     directions: [..., H, W, 3].
@@ -72,43 +331,7 @@ def pixel_radii(directions: np.ndarray) -> np.ndarray:
   dx = np.sqrt(np.sum((directions[..., :-1, :] - directions[..., 1:, :])**2,
                       axis=-1))
   dx = np.concatenate([dx, dx[..., -2:-1]], axis=-1)
-  return (dx * 2 / np.sqrt(12))[..., None]
-
-
-def pinhole_rays(camtoworlds: np.ndarray, height: int, width: int,
-                 focal: float, near: float, far: float,
-                 ndc: bool = False) -> Rays:
-  """Rays through every pixel of each camera.
-
-  Args:
-    camtoworlds: [N, 3, 4] or [N, 4, 4].
-    ndc: warp origins/directions into NDC (forward-facing scenes); `near`
-      and `far` should then be 0 and 1. View directions stay in world space.
-  Returns:
-    Rays with leading shape [N, H, W], float32 numpy arrays.
-  """
-  camtoworlds = np.asarray(camtoworlds, np.float64)[:, :3, :4]
-  cam_dirs = camera_directions(height, width, focal)
-  directions = np.einsum("hwj,nij->nhwi", cam_dirs, camtoworlds[:, :3, :3])
-  origins = np.broadcast_to(camtoworlds[:, None, None, :3, 3],
-                            directions.shape)
-  viewdirs = directions / np.linalg.norm(directions, axis=-1, keepdims=True)
-  if ndc:
-    origins, directions = convert_to_ndc(origins, directions, focal, width,
-                                         height)
-    # NDC makes the reference camera's rays (nearly) parallel, so the pixel
-    # footprint is the spacing of the origins on the near plane, averaged
-    # over x and y (mip-NeRF's LLFF loader).
-    radii = 0.5 * (pixel_radii(origins) +
-                   np.swapaxes(pixel_radii(np.swapaxes(origins, -2, -3)),
-                               -2, -3))
-  else:
-    radii = pixel_radii(directions)
-  ones = np.ones(directions.shape[:-1] + (1,))
-  f32 = lambda x: np.ascontiguousarray(x, dtype=np.float32)
-  return Rays(origins=f32(origins), directions=f32(directions),
-              viewdirs=f32(viewdirs), radii=f32(radii), near=f32(ones * near),
-              far=f32(ones * far), lossmult=f32(ones))
+  return (dx * RADIUS_PER_PIXEL)[..., None]
 
 
 # Render paths. Poses follow NeRF's LLFF helpers (load_llff.py): `viewmatrix`

@@ -1,20 +1,25 @@
 """Configs: ml_collections ConfigDicts, resolved by name and overridden from
-the command line.
+the command line with ml_collections.config_flags.
 
 `python train.py --config=blender --config.batch_size=1024` loads
 `configs/blender.py` (a path to any file with `get_config()` works too) and
-sets `batch_size`. Field names follow JaxNeRF's flags.
+sets `batch_size`. A config is the engine's fields (`base_config`) plus the
+fields of its method (`jaxnerf/methods/<method>.py`), merged by
+`method_config`; `scene` fills the data fields of a known scene layout.
+Field names follow JaxNeRF's flags.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import os
 from typing import Sequence
 
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
+from jaxnerf import methods
 from jaxnerf.errors import ConfigError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,54 +27,33 @@ CONFIGS_DIR = os.path.join(REPO_ROOT, "configs")
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every field a config may set, with JaxNeRF's defaults."""
+  """The engine's fields (every method has them), with JaxNeRF's defaults."""
   c = ml_collections.ConfigDict()
+  c.method = "nerf"  # a module of jaxnerf/methods/ (or a dotted module path)
   # Data.
-  c.dataset_type = "blender"  # blender | llff | multiscale
+  c.dataset_type = "blender"  # a module of jaxnerf/datasets/
   c.data_dir = ""  # the scene folder
   c.train_dir = ""  # checkpoints, summaries, logs, eval outputs
   c.factor = 0  # downscale images by this integer factor (0 or 1: none)
   c.white_bkgd = True  # composite RGBA on white, render on white
   c.near = 2.0
   c.far = 6.0
-  c.batch_size = 4096  # rays per step, all devices together
-  c.image_batching = False  # each batch from one random training image
-  # Logical shards of the training rays (0: one per device); the batch is
-  # drawn batch_size / data_shards rays per shard (jaxnerf/parallel.py), so
-  # runs with equal data_shards draw equal batches on any device count.
-  c.data_shards = 0
   c.eval_split = "test"
   c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
   c.llffhold = 8  # LLFF: every llffhold-th image is a test image
   c.spherify = False  # LLFF: 360-degree captures (no NDC)
-  # Model.
-  c.model = "nerf"  # nerf | mipnerf | fast
-  c.num_coarse_samples = 64
-  c.num_fine_samples = 128
-  c.use_viewdirs = True
-  c.lindisp = False  # sample linearly in disparity instead of depth
-  c.randomized = True  # stratified jitter during training
-  c.noise_std = 0.0  # std of noise added to raw density during training
-  c.netdepth = 8
-  c.netwidth = 256
-  c.netdepth_condition = 1
-  c.netwidth_condition = 128
-  c.skip_layer = 4  # concatenate the input again after this many layers
-  c.min_deg_point = 0
-  c.max_deg_point = 10
-  c.deg_view = 4
-  c.legacy_posenc_order = False
-  c.include_input = True  # positional encoding includes the identity
-  c.density_activation = "relu"
-  c.rgb_activation = "sigmoid"
-  c.coarse_loss_mult = 1.0  # weight of every level but the last in the loss
   # Optimisation.
-  c.lr_init = 5e-4
+  c.batch_size = 4096  # rays per step, all devices together
+  c.image_batching = False  # each batch from one random training image
+  c.randomized = True  # jitter samples during training
+  c.lr_init = 5e-4  # the "field" parameter group's schedule
   c.lr_final = 5e-6
   c.lr_delay_steps = 0
   c.lr_delay_mult = 1.0
+  c.adam_b1 = 0.9
+  c.adam_b2 = 0.999
+  c.adam_eps = 1e-8
   c.grad_max_norm = 0.0  # 0: no clipping
-  c.weight_decay_mult = 0.0
   c.max_steps = 1_000_000
   c.seed = 0
   # Logging and checkpoints.
@@ -87,7 +71,54 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _resolve_path(name_or_path: str) -> str:
+def method_config(name: str) -> ml_collections.ConfigDict:
+  """base_config plus the fields of method `name`, with its defaults."""
+  method = methods.get(name)
+  c = base_config()
+  c.method = name
+  own = method.fields()
+  clash = sorted(set(own) & set(c))
+  if clash:
+    raise ValueError(f"method {name}: fields {clash} are engine fields; set "
+                     "them in engine_defaults instead")
+  for key in own:
+    c[key] = own[key]
+  for key, value in method.engine_defaults.items():
+    if key not in c:
+      raise ValueError(f"method {name}: engine_defaults sets {key!r}, which "
+                       "is not an engine field")
+    c[key] = value
+  return c
+
+
+# Data fields of each scene layout; `scene` sets them.
+SCENES = {
+    "blender": dict(dataset_type="blender", white_bkgd=True, near=2.0,
+                    far=6.0),
+    # Forward-facing: NDC rays span t in [0, 1]; every 8th view is held out.
+    "llff": dict(dataset_type="llff", white_bkgd=False, near=0.0, far=1.0,
+                 factor=4, llffhold=8),
+    # Near/far and focal come per image from metadata.json.
+    "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
+}
+
+
+def scene(c: ml_collections.ConfigDict, layout: str, data_dir: str,
+          train_dir: str, **fields) -> ml_collections.ConfigDict:
+  """Sets the data fields of a scene in `layout` (a key of SCENES), then
+  `fields` (overrides of any field). Returns `c`."""
+  c.update(SCENES[layout])
+  c.data_dir = data_dir
+  c.train_dir = train_dir
+  for key, value in fields.items():
+    if key not in c:
+      raise ValueError(f"scene(): {key!r} is not a field of this config")
+    c[key] = value
+  return c
+
+
+def resolve_path(name_or_path: str) -> str:
+  """configs/<name>.py for a bare name, else the path; it must exist."""
   if name_or_path.endswith(".py") or os.sep in name_or_path:
     path = name_or_path
   else:
@@ -97,12 +128,13 @@ def _resolve_path(name_or_path: str) -> str:
                    if f.endswith(".py") and not f.startswith("_"))
     raise ConfigError(f"--config: no config {name_or_path!r} ({path} does not "
                       f"exist); known names: {', '.join(known)}")
-  return path
+  return os.path.abspath(path)
 
 
 def load_config(name_or_path: str) -> ml_collections.ConfigDict:
-  """Loads `get_config()` from configs/<name>.py or from a path."""
-  path = _resolve_path(name_or_path)
+  """Loads `get_config()` from configs/<name>.py or from a path (locked: an
+  unknown field is then an error)."""
+  path = resolve_path(name_or_path)
   spec = importlib.util.spec_from_file_location(
       "jaxnerf_config_" + os.path.basename(path)[:-3], path)
   module = importlib.util.module_from_spec(spec)
@@ -110,83 +142,86 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
   if not hasattr(module, "get_config"):
     raise ConfigError(f"{path}: defines no get_config()")
   config = module.get_config()
-  config.lock()  # an unknown field in an override is then an error
+  config.lock()
   return config
 
 
-def _parse_value(field: str, text: str, current):
-  if isinstance(current, bool):
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes"):
-      return True
-    if lowered in ("false", "0", "no"):
-      return False
-    raise ConfigError(f"--config.{field}: expected true or false, got {text!r}")
-  if isinstance(current, str):
-    return text
-  try:
-    value = ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    if current is None:
-      return text
-    raise ConfigError(f"--config.{field}: cannot parse {text!r} as "
-                      f"{type(current).__name__}") from None
-  if isinstance(current, float) and isinstance(value, int):
-    value = float(value)
-  if current is not None and not isinstance(value, type(current)):
-    raise ConfigError(f"--config.{field}: expected {type(current).__name__}, "
-                      f"got {text!r}")
-  return value
+def _field_owners(field: str) -> list[str]:
+  """The methods of this package that have `field`."""
+  owners = []
+  for name in methods.available():
+    try:
+      if field in methods.get(name).fields():
+        owners.append(name)
+    except Exception:  # pylint: disable=broad-except
+      pass  # a broken method shows its error when it is used, not here
+  return owners
 
 
-def apply_override(config: ml_collections.ConfigDict, field: str,
-                   text: str) -> None:
-  """Sets `config.<field>` (dotted for nested fields) from a string."""
+def check_field(config: ml_collections.ConfigDict, field: str) -> None:
+  """Raises ConfigError unless `field` (dotted for nested) is in config."""
   node = config
   parts = field.split(".")
   for i, part in enumerate(parts):
     if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      owners = _field_owners(field) if i == 0 else []
+      if owners:
+        raise ConfigError(
+            f"--config.{field}: method {config.method!r} has no field "
+            f"{field!r} (it belongs to {', '.join(owners)})")
       raise ConfigError(f"--config.{field}: unknown config field "
                         f"{'.'.join(parts[:i + 1])!r}")
-    if i < len(parts) - 1:
-      node = node[part]
-  with config.unlocked():
-    node[parts[-1]] = _parse_value(field, text, node[parts[-1]])
+    node = node[part]
 
 
 def parse_args(argv: Sequence[str], usage: str) -> ml_collections.ConfigDict:
-  """Builds the config from `--config=NAME` and `--config.FIELD=VALUE` args.
+  """Builds the config from `--config=NAME|PATH` and `--config.FIELD=VALUE`.
 
   Raises:
     ConfigError: a missing or unknown config, field, flag or bad value.
   """
-  name, overrides = None, []
-  args = list(argv)
-  i = 0
-  while i < len(args):
-    arg = args[i]
-    if arg in ("-h", "--help"):
-      raise SystemExit(usage)
-    if not arg.startswith("--config"):
-      raise ConfigError(f"unknown argument {arg!r}; {usage}")
-    key, eq, value = arg[2:].partition("=")
-    if not eq:  # --config name / --config.x value
-      if i + 1 >= len(args):
-        raise ConfigError(f"--{key} needs a value")
-      value = args[i + 1]
-      i += 1
+  argv = list(argv)
+  if "-h" in argv or "--help" in argv:
+    raise SystemExit(usage)
+  name, fields_given = None, []
+  for i, arg in enumerate(argv):
+    key = arg[2:].partition("=")[0] if arg.startswith("--") else None
     if key == "config":
-      name = value
-    elif key.startswith("config."):
-      overrides.append((key[len("config."):], value))
-    else:
-      raise ConfigError(f"unknown argument {arg!r}; {usage}")
-    i += 1
+      name = arg.partition("=")[2] if "=" in arg else (
+          argv[i + 1] if i + 1 < len(argv) else None)
+      if name is None:
+        raise ConfigError("--config needs a value")
+      if "=" in arg:
+        argv[i] = "--config=" + resolve_path(name)
+      else:
+        argv[i + 1] = resolve_path(name)
+    elif key and key.startswith("config."):
+      fields_given.append(key[len("config."):])
   if name is None:
     raise ConfigError(f"--config is required; {usage}")
-  config = load_config(name)
-  for field, value in overrides:
-    apply_override(config, field, value)
+  defaults = load_config(name)
+  for field in fields_given:
+    check_field(defaults, field)
+
+  flag_values = flags.FlagValues()
+  # config_flags finds the overrides in `sys_argv` when the flag is defined.
+  config_flags.DEFINE_config_file("config", None, flag_values=flag_values,
+                                  lock_config=True,
+                                  sys_argv=["jaxnerf"] + argv)
+  try:
+    rest = flag_values(["jaxnerf"] + argv)
+  except flags.UnrecognizedFlagError as e:
+    raise ConfigError(f"unknown argument --{e.flagname}; {usage}") from None
+  except flags.Error as e:
+    raise ConfigError(str(e)) from None
+  if len(rest) > 1:
+    raise ConfigError(f"unknown argument {rest[1]!r}; {usage}")
+  config = flag_values.config
+  if config.method != defaults.method:
+    raise ConfigError(
+        f"--config.method: the method is fixed by the config file "
+        f"({defaults.method!r}, whose fields it sets); start from a config "
+        f"of method {config.method!r} instead")
   if not config.train_dir:
     raise ConfigError("config.train_dir: empty; set --config.train_dir=PATH")
   if not config.data_dir:

@@ -1,4 +1,5 @@
-"""Image, depth-map and video output on the host (numpy, imageio).
+"""Image input, and image, depth-map and video output, on the host (numpy,
+imageio).
 
 Float images are in [0, 1], channels last. Depth maps are coloured with
 Google's Turbo colormap (Anton Mikhailov, 2019), built as a 256-entry LUT from
@@ -13,7 +14,10 @@ import os
 import warnings
 
 import imageio.v2 as imageio
+import imageio.v3 as iio
 import numpy as np
+
+from jaxnerf.errors import DatasetError
 
 # Turbo polynomial coefficients for 1, x, x^2, x^3 and x^4, x^5; rows r, g, b.
 _TURBO_V4 = np.array([
@@ -44,6 +48,22 @@ def turbo(x: np.ndarray) -> np.ndarray:
 
 # [256, 3] float32: the LUT `colorize_depth` indexes.
 TURBO_LUT = turbo(np.linspace(0.0, 1.0, 256)).astype(np.float32)
+
+
+def read_image(path: str) -> np.ndarray:
+  """Reads an 8- or 16-bit image (PNG, JPG) as float32 in [0, 1].
+
+  Raises:
+    DatasetError: the file is missing or cannot be decoded (named).
+  """
+  if not os.path.isfile(path):
+    raise DatasetError(f"{path}: image file not found")
+  try:
+    image = iio.imread(path)
+  except Exception as e:  # imageio raises many types for corrupt files
+    raise DatasetError(f"{path}: cannot read image ({e})") from None
+  scale = 65535.0 if image.dtype == np.uint16 else 255.0
+  return np.asarray(image).astype(np.float32) / scale
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -210,3 +230,30 @@ def write_video(path: str | os.PathLike, frames, fps: float = 30) -> str:
   # Pillow's GIF writer: duration per frame in milliseconds, loop forever.
   imageio.mimsave(gif_path, frames, duration=1000.0 / fps, loop=0)
   return gif_path
+
+
+def depth_image(out: dict[str, np.ndarray], ndc: bool, near: float,
+                far: float) -> np.ndarray:
+  """Colour-mapped expected depth (depth / acc) over [near, far]; disparity
+  in NDC scenes, where depth runs to infinity."""
+  if ndc and "disp" in out:
+    return colorize_depth(out["disp"], out["acc"])
+  return colorize_depth(out["depth"] / np.maximum(out["acc"], 1e-6),
+                        out["acc"], near=near, far=far)
+
+
+def output_images(kinds: dict[str, str], out: dict[str, np.ndarray],
+                  ndc: bool, near: float, far: float) -> dict[str, np.ndarray]:
+  """A picture of each rendered map by its kind (methods.base.OUTPUT_KINDS):
+  rgb, opacity and scalar maps clipped to [0, 1], depth colour-mapped
+  (`depth_image`), heatmaps colour-mapped over their own range; disparity
+  maps have no picture of their own (depth_image uses them in NDC)."""
+  pictures = {}
+  for name, kind in kinds.items():
+    if kind in ("rgb", "opacity", "scalar"):
+      pictures[name] = np.clip(out[name], 0, 1)
+    elif kind == "depth":
+      pictures[name] = depth_image(out, ndc, near, far)
+    elif kind == "heatmap":
+      pictures[name] = colorize_depth(out[name])
+  return pictures

@@ -7,29 +7,20 @@ parameters are replicated, each ray batch is split along `data`, and XLA's
 SPMD partitioner inserts the gradient all-reduce (a mean over the global
 batch, so gradients are averaged across devices).
 
-Data feeding (design). The training rays are split into `num_shards` (K)
-*logical* shards, K a multiple of the device count (config.data_shards, by
-default the device count). Unit u of the training data (a ray, or with
-image_batching an image) belongs to shard u % K. The global array of shards
-[K, ...] is sharded over `data`, so a device holds K / num_devices shards
-and a process only its devices' shards: each process feeds only its share
-of the rays (it still decodes the whole split on the host; a loader that
-reads only some images would save that too). In the train step a shard_map
-over `data` draws batch / K rays from every shard with the key
-fold_in(step_key, shard index), on the device that holds it: no training
-data crosses devices or hosts per step, only the batch stays where it was
-drawn.
-
-Trade-off: because the batch is a function of (key, K) and not of the
-device count, runs with the same K draw the same rays on 1 device, 4
-devices or 2 processes and agree to float tolerance (reductions reorder).
-Runs with a different K draw different (equally distributed) batches; a
-run resumed with another device count keeps its stream only if
-config.data_shards is pinned. The price is stratification: each batch has
-exactly batch / K rays from each shard (shards differ in size by at most
-one unit, so the sampling is uniform to within 1 / units per shard); with
-image_batching a batch holds K images (one per shard) rather than one, as
-in JaxNeRF's per-host single-image batches.
+Data feeding (design). Unit u of the training data (a pixel, or with
+image_batching an image) lives on device u % n (n devices) at row u // n:
+the global array of units is sharded over `data`, so a device holds 1 / n
+of the units and a process only its devices' share, and no training data
+crosses devices or hosts per step except the batch itself. In the train
+step a shard_map draws the batch's (unit, pixel) indices from the step's
+key, identically on every device and exactly as a single device would;
+each device gathers the rows it owns (zeros elsewhere) and a reduce-scatter
+(`psum_scatter`) hands every device its slice of the batch. The sums add
+one value to zeros, so they are exact: a config draws the same batches on
+1 device, 4 devices or 2 processes, and runs agree to float tolerance
+(reductions in the step reorder). The price is a reduce-scatter of the
+batch (batch_size x ~16 floats) per step, and each device gathering for
+the whole batch rather than its slice: both negligible next to the model.
 
 Multi-host launch: `initialize_distributed()` reads JAXNERF_COORDINATOR
 (host:port), JAXNERF_NUM_PROCESSES and JAXNERF_PROCESS_ID and calls
@@ -52,7 +43,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxnerf import training
 from jaxnerf.errors import ConfigError
-from jaxnerf.rays import Rays
 
 ENV_COORDINATOR = "JAXNERF_COORDINATOR"
 ENV_NUM_PROCESSES = "JAXNERF_NUM_PROCESSES"
@@ -117,22 +107,6 @@ def check_divisible(batch_size: int, mesh: Mesh, field: str) -> None:
         f"devices; use a multiple of {mesh.size}")
 
 
-def num_data_shards(config, mesh: Mesh) -> int:
-  """config.data_shards (default: the device count), checked against the
-  batch size and the mesh."""
-  shards = int(config.get("data_shards", 0)) or mesh.size
-  check_divisible(config.batch_size, mesh, "batch_size")
-  if shards % mesh.size:
-    raise ConfigError(
-        f"config.data_shards: {shards} is not divisible by the {mesh.size} "
-        f"devices; use a multiple of {mesh.size} (or 0 for one per device)")
-  if config.batch_size % shards:
-    raise ConfigError(
-        f"config.batch_size: {config.batch_size} is not divisible by "
-        f"config.data_shards={shards}; use a multiple of {shards}")
-  return shards
-
-
 def _global_array(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
   """A global array from a host array that every process holds whole; each
   process places only the parts its devices own."""
@@ -156,115 +130,122 @@ def to_host(tree):
 
 @flax.struct.dataclass
 class ShardedData:
-  """Training data in K logical shards, sharded over `data` on axis 0.
+  """Training data over the devices of `data` (see the module doc).
 
-  data: TrainData with leading shape [K, units per shard, pixels per unit]
-    (a unit is an image with image_batching, else one ray: pixels = 1).
-  num_valid: [K] int32 units of each shard that are not padding.
+  data: TrainData with global leading shape [n * units per device, pixels
+    per unit]; unit u is row u // n of device u % n's block. Rows past the
+    units are padding and never drawn.
+  num_units: the number of units (static).
   """
 
   data: training.TrainData
-  num_valid: jax.Array
+  num_units: int = flax.struct.field(pytree_node=False)
 
 
-def shard_training_data(data: training.TrainData, num_shards: int,
-                        image_batching: bool, mesh: Mesh) -> ShardedData:
-  """Splits host training data into logical shards on their devices.
+def shard_training_data(data: training.TrainData, image_batching: bool,
+                        mesh: Mesh) -> ShardedData:
+  """Places host training data on the devices, unit u on device u % n.
 
   Args:
     data: host TrainData [num_images, pixels, ...], identical on every
       process (only the parts of this process's devices are placed).
-    num_shards: K, a multiple of mesh.size.
   Returns:
-    ShardedData with global leading shape [K, ceil(units / K), ...].
+    ShardedData.
   """
   if image_batching:
     units = data  # [num_images, pixels, C]
   else:
     units = jax.tree.map(lambda x: x.reshape(-1, 1, x.shape[-1]), data)
   num_units = units.rgb.shape[0]
-  per_shard = -(-num_units // num_shards)
-  num_valid = np.array([len(range(s, num_units, num_shards))
-                        for s in range(num_shards)], np.int32)
-  if num_valid.min() == 0:
+  n = mesh.size
+  if num_units < n:
     raise ConfigError(
-        f"config.data_shards: {num_shards} shards but only {num_units} "
-        f"{'images' if image_batching else 'rays'} to split; use fewer shards "
-        "or devices")
+        f"config.image_batching: {num_units} training images cannot be "
+        f"spread over {n} devices; use fewer devices or image_batching=false")
+  per_device = -(-num_units // n)
   sharding = batch_sharded(mesh)
 
   def place(x: np.ndarray) -> jax.Array:
     x = np.asarray(x)
-    shape = (num_shards, per_shard) + x.shape[1:]
+    shape = (n * per_device,) + x.shape[1:]
 
-    def shard_slice(index):
-      # Unit s + K j is row j of shard s; rows past num_valid[s] repeat
-      # the shard's first unit (never drawn).
-      out = np.empty((len(range(*index[0].indices(num_shards))),) +
-                     shape[1:], x.dtype)
-      for i, s in enumerate(range(*index[0].indices(num_shards))):
-        rows = x[s::num_shards]
-        out[i, :len(rows)] = rows
-        out[i, len(rows):] = rows[0]
+    def device_block(index):
+      rows = range(*index[0].indices(shape[0]))
+      out = np.empty((len(rows),) + shape[1:], x.dtype)
+      for i, row in enumerate(rows):
+        # Global row r is row r % per_device of device r // per_device.
+        unit = row // per_device + n * (row % per_device)
+        out[i] = x[unit] if unit < num_units else x[row // per_device]
       return out[(slice(None),) + tuple(index[1:])]
 
-    return jax.make_array_from_callback(shape, sharding, shard_slice)
+    return jax.make_array_from_callback(shape, sharding, device_block)
 
-  return ShardedData(data=jax.tree.map(place, units),
-                     num_valid=_global_array(num_valid, sharding))
+  return ShardedData(data=jax.tree.map(place, units), num_units=num_units)
 
 
-def make_sampler(mesh: Mesh, batch_size: int, num_shards: int,
-                 image_batching: bool):
+def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool):
   """The train step's batch sampler over ShardedData (see module doc).
 
   Returns:
-    (key, ShardedData) -> (Rays [batch_size], rgb [batch_size, 3]), sharded
-    over `data`; shard s supplies rows [s B / K, (s + 1) B / K).
+    (key, ShardedData) -> TrainData [batch_size], sharded over `data`:
+    device d holds rows [d B / n, (d + 1) B / n) of the batch that
+    `training.draw_indices` draws from `fold_in(key, 0)`.
   """
-  per_shard = batch_size // num_shards
+  n = mesh.size
 
-  def local(key, data: training.TrainData, num_valid):
-    first = jax.lax.axis_index("data") * num_valid.shape[0]
+  def sample(key, sharded: ShardedData) -> training.TrainData:
+    num_pixels = sharded.data.rgb.shape[1]
 
-    def one(index, shard, valid):
-      return training.sample_batch(jax.random.fold_in(key, index), shard,
-                                   per_shard, image_batching, valid)
+    def local(key, data):
+      unit, pixel = training.draw_indices(
+          jax.random.fold_in(key, 0), batch_size, sharded.num_units,
+          num_pixels, image_batching)
+      mine = unit % n == jax.lax.axis_index("data")
+      row = jnp.where(mine, unit // n, 0)
 
-    rays, rgb = jax.vmap(one)(first + jnp.arange(num_valid.shape[0]), data,
-                              num_valid)
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), (rays, rgb))
+      def gather(x):
+        rows = x[row, pixel]
+        return jnp.where(mine.reshape((-1,) + (1,) * (rows.ndim - 1)), rows,
+                         jnp.zeros_like(rows))
 
-  sampled = jax.shard_map(local, mesh=mesh,
-                          in_specs=(P(), P("data"), P("data")),
-                          out_specs=P("data"))
-  return lambda key, sharded: sampled(key, sharded.data, sharded.num_valid)
+      batch = jax.tree.map(gather, data)
+      if n == 1:
+        return batch
+      return jax.tree.map(lambda x: jax.lax.psum_scatter(
+          x, "data", scatter_dimension=0, tiled=True), batch)
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P("data")),
+                         out_specs=P("data"))(key, sharded.data)
+
+  return sample
 
 
-def render_image(render_fn: Callable[[Rays], dict], rays: Rays, chunk: int,
+def render_image(render_fn: Callable, batch, chunk: int,
                  mesh: Mesh) -> dict[str, np.ndarray]:
-  """Renders rays of any leading shape in fixed-size sharded chunks.
+  """Renders rays (or pixels) of any leading shape in fixed-size chunks.
 
   Every chunk has the same shape (the last one is padded), so `render_fn`
   compiles once for any image size and device count. Every process passes
   the same rays and gets the whole image back.
 
   Args:
-    render_fn: jitted function of Rays [chunk] to a dict of [chunk, ...].
-    rays: host Rays with leading shape [...] (e.g. [H, W]).
+    render_fn: jitted function of a batch [chunk] to a dict of [chunk, ...].
+    batch: host Rays or Pixels with leading shape [...] (e.g. [H, W]);
+      every leaf has one trailing channel axis.
     chunk: rays per call; rounded up to a multiple of the device count.
   Returns:
     dict of host arrays with leading shape [...].
   """
-  shape = rays.shape
-  flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]), rays)
-  num_rays = flat.origins.shape[0]
+  leaves = jax.tree.leaves(batch)
+  shape = leaves[0].shape[:-1]
+  flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]), batch)
+  num_rays = int(np.prod(shape))
   chunk = -(-min(chunk, num_rays) // mesh.size) * mesh.size
   sharding = batch_sharded(mesh)
   pieces = []
   for start in range(0, num_rays, chunk):
     piece = jax.tree.map(lambda x: x[start:start + chunk], flat)
-    pad = chunk - piece.origins.shape[0]
+    pad = chunk - min(chunk, num_rays - start)
     if pad:
       piece = jax.tree.map(
           lambda x: np.concatenate([x, np.repeat(x[-1:], pad, 0)]), piece)

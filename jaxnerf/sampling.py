@@ -42,14 +42,18 @@ def points_along_rays(origins: jax.Array, directions: jax.Array,
 
 def sample_pdf(key: jax.Array | None, bins: jax.Array, weights: jax.Array,
                num_samples: int, randomized: bool,
-               eps: float = 1e-5) -> jax.Array:
+               eps: float = 1e-5, stratified: bool = False) -> jax.Array:
   """Inverse-transform samples of a piecewise-constant PDF (NeRF sec. 5.2).
 
   Args:
     key: PRNG key (used only when randomized).
     bins: [N, B + 1] bin edges, sorted.
     weights: [N, B] non-negative bin weights (need not sum to one).
-    randomized: uniform random u; otherwise evenly spaced u in [0, 1].
+    randomized: random u; otherwise evenly spaced u in [0, 1].
+    stratified: with randomized, one u in each of num_samples equal strata
+      of [0, 1), u_k = (k + jitter_k) / num_samples (mip-NeRF's
+      sorted_piecewise_constant_pdf), so the samples come out sorted and
+      evenly spread over the CDF; otherwise independent uniform u (NeRF).
   Returns:
     [N, num_samples] samples, with no gradient to bins or weights.
   """
@@ -60,7 +64,12 @@ def sample_pdf(key: jax.Array | None, bins: jax.Array, weights: jax.Array,
   cdf = jnp.concatenate([jnp.zeros_like(cdf[..., :1]), cdf,
                          jnp.ones_like(cdf[..., :1])], axis=-1)  # [N, B + 1]
   shape = bins.shape[:-1] + (num_samples,)
-  if randomized:
+  if randomized and stratified:
+    # The jitter stays below 1 - eps so u_k never reaches the next stratum.
+    jitter = jax.random.uniform(key, shape, bins.dtype, 0.0,
+                                1.0 - jnp.finfo(bins.dtype).eps)
+    u = (jnp.arange(num_samples, dtype=bins.dtype) + jitter) / num_samples
+  elif randomized:
     u = jax.random.uniform(key, shape, bins.dtype)
   else:
     u = jnp.broadcast_to(jnp.linspace(0.0, 1.0, num_samples, dtype=bins.dtype),
@@ -124,7 +133,9 @@ def resample_along_rays(key: jax.Array | None, t_edges: jax.Array,
   """mip-NeRF's fine-pass interval edges from the coarse interval weights.
 
   Unlike `hierarchical_t`, the coarse edges are not kept: the fine pass
-  renders only the `num_samples` new intervals.
+  renders only the `num_samples` new intervals. Training draws one edge per
+  equal stratum of the CDF, as the paper's code (`sample_pdf(stratified=
+  True)`), which keeps the fine intervals evenly spread.
 
   Args:
     t_edges: [N, S + 1] coarse interval edges; weights: [N, S].
@@ -134,6 +145,6 @@ def resample_along_rays(key: jax.Array | None, t_edges: jax.Array,
     [N, num_samples + 1] sorted edges (no gradient).
   """
   weights = blur_weights(jax.lax.stop_gradient(weights), padding)
-  t_new = sample_pdf(key, t_edges, weights, num_samples + 1, randomized)
-  # Random u are unsorted; the edges must be sorted.
-  return jnp.sort(t_new, axis=-1)
+  # Sorted u (strata, or evenly spaced) give sorted edges: no sort needed.
+  return sample_pdf(key, t_edges, weights, num_samples + 1, randomized,
+                    stratified=True)

@@ -1,49 +1,61 @@
-"""The training loop behind train.py: data to device, resume, log, save."""
+"""The training loop behind train.py: data to device, resume, log, save.
+
+It knows methods only through `jaxnerf.methods.base.Method`.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 
 import jax
 import numpy as np
 
-from jaxnerf import checkpoints, models, parallel, training
+from jaxnerf import checkpoints, images, methods, parallel, training
 from jaxnerf.datasets import Dataset, load_dataset
-from jaxnerf.errors import TrainingError
-from jaxnerf.rays import Rays
+from jaxnerf.errors import CheckpointError, TrainingError
+from jaxnerf.methods import base
+
+SCENE_FILE = "scene.json"
 
 
-def stack_training_data(dataset: Dataset) -> training.TrainData:
-  """Host arrays [num_images, pixels, ...]; mixed sizes flatten to [1, all]."""
-  same_size = len({im.shape for im in dataset.images}) == 1
+def stack_training_data(dataset: Dataset,
+                        casts_rays: bool) -> training.TrainData:
+  """Host arrays [num_images, pixels, ...] of the rays (or the pixels to
+  cast); images of mixed sizes flatten to [1, all pixels]."""
+  per_image = [dataset.pixels(i) if casts_rays else dataset.image_rays(i)
+               for i in range(len(dataset))]
   flat = lambda x: x.reshape(-1, x.shape[-1])
-  if same_size:
-    rays = jax.tree.map(lambda *xs: np.stack([flat(x) for x in xs]),
-                        *dataset.rays)
+  if len({im.shape for im in dataset.images}) == 1:
+    inputs = jax.tree.map(lambda *xs: np.stack([flat(x) for x in xs]),
+                          *per_image)
     rgb = np.stack([flat(im) for im in dataset.images])
   else:
-    rays = jax.tree.map(lambda *xs: np.concatenate([flat(x) for x in xs])[None],
-                        *dataset.rays)
+    inputs = jax.tree.map(
+        lambda *xs: np.concatenate([flat(x) for x in xs])[None], *per_image)
     rgb = np.concatenate([flat(im) for im in dataset.images])[None]
-  return training.TrainData(rays=rays, rgb=rgb.astype(np.float32))
+  rgb = rgb.astype(np.float32)
+  if casts_rays:
+    return training.TrainData(rgb=rgb, pixels=inputs)
+  return training.TrainData(rgb=rgb, rays=inputs)
 
 
-def make_render_fn(model, mesh):
-  """Jitted deterministic rendering of a ray chunk: the last level's maps."""
-
-  @jax.jit
-  def render(variables, rays: Rays):
-    out = model.apply(variables, rays, jax.random.PRNGKey(0),
-                      randomized=False)[-1]
-    return {k: out[k] for k in ("rgb", "depth", "disp", "acc")}
-
-  return render
+def write_scene_info(train_dir: str, scene: base.SceneInfo) -> None:
+  """Records what the model's shapes depend on, for eval.py and exports."""
+  if jax.process_index() == 0:
+    with open(os.path.join(train_dir, SCENE_FILE), "w") as f:
+      json.dump({"num_cameras": scene.num_cameras}, f, indent=1)
 
 
-def variables_of(state: training.TrainState) -> dict:
-  return {"params": state.params, **state.model_state}
+def read_scene_info(train_dir: str) -> base.SceneInfo:
+  path = os.path.join(train_dir, SCENE_FILE)
+  if not os.path.isfile(path):
+    raise CheckpointError(f"config.train_dir: {path} not found; run train.py "
+                          "first")
+  with open(path) as f:
+    return base.SceneInfo(num_cameras=int(json.load(f)["num_cameras"]))
 
 
 class Logger:
@@ -70,6 +82,27 @@ class Logger:
       self.writer.close()
 
 
+def render_preview(method: base.Method, config, preview: Dataset, render_fn,
+                   state: training.TrainState, mesh, logger: Logger,
+                   step: int) -> None:
+  """Renders the first view of the eval split into TensorBoard."""
+  variables = training.variables_of(state)
+  if config.eval_split != "train":
+    variables["params"] = training.unseen_camera_params(
+        method, variables["params"], len(preview))
+  cameras = parallel.put_replicated(preview.cameras.device_arrays(), mesh)
+  batch = preview.pixels(0) if method.casts_rays else preview.image_rays(0)
+  out = parallel.render_image(
+      functools.partial(render_fn, variables, cameras=cameras,
+                        step=state.step), batch, config.chunk, mesh)
+  logger.image(step, "test/target", preview.images[0])
+  for name, picture in images.output_images(
+      method.outputs, out, preview.ndc, preview.near, preview.far).items():
+    if picture.ndim == 2:
+      picture = np.repeat(picture[..., None], 3, -1)
+    logger.image(step, f"test/{name}", picture)
+
+
 def train(config) -> tuple[training.TrainState, list[dict]]:
   """Trains `config` until config.max_steps (or max_time_minutes).
 
@@ -77,22 +110,28 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
     The final state and the stats logged every `print_every` steps.
   """
   is_main = jax.process_index() == 0
+  method = methods.get(config.method)
   os.makedirs(config.train_dir, exist_ok=True)
   mesh = parallel.make_mesh()
-  num_shards = parallel.num_data_shards(config, mesh)
+  parallel.check_divisible(config.batch_size, mesh, "batch_size")
 
   dataset = load_dataset(config, "train")
-  data = parallel.shard_training_data(stack_training_data(dataset),
-                                      num_shards, config.image_batching, mesh)
+  scene = base.SceneInfo(num_cameras=len(dataset))
+  data = parallel.shard_training_data(
+      stack_training_data(dataset, method.casts_rays), config.image_batching,
+      mesh)
+  cameras = None
+  if method.casts_rays:
+    cameras = parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
   del dataset
   preview = None
   if config.render_every > 0:
     preview = load_dataset(config, config.eval_split, max_images=1)
 
-  model = models.construct_model(config)
-  optimizer = training.make_optimizer(config)
+  model = training.build_model(method, config, scene)
   init_key, base_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  state = training.create_train_state(model, optimizer, init_key)
+  state = training.create_train_state(method, model, config, init_key,
+                                      scene.num_cameras)
   state = parallel.put_replicated(state, mesh)
   checkpointer = checkpoints.Checkpointer(config.train_dir,
                                           config.keep_checkpoints)
@@ -101,16 +140,16 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
     if is_main:
       print(f"Resumed from {checkpointer.directory} at step "
             f"{int(state.step)}", flush=True)
+  write_scene_info(config.train_dir, scene)
   start_step = int(state.step)
 
   step_fn = jax.jit(
-      functools.partial(training.train_step, model, config, optimizer,
+      functools.partial(training.train_step, method, model, config,
                         batch_sharding=parallel.batch_sharded(mesh),
                         sampler=parallel.make_sampler(
-                            mesh, config.batch_size, num_shards,
-                            config.image_batching)),
+                            mesh, config.batch_size, config.image_batching)),
       donate_argnums=(0,))
-  render_fn = make_render_fn(model, mesh)
+  render_fn = training.make_render_fn(method, model, config)
   logger = Logger(config.train_dir)
 
   def save(step):
@@ -127,7 +166,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   step = start_step
   history = []
   for step in range(start_step + 1, config.max_steps + 1):
-    state, stats = step_fn(state, data, base_key)
+    state, stats = step_fn(state, data, cameras, base_key)
     last = step == config.max_steps
     if step % config.print_every == 0 or last:
       stats = jax.tree.map(float, stats)
@@ -154,12 +193,8 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
     if step % config.save_every == 0 or last:
       save(step)
     if preview is not None and step % config.render_every == 0:
-      out = parallel.render_image(
-          functools.partial(render_fn, variables_of(state)), preview.rays[0],
-          config.chunk, mesh)
-      logger.image(step, "test/rgb", out["rgb"])
-      logger.image(step, "test/target", preview.images[0])
-      logger.image(step, "test/acc", np.repeat(out["acc"][..., None], 3, -1))
+      render_preview(method, config, preview, render_fn, state, mesh, logger,
+                     step)
   if step > start_step and checkpointer.latest_step() != step:
     save(step)
   logger.close()

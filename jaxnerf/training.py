@@ -1,23 +1,29 @@
-"""The optimisation: learning-rate schedule, optimiser, loss and train step.
+"""The optimisation: learning-rate schedules, the optimiser over parameter
+groups, and the train step.
 
-The train step is a pure function of (state, training data, base key): it
-draws its own batch on device with a key folded from the step number, so a
-resumed run draws exactly what an uninterrupted one would, and no data
-crosses from the host per step.
+The train step is a pure function of (state, training data, cameras, base
+key): it draws its own batch on device with a key folded from the step
+number, so a resumed run draws exactly what an uninterrupted one would, and
+no data crosses from the host per step. It knows methods only through their
+declaration (`jaxnerf.methods.base.Method`).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Optional
 
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from jaxnerf import metrics
+from jaxnerf import cameras as cameras_lib
+from jaxnerf import losses, methods, metrics
+from jaxnerf.cameras import Cameras, Pixels
+from jaxnerf.methods import base
 from jaxnerf.rays import Rays
 
 
@@ -39,23 +45,54 @@ def learning_rate(step, lr_init: float, lr_final: float, max_steps: int,
   return delay_rate * xp.exp(np.log(lr_init) * (1 - s) + np.log(lr_final) * s)
 
 
-def learning_rate_schedule(config) -> optax.Schedule:
-  return functools.partial(learning_rate, lr_init=config.lr_init,
-                           lr_final=config.lr_final,
-                           max_steps=config.max_steps,
-                           lr_delay_steps=config.lr_delay_steps,
-                           lr_delay_mult=config.lr_delay_mult)
+def learning_rate_schedule(config, prefix: str = "") -> optax.Schedule:
+  """The schedule of the config fields `<prefix>lr_init` etc."""
+  field = lambda name: config[prefix + name]
+  try:
+    return functools.partial(
+        learning_rate, lr_init=field("lr_init"), lr_final=field("lr_final"),
+        max_steps=config.max_steps, lr_delay_steps=field("lr_delay_steps"),
+        lr_delay_mult=field("lr_delay_mult"))
+  except (KeyError, AttributeError) as e:
+    raise ValueError(f"method {config.method}: a parameter group with prefix "
+                     f"{prefix!r} needs the config field {e}") from None
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
-  """Adam with the JaxNeRF schedule, optionally after gradient clipping."""
+def param_path(path) -> tuple[str, ...]:
+  """A pytree key path as names: ('coarse_mlp', 'Dense_0', 'kernel')."""
+  return tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
+def group_labels(groups: tuple[base.ParamGroup, ...], params):
+  """The name of the group of every parameter leaf (first match wins).
+
+  Raises:
+    ValueError: a parameter matches no group (a bug in the method).
+  """
+  def label(path, _):
+    names = param_path(path)
+    for group in groups:
+      if group.match(names):
+        return group.name
+    raise ValueError(f"parameter {'/'.join(names)} matches no parameter "
+                     f"group of {[g.name for g in groups]}")
+
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(config, groups: tuple[base.ParamGroup, ...]
+                   ) -> optax.GradientTransformation:
+  """Adam per parameter group, each with its own schedule, after optional
+  gradient clipping over all parameters."""
+  adam = lambda group: optax.adam(
+      learning_rate_schedule(config, group.prefix), b1=config.adam_b1,
+      b2=config.adam_b2, eps=config.adam_eps)
   chain = []
   if config.grad_max_norm > 0:
     chain.append(optax.clip_by_global_norm(config.grad_max_norm))
-  chain.append(optax.adam(learning_rate_schedule(config),
-                          b1=config.get("adam_b1", 0.9),
-                          b2=config.get("adam_b2", 0.999),
-                          eps=config.get("adam_eps", 1e-8)))
+  chain.append(optax.multi_transform(
+      {g.name: adam(g) for g in groups},
+      functools.partial(group_labels, groups)))
   return optax.chain(*chain)
 
 
@@ -64,8 +101,8 @@ class TrainState:
   """Everything a checkpoint holds.
 
   step: number of updates applied. model_state: non-parameter variable
-  collections of the model (empty for NeRF). nonfinite_steps: updates
-  skipped because the loss or gradients were not finite.
+  collections of the model (e.g. an occupancy grid). nonfinite_steps:
+  updates skipped because the loss or gradients were not finite.
   """
 
   step: jax.Array
@@ -75,73 +112,114 @@ class TrainState:
   nonfinite_steps: jax.Array
 
 
-def create_train_state(model, optimizer, key: jax.Array) -> TrainState:
-  dummy = Rays(*[jnp.zeros((1, d), jnp.float32) for d in (3, 3, 3, 1, 1, 1, 1)])
-  variables = model.init(key, dummy, key, randomized=False)
+def build_model(method: base.Method, config, scene: base.SceneInfo):
+  """The method's Flax module for `config` (frozen, so it is hashable)."""
+  return method.build_model(ml_collections.FrozenConfigDict(config), scene)
+
+
+def _init_fn(module, rays: Rays, cameras: Optional[Cameras], key, casts: bool):
+  """Calls everything that creates parameters: the render and, for methods
+  that cast rays, the camera refinement."""
+  if casts and hasattr(module, "refine_cameras"):
+    module.refine_cameras(cameras)
+  return module(rays, key, randomized=False,
+                progress=base.Progress.at(0, 1))
+
+
+def dummy_cameras(num_cameras: int) -> Cameras:
+  """Identity cameras (jax arrays) for `model.init`."""
+  cameras = Cameras.create(np.tile(np.eye(4, dtype=np.float32)[None],
+                                   (num_cameras, 1, 1)), 1.0, 2, 2, 0.0, 1.0)
+  return jax.tree.map(jnp.asarray, cameras.device_arrays())
+
+
+def create_train_state(method: base.Method, model, config,
+                       key: jax.Array, num_cameras: int = 1) -> TrainState:
+  """Initial parameters, optimiser state and model state."""
+  variables = model.init(key, Rays.dummy(), dummy_cameras(num_cameras), key,
+                         method.casts_rays, method=_init_fn)
   params = variables.pop("params")
+  optimizer = make_optimizer(config, method.param_groups)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     opt_state=optimizer.init(params),
                     model_state=dict(variables),
                     nonfinite_steps=jnp.zeros((), jnp.int32))
 
 
+def setup(config, key: jax.Array, scene: base.SceneInfo = base.SceneInfo()):
+  """(method, model, initial TrainState) of `config`."""
+  method = methods.get(config.method)
+  model = build_model(method, config, scene)
+  return method, model, create_train_state(method, model, config, key,
+                                           scene.num_cameras)
+
+
 @flax.struct.dataclass
 class TrainData:
-  """All training rays, on device. Leading shape [num_images, pixels]."""
+  """All training pixels. Leading shape [num_units, pixels per unit]: a unit
+  is an image with image_batching, else one pixel.
 
-  rays: Rays
-  rgb: jax.Array  # [num_images, pixels, 3]
+  rgb: [U, P, 3] colours.
+  rays: Rays [U, P] (precomputed rays), or
+  pixels: Pixels [U, P] (methods that cast rays in the step).
+  """
+
+  rgb: jax.Array
+  rays: Optional[Rays] = None
+  pixels: Optional[Pixels] = None
+
+  @property
+  def inputs(self) -> Rays | Pixels:
+    """What the renderer takes: the rays, or the pixels to cast."""
+    return self.rays if self.rays is not None else self.pixels
+
+
+def draw_indices(key: jax.Array, batch_size: int, num_units: int,
+                 num_pixels: int, image_batching: bool):
+  """The (unit, pixel) indices of a batch: [batch_size] each.
+
+  With image_batching, one random unit (image) and random pixels of it;
+  else random units, pixel 0 (each unit is one pixel).
+  """
+  key_unit, key_pixel = jax.random.split(key)
+  pixel = jax.random.randint(key_pixel, (batch_size,), 0, num_pixels)
+  if image_batching:
+    unit = jnp.broadcast_to(jax.random.randint(key_unit, (), 0, num_units),
+                            (batch_size,))
+  else:
+    unit = jax.random.randint(key_unit, (batch_size,), 0, num_units)
+  return unit, pixel
 
 
 def sample_batch(key: jax.Array, data: TrainData, batch_size: int,
-                 image_batching: bool,
-                 num_valid: jax.Array | None = None) -> tuple[Rays, jax.Array]:
-  """Random rays across all images, or from one random image.
+                 image_batching: bool) -> TrainData:
+  """A random batch of one device's TrainData: leading shape [batch_size]."""
+  num_units, num_pixels = data.rgb.shape[:2]
+  unit, pixel = draw_indices(key, batch_size, num_units, num_pixels,
+                             image_batching)
+  return jax.tree.map(lambda x: x[unit, pixel], data)
 
-  Args:
-    data: TrainData with leading shape [num_images, pixels].
-    num_valid: only images [0, num_valid) are drawn (the rest is padding);
-      default all.
-  Returns:
-    Rays [batch_size] and their colours [batch_size, 3].
-  """
-  num_images, num_pixels = data.rgb.shape[:2]
-  if num_valid is None:
-    num_valid = num_images
-  key_image, key_pixel = jax.random.split(key)
-  pixel = jax.random.randint(key_pixel, (batch_size,), 0, num_pixels)
-  if image_batching:
-    image = jnp.broadcast_to(
-        jax.random.randint(key_image, (), 0, num_valid), (batch_size,))
+
+def _apply_render(module, batch: Rays | Pixels, cameras: Optional[Cameras],
+                  key, randomized, progress):
+  """Inside one `apply`: the batch's rays (given, or cast from the refined
+  cameras), then the render."""
+  if isinstance(batch, Pixels):
+    if hasattr(module, "refine_cameras"):
+      cameras = module.refine_cameras(cameras)
+    rays = cameras_lib.cast_rays(cameras, batch)
   else:
-    image = jax.random.randint(key_image, (batch_size,), 0, num_valid)
-  take = lambda x: x[image, pixel]
-  return jax.tree.map(take, data.rays), take(data.rgb)
+    rays = batch
+  return rays, module(rays, key, randomized=randomized, progress=progress)
 
 
-def compute_loss(outputs: list[dict], rgb: jax.Array, lossmult: jax.Array,
-                 coarse_loss_mult: float):
-  """Weighted MSE per level; every level but the last times coarse_loss_mult.
-
-  A level may return `loss_mask` [N] (e.g. rays that did not fit a sample
-  budget get 0); it multiplies lossmult.
-
-  Returns:
-    (loss, per-level MSE list). The per-level MSE is lossmult-weighted.
-  """
-  mses = []
-  for out in outputs:
-    weight = lossmult[..., 0] * out.get("loss_mask", 1.0)
-    mses.append(jnp.sum(weight * jnp.mean((out["rgb"] - rgb)**2, axis=-1)) /
-                jnp.sum(weight))
-  loss = coarse_loss_mult * sum(mses[:-1]) + mses[-1]
-  return loss, mses
-
-
-def l2_of_kernels(params) -> jax.Array:
-  leaves = jax.tree_util.tree_leaves_with_path(params)
-  return sum(jnp.sum(x**2) for path, x in leaves
-             if getattr(path[-1], "key", "") == "kernel")
+def render(model, variables, batch: Rays | Pixels,
+           cameras: Optional[Cameras], key: jax.Array, randomized: bool,
+           progress: base.Progress):
+  """(rays, per-level outputs) of a batch of rays, or of pixels of
+  `cameras` (methods that cast rays in the step)."""
+  return model.apply(variables, batch, cameras, key, randomized, progress,
+                     method=_apply_render)
 
 
 def update_model_state(model, params, model_state: dict, step: jax.Array,
@@ -166,40 +244,45 @@ def update_model_state(model, params, model_state: dict, step: jax.Array,
   return jax.lax.cond(step % every == 0, update, lambda ms: ms, model_state)
 
 
-def train_step(model, config, optimizer, state: TrainState, data: Any,
-               base_key: jax.Array, batch_sharding=None, sampler=None):
-  """One optimisation step. Pure; jit it with model/config/optimizer bound.
+def train_step(method: base.Method, model, config, state: TrainState,
+               data: Any, cameras: Optional[Cameras], base_key: jax.Array,
+               batch_sharding=None, sampler=None):
+  """One optimisation step. Pure; jit it with method/model/config bound.
 
   Args:
     data: TrainData, or whatever `sampler` takes.
+    cameras: the training cameras (device arrays) for methods that cast
+      rays in the step; else None.
     batch_sharding: optional sharding for the drawn batch (data parallel).
-    sampler: optional (key, data) -> (Rays [batch_size], rgb [batch_size, 3]);
-      default `sample_batch` over all of `data`
-      (jaxnerf.parallel.make_sampler draws per data shard).
+    sampler: optional (key, data) -> TrainData [batch_size]; default
+      `sample_batch` over all of `data` (jaxnerf.parallel.make_sampler
+      draws over sharded data).
   Returns:
-    (new state, stats dict of scalars).
+    (new state, stats dict of scalars): `loss` (the sum of the method's
+    terms), `loss/<term>` per term, `psnr` (last level) and
+    `psnr_level<i>`, `lr` and `lr/<group>`, and the model's `stats`.
   """
+  optimizer = make_optimizer(config, method.param_groups)
   key = jax.random.fold_in(base_key, state.step)
   key_batch, key_render = jax.random.split(key)
   if sampler is None:
-    rays, rgb = sample_batch(key_batch, data, config.batch_size,
-                             config.image_batching)
+    batch = sample_batch(key_batch, data, config.batch_size,
+                         config.image_batching)
   else:
-    rays, rgb = sampler(key_batch, data)
+    batch = sampler(key_batch, data)
   if batch_sharding is not None:
-    rays, rgb = jax.lax.with_sharding_constraint((rays, rgb), batch_sharding)
+    batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+  progress = base.Progress.at(state.step, config.max_steps)
 
   def loss_fn(params):
     variables = {"params": params, **state.model_state}
-    outputs = model.apply(variables, rays, key_render,
-                          randomized=config.randomized)
-    loss, mses = compute_loss(outputs, rgb, rays.lossmult,
-                              config.coarse_loss_mult)
-    extra = sum(out.get("regularizer", 0.0) for out in outputs)
-    weight_l2 = config.weight_decay_mult * l2_of_kernels(params)
-    return loss + extra + weight_l2, (loss, mses, outputs[-1].get("stats", {}))
+    rays, outputs = render(model, variables, batch.inputs, cameras,
+                           key_render, config.randomized, progress)
+    terms = method.loss_terms(config, outputs, rays, batch.rgb, params)
+    mses = losses.level_mses(jax.lax.stop_gradient(outputs), rays, batch.rgb)
+    return sum(terms.values()), (terms, mses, outputs[-1].get("stats", {}))
 
-  (_, (loss, mses, model_stats)), grads = jax.value_and_grad(
+  (loss, (terms, mses, model_stats)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
@@ -216,8 +299,56 @@ def train_step(model, config, optimizer, state: TrainState, data: Any,
       model_state=update_model_state(model, params, state.model_state,
                                      state.step + 1, key),
       nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
-  stats = dict(loss=loss, psnr=metrics.mse_to_psnr(mses[-1]),
-               lr=learning_rate_schedule(config)(state.step), **model_stats)
+  stats = dict(loss=loss, psnr=metrics.mse_to_psnr(mses[-1]), **model_stats)
+  for name, value in terms.items():
+    stats[f"loss/{name}"] = value
   for i, mse in enumerate(mses):
     stats[f"psnr_level{i}"] = metrics.mse_to_psnr(mse)
+  for group in method.param_groups:
+    stats[f"lr/{group.name}"] = learning_rate_schedule(
+        config, group.prefix)(state.step)
+  stats["lr"] = stats[f"lr/{method.param_groups[0].name}"]
   return new_state, stats
+
+
+def unseen_camera_params(method: base.Method, params, num_cameras: int):
+  """Params for rendering cameras outside the training split: every
+  per-camera leaf becomes `num_cameras` copies of its group's `eval_init`
+  row (zeros, or the mean of the trained rows)."""
+  groups = {g.name: g for g in method.param_groups if g.per_camera}
+  if not groups:
+    return params
+
+  def replace(label, leaf):
+    group = groups.get(label)
+    if group is None:
+      return leaf
+    row = (jnp.zeros_like(leaf[0]) if group.eval_init == "zeros" else
+           jnp.mean(leaf, axis=0))
+    return jnp.broadcast_to(row, (num_cameras,) + leaf.shape[1:])
+
+  return jax.tree.map(replace, group_labels(method.param_groups, params),
+                      params)
+
+
+def variables_of(state: TrainState) -> dict:
+  return {"params": state.params, **state.model_state}
+
+
+def make_render_fn(method: base.Method, model, config):
+  """Jitted deterministic rendering of a chunk of rays (or pixels of
+  `cameras`): the last level's declared outputs.
+
+  Returns:
+    render(variables, batch, cameras, step) -> dict of [chunk, ...]; `step`
+    is the training step the model renders at (its progress).
+  """
+
+  @jax.jit
+  def render_chunk(variables, batch, cameras, step):
+    _, outputs = render(model, variables, batch, cameras,
+                        jax.random.PRNGKey(0), False,
+                        base.Progress.at(step, config.max_steps))
+    return {k: outputs[-1][k] for k in method.outputs}
+
+  return render_chunk

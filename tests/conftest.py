@@ -1,13 +1,12 @@
-"""Shared test set-up: the repo root on sys.path, small configs."""
+"""Shared test set-up: paths and small configs. The package is installed
+(`pip install -r requirements.txt` installs this checkout), so tests
+import it without path patching."""
 
 import os
-import sys
 
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-  sys.path.insert(0, REPO_ROOT)
 
 EMBEDDED_LEGO = os.path.join(REPO_ROOT, "data", "lego_100")
 

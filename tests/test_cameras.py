@@ -1,5 +1,7 @@
 """Pinhole rays, the NDC warp, pixel radii and render paths."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -164,10 +166,12 @@ def test_pose_spherical_matches_nerf_at_theta_zero():
 
 
 def _dataset(camtoworlds, ndc, extras=None, height=4, width=6):
-  return Dataset(images=[], rays=[], names=[],
-                 camtoworlds=np.asarray(camtoworlds, np.float32), focal=5.0,
-                 height=height, width=width, near=0.0 if ndc else 2.0,
-                 far=1.0 if ndc else 6.0, ndc=ndc, extras=extras or {})
+  near, far = (0.0, 1.0) if ndc else (2.0, 6.0)
+  cams = cameras.Cameras.create(np.asarray(camtoworlds, np.float32), 5.0,
+                                width, height, near, far, ndc=ndc)
+  return Dataset(images=[np.zeros((height, width, 3))] * len(cams),
+                 cameras=cams, names=[str(i) for i in range(len(cams))],
+                 near=near, far=far, extras=extras or {})
 
 
 def test_generate_render_path_circle_for_blender_like():
@@ -206,3 +210,76 @@ def test_ndc_pixel_radii_from_origin_spacing():
   rays = cameras.pinhole_rays(IDENTITY, h, w, 7.0, 0.0, 1.0, ndc=True)
   expected = 0.5 * (2.0 / w + 2.0 / h) * 2.0 / np.sqrt(12.0)
   np.testing.assert_allclose(rays.radii, expected, rtol=1e-5)
+
+
+def _random_cameras(ndc: bool, distortion=None, c=3):
+  rng = np.random.default_rng(0)
+  poses = _box_poses()[:c] if ndc else cameras.circle_path(c, 4.0)
+  return cameras.Cameras.create(
+      poses, rng.uniform(20, 30, c), 24, 18, 0.0 if ndc else 2.0,
+      1.0 if ndc else 6.0, fy=rng.uniform(20, 30, c),
+      cx=rng.uniform(10, 14, c), cy=rng.uniform(8, 10, c),
+      distortion=distortion, time=rng.uniform(0, 1, c), ndc=ndc)
+
+
+@pytest.mark.parametrize("ndc", [False, True])
+def test_rays_cast_on_device_equal_the_host_rays(ndc):
+  """cast_rays in a jitted function (float32, per pixel) gives the rays the
+  host precomputes for whole images (float64), radii included."""
+  cams = _random_cameras(ndc)
+  for i in range(len(cams)):
+    host = cameras.image_rays(cams, i)
+    pixels = cameras.pixel_grid(24, 18, i)
+    device = jax.jit(cameras.cast_rays)(
+        jax.tree.map(jnp.asarray, cams.device_arrays()),
+        jax.tree.map(jnp.asarray, pixels))
+    for name in ("origins", "directions", "viewdirs", "radii", "near", "far",
+                 "time"):
+      np.testing.assert_allclose(getattr(device, name), getattr(host, name),
+                                 rtol=2e-5, atol=2e-6, err_msg=name)
+    np.testing.assert_array_equal(device.camera_index, i)
+    np.testing.assert_allclose(host.time, cams.time[i])
+
+
+def test_principal_point_and_focal_place_the_pixel_rays():
+  """Pixel (cx, cy) looks down -z; one pixel right of it is 1 / fx right."""
+  cams = cameras.Cameras.create(IDENTITY, 10.0, 8, 6, 1.0, 2.0, fy=20.0,
+                                cx=3.0, cy=2.0)
+  pixels = cameras.Pixels(xy=np.array([[3.0, 2.0], [4.0, 2.0], [3.0, 3.0]]),
+                          camera_index=np.zeros((3, 1), np.int32),
+                          lossmult=np.ones((3, 1)))
+  rays = cameras.cast_rays(cams, pixels)
+  np.testing.assert_allclose(rays.directions, [[0, 0, -1], [0.1, 0, -1],
+                                               [0, -0.05, -1]], atol=1e-7)
+
+
+def test_undistort_inverts_distort():
+  k = np.array([0.1, -0.05, 0.002, -0.001])
+  rng = np.random.default_rng(1)
+  x, y = rng.uniform(-0.6, 0.6, (2, 100))
+  xd, yd = cameras.distort(x, y, k)
+  assert np.abs(xd - x).max() > 1e-3  # the distortion is not negligible
+  ux, uy = cameras.undistort(xd, yd, np.broadcast_to(k, (100, 4)))
+  np.testing.assert_allclose(ux, x, atol=1e-9)
+  np.testing.assert_allclose(uy, y, atol=1e-9)
+
+
+def test_distorted_camera_rays_pass_through_the_undistorted_points():
+  """A ray of a distorted camera, projected by the pinhole model and then
+  distorted, lands on its pixel."""
+  k = np.array([0.05, 0.01, 0.0, 0.0])
+  cams = _random_cameras(False, distortion=k, c=1)
+  assert cams.distorted
+  pixels = cameras.pixel_grid(24, 18)
+  rays = cameras.cast_rays(cams, pixels)
+  # Into camera space: directions times R^T, then normalised coordinates.
+  r = cams.camtoworlds[0, :3, :3].astype(np.float64)
+  cam_dirs = np.asarray(rays.directions, np.float64) @ r
+  # Camera directions are (x, -y, -1) for normalised coordinates (x, y).
+  x = cam_dirs[..., 0] / -cam_dirs[..., 2]
+  y = cam_dirs[..., 1] / cam_dirs[..., 2]
+  xd, yd = cameras.distort(x, y, k)
+  u = xd * cams.fx[0] + cams.cx[0]
+  v = yd * cams.fy[0] + cams.cy[0]
+  np.testing.assert_allclose(u, pixels.xy[..., 0], atol=1e-3)
+  np.testing.assert_allclose(v, pixels.xy[..., 1], atol=1e-3)

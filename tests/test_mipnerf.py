@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import config as config_lib, models, training
+from jaxnerf import config as config_lib, losses, training
+from jaxnerf.methods import mipnerf
 from jaxnerf.datasets import load_dataset, multiscale
 from jaxnerf.rays import Rays
 from jaxnerf.trainer import stack_training_data
@@ -33,16 +34,17 @@ def tiny_config(**overrides):
 def some_rays(n=8):
   rng = np.random.default_rng(0)
   d = rng.normal(size=(n, 3)).astype(np.float32)
-  col = lambda v: jnp.full((n, 1), v, jnp.float32)
-  return Rays(origins=jnp.asarray(-2 * d), directions=jnp.asarray(d),
-              viewdirs=jnp.asarray(d / np.linalg.norm(d, axis=-1,
-                                                      keepdims=True)),
-              radii=col(0.01), near=col(1.0), far=col(3.0), lossmult=col(1.0))
+  return Rays.create(jnp.asarray(-2 * d), jnp.asarray(d), 1.0, 3.0,
+                     radii=0.01)
+
+
+def _model(config):
+  return training.build_model(mipnerf.METHOD, config, None)
 
 
 def test_config_is_the_papers():
   c = config_lib.load_config("mipnerf_blender")
-  assert c.model == "mipnerf" and c.coarse_loss_mult == 0.1
+  assert c.method == "mipnerf" and c.coarse_loss_mult == 0.1
   assert (c.num_coarse_samples, c.num_fine_samples) == (128, 128)
   assert (c.min_deg_point, c.max_deg_point, c.resample_padding) == (0, 16,
                                                                     0.01)
@@ -53,7 +55,7 @@ def test_config_is_the_papers():
                                        {"disable_integration": True}])
 def test_outputs_follow_the_method_interface(overrides):
   c = tiny_config(**overrides)
-  model = models.construct_model(c)
+  model = _model(c)
   key = jax.random.PRNGKey(0)
   variables = model.init(key, some_rays(), key, randomized=True)
   # One MLP serves both levels.
@@ -73,7 +75,7 @@ def test_outputs_follow_the_method_interface(overrides):
 
 
 def test_single_level():
-  model = models.construct_model(tiny_config(num_fine_samples=0))
+  model = _model(tiny_config(num_fine_samples=0))
   key = jax.random.PRNGKey(0)
   variables = model.init(key, some_rays(), key, randomized=False)
   assert len(model.apply(variables, some_rays(), key, randomized=False)) == 1
@@ -84,27 +86,24 @@ def test_short_training_run_on_embedded_lego_improves_the_loss(tmp_path):
   multiscale.make_multiscale(os.path.join(REPO, "data", "lego_100"),
                              str(tmp_path), splits=("train",), max_images=4)
   c = tiny_config(data_dir=str(tmp_path))
-  data = jax.tree.map(jnp.asarray,
-                      stack_training_data(load_dataset(c, "train")))
-  model = models.construct_model(c)
-  optimizer = training.make_optimizer(c)
-  state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0))
-  step = jax.jit(functools.partial(training.train_step, model, c, optimizer))
+  data = jax.tree.map(jnp.asarray, stack_training_data(
+      load_dataset(c, "train"), casts_rays=False))
+  method, model, state = training.setup(c, jax.random.PRNGKey(0))
+  step = jax.jit(functools.partial(training.train_step, method, model, c))
 
   # A fixed held-back batch, scored deterministically before and after.
-  rays, rgb = training.sample_batch(jax.random.PRNGKey(123), data, 1024,
-                                    False)
+  batch = training.sample_batch(jax.random.PRNGKey(123), data, 1024, False)
 
   @jax.jit
   def eval_loss(params):
-    outputs = model.apply({"params": params}, rays, jax.random.PRNGKey(0),
-                          randomized=False)
-    return training.compute_loss(outputs, rgb, rays.lossmult,
-                                 c.coarse_loss_mult)[0]
+    outputs = model.apply({"params": params}, batch.rays,
+                          jax.random.PRNGKey(0), randomized=False)
+    return sum(losses.rgb_terms(outputs, batch.rays, batch.rgb,
+                                c.coarse_loss_mult).values())
 
   before = float(eval_loss(state.params))
   for _ in range(60):
-    state, stats = step(state, data, jax.random.PRNGKey(1))
+    state, stats = step(state, data, None, jax.random.PRNGKey(1))
   after = float(eval_loss(state.params))
   assert np.isfinite(after) and int(state.nonfinite_steps) == 0
   assert after < 0.7 * before, (before, after)

@@ -7,7 +7,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, config as config_lib
+from jaxnerf import cameras, config as config_lib, images
 from jaxnerf.datasets import DatasetError, load_dataset
 from jaxnerf.datasets import blender, multiscale
 
@@ -69,8 +69,8 @@ def test_make_multiscale_metadata(tmp_path):
   on_disk = json.load(open(tmp_path / "ms" / "metadata.json"))
   assert on_disk["train"]["file_path"][5] == "images_train/001_d1.png"
   # The 1/2 scale image is the box-filtered full one (8-bit rounding).
-  full = blender.read_image(str(tmp_path / "scene" / "train" / "r_0.png"))
-  half = blender.read_image(str(tmp_path / "ms" / "images_train" /
+  full = images.read_image(str(tmp_path / "scene" / "train" / "r_0.png"))
+  half = images.read_image(str(tmp_path / "ms" / "images_train" /
                                 "000_d1.png"))
   np.testing.assert_allclose(half, blender.downsample(full, 2), atol=0.6 / 255)
 

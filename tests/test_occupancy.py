@@ -25,11 +25,7 @@ def _rays(n=6, seed=0):
   origins[-1] = [4, 4, 4]
   directions[-1] = [1, 0, 0]
   f = lambda x: jnp.asarray(x, jnp.float32)
-  ones = jnp.ones((n, 1))
-  return Rays(origins=f(origins), directions=f(directions),
-              viewdirs=f(directions / np.linalg.norm(directions, axis=-1,
-                                                     keepdims=True)),
-              radii=ones, near=0 * ones, far=20 * ones, lossmult=ones)
+  return Rays.create(f(origins), f(directions), 0.0, 20.0, radii=1.0)
 
 
 def _march(grid, rays, budget=1000, eps=0.0, randomized=False, key=None):

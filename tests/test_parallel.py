@@ -16,13 +16,13 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3
-# A tiny LLFF NeRF on the embedded fern; data_shards is pinned so that every
-# device count draws the same batches.
+# A tiny LLFF NeRF on the embedded fern, with the default batch drawing:
+# every device count draws the same batches.
 OVERRIDES = dict(data_dir=os.path.join(REPO_ROOT, "data", "fern_small"),
                  netdepth=2, netwidth=32, netwidth_condition=16,
                  num_coarse_samples=8, num_fine_samples=8, batch_size=64,
-                 data_shards=4, max_steps=STEPS, print_every=1,
-                 save_every=1000, render_every=0, chunk=256)
+                 max_steps=STEPS, print_every=1, save_every=1000,
+                 render_every=0, chunk=256)
 CROP = (37, 29)  # 1073 rays: not a multiple of the chunk or the devices
 
 
@@ -42,13 +42,12 @@ def worker(out_dir, extra):
   from jaxnerf import parallel
   parallel.initialize_distributed()
   import jax
-  from jaxnerf import errors, models, trainer, training
+  from jaxnerf import errors, trainer, training
   from jaxnerf.datasets import load_dataset
   result = dict(devices=jax.device_count(), processes=jax.process_count())
   if extra.pop("check_errors", False):
     messages = []
-    for bad in (dict(batch_size=66), dict(data_shards=6),
-                dict(batch_size=72, data_shards=16)):
+    for bad in (dict(batch_size=66),):
       try:
         trainer.train(_config(os.path.join(out_dir, "bad"), **bad))
       except errors.ConfigError as e:
@@ -57,20 +56,19 @@ def worker(out_dir, extra):
   config = _config(os.path.join(out_dir, "run"), **extra)
   state, _ = trainer.train(config)
   mesh = parallel.make_mesh()
-  view = load_dataset(config, "test", max_images=1).rays[0]
+  view = load_dataset(config, "test", max_images=1).image_rays(0)
   view = jax.tree.map(lambda x: x[:CROP[0], :CROP[1]], view)
-  model = models.construct_model(config)
-  render_fn = trainer.make_render_fn(model, mesh)
   # The initial parameters (equal everywhere by construction) and the
   # trained ones (equal to float tolerance, amplified by fine sampling).
-  init_state = parallel.put_replicated(training.create_train_state(
-      model, training.make_optimizer(config),
-      jax.random.split(jax.random.PRNGKey(config.seed))[0]), mesh)
+  method, model, init_state = training.setup(
+      config, jax.random.split(jax.random.PRNGKey(config.seed))[0])
+  init_state = parallel.put_replicated(init_state, mesh)
+  render_fn = training.make_render_fn(method, model, config)
   image = {}
   for name, s in (("init", init_state), ("trained", state)):
     out = parallel.render_image(
-        functools.partial(render_fn, trainer.variables_of(s)), view,
-        config.chunk, mesh)
+        functools.partial(render_fn, training.variables_of(s), cameras=None,
+                          step=s.step), view, config.chunk, mesh)
     image.update({f"{name}/{k}": v for k, v in out.items()})
   if jax.process_index() == 0:
     params = jax.tree_util.tree_flatten_with_path(
@@ -86,7 +84,7 @@ def worker(out_dir, extra):
 def _env(devices, **extra):
   env = dict(os.environ, XLA_FLAGS=(
       f"--xla_force_host_platform_device_count={devices}"),
-             JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+             JAX_PLATFORMS="cpu")
   for k in ("JAXNERF_COORDINATOR", "JAXNERF_NUM_PROCESSES",
             "JAXNERF_PROCESS_ID"):
     env.pop(k, None)
@@ -151,11 +149,9 @@ def test_four_devices_match_one(one_device, tmp_path):
   # Parameters after training and the rendered crop (padded chunks).
   _assert_same(four["arrays"], ref["arrays"])
   assert four["arrays"]["render/init/rgb"].shape == CROP + (3,)
-  # Batch sizes and shard counts that do not split give clear errors.
-  bad_batch, bad_shards, too_few = four["errors"]
+  # A batch size that does not split gives a clear error.
+  (bad_batch,) = four["errors"]
   assert "config.batch_size: 66 is not divisible by the 4 devices" in bad_batch
-  assert "config.data_shards: 6 is not divisible by the 4 devices" in bad_shards
-  assert "not divisible by config.data_shards=16" in too_few
 
 
 def test_two_processes_match_one_and_resume(one_device, tmp_path):

@@ -99,3 +99,47 @@ def test_resample_along_rays_has_no_gradient():
   grad = jax.grad(lambda w: jnp.sum(sampling.resample_along_rays(
       None, edges, w, 8, False, 0.01)))(jnp.ones((1, 8)))
   np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_stratified_pdf_samples_put_one_sample_in_each_cdf_stratum():
+  """mip-NeRF's resampling: u_k in [k/S, (k+1)/S), so the k-th sample lies
+  in the k-th equal-mass stratum of the PDF, and samples come out sorted."""
+  key = jax.random.PRNGKey(0)
+  n, num_bins, num_samples = 64, 12, 9
+  bins = jnp.sort(jax.random.uniform(key, (n, num_bins + 1)) * 4, axis=-1)
+  weights = jax.random.uniform(jax.random.PRNGKey(1), (n, num_bins)) ** 3
+  samples = np.asarray(sampling.sample_pdf(jax.random.PRNGKey(2), bins,
+                                           weights, num_samples, True,
+                                           stratified=True))
+  # The CDF of each sample (the PDF includes sample_pdf's eps floor).
+  w = np.asarray(weights) + 1e-5
+  pdf = w / w.sum(-1, keepdims=True)
+  edges = np.asarray(bins)
+  cdf_at = np.empty_like(samples)
+  for r in range(n):
+    cdf = np.concatenate([[0.0], np.cumsum(pdf[r])])
+    cdf_at[r] = np.interp(samples[r], edges[r], cdf)
+  stratum = np.floor(cdf_at * num_samples + 1e-4).astype(int)
+  np.testing.assert_array_equal(
+      stratum, np.broadcast_to(np.arange(num_samples), stratum.shape))
+  assert np.all(np.diff(samples, axis=-1) >= 0)
+  # Independent (NeRF) sampling does not keep one sample per stratum.
+  free = np.asarray(sampling.sample_pdf(jax.random.PRNGKey(2), bins, weights,
+                                        num_samples, True))
+  free_cdf = np.stack([np.interp(free[r], edges[r], np.concatenate(
+      [[0.0], np.cumsum(pdf[r])])) for r in range(n)])
+  counts = np.floor(np.sort(free_cdf, -1) * num_samples).astype(int)
+  assert np.any(counts != np.arange(num_samples))
+
+
+def test_resample_along_rays_edges_are_stratified():
+  """Fine edges of mip-NeRF: one per stratum of the blurred weights' CDF."""
+  t_edges = jnp.broadcast_to(jnp.linspace(2.0, 6.0, 17), (4, 17))
+  weights = jnp.zeros((4, 16)).at[:, 5].set(1.0)
+  edges = np.asarray(sampling.resample_along_rays(
+      jax.random.PRNGKey(0), t_edges, weights, 24, True, 0.01))
+  assert edges.shape == (4, 25)
+  assert np.all(np.diff(edges, axis=-1) >= 0)
+  # Most of the mass (the blurred spike at intervals 4-6) gets most edges.
+  inside = np.mean((edges >= 2.0 + 4 * 0.25) & (edges <= 2.0 + 7 * 0.25))
+  assert inside > 0.7

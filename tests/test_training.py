@@ -2,10 +2,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from jaxnerf import models, training
+from jaxnerf import training
+from jaxnerf.methods import base
+from jaxnerf.rays import Rays
 
 
 @pytest.mark.parametrize("step,kwargs,expected", [
@@ -29,23 +32,11 @@ def test_learning_rate_matches_jaxnerf(step, kwargs, expected):
   np.testing.assert_allclose(lr_jnp, expected, rtol=1e-5)
 
 
-def test_compute_loss_weights_levels_and_rays():
-  rgb = jnp.zeros((2, 3))
-  outs = [{"rgb": jnp.full((2, 3), 0.5)}, {"rgb": jnp.full((2, 3), 0.1)}]
-  loss, mses = training.compute_loss(outs, rgb, jnp.ones((2, 1)), 0.1)
-  np.testing.assert_allclose(mses, [0.25, 0.01], rtol=1e-6)
-  np.testing.assert_allclose(loss, 0.1 * 0.25 + 0.01, rtol=1e-6)
-  outs = [{"rgb": jnp.array([[1.0] * 3, [0.0] * 3])}]
-  loss, _ = training.compute_loss(outs, rgb, jnp.array([[3.0], [1.0]]), 1.0)
-  np.testing.assert_allclose(loss, 0.75, rtol=1e-6)
-
-
 def _data(num_images=3, pixels=10):
-  from jaxnerf.rays import Rays
   idx = jnp.arange(num_images * pixels, dtype=jnp.float32).reshape(
       num_images, pixels, 1)
-  rays = Rays(*[jnp.broadcast_to(idx, (num_images, pixels, d))
-                for d in (3, 3, 3, 1, 1, 1, 1)])
+  rays = Rays.create(jnp.broadcast_to(idx, (num_images, pixels, 3)),
+                     jnp.broadcast_to(idx, (num_images, pixels, 3)), 2.0, 6.0)
   return training.TrainData(rays=rays, rgb=jnp.broadcast_to(
       idx, (num_images, pixels, 3)))
 
@@ -53,27 +44,87 @@ def _data(num_images=3, pixels=10):
 def test_sample_batch_image_batching_draws_from_one_image():
   data = _data()
   for seed in range(5):
-    rays, rgb = training.sample_batch(jax.random.PRNGKey(seed), data, 32,
-                                      image_batching=True)
-    image = np.asarray(rays.origins[:, 0]) // 10
+    batch = training.sample_batch(jax.random.PRNGKey(seed), data, 32,
+                                  image_batching=True)
+    image = np.asarray(batch.rays.origins[:, 0]) // 10
     assert len(set(image.tolist())) == 1
-    np.testing.assert_array_equal(rays.origins[:, 0], rgb[:, 0])
-  rays, _ = training.sample_batch(jax.random.PRNGKey(0), data, 256, False)
-  assert len(set((np.asarray(rays.origins[:, 0]) // 10).tolist())) == 3
+    np.testing.assert_array_equal(batch.rays.origins[:, 0], batch.rgb[:, 0])
+  batch = training.sample_batch(jax.random.PRNGKey(0), data, 256, False)
+  assert len(set((np.asarray(batch.rays.origins[:, 0]) // 10).tolist())) == 3
 
 
 def _step_fn(config):
-  model = models.construct_model(config)
-  opt = training.make_optimizer(config)
-  state = training.create_train_state(model, opt, jax.random.PRNGKey(0))
-  return state, jax.jit(functools.partial(training.train_step, model, config,
-                                          opt))
+  method, model, state = training.setup(config, jax.random.PRNGKey(0))
+  step = jax.jit(functools.partial(training.train_step, method, model, config))
+  return state, lambda state, data, key: step(state, data, None, key)
+
+
+def test_optimizer_gives_each_group_its_own_schedule():
+  """Two groups: the first-step Adam update of each leaf is -lr of its
+  group (Adam's first step is lr * sign(g) for any g != 0)."""
+  groups = (base.ParamGroup("poses", prefix="pose_",
+                            match=base.match_prefix("poses")),
+            base.ParamGroup("field"))
+  config = ml_collections.ConfigDict(dict(
+      lr_init=1e-2, lr_final=1e-4, lr_delay_steps=0, lr_delay_mult=1.0,
+      pose_lr_init=3e-3, pose_lr_final=3e-5, pose_lr_delay_steps=0,
+      pose_lr_delay_mult=1.0, max_steps=100, adam_b1=0.9, adam_b2=0.999,
+      adam_eps=1e-12, grad_max_norm=0.0, method="test"))
+  params = {"poses": {"delta": jnp.zeros((4, 6))},
+            "mlp": {"kernel": jnp.zeros((3, 3))}}
+  labels = training.group_labels(groups, params)
+  assert labels == {"poses": {"delta": "poses"}, "mlp": {"kernel": "field"}}
+  opt = training.make_optimizer(config, groups)
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = opt.update(grads, opt.init(params), params)
+  np.testing.assert_allclose(updates["poses"]["delta"], -3e-3, rtol=1e-5)
+  np.testing.assert_allclose(updates["mlp"]["kernel"], -1e-2, rtol=1e-5)
+  with pytest.raises(ValueError, match="matches no parameter group"):
+    training.group_labels(groups[:1], params)
+
+
+def test_progress_reaches_the_model(tiny_config):
+  """The train step passes (step, step / max_steps) to the model."""
+  import flax.linen as nn
+
+  class Probe(nn.Module):
+    @nn.compact
+    def __call__(self, rays, key, randomized, progress):
+      scale = self.param("scale", nn.initializers.ones, ())
+      self.sow("intermediates", "fraction", progress.fraction)
+      rgb = scale * jnp.ones_like(rays.origins) * progress.fraction
+      return [{"rgb": rgb}]
+
+  method = base.Method(
+      name="probe", fields=ml_collections.ConfigDict,
+      build_model=lambda c, s: Probe(),
+      loss_terms=lambda c, o, r, rgb, p: {"rgb": jnp.mean(
+          (o[-1]["rgb"] - rgb)**2)})
+  model = Probe()
+  state = training.create_train_state(method, model, tiny_config,
+                                      jax.random.PRNGKey(0))
+  data = _data()
+  step = jax.jit(functools.partial(training.train_step, method, model,
+                                   tiny_config))
+  for expected_step in range(3):
+    assert int(state.step) == expected_step
+    _, stats = step(state, data, None, jax.random.PRNGKey(0))
+    # rgb = fraction: the logged PSNR is that of the progress.
+    frac = expected_step / tiny_config.max_steps
+    batch = training.sample_batch(
+        jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0),
+                                            expected_step))[0],
+        data, tiny_config.batch_size, tiny_config.image_batching)
+    mse = float(jnp.mean((frac - batch.rgb)**2))
+    np.testing.assert_allclose(stats["loss/rgb"], mse, rtol=1e-5)
+    state = state.replace(step=state.step + 1)
 
 
 def test_train_step_is_a_pure_function_of_state_and_key(tiny_config):
   from jaxnerf.datasets import load_dataset
   from jaxnerf.trainer import stack_training_data
-  data = stack_training_data(load_dataset(tiny_config, "train", max_images=4))
+  data = stack_training_data(load_dataset(tiny_config, "train", max_images=4),
+                             casts_rays=False)
   state, step = _step_fn(tiny_config)
   key = jax.random.PRNGKey(3)
   s1, stats1 = step(state, data, key)
@@ -89,7 +140,8 @@ def test_train_step_is_a_pure_function_of_state_and_key(tiny_config):
 def test_non_finite_update_is_skipped_and_counted(tiny_config):
   from jaxnerf.datasets import load_dataset
   from jaxnerf.trainer import stack_training_data
-  data = stack_training_data(load_dataset(tiny_config, "train", max_images=2))
+  data = stack_training_data(load_dataset(tiny_config, "train", max_images=2),
+                             casts_rays=False)
   data = training.TrainData(rays=data.rays, rgb=data.rgb * np.nan)
   state, step = _step_fn(tiny_config)
   new, stats = step(state, data, jax.random.PRNGKey(0))

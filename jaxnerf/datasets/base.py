@@ -1,13 +1,24 @@
-"""The dataset type shared by all loaders, and the dispatch by type."""
+"""The dataset type every loader returns, and the dispatch by type.
+
+A loader is a module `jaxnerf/datasets/<dataset_type>.py` with a function
+`load(config, split, max_images=None) -> Dataset`; `load_dataset` imports
+it by name (so a loader that fails to import shows its own error).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+import importlib
+import importlib.util
+import pkgutil
+from typing import Optional
 
+import jax
 import numpy as np
 
-from jaxnerf.errors import DatasetError
+from jaxnerf import cameras as cameras_lib
+from jaxnerf.cameras import Cameras, Pixels
+from jaxnerf.errors import ConfigError, DatasetError
 from jaxnerf.rays import Rays
 
 
@@ -16,45 +27,93 @@ class Dataset:
   """One split of a scene, held on the host.
 
   Images may differ in size (multiscale data), so per-image arrays are lists.
+  Image i is seen by camera i.
 
   Attributes:
     images: list of [H_i, W_i, 3] float32 in [0, 1], background composited.
-    rays: list of Rays with leading shape [H_i, W_i].
+    cameras: Cameras of the images (numpy), one per image.
     names: file stems, used to name rendered outputs.
-    camtoworlds: [N, 3, 4] float32.
-    focal: focal length in pixels of the full-size images.
-    height, width: size of the full-size images.
-    near, far: scene bounds used for the rays (0, 1 in NDC).
+    near, far: scene bounds of the rays (0, 1 in NDC), for depth maps.
+    lossmult: [N] float32 loss weight of each image's pixels (multiscale
+      data: the pixel's area in full-resolution pixels; else 1).
     depths: optional list of [H_i, W_i] ground-truth depth (distance along
       the camera z axis) with 0 where there is no surface.
     extras: loader-specific metadata (e.g. per-image scale of multiscale data).
   """
 
   images: list[np.ndarray]
-  rays: list[Rays]
+  cameras: Cameras
   names: list[str]
-  camtoworlds: np.ndarray
-  focal: float
-  height: int
-  width: int
   near: float
   far: float
-  ndc: bool = False
+  lossmult: Optional[np.ndarray] = None
   depths: Optional[list[np.ndarray]] = None
   extras: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.lossmult is None:
+      self.lossmult = np.ones(len(self.images), np.float32)
+    if len(self.cameras) != len(self.images):
+      raise ValueError(f"{len(self.images)} images but {len(self.cameras)} "
+                       "cameras")
 
   def __len__(self) -> int:
     return len(self.images)
 
+  @property
+  def ndc(self) -> bool:
+    return self.cameras.ndc
 
-_LOADERS: dict[str, Callable[..., Dataset]] = {}
+  @property
+  def camtoworlds(self) -> np.ndarray:
+    """[N, 3, 4] camera-to-world matrices."""
+    return self.cameras.camtoworlds
+
+  # The first camera's intrinsics (the full-resolution one in multiscale
+  # data) are those of render paths.
+  @property
+  def height(self) -> int:
+    return int(self.cameras.height[0])
+
+  @property
+  def width(self) -> int:
+    return int(self.cameras.width[0])
+
+  @property
+  def focal(self) -> float:
+    return float(self.cameras.fx[0])
+
+  def pixels(self, i: int) -> Pixels:
+    """Every pixel of image i: Pixels [H_i, W_i]."""
+    return cameras_lib.pixel_grid(int(self.cameras.width[i]),
+                                  int(self.cameras.height[i]), i,
+                                  float(self.lossmult[i]))
+
+  def image_rays(self, i: int) -> Rays:
+    """Rays through every pixel of image i: Rays [H_i, W_i] (host)."""
+    return cameras_lib.image_rays(self.cameras, i, float(self.lossmult[i]))
+
+  @property
+  def rays(self) -> list[Rays]:
+    """Rays [H_i, W_i] of every image (computed on each access)."""
+    return [self.image_rays(i) for i in range(len(self))]
+
+  def subset(self, indices) -> "Dataset":
+    """The images at `indices`, with their cameras re-indexed from 0."""
+    indices = [int(i) for i in indices]
+    pick = lambda xs: None if xs is None else [xs[i] for i in indices]
+    return dataclasses.replace(
+        self, images=pick(self.images),
+        cameras=self.cameras.take(np.asarray(indices)),
+        names=pick(self.names), lossmult=self.lossmult[indices],
+        depths=pick(self.depths))
 
 
-def register(name: str):
-  def wrap(fn):
-    _LOADERS[name] = fn
-    return fn
-  return wrap
+def available() -> list[str]:
+  """The dataset types: the loader modules of this package."""
+  from jaxnerf import datasets
+  return sorted(m.name for m in pkgutil.iter_modules(datasets.__path__)
+                if m.name != "base" and not m.name.startswith("_"))
 
 
 def load_dataset(config, split: str,
@@ -63,21 +122,14 @@ def load_dataset(config, split: str,
 
   `max_images` keeps only the first images of the split (for previews).
   """
-  # Imported for their registration side effect.
-  from jaxnerf.datasets import blender  # noqa: F401
-  try:
-    from jaxnerf.datasets import llff  # noqa: F401
-  except ImportError:
-    pass
-  try:
-    from jaxnerf.datasets import multiscale  # noqa: F401
-  except ImportError:
-    pass
-  if config.dataset_type not in _LOADERS:
-    raise DatasetError(
-        f"config.dataset_type: unknown dataset type {config.dataset_type!r}; "
-        f"known: {sorted(_LOADERS)}")
-  return _LOADERS[config.dataset_type](config, split, max_images=max_images)
+  name = config.dataset_type
+  module_name = f"jaxnerf.datasets.{name}"
+  if (not name or name == "base" or not name.isidentifier() or
+      importlib.util.find_spec(module_name) is None):
+    raise ConfigError(f"config.dataset_type: unknown dataset type {name!r}; "
+                      f"known: {available()}")
+  return importlib.import_module(module_name).load(config, split,
+                                                   max_images=max_images)
 
 
 def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:
@@ -88,3 +140,8 @@ def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:
           f"{path}: image is {image.shape[1]}x{image.shape[0]} but "
           f"{paths[0]} is {images[0].shape[1]}x{images[0].shape[0]}; all "
           "images of a split must have the same size")
+
+
+def split_leading(tree, n: int) -> list:
+  """[n, ...] arrays of a pytree to a list of n trees of [...]."""
+  return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(n)]

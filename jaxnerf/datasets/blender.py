@@ -6,12 +6,12 @@ import json
 import os
 from typing import Optional
 
-import imageio.v3 as iio
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import (Dataset, DatasetError, check_same_size,
-                                   register)
+from jaxnerf.datasets.base import Dataset, check_same_size
+from jaxnerf.errors import DatasetError
+from jaxnerf.images import read_image
 
 
 def downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -29,18 +29,6 @@ def composite_rgba(rgba: np.ndarray, white_bkgd: bool) -> np.ndarray:
     return rgba
   rgb, alpha = rgba[..., :3], rgba[..., 3:]
   return rgb * alpha + (1.0 - alpha) if white_bkgd else rgb * alpha
-
-
-def read_image(path: str) -> np.ndarray:
-  """Reads an 8- or 16-bit PNG as float32 in [0, 1]."""
-  if not os.path.isfile(path):
-    raise DatasetError(f"{path}: image file not found")
-  try:
-    image = iio.imread(path)
-  except Exception as e:  # imageio raises many types for corrupt files
-    raise DatasetError(f"{path}: cannot read image ({e})") from None
-  scale = 65535.0 if image.dtype == np.uint16 else 255.0
-  return image.astype(np.float32) / scale
 
 
 def read_transforms(path: str) -> dict:
@@ -142,9 +130,7 @@ def downsample_depth(depth: np.ndarray, factor: int,
   return np.where(frac >= min_valid, mean, 0.0)[..., 0]
 
 
-@register("blender")
-def load_blender(config, split: str,
-                 max_images: Optional[int] = None) -> Dataset:
+def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   data_dir = config.data_dir
   if not os.path.isdir(data_dir):
     raise DatasetError(f"config.data_dir: {data_dir!r} is not a directory")
@@ -176,9 +162,8 @@ def load_blender(config, split: str,
             for im in images]
   height, width = images[0].shape[:2]
   focal = cameras.focal_from_fov(width, camera_angle_x)
-  camtoworlds = np.stack(poses)
-  rays = cameras.pinhole_rays(camtoworlds, height, width, focal, config.near,
-                              config.far)
+  cams = cameras.Cameras.create(np.stack(poses), focal, width, height,
+                                config.near, config.far)
   depth_list = None
   if len(depths) == len(images):
     full_focal = cameras.focal_from_fov(full_width, camera_angle_x)
@@ -193,14 +178,6 @@ def load_blender(config, split: str,
       # average camera-z over the valid pixels of each block.
       z = distance_to_z_depth(depth_png_to_distance(d), full_focal)
       depth_list.append(downsample_depth(z, factor).astype(np.float32))
-  return Dataset(
-      images=[im.astype(np.float32) for im in images],
-      rays=[r for r in _split_rays(rays)], names=names,
-      camtoworlds=camtoworlds, focal=focal, height=height, width=width,
-      near=config.near, far=config.far, depths=depth_list)
-
-
-def _split_rays(rays):
-  import jax
-  n = rays.origins.shape[0]
-  return [jax.tree.map(lambda x, i=i: x[i], rays) for i in range(n)]
+  return Dataset(images=[im.astype(np.float32) for im in images],
+                 cameras=cams, names=names, near=config.near, far=config.far,
+                 depths=depth_list)

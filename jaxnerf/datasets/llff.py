@@ -14,13 +14,12 @@ import re
 from typing import Optional
 
 import imageio.v3 as iio
-import jax
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import (Dataset, DatasetError, check_same_size,
-                                   register)
-from jaxnerf.datasets.blender import read_image
+from jaxnerf.datasets.base import Dataset, check_same_size
+from jaxnerf.errors import DatasetError
+from jaxnerf.images import read_image
 
 BD_FACTOR = 0.75  # the nearest bound becomes 1 / BD_FACTOR
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -163,9 +162,7 @@ def split_indices(n: int, llffhold: int, split: str) -> np.ndarray:
                      "expected 'train' or 'test'")
 
 
-@register("llff")
-def load_llff(config, split: str,
-              max_images: Optional[int] = None) -> Dataset:
+def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   """Loads `split` of the LLFF scene in `config.data_dir`.
 
   Uses config.factor (images_<factor>/), config.llffhold and
@@ -245,16 +242,12 @@ def load_llff(config, split: str,
   else:
     near, far, ndc = 0.0, 1.0, True
 
-  camtoworlds = poses[indices].astype(np.float32)
-  rays = cameras.pinhole_rays(camtoworlds, height, width, focal, near, far,
-                              ndc=ndc)
+  cams = cameras.Cameras.create(poses[indices], focal, width, height, near,
+                                far, ndc=ndc)
   return Dataset(
-      images=[im.astype(np.float32) for im in images],
-      rays=[jax.tree.map(lambda x, i=i: x[i], rays)
-            for i in range(len(indices))],
+      images=[im.astype(np.float32) for im in images], cameras=cams,
       names=[os.path.splitext(os.path.basename(p))[0] for p in image_paths],
-      camtoworlds=camtoworlds, focal=focal, height=height, width=width,
-      near=near, far=far, ndc=ndc,
+      near=near, far=far,
       extras={"poses": poses.astype(np.float32),
               "bounds": bounds.astype(np.float32), "indices": indices,
               "scale": float(scale), "spherify": bool(config.spherify)})

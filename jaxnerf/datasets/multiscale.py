@@ -19,13 +19,13 @@ import os
 from typing import Optional, Sequence
 
 import imageio.v3 as iio
-import jax
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import Dataset, DatasetError, register
-from jaxnerf.datasets.blender import (composite_rgba, read_image,
-                                      read_transforms)
+from jaxnerf.datasets.base import Dataset
+from jaxnerf.datasets.blender import composite_rgba, read_transforms
+from jaxnerf.errors import DatasetError
+from jaxnerf.images import read_image
 
 METADATA_FIELDS = ("file_path", "cam2world", "width", "height", "focal",
                    "lossmult", "near", "far")
@@ -147,9 +147,7 @@ def read_metadata(path: str, split: str) -> dict:
   return entry
 
 
-@register("multiscale")
-def load_multiscale(config, split: str,
-                    max_images: Optional[int] = None) -> Dataset:
+def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   """Loads `split` of the multiscale scene in `config.data_dir`.
 
   Near/far and focal come per image from metadata.json (config.near/far and
@@ -166,7 +164,7 @@ def load_multiscale(config, split: str,
   n = len(meta["file_path"])
   if max_images is not None:
     n = min(n, max_images)
-  images, rays, names, poses, scales = [], [], [], [], []
+  images, names, poses, scales = [], [], [], []
   for i in range(n):
     image_path = os.path.join(data_dir, meta["file_path"][i])
     rgba = read_image(image_path)
@@ -176,20 +174,19 @@ def load_multiscale(config, split: str,
       raise DatasetError(f"{image_path}: expected a {w}x{h} RGB(A) image, got "
                          f"shape {rgba.shape}")
     images.append(composite_rgba(rgba, config.white_bkgd).astype(np.float32))
-    pose = np.asarray(meta["cam2world"][i], np.float32)[:3, :4]
-    poses.append(pose)
-    r = cameras.pinhole_rays(pose[None], h, w, float(meta["focal"][i]),
-                             float(meta["near"][i]), float(meta["far"][i]))
-    r = r.replace(lossmult=r.lossmult * np.float32(meta["lossmult"][i]))
-    rays.append(jax.tree.map(lambda x: x[0], r))
+    poses.append(np.asarray(meta["cam2world"][i], np.float32)[:3, :4])
     names.append(os.path.splitext(os.path.basename(meta["file_path"][i]))[0])
     if "label" in meta:
       scales.append(int(meta["label"][i]))
     else:
       scales.append(int(round(np.log(meta["lossmult"][i]) / np.log(4.0))))
-  full = int(np.argmax(meta["width"][:n]))
+  cams = cameras.Cameras.create(
+      np.stack(poses), np.asarray(meta["focal"][:n]),
+      np.asarray(meta["width"][:n]), np.asarray(meta["height"][:n]),
+      np.asarray(meta["near"][:n]), np.asarray(meta["far"][:n]))
   return Dataset(
-      images=images, rays=rays, names=names, camtoworlds=np.stack(poses),
-      focal=float(meta["focal"][full]), height=int(meta["height"][full]),
-      width=int(meta["width"][full]), near=float(np.min(meta["near"][:n])),
-      far=float(np.max(meta["far"][:n])), extras={"scale": scales})
+      images=images, cameras=cams, names=names,
+      near=float(np.min(meta["near"][:n])),
+      far=float(np.max(meta["far"][:n])),
+      lossmult=np.asarray(meta["lossmult"][:n], np.float32),
+      extras={"scale": scales})

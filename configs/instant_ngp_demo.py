@@ -1,19 +1,13 @@
-"""The fast field on the embedded 100x100 lego: a few minutes on 2 CPU cores."""
+"""Instant-NGP on the embedded 100x100 lego: a few minutes on 2 CPU cores."""
 
-from jaxnerf import fast
+from jaxnerf import config as config_lib
 
 
 def get_config():
-  c = fast.default_config()
-  c.dataset_type = "blender"
-  c.data_dir = "data/lego_100"
-  c.train_dir = "runs/fast_demo"
-  c.white_bkgd = True
-  c.near, c.far = 2.0, 6.0
-  c.scene_bound = 1.5  # Blender scenes fit in [-1.5, 1.5]^3
+  c = config_lib.method_config("instant_ngp")
+  config_lib.scene(c, "blender", "data/lego_100", "runs/instant_ngp_demo")
   # 100x100 images: pixels are about 3 / 100 scene units at the object, so
   # finer grids than ~512 cells per axis only add memory traffic.
-  c.hash_levels = 16
   c.hash_log2_size = 17
   c.hash_max_resolution = 512
   c.occupancy_resolution = 64
@@ -26,7 +20,6 @@ def get_config():
   c.samples_budget = 2**16
   c.render_samples_per_ray = 48
   c.max_steps = 3000
-  c.print_every = 100
   c.save_every = 1000
   c.render_every = 0
   c.chunk = 4096

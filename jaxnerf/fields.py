@@ -1,7 +1,10 @@
-"""Flax modules: the NeRF MLP and the NeRF method (coarse + fine).
+"""Fields: Flax modules that map points (and view directions) to density
+and colour. Methods (jaxnerf/methods/) compose them with samplers and
+renderers.
 
-A method module maps (rays, key, randomized) to a list of per-level render
-outputs, coarsest first; the last level is the one reported and evaluated.
+* `MLP`: NeRF's MLP on encoded inputs (NeRF, mip-NeRF).
+* `HashGridField`: Instant-NGP's multiresolution hash grid with small
+  density and colour MLPs.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from jaxnerf import encoding, rendering, sampling
+from jaxnerf import encoding, hashgrid
 from jaxnerf.errors import ConfigError
-from jaxnerf.rays import Rays
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
@@ -23,6 +24,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": nn.sigmoid,
     "exp": jnp.exp,
 }
+
+
+HASHGRID_COLOR_MODES = ("mlp", "sh")
 
 
 def activation(name: str, field: str) -> Callable[[jax.Array], jax.Array]:
@@ -110,84 +114,93 @@ class MLP(nn.Module):
     return unflatten(raw_rgb), unflatten(raw_density)
 
 
-class NerfModel(nn.Module):
-  """NeRF: stratified coarse samples, hierarchical fine samples, two MLPs."""
+@jax.custom_jvp
+def trunc_exp(x: jax.Array) -> jax.Array:
+  """exp with its gradient clipped at exp(15) (torch-ngp's trunc_exp)."""
+  return jnp.exp(x)
 
-  config: Any  # a ConfigDict with the fields of jaxnerf.config.base_config
+
+@trunc_exp.defjvp
+def _trunc_exp_jvp(primals, tangents):
+  (x,), (dx,) = primals, tangents
+  return jnp.exp(x), dx * jnp.exp(jnp.minimum(x, 15.0))
+
+
+class HashGridField(nn.Module):
+  """Density and colour at world points (Instant-NGP's field).
+
+  A hash-grid encoding of the point in the scene box [-scene_bound,
+  scene_bound]^3, a density MLP (log-density through trunc_exp, plus
+  features), and the colour from the features and the SH-encoded view
+  direction by a small MLP (`color_mode="mlp"`) or as direct SH
+  coefficients (`"sh"`).
+
+  Attributes:
+    config: hash_*, density_*, geo_features, color_*, sh_degree,
+      scene_bound (the instant_ngp method's fields).
+  """
+
+  config: Any
 
   def setup(self):
     c = self.config
-    mlp = lambda: MLP(netdepth=c.netdepth, netwidth=c.netwidth,
-                      netdepth_condition=c.netdepth_condition,
-                      netwidth_condition=c.netwidth_condition,
-                      skip_layer=c.skip_layer)
-    self.coarse_mlp = mlp()
-    if c.num_fine_samples > 0:
-      self.fine_mlp = mlp()
-    self.density_activation = activation(c.density_activation,
-                                         "density_activation")
-    self.rgb_activation = activation(c.rgb_activation, "rgb_activation")
+    if c.color_mode not in HASHGRID_COLOR_MODES:
+      raise ConfigError(f"config.color_mode: unknown {c.color_mode!r}; known: "
+                        f"{list(HASHGRID_COLOR_MODES)}")
+    self.grid = hashgrid.HashGridEncoding(
+        num_levels=c.hash_levels, features_per_level=c.hash_features,
+        log2_table_size=c.hash_log2_size,
+        min_resolution=c.hash_min_resolution,
+        max_resolution=c.hash_max_resolution)
+    self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
+                           for i in range(c.density_layers)]
+    num_sh = encoding.sh_basis_size(c.sh_degree)
+    out = 1 + (c.geo_features if c.color_mode == "mlp" else 3 * num_sh)
+    self.density_out = nn.Dense(out, name="density_out")
+    if c.color_mode == "mlp":
+      self.color_geo = nn.Dense(c.color_width, name="color_geo")
+      self.color_dir = nn.Dense(c.color_width, use_bias=False,
+                                name="color_dir")
+      self.color_hidden = [nn.Dense(c.color_width, name=f"color_{i}")
+                           for i in range(1, c.color_layers)]
+      self.color_out = nn.Dense(3, name="color_out")
 
-  def _field(self, mlp, key, rays: Rays, t: jax.Array, randomized: bool):
-    c = self.config
-    points = sampling.points_along_rays(rays.origins, rays.directions, t)
-    x = encoding.positional_encoding(points, c.min_deg_point, c.max_deg_point,
-                                     c.include_input, c.legacy_posenc_order)
-    viewdirs = None
-    if c.use_viewdirs:
-      viewdirs = encoding.positional_encoding(
-          rays.viewdirs, 0, c.deg_view, True, c.legacy_posenc_order)
-    raw_rgb, raw_density = mlp(x, viewdirs)
-    if randomized and c.noise_std > 0:
-      raw_density = raw_density + c.noise_std * jax.random.normal(
-          key, raw_density.shape, raw_density.dtype)
-    rgb = self.rgb_activation(raw_rgb)
-    density = self.density_activation(raw_density[..., 0])
-    return rendering.volumetric_rendering(rgb, density, t, rays.directions,
-                                          c.white_bkgd)
+  def density(self, points: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """points: [M, 3] world -> density [M], features [M, D]."""
+    bound = self.config.scene_bound
+    h = self.grid((points + bound) / (2 * bound))
+    for layer in self.density_hidden:
+      h = nn.relu(layer(h))
+    h = self.density_out(h)
+    return trunc_exp(h[..., 0]), h[..., 1:]
 
-  def __call__(self, rays: Rays, key: jax.Array,
-               randomized: bool) -> list[dict[str, jax.Array]]:
-    """Renders a batch of rays.
+  def __call__(self, points: jax.Array, ray_ids: jax.Array,
+               viewdirs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
 
     Args:
-      rays: Rays with leading shape [N].
-      key: PRNG key for stratified jitter, PDF samples and density noise.
-      randomized: training mode (jitter and noise on).
-    Returns:
-      [coarse, fine] outputs of `rendering.composite`, each with an added
-      `t` [N, S].
+      ray_ids: [M] ray of each point (clipped into range).
+      viewdirs: [N, 3] unit directions, one per ray.
     """
     c = self.config
-    keys = jax.random.split(key, 4)
-    t = sampling.stratified_t(keys[0], rays.near, rays.far,
-                              c.num_coarse_samples, randomized, c.lindisp)
-    coarse = self._field(self.coarse_mlp, keys[1], rays, t, randomized)
-    coarse["t"] = t
-    outputs = [coarse]
-    if c.num_fine_samples > 0:
-      t = sampling.hierarchical_t(keys[2], t, coarse["weights"],
-                                  c.num_fine_samples, randomized)
-      fine = self._field(self.fine_mlp, keys[3], rays, t, randomized)
-      fine["t"] = t
-      outputs.append(fine)
-    return outputs
+    density, feats = self.density(points)
+    sh = encoding.spherical_harmonics(viewdirs, c.sh_degree)  # [N, K]
+    if c.color_mode == "mlp":
+      # Dense(concat(features, sh)) split in two so the direction term is
+      # computed once per ray.
+      per_ray = self.color_dir(sh)
+      h = nn.relu(self.color_geo(feats) +
+                  jnp.take(per_ray, ray_ids, axis=0, mode="clip"))
+      for layer in self.color_hidden:
+        h = nn.relu(layer(h))
+      rgb = nn.sigmoid(self.color_out(h))
+    else:
+      coeffs = feats.reshape(feats.shape[:-1] + (3, -1))  # [M, 3, K]
+      basis = jnp.take(sh, ray_ids, axis=0, mode="clip")  # [M, K]
+      rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
+    return density, rgb
 
-
-def construct_model(config) -> nn.Module:
-  """The method module named by `config.model`."""
-  models = {"nerf": NerfModel}
-  try:  # Later methods register here when present.
-    from jaxnerf import mipnerf  # noqa: F401
-    models["mipnerf"] = mipnerf.MipNerfModel
-  except ImportError:
-    pass
-  try:
-    from jaxnerf import fast  # noqa: F401
-    models["fast"] = fast.FastModel
-  except ImportError:
-    pass
-  if config.model not in models:
-    raise ConfigError(f"config.model: unknown model {config.model!r}; known: "
-                     f"{sorted(models)}")
-  return models[config.model](config=ml_collections.FrozenConfigDict(config))
+  def radiance(self, points: jax.Array, viewdirs: jax.Array) -> jax.Array:
+    """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
+    ids = jnp.arange(points.shape[0])
+    return self(points, ids, viewdirs)[1]

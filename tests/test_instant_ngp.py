@@ -1,4 +1,4 @@
-"""Tests for jaxnerf.fast: the fast field as a method, and its train step."""
+"""The instant_ngp method: hash-grid field, occupancy grid, its train step."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import fast, models, training
+from jaxnerf import config as config_lib, training
+from jaxnerf.methods import instant_ngp
 from jaxnerf.rays import Rays
 
 
 def _config(**kw):
-  c = fast.default_config()
+  c = config_lib.method_config("instant_ngp")
   c.hash_levels, c.hash_log2_size = 4, 10
   c.hash_min_resolution, c.hash_max_resolution = 4, 32
   c.occupancy_resolution, c.march_steps = 8, 32
@@ -34,16 +35,18 @@ def _rays(n=16, seed=0):
   directions = rng.uniform(-0.5, 0.5, (n, 3)) - origins
   viewdirs = directions / np.linalg.norm(directions, axis=-1, keepdims=True)
   directions = viewdirs * 1.2  # unnormalised, as pinhole rays
-  ones = np.ones((n, 1))
   f = lambda x: jnp.asarray(x, jnp.float32)
-  return Rays(origins=f(origins), directions=f(directions),
-              viewdirs=f(viewdirs), radii=f(ones), near=f(2 * ones),
-              far=f(6 * ones), lossmult=f(ones))
+  return Rays.create(f(origins), f(directions), 2.0, 6.0, viewdirs=f(viewdirs),
+                     radii=1.0)
+
+
+def _model(config):
+  return training.build_model(instant_ngp.METHOD, config, None)
 
 
 @pytest.mark.parametrize("color_mode", ["mlp", "sh"])
 def test_render_shapes_and_state(color_mode):
-  model = models.construct_model(_config(color_mode=color_mode))
+  model = _model(_config(color_mode=color_mode))
   key = jax.random.PRNGKey(0)
   variables = model.init(key, _rays(1), key, randomized=False)
   assert variables["occupancy"]["grid"].shape == (8**3,)
@@ -66,30 +69,28 @@ def test_render_shapes_and_state(color_mode):
 
 def test_train_step_learns_and_updates_grid_on_schedule():
   config = _config()
-  model = models.construct_model(config)
-  optimizer = training.make_optimizer(config)
-  state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0))
+  method, model, state = training.setup(config, jax.random.PRNGKey(0))
   rays = jax.tree.map(lambda x: x[None], _rays(64))
   data = training.TrainData(rays=rays, rgb=jnp.full((1, 64, 3), 0.25))
-  step = jax.jit(functools.partial(training.train_step, model, config,
-                                   optimizer))
+  step = functools.partial(jax.jit(functools.partial(
+      training.train_step, method, model, config)), cameras=None)
   grid0 = np.asarray(state.model_state["occupancy"]["grid"])
-  state, stats = step(state, data, jax.random.PRNGKey(1))
+  state, stats = step(state, data, base_key=jax.random.PRNGKey(1))
   # Step 1 is not a multiple of occupancy_update_every = 2: grid unchanged.
   np.testing.assert_array_equal(state.model_state["occupancy"]["grid"], grid0)
   assert {"rays_used", "samples_per_ray", "budget_fill"} <= set(stats)
   first = float(stats["loss"])
-  state, _ = step(state, data, jax.random.PRNGKey(1))
+  state, _ = step(state, data, base_key=jax.random.PRNGKey(1))
   assert not np.allclose(state.model_state["occupancy"]["grid"], grid0)
   for _ in range(20):
-    state, stats = step(state, data, jax.random.PRNGKey(1))
+    state, stats = step(state, data, base_key=jax.random.PRNGKey(1))
   assert float(stats["loss"]) < first
   assert int(state.nonfinite_steps) == 0
 
 
 def test_optimizer_uses_config_betas_and_eps():
   config = _config()
-  opt = training.make_optimizer(config)
+  opt = training.make_optimizer(config, instant_ngp.METHOD.param_groups)
   params = {"w": jnp.ones(3)}
   # With eps 1e-15 and b2 0.99, the first Adam step is lr * sign(grad).
   updates, _ = opt.update({"w": jnp.asarray([1e-6, -2.0, 3.0])},
@@ -99,8 +100,8 @@ def test_optimizer_uses_config_betas_and_eps():
 
 def test_trainer_checkpoints_the_occupancy_grid(tmp_path):
   from conftest import EMBEDDED_LEGO
-  from jaxnerf import checkpoints, config as config_lib, trainer
-  c = config_lib.load_config("fast_demo")
+  from jaxnerf import checkpoints, trainer
+  c = config_lib.load_config("instant_ngp_demo")
   with c.unlocked():
     c.data_dir = EMBEDDED_LEGO
     c.train_dir = str(tmp_path / "run")

@@ -1,12 +1,11 @@
-"""The fast field: hash-grid encoding, occupancy-grid marching, SH colour.
-
-Instant-NGP (Mueller et al. 2022) in pure JAX on the shared rays, rendering
-and training modules:
+"""Instant-NGP (Mueller et al., SIGGRAPH 2022): hash-grid field, occupancy
+grid, packed ray marching; in pure JAX on the shared rays, rendering and
+training modules:
 
   rays -> occupancy.march (fixed steps in occupied cells, packed into a
-  static sample budget) -> FastField (hash grid -> density MLP -> colour from
-  SH-encoded directions, by a small MLP or as direct SH coefficients) ->
-  rendering.packed_composite.
+  static sample budget) -> fields.HashGridField (hash grid -> density MLP ->
+  colour from SH-encoded directions, by a small MLP or as direct SH
+  coefficients) -> rendering.packed_composite.
 
 The occupancy grid is non-parameter state in the flax collection
 'occupancy' (so it lives in TrainState.model_state and is checkpointed);
@@ -26,25 +25,21 @@ for nothing, which `stats` (rays_used, budget_fill) makes visible.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, hashgrid, occupancy, rendering
-from jaxnerf.config import base_config
-from jaxnerf.errors import ConfigError
+from jaxnerf import fields, losses, occupancy, rendering
+from jaxnerf.methods import base
 from jaxnerf.rays import Rays
 
-COLOR_MODES = ("mlp", "sh")
 
-
-def default_config() -> ml_collections.ConfigDict:
-  """base_config plus every field of the fast field, with Blender defaults."""
-  c = base_config()
-  c.model = "fast"
+def config_fields() -> ml_collections.ConfigDict:
+  """The field, occupancy grid and marcher, with Blender defaults."""
+  c = ml_collections.ConfigDict()
   # Scene box [-scene_bound, scene_bound]^3: NeRF's Blender scenes lie in
   # [-1.5, 1.5]^3 (the lego's extent is about 1.3 along its widest axis).
   c.scene_bound = 1.5
@@ -76,104 +71,24 @@ def default_config() -> ml_collections.ConfigDict:
   c.early_stop_eps = 1e-4  # stop a ray when grid transmittance is below
   c.samples_budget = 2**18  # packed samples per training batch
   c.render_samples_per_ray = 32  # budget per ray when not randomized
-  # Optimisation (the paper: Adam 1e-2, betas 0.9/0.99, eps 1e-15, L2 1e-6
-  # on MLP weights only: l2_of_kernels skips the hash table).
-  c.lr_init, c.lr_final = 1e-2, 1e-3
-  c.adam_b1, c.adam_b2, c.adam_eps = 0.9, 0.99, 1e-15
+  # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
   c.weight_decay_mult = 1e-6
-  c.batch_size = 2**14
-  c.max_steps = 30_000
   return c
 
 
-@jax.custom_jvp
-def trunc_exp(x: jax.Array) -> jax.Array:
-  """exp with its gradient clipped at exp(15) (torch-ngp's trunc_exp)."""
-  return jnp.exp(x)
+# The paper's optimiser: Adam 1e-2, betas 0.9/0.99, eps 1e-15.
+ENGINE_DEFAULTS = dict(lr_init=1e-2, lr_final=1e-3, adam_b1=0.9, adam_b2=0.99,
+                       adam_eps=1e-15, batch_size=2**14, max_steps=30_000)
 
 
-@trunc_exp.defjvp
-def _trunc_exp_jvp(primals, tangents):
-  (x,), (dx,) = primals, tangents
-  return jnp.exp(x), dx * jnp.exp(jnp.minimum(x, 15.0))
+class InstantNgp(nn.Module):
+  """The hash-grid field rendered by occupancy-grid marching."""
 
-
-class FastField(nn.Module):
-  """Density and colour at world points.
-
-  Attributes:
-    config: the fast config (hash_*, density_*, color_*, sh_degree).
-  """
-
-  config: Any
+  config: Any  # base_config plus config_fields()
 
   def setup(self):
     c = self.config
-    if c.color_mode not in COLOR_MODES:
-      raise ConfigError(f"config.color_mode: unknown {c.color_mode!r}; known: "
-                        f"{list(COLOR_MODES)}")
-    self.grid = hashgrid.HashGridEncoding(
-        num_levels=c.hash_levels, features_per_level=c.hash_features,
-        log2_table_size=c.hash_log2_size,
-        min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution)
-    self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
-                           for i in range(c.density_layers)]
-    num_sh = encoding.sh_basis_size(c.sh_degree)
-    out = 1 + (c.geo_features if c.color_mode == "mlp" else 3 * num_sh)
-    self.density_out = nn.Dense(out, name="density_out")
-    if c.color_mode == "mlp":
-      self.color_geo = nn.Dense(c.color_width, name="color_geo")
-      self.color_dir = nn.Dense(c.color_width, use_bias=False,
-                                name="color_dir")
-      self.color_hidden = [nn.Dense(c.color_width, name=f"color_{i}")
-                           for i in range(1, c.color_layers)]
-      self.color_out = nn.Dense(3, name="color_out")
-
-  def density(self, points: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """points: [M, 3] world -> density [M], features [M, D]."""
-    bound = self.config.scene_bound
-    h = self.grid((points + bound) / (2 * bound))
-    for layer in self.density_hidden:
-      h = nn.relu(layer(h))
-    h = self.density_out(h)
-    return trunc_exp(h[..., 0]), h[..., 1:]
-
-  def __call__(self, points: jax.Array, ray_ids: jax.Array,
-               viewdirs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
-
-    Args:
-      ray_ids: [M] ray of each point (clipped into range).
-      viewdirs: [N, 3] unit directions, one per ray.
-    """
-    c = self.config
-    density, feats = self.density(points)
-    sh = encoding.spherical_harmonics(viewdirs, c.sh_degree)  # [N, K]
-    if c.color_mode == "mlp":
-      # Dense(concat(features, sh)) split in two so the direction term is
-      # computed once per ray.
-      per_ray = self.color_dir(sh)
-      h = nn.relu(self.color_geo(feats) +
-                  jnp.take(per_ray, ray_ids, axis=0, mode="clip"))
-      for layer in self.color_hidden:
-        h = nn.relu(layer(h))
-      rgb = nn.sigmoid(self.color_out(h))
-    else:
-      coeffs = feats.reshape(feats.shape[:-1] + (3, -1))  # [M, 3, K]
-      basis = jnp.take(sh, ray_ids, axis=0, mode="clip")  # [M, K]
-      rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
-    return density, rgb
-
-
-class FastModel(nn.Module):
-  """The fast field as a method: (rays, key, randomized) -> [outputs]."""
-
-  config: Any
-
-  def setup(self):
-    c = self.config
-    self.field = FastField(config=c)
+    self.field = fields.HashGridField(config=c)
     num_cells = c.occupancy_resolution**3
     # Start every cell just above the threshold: all space is marched until
     # four updates have seen the field there (the field learns empty space
@@ -209,8 +124,9 @@ class FastModel(nn.Module):
     self.grid.value = occupancy.update_grid(self.grid.value, cells, thickness,
                                             c.occupancy_decay)
 
-  def __call__(self, rays: Rays, key: jax.Array,
-               randomized: bool) -> list[dict[str, jax.Array]]:
+  def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
+               progress: Optional[base.Progress] = None
+               ) -> list[dict[str, jax.Array]]:
     """Renders rays [N].
 
     Returns:
@@ -218,6 +134,7 @@ class FastModel(nn.Module):
       rendering.composite), loss_mask [N] (1 for rays whose samples all fit
       in the budget) and stats (scalars for the training log).
     """
+    del progress
     c = self.config
     n = rays.origins.shape[0]
     budget = c.samples_budget if randomized else n * c.render_samples_per_ray
@@ -244,3 +161,28 @@ class FastModel(nn.Module):
         occupied_fraction=jnp.mean(occupancy.occupied(
             self.grid.value, c.occupancy_threshold).astype(jnp.float32)))
     return [out]
+
+  def density(self, points: jax.Array, progress=None) -> jax.Array:
+    """Density [M] at points [M, 3]."""
+    del progress
+    return self.field.density(points)[0]
+
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               progress=None) -> jax.Array:
+    """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]."""
+    del progress
+    return self.field.radiance(points, viewdirs)
+
+
+def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
+  return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
+          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+
+
+METHOD = base.Method(
+    name="instant_ngp",
+    fields=config_fields,
+    engine_defaults=ENGINE_DEFAULTS,
+    build_model=lambda config, scene: InstantNgp(config=config),
+    loss_terms=loss_terms,
+)

@@ -1,34 +1,27 @@
+"""The NeRF method (jaxnerf/methods/nerf.py)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import models
+from jaxnerf import training
+from jaxnerf.methods import nerf
 from jaxnerf.rays import Rays
 
 
 def _rays(n, key=0):
   k = jax.random.split(jax.random.PRNGKey(key), 2)
   dirs = jax.random.normal(k[0], (n, 3))
-  viewdirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
-  ones = jnp.ones((n, 1))
-  return Rays(origins=jax.random.normal(k[1], (n, 3)) * 0.1, directions=dirs,
-              viewdirs=viewdirs, radii=ones * 1e-3, near=ones * 2.0,
-              far=ones * 6.0, lossmult=ones)
+  return Rays.create(jax.random.normal(k[1], (n, 3)) * 0.1, dirs, 2.0, 6.0,
+                     radii=1e-3)
 
 
-def test_mlp_shapes_and_skip():
-  mlp = models.MLP(netdepth=8, netwidth=32, skip_layer=4)
-  x = jnp.ones((5, 7, 63))
-  params = mlp.init(jax.random.PRNGKey(0), x, jnp.ones((5, 27)))
-  rgb, density = mlp.apply(params, x, jnp.ones((5, 27)))
-  assert rgb.shape == (5, 7, 3) and density.shape == (5, 7, 1)
-  # The layer after the skip sees width + input channels.
-  kernel = params["params"]["Dense_5"]["kernel"]
-  assert kernel.shape == (32 + 63, 32)
+def _model(config):
+  return training.build_model(nerf.METHOD, config, None)
 
 
 def test_density_ignores_view_direction_colour_does_not(tiny_config):
-  model = models.construct_model(tiny_config)
+  model = _model(tiny_config)
   rays = _rays(16)
   variables = model.init(jax.random.PRNGKey(0), rays, jax.random.PRNGKey(1),
                          randomized=False)
@@ -43,7 +36,7 @@ def test_density_ignores_view_direction_colour_does_not(tiny_config):
 
 
 def test_nerf_model_levels_and_separate_mlps(tiny_config):
-  model = models.construct_model(tiny_config)
+  model = _model(tiny_config)
   rays = _rays(8)
   variables = model.init(jax.random.PRNGKey(0), rays, jax.random.PRNGKey(1),
                          randomized=False)
@@ -61,7 +54,7 @@ def test_nerf_model_levels_and_separate_mlps(tiny_config):
 
 def test_randomized_rendering_depends_on_key_deterministic_does_not(
     tiny_config):
-  model = models.construct_model(tiny_config)
+  model = _model(tiny_config)
   rays = _rays(8)
   v = model.init(jax.random.PRNGKey(0), rays, jax.random.PRNGKey(1),
                  randomized=False)
@@ -73,10 +66,22 @@ def test_randomized_rendering_depends_on_key_deterministic_does_not(
   assert not np.allclose(rnd[0], rnd[1])
 
 
-def test_unknown_model_is_a_config_error(tiny_config):
-  import pytest
-  from jaxnerf.errors import ConfigError
-  with tiny_config.unlocked():
-    tiny_config.model = "nope"
-  with pytest.raises(ConfigError, match="config.model"):
-    models.construct_model(tiny_config)
+def test_field_interface_matches_the_rendered_fine_level(tiny_config):
+  """density()/radiance() are the fine MLP's: compositing them at the fine
+  level's sample points reproduces the rendered colour."""
+  model = _model(tiny_config)
+  rays = _rays(4)
+  v = model.init(jax.random.PRNGKey(0), rays, jax.random.PRNGKey(1),
+                 randomized=False)
+  fine = model.apply(v, rays, jax.random.PRNGKey(1), randomized=False)[-1]
+  t = fine["t"]  # [N, S]
+  points = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
+  flat = points.reshape(-1, 3)
+  dirs = jnp.repeat(rays.viewdirs, t.shape[1], axis=0)
+  density = model.apply(v, flat, method="density").reshape(t.shape)
+  rgb = model.apply(v, flat, dirs, method="radiance").reshape(t.shape + (3,))
+  from jaxnerf import rendering
+  out = rendering.volumetric_rendering(rgb, density, t, rays.directions,
+                                       tiny_config.white_bkgd)
+  np.testing.assert_allclose(out["rgb"], fine["rgb"], atol=1e-5)
+  np.testing.assert_allclose(out["weights"], fine["weights"], atol=1e-6)

@@ -1,0 +1,161 @@
+"""NeRF (Mildenhall et al., ECCV 2020), as JaxNeRF implements it.
+
+Stratified coarse samples -> positional encoding -> coarse MLP -> volume
+rendering; inverse-CDF fine samples from the coarse weights, merged with
+the coarse ones -> fine MLP (separate parameters) -> volume rendering.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxnerf import encoding, fields, losses, rendering, sampling
+from jaxnerf.methods import base
+from jaxnerf.rays import Rays
+
+
+def mlp_fields() -> ml_collections.ConfigDict:
+  """The NeRF MLP, its encodings and sampling (shared with mip-NeRF)."""
+  c = ml_collections.ConfigDict()
+  c.num_coarse_samples = 64
+  c.num_fine_samples = 128  # 0: a single level
+  c.use_viewdirs = True
+  c.lindisp = False  # sample linearly in disparity instead of depth
+  c.noise_std = 0.0  # std of noise added to raw density during training
+  c.netdepth = 8
+  c.netwidth = 256
+  c.netdepth_condition = 1
+  c.netwidth_condition = 128
+  c.skip_layer = 4  # concatenate the input again after this many layers
+  c.min_deg_point = 0
+  c.max_deg_point = 10
+  c.deg_view = 4
+  c.density_activation = "relu"
+  c.rgb_activation = "sigmoid"
+  c.coarse_loss_mult = 1.0  # weight of every level but the last in the loss
+  c.weight_decay_mult = 0.0  # L2 on the MLP kernels
+  return c
+
+
+def config_fields() -> ml_collections.ConfigDict:
+  c = mlp_fields()
+  c.legacy_posenc_order = False  # JaxNeRF's interleaved sin/cos layout
+  c.include_input = True  # positional encoding includes the identity
+  return c
+
+
+def make_mlp(c) -> fields.MLP:
+  return fields.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
+                    netdepth_condition=c.netdepth_condition,
+                    netwidth_condition=c.netwidth_condition,
+                    skip_layer=c.skip_layer)
+
+
+def add_density_noise(key, raw_density: jax.Array, noise_std: float,
+                      randomized: bool) -> jax.Array:
+  """NeRF's regularising noise on the raw density, during training only."""
+  if randomized and noise_std > 0:
+    return raw_density + noise_std * jax.random.normal(
+        key, raw_density.shape, raw_density.dtype)
+  return raw_density
+
+
+class Nerf(nn.Module):
+  """NeRF: stratified coarse samples, hierarchical fine samples, two MLPs."""
+
+  config: Any  # base_config plus config_fields()
+
+  def setup(self):
+    c = self.config
+    self.coarse_mlp = make_mlp(c)
+    if c.num_fine_samples > 0:
+      self.fine_mlp = make_mlp(c)
+    self.density_activation = fields.activation(c.density_activation,
+                                                "density_activation")
+    self.rgb_activation = fields.activation(c.rgb_activation,
+                                            "rgb_activation")
+
+  def _encode_points(self, points: jax.Array) -> jax.Array:
+    c = self.config
+    return encoding.positional_encoding(points, c.min_deg_point,
+                                        c.max_deg_point, c.include_input,
+                                        c.legacy_posenc_order)
+
+  def _encode_viewdirs(self, viewdirs: jax.Array) -> Optional[jax.Array]:
+    c = self.config
+    if not c.use_viewdirs:
+      return None
+    return encoding.positional_encoding(viewdirs, 0, c.deg_view, True,
+                                        c.legacy_posenc_order)
+
+  def _render_level(self, mlp, key, rays: Rays, t: jax.Array,
+                    randomized: bool) -> dict[str, jax.Array]:
+    points = sampling.points_along_rays(rays.origins, rays.directions, t)
+    raw_rgb, raw_density = mlp(self._encode_points(points),
+                               self._encode_viewdirs(rays.viewdirs))
+    raw_density = add_density_noise(key, raw_density, self.config.noise_std,
+                                    randomized)
+    out = rendering.volumetric_rendering(
+        self.rgb_activation(raw_rgb),
+        self.density_activation(raw_density[..., 0]), t, rays.directions,
+        self.config.white_bkgd)
+    out["t"] = t
+    return out
+
+  def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
+               progress: Optional[base.Progress] = None
+               ) -> list[dict[str, jax.Array]]:
+    """Renders rays [N]: [coarse, fine] (or [coarse]) outputs of
+    `rendering.composite`, each with `t` [N, S]."""
+    del progress  # NeRF has no schedule inside the model
+    c = self.config
+    keys = jax.random.split(key, 4)
+    t = sampling.stratified_t(keys[0], rays.near, rays.far,
+                              c.num_coarse_samples, randomized, c.lindisp)
+    outputs = [self._render_level(self.coarse_mlp, keys[1], rays, t,
+                                  randomized)]
+    if c.num_fine_samples > 0:
+      t = sampling.hierarchical_t(keys[2], t, outputs[0]["weights"],
+                                  c.num_fine_samples, randomized)
+      outputs.append(self._render_level(self.fine_mlp, keys[3], rays, t,
+                                        randomized))
+    return outputs
+
+  def _final_mlp(self):
+    return self.fine_mlp if self.config.num_fine_samples > 0 else \
+        self.coarse_mlp
+
+  def density(self, points: jax.Array, progress=None) -> jax.Array:
+    """Density [M] of the reported (fine) level at points [M, 3]."""
+    # The density does not depend on the view: any direction will do.
+    any_direction = jnp.zeros_like(points).at[:, 2].set(1.0)
+    raw_density = self._final_mlp()(self._encode_points(points[:, None]),
+                                    self._encode_viewdirs(any_direction))[1]
+    del progress
+    return self.density_activation(raw_density[:, 0, 0])
+
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               progress=None) -> jax.Array:
+    """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]."""
+    del progress
+    raw_rgb, _ = self._final_mlp()(self._encode_points(points[:, None]),
+                                   self._encode_viewdirs(viewdirs))
+    return self.rgb_activation(raw_rgb[:, 0])
+
+
+def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
+  return {**losses.rgb_terms(outputs, rays, rgb, config.coarse_loss_mult),
+          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+
+
+METHOD = base.Method(
+    name="nerf",
+    fields=config_fields,
+    build_model=lambda config, scene: Nerf(config=config),
+    loss_terms=loss_terms,
+)

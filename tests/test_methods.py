@@ -1,0 +1,290 @@
+"""The method contract: the registry, a conformance test of every registered
+method, and a plug-in method from outside the package trained and
+evaluated through train.py / eval.py."""
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import EMBEDDED_LEGO, REPO_ROOT
+from jaxnerf import checkpoints, config as config_lib, methods, training
+from jaxnerf.datasets import load_dataset
+from jaxnerf.errors import ConfigError
+from jaxnerf.methods import base
+from jaxnerf.trainer import stack_training_data
+
+# Small settings per method, so a conformance step takes seconds; a method
+# missing here is tested with its defaults.
+TINY = {
+    "nerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                 netwidth=32, netwidth_condition=16),
+    "mipnerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                    netwidth=32, netwidth_condition=16, max_deg_point=6),
+    "instant_ngp": dict(hash_levels=4, hash_log2_size=10,
+                        hash_max_resolution=64, occupancy_resolution=16,
+                        march_steps=64, samples_budget=2048,
+                        render_samples_per_ray=16, occupancy_update_every=1),
+}
+NUM_RAYS = 64
+
+
+def test_registry_lists_the_methods_and_names_unknown_ones():
+  assert {"nerf", "mipnerf", "instant_ngp"} <= set(methods.available())
+  assert "base" not in methods.available()
+  with pytest.raises(ConfigError, match="unknown method 'nope'.*available: "
+                     ".*instant_ngp.*mipnerf.*nerf"):
+    methods.get("nope")
+  with pytest.raises(ConfigError, match="unknown method 'no_pkg.x'"):
+    methods.get("no_pkg.x")
+
+
+def test_a_broken_method_shows_its_own_import_error(tmp_path, monkeypatch):
+  package = tmp_path / "broken_methods"
+  package.mkdir()
+  (package / "__init__.py").write_text("")
+  (package / "broken.py").write_text("import a_module_that_does_not_exist\n")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  with pytest.raises(ModuleNotFoundError, match="a_module_that_does_not_"):
+    methods.get("broken_methods.broken")
+  (package / "empty.py").write_text("x = 1\n")
+  with pytest.raises(ConfigError, match="defines no METHOD"):
+    methods.get("broken_methods.empty")
+
+
+def test_engine_modules_never_name_a_method():
+  for name in ("trainer", "evaluator", "training", "parallel"):
+    with open(os.path.join(REPO_ROOT, "jaxnerf", f"{name}.py")) as f:
+      source = f.read()
+    for method in methods.available():
+      assert not re.search(rf"\b{method}\b", source), (name, method)
+
+
+def tiny_config(method_name, tmp_path):
+  c = config_lib.method_config(method_name)
+  config_lib.scene(c, "blender", EMBEDDED_LEGO, str(tmp_path / "run"))
+  c.update(TINY.get(method_name, {}))
+  c.batch_size = NUM_RAYS
+  c.max_steps = 100
+  c.lock()
+  return c
+
+
+@pytest.mark.parametrize("method_name", methods.available())
+def test_method_conforms_to_the_contract(method_name, tmp_path):
+  config = tiny_config(method_name, tmp_path)
+  method = methods.get(method_name)
+  dataset = load_dataset(config, "train", max_images=2)
+  scene = base.SceneInfo(num_cameras=len(dataset))
+  method, model, state = training.setup(config, jax.random.PRNGKey(0), scene)
+  data = jax.tree.map(jnp.asarray,
+                      stack_training_data(dataset, method.casts_rays))
+  cameras = dataset.cameras.device_arrays() if method.casts_rays else None
+
+  # One finite train step that changes the parameters.
+  step = jax.jit(functools.partial(training.train_step, method, model, config))
+  new_state, stats = step(state, data, cameras, jax.random.PRNGKey(1))
+  assert int(new_state.step) == 1 and int(new_state.nonfinite_steps) == 0
+  assert np.isfinite(float(stats["loss"]))
+  terms = [k for k in stats if k.startswith("loss/")]
+  assert terms
+  np.testing.assert_allclose(sum(float(stats[k]) for k in terms),
+                             float(stats["loss"]), rtol=1e-5)
+  assert any(not np.array_equal(a, b) for a, b in zip(
+      jax.tree.leaves(new_state.params), jax.tree.leaves(state.params)))
+
+  # Deterministic render: declared outputs with declared shapes, the same
+  # for any key.
+  render = training.make_render_fn(method, model, config)
+  inputs = dataset.pixels(0) if method.casts_rays else dataset.image_rays(0)
+  chunk = jax.tree.map(lambda x: jnp.asarray(x[40, 30:30 + 16]), inputs)
+  variables = training.variables_of(new_state)
+  out = render(variables, chunk, cameras, new_state.step)
+  assert set(out) == set(method.outputs)
+  for name, kind in method.outputs.items():
+    expected = (16, 3) if kind == "rgb" else (16,)
+    assert out[name].shape == expected, (name, out[name].shape)
+    assert np.all(np.isfinite(out[name]))
+  renders = [training.render(model, variables, chunk, cameras,
+                             jax.random.PRNGKey(key), False,
+                             base.Progress.at(new_state.step, 100))[1][-1]
+             for key in (7, 8)]
+  np.testing.assert_array_equal(renders[0]["rgb"], renders[1]["rgb"])
+  # Jitted and eager differ by float noise, which fine sampling amplifies.
+  np.testing.assert_allclose(renders[0]["rgb"], out["rgb"], atol=1e-3)
+
+  # The field interface: density at points, radiance at points and
+  # directions; the density does not depend on the view.
+  k1, k2 = jax.random.split(jax.random.PRNGKey(2))
+  points = jax.random.uniform(k1, (32, 3), minval=-1.0, maxval=1.0)
+  dirs = jax.random.normal(k2, (32, 3))
+  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  density = model.apply(variables, points, method="density")
+  rgb = model.apply(variables, points, dirs, method="radiance")
+  assert density.shape == (32,) and rgb.shape == (32, 3)
+  assert np.all(np.asarray(density) >= 0) and np.all(np.isfinite(rgb))
+  assert np.all((np.asarray(rgb) > -0.01) & (np.asarray(rgb) < 1.01))
+
+  # Checkpoint round trip.
+  ckpt = checkpoints.Checkpointer(str(tmp_path / "ckpt"))
+  ckpt.save(1, new_state)
+  restored = ckpt.restore(state)
+  ckpt.close()
+  for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(new_state)):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def toy_package(tmp_path, monkeypatch):
+  """tests/toy_method.py as the module toy_methods.toy_method."""
+  package = tmp_path / "toy_methods"
+  package.mkdir()
+  (package / "__init__.py").write_text("")
+  shutil.copy(os.path.join(REPO_ROOT, "tests", "toy_method.py"),
+              package / "toy_method.py")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  return tmp_path
+
+
+def test_test_time_optimisation_fits_the_left_half(toy_package, tmp_path):
+  """The toy's gain for an unseen view starts at the mean of the trained
+  gains and is fitted on the left half: a grey image of 0.3 with colour
+  sigmoid(0) = 0.5 needs gain 0.6."""
+  from jaxnerf import evaluator
+  config = tiny_config("toy_methods.toy_method", tmp_path)
+  with config.unlocked():
+    config.test_time_lr, config.test_time_steps = 0.01, 400
+  dataset = load_dataset(config, "test", max_images=1)
+  method, model, state = training.setup(config, jax.random.PRNGKey(0),
+                                        base.SceneInfo(num_cameras=3))
+  params = jax.tree.map(np.asarray, state.params)
+  params["gain"] = np.array([[1.0], [2.0], [3.0]], np.float32)
+  unseen = training.unseen_camera_params(method, params, 1)
+  np.testing.assert_allclose(unseen["gain"], [[2.0]])  # eval_init: mean
+  np.testing.assert_allclose(unseen["offset"], [[0.0] * 3])  # zeros
+  image = np.full((8, 10, 3), 0.3, np.float32)
+  image[:, 5:] = 0.9  # the right half must not be fitted
+  optimize = evaluator.make_test_time_optimizer(method, model, config, 0)
+  pixels = dataset.pixels(0)
+  pixels = jax.tree.map(lambda x: x[:8, :10], pixels)
+  fitted = optimize({"params": unseen}, pixels, image,
+                    dataset.cameras.device_arrays(), jax.random.PRNGKey(0))
+  # Origins add 0.01 * sum(origin) to the logit: the exact optimum is
+  # 0.3 / sigmoid(0.01 * sum(origin)).
+  origin = dataset.cameras.camtoworlds[0, :3, 3]
+  expected = 0.3 / (1 / (1 + np.exp(-0.01 * origin.sum())))
+  # Adam's last steps approach slowly (its second moment remembers the
+  # start's large gradients): 2% short after 400 steps. Fitting both
+  # halves would give (0.3 + 0.9) / 2 / 0.51, twice as much.
+  np.testing.assert_allclose(fitted["params"]["gain"], [[expected]],
+                             rtol=3e-2)
+  # Only the per-camera rows moved.
+  np.testing.assert_array_equal(fitted["params"]["colour"], params["colour"])
+
+
+def read_scalars(folder) -> dict[str, dict[int, float]]:
+  """{tag: {step: value}} from the TensorBoard event files in `folder`."""
+  import struct
+  from tensorboardX.proto import event_pb2
+  scalars = {}
+  for name in os.listdir(folder):
+    with open(os.path.join(folder, name), "rb") as f:
+      data = f.read()
+    pos = 0
+    while pos < len(data):  # TFRecords: length, crc, payload, crc
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      pos += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  return scalars
+
+
+def _run(script, config_path, *args, env=None):
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, script),
+       f"--config={config_path}", *args], capture_output=True, text=True,
+      cwd=REPO_ROOT, env=env, timeout=600)
+
+
+def test_plugin_method_trains_and_evaluates_through_train_py(toy_package,
+                                                              tmp_path):
+  """A method outside the package, named by its module path, runs through
+  the unchanged train.py / eval.py: rays cast from refined cameras,
+  per-camera groups with their own learning rates, an extra output written
+  by eval.py, and test-time optimisation scored on the right half."""
+  config_path = tmp_path / "toy_config.py"
+  config_path.write_text(f'''
+from jaxnerf import config as config_lib
+
+
+def get_config():
+  c = config_lib.method_config("toy_methods.toy_method")
+  config_lib.scene(c, "blender", {EMBEDDED_LEGO!r}, {str(tmp_path / "run")!r})
+  c.batch_size = 256
+  c.max_steps = 30
+  c.print_every = 10
+  c.render_every = 30
+  c.test_view_limit = 2
+  c.chunk = 4096
+  return c
+''')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+  r = _run("train.py", config_path, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert "step      30/30" in r.stdout
+  r = _run("eval.py", config_path, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  out = tmp_path / "run" / "eval_test_30"
+  with open(out / "metrics.json") as f:
+    metrics = json.load(f)
+  assert metrics["score_region"] == "right_half"
+  assert len(metrics["images"]) == 2 and np.isfinite(metrics["mean"]["psnr"])
+  for name in ("r_0_rgb.png", "r_0_gain.png", "r_0_acc.png"):
+    assert (out / name).is_file(), sorted(os.listdir(out))
+  # The learning rates of the three groups reached TensorBoard.
+  scalars = read_scalars(tmp_path / "run" / "summaries")
+  for tag in ("train/lr/camera", "train/lr/gain", "train/lr/field",
+              "train/loss/rgb_level0"):
+    assert tag in scalars, sorted(scalars)
+  # Logged at step 10 with the rate of update 10 (state.step 9).
+  np.testing.assert_allclose(scalars["train/lr/gain"][10],
+                             training.learning_rate(9, 5e-2, 5e-3, 30),
+                             rtol=1e-5)
+  # An override of a field the method does not have is an error.
+  r = _run("train.py", config_path, "--config.netdepth=3", env=env)
+  assert r.returncode == 1 and "has no field 'netdepth'" in r.stderr
+
+
+def test_readme_worked_example_trains(tmp_path, monkeypatch):
+  """The README's method example, as written there, trains and evaluates."""
+  with open(os.path.join(REPO_ROOT, "README.md")) as f:
+    readme = f.read()
+  start = readme.index("A worked example")
+  code = readme[readme.index("```python", start) + len("```python"):]
+  code = code[:code.index("```")]
+  package = tmp_path / "my_methods"
+  package.mkdir()
+  (package / "__init__.py").write_text("")
+  (package / "gain_nerf.py").write_text(code)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  from jaxnerf import evaluator, trainer
+  config = tiny_config("my_methods.gain_nerf", tmp_path)
+  with config.unlocked():
+    config.max_steps, config.print_every, config.render_every = 5, 5, 0
+    config.test_view_limit, config.save_video = 1, False
+  state, history = trainer.train(config)
+  assert state.params["gain"].shape == (100, 1)  # one row per train view
+  assert np.isfinite(history[-1]["loss"]) and "lr/gain" in history[-1]
+  assert not np.allclose(state.params["gain"], 1.0)  # it learns
+  result = evaluator.evaluate(config)
+  assert np.isfinite(result["mean"]["psnr"])
