@@ -237,7 +237,10 @@ def cast_rays(cameras: Cameras, pixels: Pixels) -> Rays:
   """
   xp = np if isinstance(pixels.xy, np.ndarray) else jnp
   idx = pixels.camera_index[..., 0]
-  cam = jax.tree.map(lambda x: x[idx], cameras)  # fields [...]
+  if xp is np and idx.size and np.all(idx == idx.flat[0]):
+    # One camera (a whole image on the host): broadcast, not gather.
+    idx = idx.flat[0]
+  cam = jax.tree.map(lambda x: x[idx], cameras)  # fields [...] or scalars
   c2w = xp.asarray(cam.camtoworlds, xp.float32)
 
   def world_ray(xy):
@@ -247,7 +250,7 @@ def cast_rays(cameras: Cameras, pixels: Pixels) -> Rays:
     if cameras.distorted:
       x, y = undistort(x, y, cam.distortion)
     camera_dirs = xp.stack([x, -y, -xp.ones_like(x)], axis=-1)
-    world_dirs = xp.sum(camera_dirs[..., None, :] * c2w[..., :3, :3], axis=-1)
+    world_dirs = xp.einsum("...j,...ij->...i", camera_dirs, c2w[..., :3, :3])
     origins = xp.broadcast_to(c2w[..., :3, 3], world_dirs.shape)
     directions = world_dirs
     if cameras.ndc:

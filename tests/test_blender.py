@@ -46,6 +46,7 @@ import pytest
 
 from jaxnerf.config import base_config
 from jaxnerf.datasets import DatasetError, load_dataset
+from jaxnerf.errors import ConfigError
 from jaxnerf.datasets import blender
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,12 +117,24 @@ def test_shapes_focal_and_poses(tmp_path):
   assert ds.focal == pytest.approx(FOCAL)
   assert ds.camtoworlds.shape == (3, 3, 4)
   np.testing.assert_allclose(ds.camtoworlds[2, :, 3], [1.0, 0.0, 0.0])
-  for image, rays in zip(ds.images, ds.rays):
+  for i, (image, rays) in enumerate(zip(ds.images, ds.rays)):
     assert image.shape == (H, W, 3) and image.dtype == np.float32
     assert rays.origins.shape == (H, W, 3)
     assert rays.directions.shape == (H, W, 3)
     assert rays.near.shape == (H, W, 1)
+    # Every ray knows its camera (per-camera parameters index by it).
+    assert rays.camera_index.dtype == np.int32
+    np.testing.assert_array_equal(rays.camera_index, i)
+    np.testing.assert_array_equal(rays.time, 0.0)
   assert ds.depths is None
+
+
+def test_unknown_dataset_type_lists_the_loaders(tmp_path):
+  c = _config(tmp_path)
+  c.dataset_type = "nope"
+  with pytest.raises(ConfigError, match="unknown dataset type 'nope'; "
+                     "known: .*'blender', 'llff', 'multiscale'"):
+    load_dataset(c, "train")
 
 
 @pytest.mark.parametrize("white_bkgd", [True, False])

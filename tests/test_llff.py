@@ -102,11 +102,13 @@ def test_holdout_indices(scene):
                                 [1, 2, 3, 5, 6, 7, 9])
   assert test.names == ["img_00", "img_04", "img_08"]
   assert len(train) == 7 and len(test) == 3
-  # The images are the ones named (constant grey 10 i + 5).
+  # The images are the ones named (constant grey 10 i + 5); camera j of a
+  # split is its j-th image.
   for ds in (train, test):
-    for i, image in zip(ds.extras["indices"], ds.images):
+    for j, (i, image) in enumerate(zip(ds.extras["indices"], ds.images)):
       assert image.shape == (6, 8, 3) and image.dtype == np.float32
       np.testing.assert_allclose(image, (10 * i + 5) / 255.0, rtol=1e-6)
+      np.testing.assert_array_equal(ds.image_rays(j).camera_index, j)
   assert len(load_dataset(_config(scene, llffhold=8), "test")) == 2
 
 

@@ -88,6 +88,7 @@ def test_load_multiscale(tmp_path):
     rays = data.rays[j]
     assert rays.shape == data.images[j].shape[:2]
     np.testing.assert_allclose(rays.lossmult, 4.0**j)
+    np.testing.assert_array_equal(rays.camera_index, j)
     np.testing.assert_allclose(rays.near, 2.0)
     np.testing.assert_allclose(rays.far, 6.0)
   # Every halving doubles the pixel footprint, hence the cone radius.

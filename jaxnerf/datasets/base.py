@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import os
 import pkgutil
 from typing import Optional
 
-import jax
 import numpy as np
 
 from jaxnerf import cameras as cameras_lib
@@ -111,8 +111,8 @@ class Dataset:
 
 def available() -> list[str]:
   """The dataset types: the loader modules of this package."""
-  from jaxnerf import datasets
-  return sorted(m.name for m in pkgutil.iter_modules(datasets.__path__)
+  folder = os.path.dirname(os.path.abspath(__file__))
+  return sorted(m.name for m in pkgutil.iter_modules([folder])
                 if m.name != "base" and not m.name.startswith("_"))
 
 
@@ -140,8 +140,3 @@ def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:
           f"{path}: image is {image.shape[1]}x{image.shape[0]} but "
           f"{paths[0]} is {images[0].shape[1]}x{images[0].shape[0]}; all "
           "images of a split must have the same size")
-
-
-def split_leading(tree, n: int) -> list:
-  """[n, ...] arrays of a pytree to a list of n trees of [...]."""
-  return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(n)]
