@@ -170,13 +170,13 @@ def shard_training_data(data: training.TrainData, image_batching: bool,
     shape = (n * per_device,) + x.shape[1:]
 
     def device_block(index):
-      rows = range(*index[0].indices(shape[0]))
-      out = np.empty((len(rows),) + shape[1:], x.dtype)
-      for i, row in enumerate(rows):
-        # Global row r is row r % per_device of device r // per_device.
-        unit = row // per_device + n * (row % per_device)
-        out[i] = x[unit] if unit < num_units else x[row // per_device]
-      return out[(slice(None),) + tuple(index[1:])]
+      # Global row r is row r % per_device of device r // per_device; rows
+      # past the units repeat the device's first unit (never drawn).
+      rows = np.arange(shape[0])[index[0]]
+      device = rows // per_device
+      units = device + n * (rows % per_device)
+      units = np.where(units < num_units, units, device)
+      return x[units][(slice(None),) + tuple(index[1:])]
 
     return jax.make_array_from_callback(shape, sharding, device_block)
 

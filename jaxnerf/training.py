@@ -136,14 +136,20 @@ def dummy_cameras(num_cameras: int) -> Cameras:
 def create_train_state(method: base.Method, model, config,
                        key: jax.Array, num_cameras: int = 1) -> TrainState:
   """Initial parameters, optimiser state and model state."""
-  variables = model.init(key, Rays.dummy(), dummy_cameras(num_cameras), key,
-                         method.casts_rays, method=_init_fn)
-  params = variables.pop("params")
   optimizer = make_optimizer(config, method.param_groups)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params),
-                    model_state=dict(variables),
-                    nonfinite_steps=jnp.zeros((), jnp.int32))
+
+  # Jitted: op by op, a NeRF's init compiles some 200 tiny kernels (~10 s).
+  @jax.jit
+  def init(key, rays, cameras):
+    variables = model.init(key, rays, cameras, key, method.casts_rays,
+                           method=_init_fn)
+    params = variables.pop("params")
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=optimizer.init(params),
+                      model_state=dict(variables),
+                      nonfinite_steps=jnp.zeros((), jnp.int32))
+
+  return init(key, Rays.dummy(), dummy_cameras(num_cameras))
 
 
 def setup(config, key: jax.Array, scene: base.SceneInfo = base.SceneInfo()):

@@ -3,10 +3,19 @@
 import it without path patching."""
 
 import os
+import tempfile
 
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Many tests compile the same small steps, in this process and in the
+# train.py / eval.py subprocesses they start: one persistent XLA cache for
+# the session (inherited through the environment) compiles each once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(
+      prefix="jaxnerf_test_xla_cache_")
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 
 EMBEDDED_LEGO = os.path.join(REPO_ROOT, "data", "lego_100")
 
