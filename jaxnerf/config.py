@@ -111,6 +111,8 @@ SCENES = {
                  factor=4, llffhold=8),
     # Near/far and focal come per image from metadata.json.
     "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
+    # D-NeRF's Blender scenes, with a time per frame.
+    "dnerf": dict(dataset_type="dnerf", white_bkgd=True, near=2.0, far=6.0),
 }
 
 
