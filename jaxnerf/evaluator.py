@@ -164,7 +164,7 @@ def runs_test_time(method: base.Method, config) -> bool:
           config.eval_rows_of == -1)
 
 
-def view_variables(method: base.Method, config, variables: dict,
+def variables_for_views(method: base.Method, config, variables: dict,
                    num_views: int, num_cameras: int) -> dict:
   """Host variables to render `num_views` views of config.eval_split: the
   trained per-camera rows for the training split, else those of unseen
@@ -192,7 +192,7 @@ def render_views(method: base.Method, model, config,
   Yields:
     (view index, dict of host maps [H, W, ...] of the declared outputs).
   """
-  variables = view_variables(
+  variables = variables_for_views(
       method, config, parallel.to_host(training.variables_of(state)),
       len(dataset), trainer.read_scene_info(config.train_dir).num_cameras)
   cameras = (parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
@@ -361,7 +361,7 @@ def render_path_videos(config, method: base.Method, model,
 
   if config.render_time_frames > 0:
     rays = dataset.image_rays(0)
-    render = renderer(view_variables(method, config, variables,
+    render = renderer(variables_for_views(method, config, variables,
                                      len(dataset), num_cameras))
     frames = {}
     for time in np.linspace(0.0, 1.0, config.render_time_frames):

@@ -54,12 +54,19 @@ def updated_grid(grid: jax.Array, step: jax.Array, key: jax.Array, c,
 def march(key: jax.Array, rays: Rays, grid: jax.Array, c, randomized: bool):
   """Packed samples of rays [N] in occupied cells.
 
+  The budget is samples_budget when training, at most
+  render_samples_per_ray per ray.
+
   Returns:
     (samples: occupancy.PackedSamples, ids [B] ray of each sample clipped
     into range, points [B, 3], budget B).
   """
   n = rays.origins.shape[0]
-  budget = c.samples_budget if randomized else n * c.render_samples_per_ray
+  # Never more than render_samples_per_ray per ray: a few hundred rays (a
+  # test-time fit) would otherwise pay for a training batch's padding.
+  budget = n * c.render_samples_per_ray
+  if randomized:
+    budget = min(budget, c.samples_budget)
   budget = max(budget, c.march_steps)  # one whole ray always fits
   samples = occupancy.march(
       key, rays, grid, c.scene_bound, c.occupancy_resolution, step_size(c),

@@ -41,6 +41,10 @@ def config_fields() -> ml_collections.ConfigDict:
   for group in ("appearance_", "transient_"):
     c[group + "lr_init"] = 1e-2
     c[group + "lr_final"] = 1e-3
+  # A fit step costs a fraction of a training step here, but there are 25
+  # test views: fewer, smaller steps than nerfw's.
+  c.test_time_steps = 40
+  c.test_time_batch_size = 256
   return c
 
 
