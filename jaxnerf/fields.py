@@ -146,9 +146,12 @@ class HashGridField(nn.Module):
   Attributes:
     config: hash_*, density_*, geo_features, color_*, sh_degree,
       scene_bound (the instant_ngp method's fields).
+    point_gradient: gradients reach the points (a deformation before the
+      field learns through it).
   """
 
   config: Any
+  point_gradient: bool = False
 
   def setup(self):
     c = self.config
@@ -159,7 +162,8 @@ class HashGridField(nn.Module):
         num_levels=c.hash_levels, features_per_level=c.hash_features,
         log2_table_size=c.hash_log2_size,
         min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution)
+        max_resolution=c.hash_max_resolution,
+        point_gradient=self.point_gradient)
     self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
                            for i in range(c.density_layers)]
     num_sh = encoding.sh_basis_size(c.sh_degree)

@@ -62,7 +62,10 @@ class DNerfNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    self.field = fields.HashGridField(config=c)
+    # The deformation learns through the canonical field's gradient with
+    # respect to its input points.
+    self.field = fields.HashGridField(config=c,
+                                      point_gradient=c.deformation)
     if c.deformation:
       self.deform = dnerf.DeformationMLP(c.deform_depth, c.deform_width, 0)
     self.grid = self.variable("occupancy", "grid",
