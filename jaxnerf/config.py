@@ -68,6 +68,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.save_video = True  # a video of the rendered eval views
   c.render_path = False  # also render a circle (Blender) / spiral (LLFF) path
   c.render_path_frames = 120
+  # Per-image appearance (methods with transferable per-camera parameters):
+  # render every eval view with training camera N's rows (-1: off), and
+  # blend camera A's rows into camera B's along the render path (-1: off).
+  c.eval_rows_of = -1
+  c.path_rows_from = -1
+  c.path_rows_to = -1
+  # Dynamic scenes: the time of the render path's frames, and the frames
+  # of a second video, the first eval view's camera over time 0 -> 1
+  # (written with render_path; 0: none).
+  c.render_path_time = 0.0
+  c.render_time_frames = 0
   return c
 
 
@@ -100,6 +111,8 @@ SCENES = {
                  factor=4, llffhold=8),
     # Near/far and focal come per image from metadata.json.
     "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
+    # D-NeRF's Blender scenes, with a time per frame.
+    "dnerf": dict(dataset_type="dnerf", white_bkgd=True, near=2.0, far=6.0),
 }
 
 

@@ -19,7 +19,7 @@ import optax
 from jaxnerf import (cameras as cameras_lib, checkpoints, images, methods,
                      metrics, parallel, trainer, training)
 from jaxnerf.datasets import Dataset, load_dataset
-from jaxnerf.errors import CheckpointError
+from jaxnerf.errors import CheckpointError, ConfigError
 from jaxnerf.methods import base
 
 
@@ -61,8 +61,9 @@ def _mean_of(records: list[dict]) -> dict[str, float]:
 def make_test_time_optimizer(method: base.Method, model, config, step: int):
   """The method's test-time optimisation of one view (see base.TestTime).
 
-  The per-camera rows take `<prefix>steps` Adam steps on the method's loss
-  over random pixels of the `fit` region; everything else stays frozen.
+  The per-camera rows take `<prefix>steps` Adam steps on the test-time loss
+  (`TestTime.loss`, by default the method's loss terms) over random pixels
+  of the `fit` region; everything else stays frozen.
 
   Returns:
     optimize(variables, inputs, rgb, cameras, key) -> variables, where
@@ -75,6 +76,7 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
   optimizer = optax.adam(field("lr"))
   progress = base.Progress.at(step, config.max_steps)
   per_camera = {g.name for g in method.param_groups if g.per_camera}
+  loss_terms = spec.loss or method.loss_terms
 
   @jax.jit
   def run(trainable, frozen, others, fit_inputs, fit_rgb, cameras, key):
@@ -87,7 +89,7 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
       rays, outputs = training.render(model, {**others, "params": params},
                                       batch, cameras, key_render,
                                       config.randomized, progress)
-      terms = method.loss_terms(config, outputs, rays, fit_rgb[idx], params)
+      terms = loss_terms(config, outputs, rays, fit_rgb[idx], params)
       return sum(terms.values())
 
     def body(i, carry):
@@ -116,27 +118,89 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
   return optimize
 
 
+def check_camera_rows(config, method: base.Method, num_cameras: int) -> None:
+  """Checks the fields that pick training cameras' per-camera rows
+  (`eval_rows_of`, `path_rows_from`, `path_rows_to`) and the render times,
+  on the host: inside a jitted render an index past the table would be
+  clamped silently.
+
+  Raises:
+    ConfigError: naming the field.
+  """
+  picked = {name: config[name] for name in
+            ("eval_rows_of", "path_rows_from", "path_rows_to")
+            if config[name] != -1}
+  if picked and not training.transferable_groups(method):
+    raise ConfigError(
+        f"config.{next(iter(picked))}: method {config.method!r} has no "
+        "per-image rows to transfer (no transferable per-camera parameter "
+        "group)")
+  for name, index in picked.items():
+    if not 0 <= index < num_cameras:
+      raise ConfigError(
+          f"config.{name}: {index} is not a training camera; the run has "
+          f"{num_cameras} (0 to {num_cameras - 1}), -1 is off")
+  if (config.path_rows_from == -1) != (config.path_rows_to == -1):
+    raise ConfigError("config.path_rows_from / path_rows_to: set both (the "
+                      "two training cameras whose rows the path blends) or "
+                      "neither")
+  if not 0.0 <= config.render_path_time <= 1.0:
+    raise ConfigError(f"config.render_path_time: {config.render_path_time} "
+                      "is outside [0, 1]")
+
+
+def one_hot_rows(index: int, count: int, num_cameras: int) -> np.ndarray:
+  """[count, num_cameras] weights that pick training camera `index`."""
+  weights = np.zeros((count, num_cameras), np.float32)
+  weights[:, index] = 1.0
+  return weights
+
+
+def runs_test_time(method: base.Method, config) -> bool:
+  """Whether eval.py fits each view's per-camera rows before scoring: not
+  for training views (their rows are trained) nor when the rows are
+  another camera's (`eval_rows_of`)."""
+  return (method.test_time is not None and config.eval_split != "train" and
+          config.eval_rows_of == -1)
+
+
+def variables_for_views(method: base.Method, config, variables: dict,
+                   num_views: int, num_cameras: int) -> dict:
+  """Host variables to render `num_views` views of config.eval_split: the
+  trained per-camera rows for the training split, else those of unseen
+  cameras; with `eval_rows_of`, the transferable rows of that camera."""
+  params = variables["params"]
+  if config.eval_rows_of != -1:
+    params = training.mixed_camera_params(
+        method, params, one_hot_rows(config.eval_rows_of, num_views,
+                                     num_cameras),
+        keep_others=config.eval_split == "train")
+  elif config.eval_split != "train":
+    params = training.unseen_camera_params(method, params, num_views)
+  return {**variables, "params": params}
+
+
 def render_views(method: base.Method, model, config,
                  state: training.TrainState, dataset: Dataset, mesh):
   """Renders every view of `dataset` with the state's model.
 
   Views outside the training split get the per-camera rows of unseen
-  cameras (`training.unseen_camera_params`); a method's test-time
-  optimisation runs on each view first.
+  cameras (`training.unseen_camera_params`), or with `eval_rows_of` a
+  training camera's transferable rows; a method's test-time optimisation
+  runs on each view first (`runs_test_time`).
 
   Yields:
     (view index, dict of host maps [H, W, ...] of the declared outputs).
   """
-  variables = parallel.to_host(training.variables_of(state))
-  if config.eval_split != "train":
-    variables["params"] = training.unseen_camera_params(
-        method, variables["params"], len(dataset))
+  variables = variables_for_views(
+      method, config, parallel.to_host(training.variables_of(state)),
+      len(dataset), trainer.read_scene_info(config.train_dir).num_cameras)
   cameras = (parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
              if method.casts_rays else None)
   render_fn = training.make_render_fn(method, model, config)
   optimize = (make_test_time_optimizer(method, model, config,
                                        int(state.step))
-              if method.test_time is not None else None)
+              if runs_test_time(method, config) else None)
   for i, gt in enumerate(dataset.images):
     inputs = dataset.pixels(i) if method.casts_rays else \
         dataset.image_rays(i)
@@ -161,6 +225,8 @@ def evaluate(config) -> dict:
   is_main = jax.process_index() == 0
   mesh = parallel.make_mesh()
   method, model, state = restore_latest(config, mesh)
+  check_camera_rows(config, method,
+                    trainer.read_scene_info(config.train_dir).num_cameras)
   step = int(state.step)
   limit = config.test_view_limit or None
   dataset = load_dataset(config, config.eval_split, max_images=limit)
@@ -169,7 +235,13 @@ def evaluate(config) -> dict:
   os.makedirs(out_dir, exist_ok=True)
   lpips_fn = metrics.get_lpips() if config.compute_lpips else None
   ssim_fn = jax.jit(metrics.ssim)
-  score_region = method.test_time.score if method.test_time else "all"
+  score_region = (method.test_time.score if runs_test_time(method, config)
+                  else "all")
+  # Maps of what a training image alone holds (transient objects) mean
+  # nothing for other views.
+  written = {name: kind for name, kind in method.outputs.items()
+             if config.eval_split == "train" or
+             name not in method.seen_camera_outputs}
 
   records, frames = [], {}
   t0 = time.time()
@@ -187,7 +259,7 @@ def evaluate(config) -> dict:
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)
-    pictures = images.output_images(method.outputs, out, dataset.ndc,
+    pictures = images.output_images(written, out, dataset.ndc,
                                     dataset.near, dataset.far)
     if is_main:
       for name, picture in pictures.items():
@@ -204,6 +276,7 @@ def evaluate(config) -> dict:
   result = {"step": step, "split": config.eval_split,
             "data_dir": os.path.abspath(config.data_dir),
             "score_region": score_region,
+            "eval_rows_of": config.eval_rows_of,
             "mean": _mean_of(records), "images": records,
             "seconds_per_image": seconds_per_image}
   if "scale" in dataset.extras:
@@ -220,15 +293,8 @@ def evaluate(config) -> dict:
           images.write_video(os.path.join(out_dir, f"video_{name}.mp4"),
                              frames[name], fps=10)
   if config.render_path:
-    variables = parallel.to_host(training.variables_of(state))
-    path_variables = {**variables, "params": training.unseen_camera_params(
-        method, variables["params"], 1)}
-    render_fn = training.make_render_fn(method, model, config)
-    render = functools.partial(
-        render_fn, parallel.put_replicated(path_variables, mesh),
-        cameras=None, step=state.step)
-    render_path_video(config, method, dataset, render, mesh, out_dir,
-                      is_main)
+    render_path_videos(config, method, model, state, dataset, mesh, out_dir,
+                       is_main)
   mean = result["mean"]
   print(f"step {step}: mean psnr {mean['psnr']:.2f}  ssim {mean['ssim']:.4f}"
         + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
@@ -238,24 +304,84 @@ def evaluate(config) -> dict:
   return result
 
 
-def render_path_video(config, method: base.Method, dataset: Dataset, render,
-                      mesh, out_dir: str, is_main: bool) -> None:
-  """Renders the circle/spiral path to path_rgb.mp4 and path_depth.mp4.
+def path_weights(config, num_frames: int, num_cameras: int):
+  """[num_frames, num_cameras] blends of two training cameras' rows along
+  the path (path_rows_from -> path_rows_to), or None when not asked."""
+  if config.path_rows_from == -1:
+    return None
+  s = np.linspace(0.0, 1.0, num_frames, dtype=np.float32)[:, None]
+  return ((1 - s) * one_hot_rows(config.path_rows_from, 1, num_cameras) +
+          s * one_hot_rows(config.path_rows_to, 1, num_cameras))
 
-  The path's rays are cast on the host (every method accepts rays), with
-  the per-camera rows of an unseen camera.
+
+def render_path_videos(config, method: base.Method, model,
+                       state: training.TrainState, dataset: Dataset, mesh,
+                       out_dir: str, is_main: bool) -> None:
+  """Writes path_<output>.mp4: the circle (Blender) or spiral (LLFF) path at
+  time `render_path_time`, with the per-camera rows of an unseen camera,
+  of `eval_rows_of`, or blending `path_rows_from` into `path_rows_to`; and
+  with `render_time_frames`, time_<output>.mp4: the first eval view's
+  camera over time 0 -> 1.
+
+  Rays are cast on the host (every method accepts rays).
   """
+  variables = parallel.to_host(training.variables_of(state))
+  num_cameras = trainer.read_scene_info(config.train_dir).num_cameras
+  render_fn = training.make_render_fn(method, model, config)
+
+  def renderer(frame_variables):
+    return functools.partial(
+        render_fn, parallel.put_replicated(frame_variables, mesh),
+        cameras=None, step=state.step)
+
   path_rays = cameras_lib.generate_render_path(dataset,
                                                config.render_path_frames)
+  path_rays = path_rays.replace(time=np.full_like(path_rays.time,
+                                                  config.render_path_time))
+  weights = path_weights(config, path_rays.shape[0], num_cameras)
+  fixed = None
+  if weights is None:
+    fixed = renderer({**variables, "params": (
+        training.mixed_camera_params(
+            method, variables["params"],
+            one_hot_rows(config.eval_rows_of, 1, num_cameras))
+        if config.eval_rows_of != -1 else
+        training.unseen_camera_params(method, variables["params"], 1))})
   frames = {}
   for i in range(path_rays.shape[0]):
+    render = fixed or renderer({**variables, "params":
+                                training.mixed_camera_params(
+                                    method, variables["params"],
+                                    weights[i:i + 1])})
     rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
-    out = parallel.render_image(render, rays, config.chunk, mesh)
-    for name, picture in images.output_images(
-        method.outputs, out, dataset.ndc, dataset.near, dataset.far).items():
-      frames.setdefault(name, []).append(picture)
+    add_frame(frames, method, dataset,
+              parallel.render_image(render, rays, config.chunk, mesh))
   if is_main:
-    for name in ("rgb", "depth"):
-      if frames.get(name):
-        images.write_video(os.path.join(out_dir, f"path_{name}.mp4"),
-                           frames[name])
+    write_videos(out_dir, "path", frames)
+
+  if config.render_time_frames > 0:
+    rays = dataset.image_rays(0)
+    render = renderer(variables_for_views(method, config, variables,
+                                     len(dataset), num_cameras))
+    frames = {}
+    for time in np.linspace(0.0, 1.0, config.render_time_frames):
+      timed = rays.replace(time=np.full_like(rays.time, time))
+      add_frame(frames, method, dataset,
+                parallel.render_image(render, timed, config.chunk, mesh))
+    if is_main:
+      write_videos(out_dir, "time", frames)
+
+
+def add_frame(frames: dict, method: base.Method, dataset: Dataset,
+              out: dict) -> None:
+  """Appends the pictures of one rendered frame to `frames` by output."""
+  for name, picture in images.output_images(
+      method.outputs, out, dataset.ndc, dataset.near, dataset.far).items():
+    frames.setdefault(name, []).append(picture)
+
+
+def write_videos(out_dir: str, prefix: str, frames: dict) -> None:
+  for name in ("rgb", "depth"):
+    if frames.get(name):
+      images.write_video(os.path.join(out_dir, f"{prefix}_{name}.mp4"),
+                         frames[name])

@@ -52,6 +52,9 @@ class MLP(nn.Module):
   skip_layer: int = 4
   num_rgb_channels: int = 3
   num_density_channels: int = 1
+  # Also return the trunk's last activations (NeRF-W's transient head
+  # reads them).
+  output_features: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array,
@@ -60,10 +63,12 @@ class MLP(nn.Module):
 
     Args:
       x: [N, S, Dx] encoded sample positions.
-      condition: [N, Dc] encoded view directions (one per ray), or None.
+      condition: [N, Dc] per-ray inputs of the colour branch (encoded view
+        directions, and e.g. an appearance code), or None.
     Returns:
       raw_rgb [N, S, num_rgb_channels], raw_density [N, S, 1], both before
-      activation.
+      activation; with `output_features` also the trunk's features
+      [N, S, netwidth (+ Dx after a skip)].
     """
     dense = lambda width, **kw: nn.Dense(
         width, kernel_init=nn.initializers.glorot_uniform(), **kw)
@@ -78,6 +83,7 @@ class MLP(nn.Module):
       x = nn.relu(dense(self.netwidth)(x))
       if self.skip_layer and i % self.skip_layer == 0 and i > 0:
         x = jnp.concatenate([x, inputs], axis=-1)
+    features = x
     density_layer = dense(self.num_density_channels)
     if condition is None:
       raw_density = density_layer(x)
@@ -111,6 +117,8 @@ class MLP(nn.Module):
         x = nn.relu(dense(self.netwidth_condition)(x))
     raw_rgb = dense(self.num_rgb_channels)(x)
     unflatten = lambda y: y.reshape(num_rays, num_samples, y.shape[-1])
+    if self.output_features:
+      return unflatten(raw_rgb), unflatten(raw_density), unflatten(features)
     return unflatten(raw_rgb), unflatten(raw_density)
 
 
@@ -138,9 +146,12 @@ class HashGridField(nn.Module):
   Attributes:
     config: hash_*, density_*, geo_features, color_*, sh_degree,
       scene_bound (the instant_ngp method's fields).
+    point_gradient: gradients reach the points (a deformation before the
+      field learns through it).
   """
 
   config: Any
+  point_gradient: bool = False
 
   def setup(self):
     c = self.config
@@ -151,7 +162,8 @@ class HashGridField(nn.Module):
         num_levels=c.hash_levels, features_per_level=c.hash_features,
         log2_table_size=c.hash_log2_size,
         min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution)
+        max_resolution=c.hash_max_resolution,
+        point_gradient=self.point_gradient)
     self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
                            for i in range(c.density_layers)]
     num_sh = encoding.sh_basis_size(c.sh_degree)
@@ -164,31 +176,58 @@ class HashGridField(nn.Module):
       self.color_hidden = [nn.Dense(c.color_width, name=f"color_{i}")
                            for i in range(1, c.color_layers)]
       self.color_out = nn.Dense(3, name="color_out")
+      # Created only when a caller passes a colour condition.
+      self.color_condition = nn.Dense(c.color_width, use_bias=False,
+                                      name="color_condition")
 
-  def density(self, points: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """points: [M, 3] world -> density [M], features [M, D]."""
+  def density(self, points: jax.Array,
+              condition: Optional[jax.Array] = None
+              ) -> tuple[jax.Array, jax.Array]:
+    """points: [M, 3] world -> density [M], features [M, D].
+
+    condition: optional [M, C] inputs of the density MLP besides the
+    encoding (e.g. an encoded time).
+    """
     bound = self.config.scene_bound
     h = self.grid((points + bound) / (2 * bound))
+    if condition is not None:
+      h = jnp.concatenate([h, condition], axis=-1)
     for layer in self.density_hidden:
       h = nn.relu(layer(h))
     h = self.density_out(h)
     return trunc_exp(h[..., 0]), h[..., 1:]
 
   def __call__(self, points: jax.Array, ray_ids: jax.Array,
-               viewdirs: jax.Array) -> tuple[jax.Array, jax.Array]:
+               viewdirs: jax.Array,
+               density_condition: Optional[jax.Array] = None,
+               color_condition: Optional[jax.Array] = None
+               ) -> tuple[jax.Array, jax.Array]:
     """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
 
     Args:
       ray_ids: [M] ray of each point (clipped into range).
       viewdirs: [N, 3] unit directions, one per ray.
+      density_condition: optional [M, C] (see `density`).
+      color_condition: optional [N, C'] per-ray inputs of the colour MLP
+        (e.g. an appearance code); `color_mode="mlp"` only.
     """
+    density, feats = self.density(points, density_condition)
+    return density, self.color(feats, ray_ids, viewdirs, color_condition)
+
+  def color(self, feats: jax.Array, ray_ids: jax.Array, viewdirs: jax.Array,
+            condition: Optional[jax.Array] = None) -> jax.Array:
+    """rgb [M, 3] from the density MLP's features [M, D] (see __call__)."""
     c = self.config
-    density, feats = self.density(points)
     sh = encoding.spherical_harmonics(viewdirs, c.sh_degree)  # [N, K]
+    if condition is not None and c.color_mode != "mlp":
+      raise ConfigError("config.color_mode: a conditioned colour (appearance "
+                        "codes) needs color_mode='mlp'")
     if c.color_mode == "mlp":
       # Dense(concat(features, sh)) split in two so the direction term is
       # computed once per ray.
       per_ray = self.color_dir(sh)
+      if condition is not None:
+        per_ray = per_ray + self.color_condition(condition)
       h = nn.relu(self.color_geo(feats) +
                   jnp.take(per_ray, ray_ids, axis=0, mode="clip"))
       for layer in self.color_hidden:
@@ -198,7 +237,7 @@ class HashGridField(nn.Module):
       coeffs = feats.reshape(feats.shape[:-1] + (3, -1))  # [M, 3, K]
       basis = jnp.take(sh, ray_ids, axis=0, mode="clip")  # [M, K]
       rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
-    return density, rgb
+    return rgb
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array) -> jax.Array:
     """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""

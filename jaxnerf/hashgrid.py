@@ -135,8 +135,35 @@ def _interpolate_bwd(residuals, grad):
 interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)
 
 
+@jax.custom_vjp
+def interpolate_with_point_gradient(table: jax.Array, indices: jax.Array,
+                                    weights: jax.Array) -> jax.Array:
+  """`interpolate` whose gradient also flows to the weights (and through
+  them to the points): for fields whose sample points are themselves
+  learned, e.g. D-NeRF's deformed points. d weights[m, l, c] =
+  sum_f grad[m, l, f] table[indices[m, l, c], f], one more gather."""
+  return interpolate(table, indices, weights)
+
+
+def _interpolate_pg_fwd(table, indices, weights):
+  return interpolate(table, indices, weights), (table, indices, weights)
+
+
+def _interpolate_pg_bwd(residuals, grad):
+  table, indices, weights = residuals
+  d_table, _, _ = _interpolate_bwd((table.shape, indices, weights), grad)
+  d_weights = sum(grad[..., f, None] * table[:, f][indices]
+                  for f in range(table.shape[1]))
+  return d_table, None, d_weights
+
+
+interpolate_with_point_gradient.defvjp(_interpolate_pg_fwd,
+                                       _interpolate_pg_bwd)
+
+
 class HashGridEncoding(nn.Module):
-  """Multiresolution hash encoding of points in [0, 1]^3 (no gradient to x).
+  """Multiresolution hash encoding of points in [0, 1]^3 (no gradient to x
+  unless `point_gradient`).
 
   Attributes:
     num_levels: L.
@@ -144,6 +171,7 @@ class HashGridEncoding(nn.Module):
     log2_table_size: T; each level has at most 2^T entries.
     min_resolution, max_resolution: N_min, N_max (cells per axis).
     init_scale: table entries start uniform in [-init_scale, init_scale].
+    point_gradient: let gradients reach x (learned sample points).
   """
 
   num_levels: int = 16
@@ -152,6 +180,7 @@ class HashGridEncoding(nn.Module):
   min_resolution: int = 16
   max_resolution: int = 2048
   init_scale: float = 1e-4
+  point_gradient: bool = False
 
   @property
   def levels(self) -> list[Level]:
@@ -174,5 +203,7 @@ class HashGridEncoding(nn.Module):
         (total, self.features_per_level))
     batch = x.shape[:-1]
     idx, weights = corner_indices_and_weights(x.reshape(-1, 3), levels)
-    out = interpolate(table, idx, weights)  # [M, L, F]
+    lookup = (interpolate_with_point_gradient if self.point_gradient else
+              interpolate)
+    out = lookup(table, idx, weights)  # [M, L, F]
     return out.reshape(batch + (self.output_size,))

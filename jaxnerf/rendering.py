@@ -28,6 +28,22 @@ def weights_from_deltas(density: jax.Array, delta: jax.Array) -> jax.Array:
   return alpha * transmittance
 
 
+def transmittance(optical_depth: jax.Array) -> jax.Array:
+  """T_i = exp(-sum_{j<i} tau_j) along the last axis: [N, S] -> [N, S]."""
+  return jnp.exp(-jnp.concatenate(
+      [jnp.zeros_like(optical_depth[..., :1]),
+       jnp.cumsum(optical_depth[..., :-1], axis=-1)], axis=-1))
+
+
+def sample_deltas(t: jax.Array, directions: jax.Array) -> jax.Array:
+  """World-space interval lengths of samples at `t` [N, S] on rays with
+  directions [N, 3]: (t_{i+1} - t_i) |d|, the last one FAR_DELTA |d|."""
+  delta = jnp.concatenate(
+      [t[..., 1:] - t[..., :-1],
+       jnp.full_like(t[..., :1], FAR_DELTA)], axis=-1)
+  return delta * jnp.linalg.norm(directions[..., None, :], axis=-1)
+
+
 def compositing_weights(density: jax.Array, t: jax.Array,
                         directions: jax.Array) -> jax.Array:
   """Weights of samples at distances `t` (NeRF).
@@ -159,13 +175,19 @@ def packed_compositing_weights(density: jax.Array, delta: jax.Array,
   """
   density_delta = density * delta
   alpha = 1.0 - jnp.exp(-density_delta)
-  inclusive = segment_cumsum(density_delta, ray_ids)
+  return alpha * packed_transmittance(density_delta, ray_ids)
+
+
+def packed_transmittance(optical_depth: jax.Array,
+                         ray_ids: jax.Array) -> jax.Array:
+  """T_i = exp(-sum of the earlier tau_j of the same ray): [B] -> [B]."""
+  inclusive = segment_cumsum(optical_depth, ray_ids)
   # Shift rather than subtract: inclusive - x cancels badly when x is huge
   # (a FAR_DELTA interval).
   exclusive = jnp.where(segment_start_mask(ray_ids), 0.0,
                         jnp.concatenate([jnp.zeros_like(inclusive[:1]),
                                          inclusive[:-1]]))
-  return alpha * jnp.exp(-exclusive)
+  return jnp.exp(-exclusive)
 
 
 def packed_composite(weights: jax.Array, rgb: jax.Array, t: jax.Array,

@@ -96,8 +96,11 @@ def render_preview(method: base.Method, config, preview: Dataset, render_fn,
       functools.partial(render_fn, variables, cameras=cameras,
                         step=state.step), batch, config.chunk, mesh)
   logger.image(step, "test/target", preview.images[0])
+  shown = {name: kind for name, kind in method.outputs.items()
+           if config.eval_split == "train" or
+           name not in method.seen_camera_outputs}
   for name, picture in images.output_images(
-      method.outputs, out, preview.ndc, preview.near, preview.far).items():
+      shown, out, preview.ndc, preview.near, preview.far).items():
     if picture.ndim == 2:
       picture = np.repeat(picture[..., None], 3, -1)
     logger.image(step, f"test/{name}", picture)

@@ -337,6 +337,41 @@ def unseen_camera_params(method: base.Method, params, num_cameras: int):
                       params)
 
 
+def transferable_groups(method: base.Method) -> list[str]:
+  """Names of the method's transferable per-camera groups (appearance)."""
+  return [g.name for g in method.param_groups
+          if g.per_camera and g.transferable]
+
+
+def mixed_camera_params(method: base.Method, params, weights: np.ndarray,
+                        keep_others: bool = False):
+  """Params for M cameras whose transferable per-camera rows blend trained
+  rows: row i = sum_j weights[i, j] * trained row j (one-hot rows render
+  with a chosen training image's appearance; two non-zero weights blend
+  two images'). Other per-camera groups get their `eval_init` rows, or
+  keep their trained rows with `keep_others` (rendering training views).
+
+  Args:
+    params: host parameters with the training split's per-camera rows.
+    weights: [M, num_training_cameras]; the caller checks the camera
+      indices it builds them from (an index past the table is a user
+      error, and a gather in a jitted render would clamp it silently).
+  """
+  weights = np.asarray(weights, np.float32)
+  labels = group_labels(method.param_groups, params)
+  unseen = (params if keep_others else
+            unseen_camera_params(method, params, weights.shape[0]))
+  transferable = set(transferable_groups(method))
+
+  def blend(label, trained, default):
+    if label not in transferable:
+      return default
+    rows = np.asarray(trained).reshape(trained.shape[0], -1)
+    return (weights @ rows).reshape((weights.shape[0],) + trained.shape[1:])
+
+  return jax.tree.map(blend, labels, params, unseen)
+
+
 def variables_of(state: TrainState) -> dict:
   return {"params": state.params, **state.model_state}
 

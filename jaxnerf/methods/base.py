@@ -29,6 +29,7 @@ The training and evaluation loops know only this contract:
   inside the step from (possibly refined) cameras.
 * `test_time`: an optional per-image optimisation that eval.py runs before
   scoring (e.g. a test view's pose, or its appearance code).
+* `seen_camera_outputs`: outputs eval.py writes only for training views.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class ParamGroup:
       row from `eval_init`.
     eval_init: "zeros" or "mean" (of the trained rows): the row a camera
       outside the training split starts from.
+    transferable: (per_camera) its rows describe an image, not a camera's
+      geometry (appearance codes): eval.py may render any view with another
+      camera's rows (`config.eval_rows_of`) or a blend of two cameras' rows
+      (`config.path_rows_from` / `path_rows_to`). Pose corrections are not.
   """
 
   name: str
@@ -113,6 +118,7 @@ class ParamGroup:
   match: Callable[[tuple[str, ...]], bool] = match_all
   per_camera: bool = False
   eval_init: str = "zeros"
+  transferable: bool = False
 
   def __post_init__(self):
     if self.eval_init not in ("zeros", "mean"):
@@ -153,11 +159,15 @@ class TestTime:
   Attributes:
     prefix: of the config fields steps, lr, batch_size.
     fit, score: "all", "left_half" or "right_half" of the image.
+    loss: optional (config, outputs, rays, rgb, params) -> dict of terms
+      minimised by the fit (default: the method's `loss_terms`); e.g. NeRF-W
+      fits the static render only, leaving its transient head out.
   """
 
   prefix: str = "test_time_"
   fit: str = "all"
   score: str = "all"
+  loss: Optional[Callable[[Any, list, Rays, jax.Array, Any], dict]] = None
 
 
 REGIONS = ("all", "left_half", "right_half")
@@ -191,12 +201,21 @@ class Method:
       default_factory=lambda: dict(STANDARD_OUTPUTS))
   casts_rays: bool = False
   test_time: Optional[TestTime] = None
+  # Outputs meaningful only for views of the training split, whose
+  # per-camera rows were learned (NeRF-W's transient objects and
+  # uncertainty): eval.py writes them only when it renders that split.
+  seen_camera_outputs: tuple[str, ...] = ()
 
   def __post_init__(self):
     for name, kind in self.outputs.items():
       if kind not in OUTPUT_KINDS:
         raise ValueError(f"method {self.name}: output {name!r} has unknown "
                          f"kind {kind!r}; known: {OUTPUT_KINDS}")
+    for name in self.seen_camera_outputs:
+      if name not in self.outputs or name == "rgb":
+        raise ValueError(f"method {self.name}: seen_camera_outputs names "
+                         f"{name!r}, which is not a declared output other "
+                         "than 'rgb'")
     if "rgb" not in self.outputs:
       raise ValueError(f"method {self.name}: outputs must include 'rgb'")
     if self.test_time is not None:

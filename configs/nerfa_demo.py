@@ -1,0 +1,12 @@
+"""NeRF-A (NeRF-W's appearance codes only) on the embedded lego in the wild,
+as configs/nerfw_demo.py otherwise."""
+
+from jaxnerf import config as config_lib
+from jaxnerf.methods import nerfw
+
+
+def get_config():
+  c = config_lib.load_config("nerfw_demo")
+  c.unlock()
+  c.train_dir = "runs/nerfa_demo"
+  return nerfw.variant(c, "a")

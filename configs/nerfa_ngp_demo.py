@@ -1,0 +1,12 @@
+"""NeRF-A on the hash-grid field (nerfw_ngp) on the embedded lego in the
+wild, as configs/nerfw_ngp_demo.py otherwise."""
+
+from jaxnerf import config as config_lib
+from jaxnerf.methods import nerfw
+
+
+def get_config():
+  c = config_lib.load_config("nerfw_ngp_demo")
+  c.unlock()
+  c.train_dir = "runs/nerfa_ngp_demo"
+  return nerfw.variant(c, "a")

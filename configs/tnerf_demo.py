@@ -1,0 +1,12 @@
+"""T-NeRF (time as an input of the field, no deformation) on the embedded
+dynamic lego: the baseline of configs/dnerf_demo.py, as that otherwise."""
+
+from jaxnerf import config as config_lib
+
+
+def get_config():
+  c = config_lib.load_config("dnerf_demo")
+  c.unlock()
+  c.train_dir = "runs/tnerf_demo"
+  c.deformation = False
+  return c

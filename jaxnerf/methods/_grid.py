@@ -1,0 +1,91 @@
+"""Occupancy-grid marching shared by the hash-grid variants of NeRF-W and
+D-NeRF (`nerfw_ngp`, `dnerf_ngp`): Instant-NGP's scheme (see
+jaxnerf/methods/instant_ngp.py and jaxnerf/occupancy.py) with the field's
+density supplied by the method, so the grid can cover what only some images
+(transient objects) or some times (moving parts) hold.
+
+Not a method (the leading underscore keeps it out of the registry).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxnerf import occupancy
+from jaxnerf.rays import Rays
+
+
+def step_size(c) -> float:
+  """World-space marching step: the box diagonal over march_steps."""
+  return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
+
+
+def initial_grid(c) -> jax.Array:
+  """Every cell just above the threshold: all space is marched until four
+  updates have seen the field there (as instant_ngp)."""
+  return jnp.full((c.occupancy_resolution**3,),
+                  c.occupancy_threshold / c.occupancy_decay**4, jnp.float32)
+
+
+def updated_grid(grid: jax.Array, step: jax.Array, key: jax.Array, c,
+                 density_fn: Callable[[jax.Array, jax.Array], jax.Array]
+                 ) -> jax.Array:
+  """One refresh: a sweep of cells, the density at a jittered point of
+  each (`density_fn(points [K, 3], key) -> [K]`, e.g. at random times or
+  with random images' codes), decayed max into the grid."""
+  res = c.occupancy_resolution
+  num_cells = res**3
+  count = max(1, int(num_cells * c.occupancy_update_fraction))
+  cells = occupancy.update_cells(step // c.occupancy_update_every, key,
+                                 num_cells, count)
+  ijk = jnp.stack([cells % res, (cells // res) % res, cells // res**2], -1)
+  key_jitter, key_density = jax.random.split(key)
+  jitter = jax.random.uniform(key_jitter, (count, 3))
+  points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
+  density = jax.lax.stop_gradient(density_fn(points, key_density))
+  return occupancy.update_grid(grid, cells, density * step_size(c),
+                               c.occupancy_decay)
+
+
+def march(key: jax.Array, rays: Rays, grid: jax.Array, c, randomized: bool):
+  """Packed samples of rays [N] in occupied cells.
+
+  The budget is samples_budget when training, at most
+  render_samples_per_ray per ray.
+
+  Returns:
+    (samples: occupancy.PackedSamples, ids [B] ray of each sample clipped
+    into range, points [B, 3], budget B).
+  """
+  n = rays.origins.shape[0]
+  # Never more than render_samples_per_ray per ray: a few hundred rays (a
+  # test-time fit) would otherwise pay for a training batch's padding.
+  budget = n * c.render_samples_per_ray
+  if randomized:
+    budget = min(budget, c.samples_budget)
+  budget = max(budget, c.march_steps)  # one whole ray always fits
+  samples = occupancy.march(
+      key, rays, grid, c.scene_bound, c.occupancy_resolution, step_size(c),
+      c.march_steps, budget, c.occupancy_threshold, c.early_stop_eps,
+      randomized)
+  ids = jnp.minimum(samples.ray_ids, n - 1)
+  points = (jnp.take(rays.origins, ids, axis=0) +
+            samples.t[:, None] * jnp.take(rays.directions, ids, axis=0))
+  return samples, ids, points, budget
+
+
+def loss_mask_and_stats(samples, grid: jax.Array, c, num_rays: int,
+                        budget: int) -> dict:
+  """`loss_mask` (rays whose samples all fit the budget) and the training
+  log's `stats` of a packed render."""
+  mask = samples.ray_complete.astype(jnp.float32)
+  return {"loss_mask": mask, "stats": dict(
+      rays_used=jnp.sum(mask),
+      samples_per_ray=samples.num_samples / num_rays,
+      budget_fill=jnp.minimum(samples.num_samples, budget) / budget,
+      occupied_fraction=jnp.mean(occupancy.occupied(
+          grid, c.occupancy_threshold).astype(jnp.float32)))}

@@ -1,0 +1,179 @@
+"""NeRF-W on Instant-NGP's hash-grid field (occupancy-grid marching).
+
+The NeRF-W parts of `jaxnerf.methods.nerfw` (appearance and transient
+codes, the transient head, the joint compositing, the loss and the
+left-half appearance fit) on `fields.HashGridField`:
+
+* the appearance code joins the SH-encoded view direction at the colour
+  MLP (`HashGridField.color`'s per-ray condition);
+* the transient head reads the density MLP's features (`geo_features`)
+  and the transient code;
+* the occupancy grid is refreshed from the static density plus the
+  transient density of a random training image's code at each point, so
+  space that only some photos' transients fill is still marched.
+
+Packed samples (a fixed budget per step, see instant_ngp) replace NeRF's
+coarse and fine levels: one level, whose `rgb` is the static render.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxnerf import fields, losses, rendering
+from jaxnerf.methods import _grid, base, instant_ngp, nerfw
+from jaxnerf.rays import Rays
+
+
+def config_fields() -> ml_collections.ConfigDict:
+  c = instant_ngp.config_fields()
+  wild = nerfw.wild_fields()
+  for key in wild:
+    c[key] = wild[key]
+  # A head the size of the hash field's MLPs, not of NeRF's.
+  c.transient_depth = 2
+  c.transient_width = 64
+  for group in ("appearance_", "transient_"):
+    c[group + "lr_init"] = 1e-2
+    c[group + "lr_final"] = 1e-3
+  # A fit step costs a fraction of a training step here, but there are 25
+  # test views: fewer, smaller steps than nerfw's.
+  c.test_time_steps = 40
+  c.test_time_batch_size = 256
+  return c
+
+
+class NerfWNgp(nn.Module):
+  """The hash-grid field with NeRF-W's codes and transient head."""
+
+  config: Any
+  num_cameras: int = 1
+
+  def setup(self):
+    c = self.config
+    self.field = fields.HashGridField(config=c)
+    self.appearance = nerfw.code_table(self, "appearance", self.num_cameras,
+                                       c.appearance_dim, c.code_init_std)
+    self.transient_code = nerfw.code_table(self, "transient_code",
+                                           self.num_cameras, c.transient_dim,
+                                           c.code_init_std)
+    if c.transient_dim > 0:
+      self.transient_head = nerfw.TransientHead(c.transient_depth,
+                                                c.transient_width)
+    self.grid = self.variable("occupancy", "grid",
+                              lambda: _grid.initial_grid(c))
+
+  @property
+  def state_update_every(self) -> int:
+    return self.config.occupancy_update_every
+
+  def _transient_density(self, raw: jax.Array) -> jax.Array:
+    return nn.softplus(raw + self.config.transient_density_bias)
+
+  def update_state(self, step: jax.Array, key: jax.Array) -> None:
+    """Refreshes the occupancy grid with static plus transient density
+    (the transient of a random training image at each point)."""
+    def density(points, key):
+      static, feats = self.field.density(points)
+      if self.transient_code is None:
+        return static
+      cameras = jax.random.randint(key, points.shape[:1], 0,
+                                   self.transient_code.value.shape[0])
+      raw, _, _ = self.transient_head(feats, lambda x: x,
+                                      self.transient_code.value[cameras])
+      return static + self._transient_density(raw)
+
+    self.grid.value = _grid.updated_grid(self.grid.value, step, key,
+                                         self.config, density)
+
+  def _appearance_of(self, camera: jax.Array) -> Optional[jax.Array]:
+    return None if self.appearance is None else self.appearance.value[camera]
+
+  def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
+               progress: Optional[base.Progress] = None
+               ) -> list[dict[str, jax.Array]]:
+    """Renders rays [N]: one level with the static `rgb` and NeRF-W's maps
+    (see nerfw)."""
+    del progress
+    c = self.config
+    n = rays.origins.shape[0]
+    camera = rays.camera_index[:, 0]
+    samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
+                                               c, randomized)
+    static_density, feats = self.field.density(points)
+    static_density = jnp.where(samples.valid, static_density, 0.0)
+    static_rgb = self.field.color(feats, ids, rays.viewdirs,
+                                  self._appearance_of(camera))
+    weights = rendering.packed_compositing_weights(
+        static_density, samples.delta, samples.ray_ids)
+    out = rendering.packed_composite(weights, static_rgb, samples.t,
+                                     samples.ray_ids, n, c.white_bkgd)
+    out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
+                                         budget))
+    if self.transient_code is None:
+      return [nerfw.no_transient_outputs(out)]
+    raw_td, raw_tc, raw_beta = self.transient_head(
+        feats, lambda per_ray: jnp.take(per_ray, ids, axis=0),
+        self.transient_code.value[camera])
+    transient_density = jnp.where(samples.valid,
+                                  self._transient_density(raw_td), 0.0)
+    ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
+                                            num_segments=n,
+                                            indices_are_sorted=True)
+    wild = nerfw.composite_with_transient(
+        static_rgb, static_density * samples.delta, nn.sigmoid(raw_tc),
+        transient_density * samples.delta, nn.softplus(raw_beta),
+        lambda tau: rendering.packed_transmittance(tau, samples.ray_ids),
+        ray_sum, c.white_bkgd, c.beta_min)
+    count = ray_sum(samples.valid.astype(jnp.float32))
+    out.update(composite=wild["composite"], transient=wild["transient"],
+               transient_acc=wild["transient_acc"], uncertainty=wild["beta"],
+               mean_transient_density=(ray_sum(transient_density) /
+                                       jnp.maximum(count, 1.0)))
+    out["stats"].update(transient_acc=jnp.mean(wild["transient_acc"]),
+                        beta=jnp.mean(wild["beta"]))
+    return [out]
+
+  def _mean_appearance(self, m: int) -> Optional[jax.Array]:
+    if self.appearance is None:
+      return None
+    mean = jnp.mean(self.appearance.value, axis=0)
+    return jnp.broadcast_to(mean, (m,) + mean.shape)
+
+  def density(self, points: jax.Array, progress=None) -> jax.Array:
+    """Static density [M] at points [M, 3]."""
+    del progress
+    return self.field.density(points)[0]
+
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               progress=None) -> jax.Array:
+    """Static colour [M, 3] with the mean appearance code."""
+    del progress
+    _, feats = self.field.density(points)
+    ids = jnp.arange(points.shape[0])
+    return self.field.color(feats, ids, viewdirs,
+                            self._mean_appearance(points.shape[0]))
+
+
+def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
+  """nerfw's loss on the one level (no coarse level to add)."""
+  return nerfw.loss_terms(config, outputs, rays, rgb, params)
+
+
+METHOD = base.Method(
+    name="nerfw_ngp",
+    fields=config_fields,
+    engine_defaults=instant_ngp.ENGINE_DEFAULTS,
+    build_model=lambda config, scene: NerfWNgp(
+        config=config, num_cameras=scene.num_cameras),
+    loss_terms=loss_terms,
+    param_groups=nerfw.PARAM_GROUPS,
+    outputs=nerfw.OUTPUTS,
+    test_time=nerfw.TEST_TIME,
+    seen_camera_outputs=nerfw.SEEN_CAMERA_OUTPUTS,
+)
