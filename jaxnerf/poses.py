@@ -245,8 +245,14 @@ def align_cameras(camtoworlds: np.ndarray,
     (aligned [N, 3, 4], the similarity).
   """
   camtoworlds = np.asarray(camtoworlds, np.float64)
-  sim = procrustes(camtoworlds[:, :3, 3],
-                   np.asarray(reference, np.float64)[:, :3, 3])
+  source = camtoworlds[:, :3, 3]
+  target = np.asarray(reference, np.float64)[:, :3, 3]
+  if np.ptp(source, axis=0).max() <= 1e-9 * max(np.ptp(target), 1e-30):
+    # All centres at one point (poses started at the identity): no
+    # similarity is defined; only the centroids are matched.
+    sim = Similarity(1.0, np.eye(3), target.mean(0) - source.mean(0))
+  else:
+    sim = procrustes(source, target)
   return sim.apply_to_poses(camtoworlds), sim
 
 

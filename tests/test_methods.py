@@ -29,6 +29,8 @@ TINY = {
                  netwidth=32, netwidth_condition=16),
     "mipnerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
                     netwidth=32, netwidth_condition=16, max_deg_point=6),
+    "barf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                 netwidth=32, netwidth_condition=16, learn_intrinsics=True),
     "instant_ngp": dict(hash_levels=4, hash_log2_size=10,
                         hash_max_resolution=64, occupancy_resolution=16,
                         march_steps=64, samples_budget=2048,
