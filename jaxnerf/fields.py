@@ -165,25 +165,32 @@ class HashGridField(nn.Module):
                            for i in range(1, c.color_layers)]
       self.color_out = nn.Dense(3, name="color_out")
 
-  def density(self, points: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """points: [M, 3] world -> density [M], features [M, D]."""
+  def density(self, points: jax.Array, level_weights=None
+              ) -> tuple[jax.Array, jax.Array]:
+    """points: [M, 3] world -> density [M], features [M, D].
+
+    level_weights: optional [hash_levels] factors of the grid levels'
+    features (coarse to fine).
+    """
     bound = self.config.scene_bound
-    h = self.grid((points + bound) / (2 * bound))
+    h = self.grid((points + bound) / (2 * bound), level_weights)
     for layer in self.density_hidden:
       h = nn.relu(layer(h))
     h = self.density_out(h)
     return trunc_exp(h[..., 0]), h[..., 1:]
 
   def __call__(self, points: jax.Array, ray_ids: jax.Array,
-               viewdirs: jax.Array) -> tuple[jax.Array, jax.Array]:
+               viewdirs: jax.Array, level_weights=None
+               ) -> tuple[jax.Array, jax.Array]:
     """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
 
     Args:
       ray_ids: [M] ray of each point (clipped into range).
       viewdirs: [N, 3] unit directions, one per ray.
+      level_weights: as `density`.
     """
     c = self.config
-    density, feats = self.density(points)
+    density, feats = self.density(points, level_weights)
     sh = encoding.spherical_harmonics(viewdirs, c.sh_degree)  # [N, K]
     if c.color_mode == "mlp":
       # Dense(concat(features, sh)) split in two so the direction term is
@@ -200,7 +207,8 @@ class HashGridField(nn.Module):
       rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
     return density, rgb
 
-  def radiance(self, points: jax.Array, viewdirs: jax.Array) -> jax.Array:
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               level_weights=None) -> jax.Array:
     """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
     ids = jnp.arange(points.shape[0])
-    return self(points, ids, viewdirs)[1]
+    return self(points, ids, viewdirs, level_weights)[1]

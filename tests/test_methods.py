@@ -36,6 +36,7 @@ TINY = {
                         march_steps=64, samples_budget=2048,
                         render_samples_per_ray=16, occupancy_update_every=1),
 }
+TINY["barf_hashgrid"] = TINY["instant_ngp"]
 NUM_RAYS = 64
 
 
