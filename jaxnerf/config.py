@@ -42,6 +42,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
   c.llffhold = 8  # LLFF: every llffhold-th image is a test image
   c.spherify = False  # LLFF: 360-degree captures (no NDC)
+  # Pose estimation experiments: the training split's given poses are
+  # replaced ("identity") and/or moved by BARF's se(3) noise of this std
+  # per camera (seeded by `seed`); the true poses are kept for evaluation.
+  c.pose_init = "given"  # or "identity"
+  c.pose_noise = 0.0
   # Optimisation.
   c.batch_size = 4096  # rays per step, all devices together
   c.image_batching = False  # each batch from one random training image
@@ -63,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.render_every = 5_000  # render a test view into TensorBoard (0: never)
   c.chunk = 8192  # rays per device call when rendering whole images
   c.max_time_minutes = 0.0  # stop training after this wall time (0: none)
+  c.metrics_every = 0  # a method's eval_metrics into TensorBoard (0: never)
   # Evaluation.
   c.compute_lpips = False
   c.save_video = True  # a video of the rendered eval views

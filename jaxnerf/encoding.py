@@ -10,7 +10,8 @@ from jaxnerf import trig
 
 def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
                         include_input: bool = True,
-                        legacy_order: bool = False) -> jax.Array:
+                        legacy_order: bool = False,
+                        band_weights: jax.Array | None = None) -> jax.Array:
   """NeRF's positional encoding gamma(x), frequencies 2^min_deg..2^(max_deg-1).
 
   gamma(x) = [x, sin(2^k x), cos(2^k x) for k in [min_deg, max_deg)], applied
@@ -21,6 +22,9 @@ def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
     include_input: prepend x itself.
     legacy_order: JaxNeRF's legacy layout [sin, cos] interleaved per
       frequency; otherwise all sines (frequency-major) then all cosines.
+    band_weights: optional [max_deg - min_deg] factors of each frequency's
+      sin and cos (BARF's coarse-to-fine, `coarse_to_fine_weights`); the
+      input itself is never weighted.
   Returns:
     [..., D * (include_input + 2 * (max_deg - min_deg))].
   """
@@ -30,12 +34,40 @@ def positional_encoding(x: jax.Array, min_deg: int, max_deg: int,
   if legacy_order:
     xb = x[..., None, :] * scales[:, None]  # [..., L, D]
     feats = jnp.stack([trig.sin(xb), trig.cos(xb)], axis=-2)  # [..., L, 2, D]
+    if band_weights is not None:
+      feats = feats * band_weights[:, None, None]
     feats = feats.reshape(x.shape[:-1] + (-1,))
   else:
     xb = (x[..., None, :] * scales[:, None]).reshape(x.shape[:-1] + (-1,))
     # cos(t) = sin(t + pi/2): one sin over twice the inputs.
     feats = trig.sin(jnp.concatenate([xb, xb + 0.5 * jnp.pi], axis=-1))
+    if band_weights is not None:
+      # Layout [sin or cos, band, coordinate].
+      per_feature = jnp.broadcast_to(
+          band_weights[None, :, None], (2,) + band_weights.shape +
+          (x.shape[-1],)).reshape(-1)
+      feats = feats * per_feature
   return jnp.concatenate([x, feats], axis=-1) if include_input else feats
+
+
+def coarse_to_fine_weights(fraction: jax.Array, num_bands: int,
+                           start: float, end: float) -> jax.Array:
+  """BARF's coarse-to-fine weights of `num_bands` encoding bands.
+
+  w_k = (1 - cos(pi * clip(alpha - k, 0, 1))) / 2 with
+  alpha = num_bands * (fraction - start) / (end - start): every band is off
+  until `start`, band k fades in while alpha goes from k to k + 1, and all
+  are on from `end`. Used for the frequencies of a positional encoding and
+  for the levels of a hash grid.
+
+  Args:
+    fraction: [] training progress in [0, 1].
+  Returns:
+    [num_bands] weights in [0, 1].
+  """
+  alpha = num_bands * (fraction - start) / (end - start)
+  k = jnp.arange(num_bands, dtype=jnp.float32)
+  return 0.5 * (1.0 - jnp.cos(jnp.pi * jnp.clip(alpha - k, 0.0, 1.0)))
 
 
 def positional_encoding_size(dim: int, min_deg: int, max_deg: int,

@@ -11,6 +11,8 @@ import functools
 import json
 import os
 import time
+from typing import Optional
+
 import flax.traverse_util
 import jax
 import numpy as np
@@ -181,7 +183,8 @@ def variables_for_views(method: base.Method, config, variables: dict,
 
 
 def render_views(method: base.Method, model, config,
-                 state: training.TrainState, dataset: Dataset, mesh):
+                 state: training.TrainState, dataset: Dataset, mesh,
+                 cameras: Optional[cameras_lib.Cameras] = None):
   """Renders every view of `dataset` with the state's model.
 
   Views outside the training split get the per-camera rows of unseen
@@ -189,13 +192,17 @@ def render_views(method: base.Method, model, config,
   training camera's transferable rows; a method's test-time optimisation
   runs on each view first (`runs_test_time`).
 
+  Args:
+    cameras: the views' cameras (host) if not the dataset's (a method's
+      `eval_cameras`); methods that cast rays use them.
   Yields:
     (view index, dict of host maps [H, W, ...] of the declared outputs).
   """
   variables = variables_for_views(
       method, config, parallel.to_host(training.variables_of(state)),
       len(dataset), trainer.read_scene_info(config.train_dir).num_cameras)
-  cameras = (parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
+  host_cameras = dataset.cameras if cameras is None else cameras
+  cameras = (parallel.put_replicated(host_cameras.device_arrays(), mesh)
              if method.casts_rays else None)
   render_fn = training.make_render_fn(method, model, config)
   optimize = (make_test_time_optimizer(method, model, config,
@@ -207,7 +214,7 @@ def render_views(method: base.Method, model, config,
     view_variables = variables
     if optimize is not None:
       view_variables = optimize(
-          variables, inputs, gt, dataset.cameras.device_arrays(),
+          variables, inputs, gt, host_cameras.device_arrays(),
           jax.random.fold_in(jax.random.PRNGKey(config.seed), i))
     render = functools.partial(
         render_fn, parallel.put_replicated(view_variables, mesh),
@@ -243,9 +250,20 @@ def evaluate(config) -> dict:
              if config.eval_split == "train" or
              name not in method.seen_camera_outputs}
 
+  extra, eval_cameras = {}, None
+  if method.eval_metrics or method.eval_cameras:
+    context = trainer.eval_context(
+        model, config, state,
+        trainer.training_cameras(load_dataset(config, "train")))
+    if method.eval_metrics:
+      extra = method.eval_metrics(context)
+    if method.eval_cameras and config.eval_split != "train":
+      eval_cameras = method.eval_cameras(context, dataset.cameras)
+
   records, frames = [], {}
   t0 = time.time()
-  for i, out in render_views(method, model, config, state, dataset, mesh):
+  for i, out in render_views(method, model, config, state, dataset, mesh,
+                             eval_cameras):
     gt = dataset.images[i]
     rgb = np.clip(out["rgb"], 0, 1)
     cols = base.region_columns(score_region, gt.shape[1])
@@ -279,6 +297,11 @@ def evaluate(config) -> dict:
             "eval_rows_of": config.eval_rows_of,
             "mean": _mean_of(records), "images": records,
             "seconds_per_image": seconds_per_image}
+  clash = sorted(set(extra) & set(result))
+  if clash:
+    raise ValueError(f"method {config.method}: eval_metrics returned "
+                     f"{clash}, which metrics.json already has")
+  result.update(extra)
   if "scale" in dataset.extras:
     scales = sorted({r["scale"] for r in records})
     result["per_scale"] = {
@@ -300,6 +323,8 @@ def evaluate(config) -> dict:
         + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
         + (f"  depth_mae {mean['depth_mae']:.4f}" if "depth_mae" in mean
            else "")
+        + "".join(f"  {k} {v:.4g}" for k, v in extra.items()
+                  if isinstance(v, (int, float)))
         + f"  ({seconds_per_image:.2f} s/image) -> {out_dir}", flush=True)
   return result
 

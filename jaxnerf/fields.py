@@ -146,12 +146,9 @@ class HashGridField(nn.Module):
   Attributes:
     config: hash_*, density_*, geo_features, color_*, sh_degree,
       scene_bound (the instant_ngp method's fields).
-    point_gradient: gradients reach the points (a deformation before the
-      field learns through it).
   """
 
   config: Any
-  point_gradient: bool = False
 
   def setup(self):
     c = self.config
@@ -162,8 +159,7 @@ class HashGridField(nn.Module):
         num_levels=c.hash_levels, features_per_level=c.hash_features,
         log2_table_size=c.hash_log2_size,
         min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution,
-        point_gradient=self.point_gradient)
+        max_resolution=c.hash_max_resolution)
     self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
                            for i in range(c.density_layers)]
     num_sh = encoding.sh_basis_size(c.sh_degree)
@@ -181,15 +177,18 @@ class HashGridField(nn.Module):
                                       name="color_condition")
 
   def density(self, points: jax.Array,
-              condition: Optional[jax.Array] = None
+              condition: Optional[jax.Array] = None,
+              level_weights: Optional[jax.Array] = None
               ) -> tuple[jax.Array, jax.Array]:
     """points: [M, 3] world -> density [M], features [M, D].
 
     condition: optional [M, C] inputs of the density MLP besides the
     encoding (e.g. an encoded time).
+    level_weights: optional [hash_levels] factors of the grid levels'
+    features (coarse to fine).
     """
     bound = self.config.scene_bound
-    h = self.grid((points + bound) / (2 * bound))
+    h = self.grid((points + bound) / (2 * bound), level_weights)
     if condition is not None:
       h = jnp.concatenate([h, condition], axis=-1)
     for layer in self.density_hidden:
@@ -200,7 +199,8 @@ class HashGridField(nn.Module):
   def __call__(self, points: jax.Array, ray_ids: jax.Array,
                viewdirs: jax.Array,
                density_condition: Optional[jax.Array] = None,
-               color_condition: Optional[jax.Array] = None
+               color_condition: Optional[jax.Array] = None,
+               level_weights: Optional[jax.Array] = None
                ) -> tuple[jax.Array, jax.Array]:
     """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
 
@@ -210,8 +210,9 @@ class HashGridField(nn.Module):
       density_condition: optional [M, C] (see `density`).
       color_condition: optional [N, C'] per-ray inputs of the colour MLP
         (e.g. an appearance code); `color_mode="mlp"` only.
+      level_weights: as `density`.
     """
-    density, feats = self.density(points, density_condition)
+    density, feats = self.density(points, density_condition, level_weights)
     return density, self.color(feats, ray_ids, viewdirs, color_condition)
 
   def color(self, feats: jax.Array, ray_ids: jax.Array, viewdirs: jax.Array,
@@ -239,7 +240,8 @@ class HashGridField(nn.Module):
       rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
     return rgb
 
-  def radiance(self, points: jax.Array, viewdirs: jax.Array) -> jax.Array:
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               level_weights=None) -> jax.Array:
     """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
     ids = jnp.arange(points.shape[0])
-    return self(points, ids, viewdirs)[1]
+    return self(points, ids, viewdirs, level_weights=level_weights)[1]

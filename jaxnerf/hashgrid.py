@@ -113,57 +113,35 @@ def interpolate(table: jax.Array, indices: jax.Array,
 
   Returns [M, L, F]. One scalar gather per feature and a reduction over the
   last axis: XLA on CPU is about 2x slower reducing [M, L, 8, F] over its
-  second-to-last axis. The gradient flows to the table only (sample points
-  carry no gradient in this library), as one scatter-add of F-wide rows.
+  second-to-last axis. The table's gradient is one scatter-add of F-wide
+  rows; the weights' gradient (the trilinear weights are differentiable in
+  the points, which pose refinement and localisation need) gathers the
+  rows again, and XLA drops it where the points need no gradient.
   """
   return jnp.stack([jnp.sum(weights * table[:, f][indices], axis=-1)
                     for f in range(table.shape[1])], axis=-1)
 
 
 def _interpolate_fwd(table, indices, weights):
-  return interpolate(table, indices, weights), (table.shape, indices, weights)
+  return interpolate(table, indices, weights), (table, indices, weights)
 
 
 def _interpolate_bwd(residuals, grad):
-  shape, indices, weights = residuals
+  table, indices, weights = residuals
+  shape = table.shape
   rows = weights[..., None] * grad[..., None, :]  # [M, L, 8, F]
   d_table = jnp.zeros(shape, grad.dtype).at[indices.reshape(-1)].add(
       rows.reshape(-1, shape[1]))
-  return d_table, None, jnp.zeros_like(weights)
+  d_weights = sum(table[:, f][indices] * grad[..., f, None]
+                  for f in range(shape[1]))  # [M, L, 8]
+  return d_table, None, d_weights
 
 
 interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)
 
 
-@jax.custom_vjp
-def interpolate_with_point_gradient(table: jax.Array, indices: jax.Array,
-                                    weights: jax.Array) -> jax.Array:
-  """`interpolate` whose gradient also flows to the weights (and through
-  them to the points): for fields whose sample points are themselves
-  learned, e.g. D-NeRF's deformed points. d weights[m, l, c] =
-  sum_f grad[m, l, f] table[indices[m, l, c], f], one more gather."""
-  return interpolate(table, indices, weights)
-
-
-def _interpolate_pg_fwd(table, indices, weights):
-  return interpolate(table, indices, weights), (table, indices, weights)
-
-
-def _interpolate_pg_bwd(residuals, grad):
-  table, indices, weights = residuals
-  d_table, _, _ = _interpolate_bwd((table.shape, indices, weights), grad)
-  d_weights = sum(grad[..., f, None] * table[:, f][indices]
-                  for f in range(table.shape[1]))
-  return d_table, None, d_weights
-
-
-interpolate_with_point_gradient.defvjp(_interpolate_pg_fwd,
-                                       _interpolate_pg_bwd)
-
-
 class HashGridEncoding(nn.Module):
-  """Multiresolution hash encoding of points in [0, 1]^3 (no gradient to x
-  unless `point_gradient`).
+  """Multiresolution hash encoding of points in [0, 1]^3 (no gradient to x).
 
   Attributes:
     num_levels: L.
@@ -171,7 +149,6 @@ class HashGridEncoding(nn.Module):
     log2_table_size: T; each level has at most 2^T entries.
     min_resolution, max_resolution: N_min, N_max (cells per axis).
     init_scale: table entries start uniform in [-init_scale, init_scale].
-    point_gradient: let gradients reach x (learned sample points).
   """
 
   num_levels: int = 16
@@ -180,7 +157,6 @@ class HashGridEncoding(nn.Module):
   min_resolution: int = 16
   max_resolution: int = 2048
   init_scale: float = 1e-4
-  point_gradient: bool = False
 
   @property
   def levels(self) -> list[Level]:
@@ -192,8 +168,13 @@ class HashGridEncoding(nn.Module):
     return self.num_levels * self.features_per_level
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """x: [..., 3] in [0, 1]^3 -> features [..., L * F]."""
+  def __call__(self, x: jax.Array,
+               level_weights: jax.Array | None = None) -> jax.Array:
+    """x: [..., 3] in [0, 1]^3 -> features [..., L * F].
+
+    level_weights: optional [L] factors of each level's features (coarse-
+    to-fine schedules over the levels).
+    """
     levels = self.levels
     total = levels[-1].offset + levels[-1].size
     scale = self.init_scale
@@ -203,7 +184,7 @@ class HashGridEncoding(nn.Module):
         (total, self.features_per_level))
     batch = x.shape[:-1]
     idx, weights = corner_indices_and_weights(x.reshape(-1, 3), levels)
-    lookup = (interpolate_with_point_gradient if self.point_gradient else
-              interpolate)
-    out = lookup(table, idx, weights)  # [M, L, F]
+    out = interpolate(table, idx, weights)  # [M, L, F]
+    if level_weights is not None:
+      out = out * level_weights[:, None]
     return out.reshape(batch + (self.output_size,))

@@ -82,6 +82,37 @@ class Logger:
       self.writer.close()
 
 
+def eval_context(model, config, state: training.TrainState,
+                 train_cameras: tuple) -> base.EvalContext:
+  """The context of a method's eval hooks: the state's host variables and
+  `train_cameras` = `training_cameras(training split)`."""
+  cameras, true_camtoworlds, names = train_cameras
+  return base.EvalContext(
+      model=model, variables=parallel.to_host(training.variables_of(state)),
+      config=config, step=int(state.step), train_cameras=cameras,
+      true_camtoworlds=true_camtoworlds, train_names=names)
+
+
+def training_cameras(dataset: Dataset) -> tuple:
+  """What eval hooks need of the training split (not its images): (cameras,
+  true poses [C, 3, 4], names)."""
+  return (dataset.cameras, dataset.reference_camtoworlds,
+          tuple(dataset.names))
+
+
+def log_eval_metrics(method: base.Method, context: base.EvalContext,
+                     logger: Logger) -> dict:
+  """Runs the method's eval_metrics; logs and prints the scalar ones."""
+  values = method.eval_metrics(context)
+  scalars = {k: float(v) for k, v in values.items()
+             if isinstance(v, (int, float, np.floating))}
+  logger.scalars(context.step, scalars)
+  if jax.process_index() == 0 and scalars:
+    print(f"step {context.step:>7d}  " + "  ".join(
+        f"{k} {v:.4g}" for k, v in scalars.items()), flush=True)
+  return scalars
+
+
 def render_preview(method: base.Method, config, preview: Dataset, render_fn,
                    state: training.TrainState, mesh, logger: Logger,
                    step: int) -> None:
@@ -126,6 +157,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   cameras = None
   if method.casts_rays:
     cameras = parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
+  train_cameras = training_cameras(dataset)
   del dataset
   preview = None
   if config.render_every > 0:
@@ -164,10 +196,14 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
           f"{checkpointer.directory}")
     checkpointer.save(step, state)
 
+  history = []
+  metrics_every = config.metrics_every if method.eval_metrics else 0
+  if metrics_every and start_step == 0:
+    history.append({"step": 0, **log_eval_metrics(
+        method, eval_context(model, config, state, train_cameras), logger)})
   t_start = t_log = time.time()
   step_log = start_step
   step = start_step
-  history = []
   for step in range(start_step + 1, config.max_steps + 1):
     state, stats = step_fn(state, data, cameras, base_key)
     last = step == config.max_steps
@@ -192,12 +228,21 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
         if is_main:
           print(f"Stopping at step {step}: max_time_minutes="
                 f"{config.max_time_minutes} reached", flush=True)
-        break
+        last = True
+    if metrics_every and (step % metrics_every == 0 or last):
+      values = log_eval_metrics(
+          method, eval_context(model, config, state, train_cameras), logger)
+      if history and history[-1]["step"] == step:
+        history[-1].update(values)
+      else:
+        history.append({"step": step, **values})
     if step % config.save_every == 0 or last:
       save(step)
     if preview is not None and step % config.render_every == 0:
       render_preview(method, config, preview, render_fn, state, mesh, logger,
                      step)
+    if last:
+      break
   if step > start_step and checkpointer.latest_step() != step:
     save(step)
   logger.close()

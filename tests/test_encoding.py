@@ -117,3 +117,39 @@ def test_sh_degrees_nest_and_sizes():
     np.testing.assert_allclose(out, full[:, :out.shape[-1]], atol=1e-7)
   with pytest.raises(ValueError):
     encoding.spherical_harmonics(d, 4)
+
+
+def test_coarse_to_fine_weights_at_the_schedule_corners():
+  """BARF's c2f = [0.1, 0.5] with L = 10: nothing before 10% of training,
+  everything from 50%; band k is half on at alpha = k + 0.5, i.e. at
+  fraction 0.1 + 0.4 (k + 0.5) / 10."""
+  w = lambda f: np.asarray(encoding.coarse_to_fine_weights(
+      jnp.float32(f), 10, 0.1, 0.5))
+  np.testing.assert_array_equal(w(0.0), 0.0)
+  np.testing.assert_array_equal(w(0.1), 0.0)
+  np.testing.assert_allclose(w(0.5), 1.0, atol=1e-6)
+  np.testing.assert_array_equal(w(1.0), 1.0)
+  mid = w(0.1 + 0.4 * 3.5 / 10)  # alpha = 3.5
+  np.testing.assert_allclose(mid[:3], 1.0, atol=1e-6)
+  np.testing.assert_allclose(mid[3], 0.5, atol=1e-5)
+  np.testing.assert_array_equal(mid[4:], 0.0)
+  # (1 - cos(pi / 4)) / 2 at alpha = k + 1/4.
+  np.testing.assert_allclose(w(0.1 + 0.4 * 0.25 / 10)[0],
+                             (1 - np.cos(np.pi / 4)) / 2, atol=1e-5)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_band_weights_scale_each_frequency(legacy):
+  x = jnp.asarray([[0.3, -1.2, 2.0]], jnp.float32)
+  weights = jnp.asarray([1.0, 0.25, 0.0])
+  full = encoding.positional_encoding(x, 0, 3, True, legacy)
+  weighted = encoding.positional_encoding(x, 0, 3, True, legacy,
+                                          band_weights=weights)
+  np.testing.assert_array_equal(weighted[:, :3], x)  # the input stays
+  # The band of each feature: input (-1), then [sin, cos] x band x
+  # coordinate, or (legacy) band x [sin, cos] x coordinate.
+  band = (np.concatenate([[-1] * 3, np.tile(np.repeat(np.arange(3), 3), 2)])
+          if not legacy else
+          np.concatenate([[-1] * 3, np.repeat(np.arange(3), 6)]))
+  factor = np.where(band < 0, 1.0, np.asarray(weights)[np.maximum(band, 0)])
+  np.testing.assert_allclose(weighted, full * factor, atol=1e-6)

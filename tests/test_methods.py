@@ -47,11 +47,14 @@ TINY = {
                       render_samples_per_ray=16, occupancy_update_every=1,
                       appearance_dim=4, transient_dim=4, transient_width=16,
                       test_time_steps=2, test_time_batch_size=16),
+    "barf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                 netwidth=32, netwidth_condition=16, learn_intrinsics=True),
     "instant_ngp": dict(hash_levels=4, hash_log2_size=10,
                         hash_max_resolution=64, occupancy_resolution=16,
                         march_steps=64, samples_budget=2048,
                         render_samples_per_ray=16, occupancy_update_every=1),
 }
+TINY["barf_hashgrid"] = TINY["instant_ngp"]
 NUM_RAYS = 64
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from jaxnerf import cameras as cameras_lib
+from jaxnerf import cameras as cameras_lib, poses
 from jaxnerf.cameras import Cameras, Pixels
 from jaxnerf.errors import ConfigError, DatasetError
 from jaxnerf.rays import Rays
@@ -39,6 +39,8 @@ class Dataset:
     depths: optional list of [H_i, W_i] ground-truth depth (distance along
       the camera z axis) with 0 where there is no surface.
     extras: loader-specific metadata (e.g. per-image scale of multiscale data).
+    true_camtoworlds: [N, 3, 4] the scene's poses when `cameras` hold
+      corrupted ones (config.pose_noise / pose_init); else None.
   """
 
   images: list[np.ndarray]
@@ -49,6 +51,7 @@ class Dataset:
   lossmult: Optional[np.ndarray] = None
   depths: Optional[list[np.ndarray]] = None
   extras: dict = dataclasses.field(default_factory=dict)
+  true_camtoworlds: Optional[np.ndarray] = None
 
   def __post_init__(self):
     if self.lossmult is None:
@@ -67,6 +70,13 @@ class Dataset:
   @property
   def camtoworlds(self) -> np.ndarray:
     """[N, 3, 4] camera-to-world matrices."""
+    return self.cameras.camtoworlds
+
+  @property
+  def reference_camtoworlds(self) -> np.ndarray:
+    """[N, 3, 4] the true poses: what pose estimates are scored against."""
+    if self.true_camtoworlds is not None:
+      return self.true_camtoworlds
     return self.cameras.camtoworlds
 
   # The first camera's intrinsics (the full-resolution one in multiscale
@@ -106,7 +116,9 @@ class Dataset:
         self, images=pick(self.images),
         cameras=self.cameras.take(np.asarray(indices)),
         names=pick(self.names), lossmult=self.lossmult[indices],
-        depths=pick(self.depths))
+        depths=pick(self.depths),
+        true_camtoworlds=(None if self.true_camtoworlds is None else
+                          self.true_camtoworlds[indices]))
 
 
 def available() -> list[str]:
@@ -128,8 +140,47 @@ def load_dataset(config, split: str,
       importlib.util.find_spec(module_name) is None):
     raise ConfigError(f"config.dataset_type: unknown dataset type {name!r}; "
                       f"known: {available()}")
-  return importlib.import_module(module_name).load(config, split,
-                                                   max_images=max_images)
+  dataset = importlib.import_module(module_name).load(config, split,
+                                                      max_images=max_images)
+  if split == "train":
+    dataset = corrupt_poses(dataset, config.pose_init, config.pose_noise,
+                            config.seed)
+  return dataset
+
+
+POSE_INITS = ("given", "identity")
+
+
+def corrupt_poses(dataset: Dataset, pose_init: str, pose_noise: float,
+                  seed: int) -> Dataset:
+  """The dataset with the poses a pose-estimation experiment starts from.
+
+  pose_init "identity" puts every camera at the origin looking down -z
+  (BARF on LLFF); pose_noise > 0 then moves each camera by BARF's noise
+  (`poses.perturb`, seeded). The true poses go to `true_camtoworlds`.
+  Noise drawn for N cameras is the first N rows of a longer draw, so the
+  first images get the same noise with or without `max_images`.
+
+  Raises:
+    ConfigError: an unknown pose_init or a negative pose_noise.
+  """
+  if pose_init not in POSE_INITS:
+    raise ConfigError(f"config.pose_init: unknown {pose_init!r}; known: "
+                      f"{list(POSE_INITS)}")
+  if pose_noise < 0:
+    raise ConfigError(f"config.pose_noise: must be >= 0, got {pose_noise}")
+  if pose_init == "given" and pose_noise == 0:
+    return dataset
+  true = np.asarray(dataset.camtoworlds, np.float64)
+  start = true
+  if pose_init == "identity":
+    start = np.tile(np.eye(3, 4), (len(dataset), 1, 1))
+  if pose_noise > 0:
+    start = poses.perturb(start, pose_noise, seed)
+  cameras = dataset.cameras.replace(
+      camtoworlds=start.astype(dataset.cameras.camtoworlds.dtype))
+  return dataclasses.replace(dataset, cameras=cameras,
+                             true_camtoworlds=true.astype(np.float32))
 
 
 def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:

@@ -30,6 +30,13 @@ The training and evaluation loops know only this contract:
 * `test_time`: an optional per-image optimisation that eval.py runs before
   scoring (e.g. a test view's pose, or its appearance code).
 * `seen_camera_outputs`: outputs eval.py writes only for training views.
+* `eval_metrics(context) -> dict`: optional metrics of the trained model
+  beyond the images' (e.g. pose errors against the true poses): eval.py
+  adds them to metrics.json, and train.py logs the scalar ones to
+  TensorBoard every `config.metrics_every` steps.
+* `eval_cameras(context, cameras) -> cameras`: optional; the cameras of an
+  evaluated split (other than "train") moved into the model's frame (e.g.
+  a similarity aligning the optimised training poses with the true ones).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxnerf.cameras import Cameras
 from jaxnerf.rays import Rays
 
 # Kinds of per-ray output maps, for how eval.py writes them.
@@ -182,6 +190,31 @@ def region_columns(region: str, width: int) -> slice:
   return slice(0, width)
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalContext:
+  """What `eval_metrics` and `eval_cameras` know about a trained run.
+
+  Attributes:
+    model: the method's Flax module.
+    variables: its trained variables (host arrays; per-camera rows of the
+      training cameras).
+    config: the run's config.
+    step: the training step of `variables`.
+    train_cameras: the training split's Cameras as training saw them (host
+      numpy; corrupted by config.pose_noise / pose_init if set).
+    true_camtoworlds: [C, 3, 4] the training cameras' true poses.
+    train_names: the training images' names.
+  """
+
+  model: Any
+  variables: Any
+  config: Any
+  step: int
+  train_cameras: Cameras
+  true_camtoworlds: Any
+  train_names: tuple[str, ...]
+
+
 # The maps every volume renderer in this library produces.
 STANDARD_OUTPUTS = {"rgb": "rgb", "depth": "depth", "disp": "disparity",
                     "acc": "opacity"}
@@ -205,6 +238,8 @@ class Method:
   # per-camera rows were learned (NeRF-W's transient objects and
   # uncertainty): eval.py writes them only when it renders that split.
   seen_camera_outputs: tuple[str, ...] = ()
+  eval_metrics: Optional[Callable[[EvalContext], dict]] = None
+  eval_cameras: Optional[Callable[[EvalContext, Cameras], Cameras]] = None
 
   def __post_init__(self):
     for name, kind in self.outputs.items():

@@ -63,9 +63,8 @@ class DNerfNgp(nn.Module):
   def setup(self):
     c = self.config
     # The deformation learns through the canonical field's gradient with
-    # respect to its input points.
-    self.field = fields.HashGridField(config=c,
-                                      point_gradient=c.deformation)
+    # respect to its input points (the hash grid passes it on).
+    self.field = fields.HashGridField(config=c)
     if c.deformation:
       self.deform = dnerf.DeformationMLP(c.deform_depth, c.deform_width, 0)
     self.grid = self.variable("occupancy", "grid",

@@ -1,0 +1,58 @@
+"""The shared Dataset: pose-estimation experiments (corrupted training
+poses with the true ones kept)."""
+
+import numpy as np
+import pytest
+
+from conftest import EMBEDDED_LEGO
+from jaxnerf import poses
+from jaxnerf.config import base_config
+from jaxnerf.datasets import load_dataset
+from jaxnerf.errors import ConfigError
+
+
+def _config(**fields):
+  c = base_config()
+  c.data_dir = EMBEDDED_LEGO
+  c.update(fields)
+  return c
+
+
+def test_pose_noise_corrupts_only_the_training_split_reproducibly():
+  clean = load_dataset(_config(), "train", max_images=5)
+  assert clean.true_camtoworlds is None
+  np.testing.assert_array_equal(clean.reference_camtoworlds,
+                                clean.camtoworlds)
+  noisy = load_dataset(_config(pose_noise=0.15, seed=3), "train",
+                       max_images=5)
+  np.testing.assert_array_equal(noisy.true_camtoworlds, clean.camtoworlds)
+  np.testing.assert_array_equal(noisy.reference_camtoworlds,
+                                clean.camtoworlds)
+  # BARF's noise in each camera's frame, seeded by config.seed.
+  expected = poses.perturb(clean.camtoworlds, 0.15, seed=3)
+  np.testing.assert_allclose(noisy.camtoworlds, expected, atol=1e-6)
+  again = load_dataset(_config(pose_noise=0.15, seed=3), "train")
+  np.testing.assert_array_equal(again.camtoworlds[:5], noisy.camtoworlds)
+  # The images and intrinsics are untouched, and so is the test split.
+  np.testing.assert_array_equal(noisy.images[0], clean.images[0])
+  assert noisy.cameras.fx[0] == clean.cameras.fx[0]
+  test = load_dataset(_config(pose_noise=0.15), "test", max_images=2)
+  assert test.true_camtoworlds is None
+  sub = noisy.subset([3, 1])
+  np.testing.assert_array_equal(sub.true_camtoworlds,
+                                clean.camtoworlds[[3, 1]])
+
+
+def test_identity_initial_poses():
+  ds = load_dataset(_config(pose_init="identity"), "train", max_images=3)
+  np.testing.assert_array_equal(ds.camtoworlds, np.tile(np.eye(3, 4),
+                                                        (3, 1, 1)))
+  assert not np.allclose(ds.true_camtoworlds, ds.camtoworlds)
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(pose_init="random"), "config.pose_init: unknown 'random'"),
+    (dict(pose_noise=-0.1), "config.pose_noise: must be >= 0")])
+def test_bad_pose_experiment_fields_are_one_line_errors(fields, message):
+  with pytest.raises(ConfigError, match=message):
+    load_dataset(_config(**fields), "train", max_images=1)
