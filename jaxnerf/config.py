@@ -42,6 +42,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
   c.llffhold = 8  # LLFF: every llffhold-th image is a test image
   c.spherify = False  # LLFF: 360-degree captures (no NDC)
+  # Posed captures (nerfstudio, colmap, nerfies): normalisation on load
+  # (jaxnerf/normalization.py) and the split without a listed one.
+  c.orientation_method = "up"  # "up": mean camera up-vector to +z; "none"
+  c.center_method = "poses"  # "poses", "focus" (of the optical axes), "none"
+  c.auto_scale_poses = True  # scale the cameras into the unit cube
+  c.scene_scale = 1.0  # a further scale of the normalised scene
+  c.train_split_fraction = 0.0  # >0: train on this fraction, evenly spaced
   # Optimisation.
   c.batch_size = 4096  # rays per step, all devices together
   c.image_batching = False  # each batch from one random training image
@@ -100,6 +107,14 @@ SCENES = {
                  factor=4, llffhold=8),
     # Near/far and focal come per image from metadata.json.
     "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
+    # Real captures: near/far come from the sparse points (config.near/far
+    # only without them), every 8th view is held out.
+    "nerfstudio": dict(dataset_type="nerfstudio", white_bkgd=False, near=0.05,
+                       far=4.0, llffhold=8),
+    "colmap": dict(dataset_type="colmap", white_bkgd=False, near=0.05,
+                   far=4.0, llffhold=8),
+    "nerfies": dict(dataset_type="nerfies", white_bkgd=False, near=0.05,
+                    far=4.0),
 }
 
 

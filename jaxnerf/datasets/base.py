@@ -39,6 +39,10 @@ class Dataset:
     depths: optional list of [H_i, W_i] ground-truth depth (distance along
       the camera z axis) with 0 where there is no surface.
     extras: loader-specific metadata (e.g. per-image scale of multiscale data).
+    world_from_scene: optional [4, 4] similarity from the coordinates the
+      cameras are in (a loader's normalised scene) back to the capture's own
+      frame (e.g. its SfM world); None: they are the same. The trainer
+      records it with the run (scene.json) for exports and render paths.
   """
 
   images: list[np.ndarray]
@@ -49,6 +53,7 @@ class Dataset:
   lossmult: Optional[np.ndarray] = None
   depths: Optional[list[np.ndarray]] = None
   extras: dict = dataclasses.field(default_factory=dict)
+  world_from_scene: Optional[np.ndarray] = None
 
   def __post_init__(self):
     if self.lossmult is None:
@@ -124,7 +129,8 @@ def load_dataset(config, split: str,
   """
   name = config.dataset_type
   module_name = f"jaxnerf.datasets.{name}"
-  if (not name or name == "base" or not name.isidentifier() or
+  if (not name or name == "base" or name.startswith("_") or
+      not name.isidentifier() or
       importlib.util.find_spec(module_name) is None):
     raise ConfigError(f"config.dataset_type: unknown dataset type {name!r}; "
                       f"known: {available()}")
