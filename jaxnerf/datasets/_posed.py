@@ -77,7 +77,7 @@ def holdout_split(n: int, split: str, llffhold: int,
       raise DatasetError("config.train_split_fraction: must be in (0, 1], got"
                          f" {train_fraction}")
     count = max(1, int(np.ceil(n * train_fraction)))
-    train = np.unique(np.round(np.linspace(0, n - 1, count)).astype(int))
+    train = np.unique(np.linspace(0, n - 1, count, dtype=int))  # nerfstudio
   else:
     if llffhold <= 0:
       raise DatasetError(f"config.llffhold: must be positive, got {llffhold}")
