@@ -2,6 +2,7 @@
 
   flock /tmp/cpu.lock python bench/sfm_accuracy.py [--scenes fern,cake]
       [--work /tmp/sfm_accuracy] [--data ../shared/data]
+  (--data defaults to $JAXNERF_SHARED_DATA, else ../shared/data)
 
 fern: `nerf_llff_data/fern/images_8` alone (20 photos, 504x378) against
 `poses_bounds.npy` (COLMAP poses of the original capture). cake:
@@ -29,7 +30,8 @@ from jaxnerf.capture import Log
 from jaxnerf.datasets import llff, nerfies, nerfstudio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+DATA = os.environ.get("JAXNERF_SHARED_DATA",
+                      os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
 def fern_reference(data: str) -> tuple[str, dict]:
