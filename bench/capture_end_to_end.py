@@ -69,7 +69,8 @@ def process(images, output, matching, sfm_dir=None):
 
 
 def train_and_eval(data_dir, train_dir, fields, split="test"):
-  """(train seconds, eval seconds, metrics.json of the eval)."""
+  """(train seconds, eval seconds, metrics.json of the eval, (render
+  samples per ray, chunk))."""
   if os.path.isdir(train_dir):
     shutil.rmtree(train_dir)
   os.makedirs(train_dir)
@@ -94,7 +95,11 @@ def train_and_eval(data_dir, train_dir, fields, split="test"):
   evals = [d for d in os.listdir(train_dir) if d.startswith(f"eval_{split}")]
   metrics = json.load(open(os.path.join(train_dir, evals[0],
                                         "metrics.json")))
-  return t_train, t_eval, metrics
+  return t_train, t_eval, metrics, (per_ray, chunk)
+
+
+def per_image(metrics):
+  return ", ".join(f"{r['name']} {r['psnr']:.2f}" for r in metrics["images"])
 
 
 def provided_fern(data, sfm_out, output):
@@ -143,22 +148,22 @@ def fern(args):
                            os.path.join(work, "sfm"), "exhaustive",
                            args.sfm_dir)
   fields = dict(max_steps=args.steps, max_time_minutes=args.minutes)
-  t_train, t_eval, m_sfm = train_and_eval(sfm_out, os.path.join(work,
+  t_train, t_eval, m_sfm, _ = train_and_eval(sfm_out, os.path.join(work,
                                                                 "run_sfm"),
                                           fields)
   ref = provided_fern(data, sfm_out, os.path.join(work, "provided"))
-  r_train, r_eval, m_ref = train_and_eval(ref, os.path.join(work,
+  r_train, r_eval, m_ref, _ = train_and_eval(ref, os.path.join(work,
                                                             "run_provided"),
                                           fields)
   total = t_sfm + t_train + t_eval
   print(f"\nfern, SfM poses: psnr {m_sfm['mean']['psnr']:.2f} ssim "
         f"{m_sfm['mean']['ssim']:.4f} at step {m_sfm['step']} "
-        f"({', '.join(f'{r['name']} {r['psnr']:.2f}' for r in m_sfm['images'])})"
+        f"({per_image(m_sfm)})"
         f"; SfM {t_sfm:.0f} s + train {t_train:.0f} s + eval {t_eval:.0f} s "
         f"= {total / 60:.1f} min")
   print(f"fern, provided poses: psnr {m_ref['mean']['psnr']:.2f} ssim "
         f"{m_ref['mean']['ssim']:.4f} at step {m_ref['step']} "
-        f"({', '.join(f'{r['name']} {r['psnr']:.2f}' for r in m_ref['images'])})"
+        f"({per_image(m_ref)})"
         f"; train {r_train:.0f} s + eval {r_eval:.0f} s")
   diff = m_sfm["mean"]["psnr"] - m_ref["mean"]["psnr"]
   print(f"difference {diff:+.2f} dB (target: within 1 dB); total "
@@ -194,18 +199,20 @@ def cake(args):
     json.dump(meta, f, indent=1)
   fields = dict(max_steps=args.steps, max_time_minutes=args.minutes,
                 factor=2)
-  t_train, t_eval, m = train_and_eval(scene, os.path.join(work, "run"),
-                                      fields, split="val")
+  t_train, t_eval, m, (per_ray, chunk) = train_and_eval(
+      scene, os.path.join(work, "run"), fields, split="val")
   print(f"\ncake (rgb/1x -> SfM, {len(meta['train_filenames'])} train "
         f"views at 240x428): val psnr {m['mean']['psnr']:.2f} ssim "
         f"{m['mean']['ssim']:.4f} at step {m['step']} "
-        f"({', '.join(f'{r['name']} {r['psnr']:.2f}' for r in m['images'])})"
+        f"({per_image(m)})"
         f"; SfM {t_sfm:.0f} s + train {t_train:.0f} s + eval {t_eval:.0f} s")
   if args.orbit:
     t = run([sys.executable, os.path.join("bench", "render_orbit.py"),
              "--config=instant_ngp_capture", f"--config.data_dir={scene}",
              f"--config.train_dir={os.path.join(work, 'run')}",
-             "--config.factor=4", f"--out={args.orbit}"],
+             "--config.factor=4", f"--out={args.orbit}",
+             f"--config.render_samples_per_ray={per_ray}",
+             f"--config.chunk={chunk}"],
             os.path.join(work, "orbit.log"))
     print(f"orbit: {args.orbit} ({os.path.getsize(args.orbit) / 1e3:.0f} kB,"
           f" {t:.0f} s)")
