@@ -26,3 +26,15 @@ def run(argv: Sequence[str], script: str, job: Callable) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 1
   return 0
+
+
+def guarded(job: Callable, *args) -> int:
+  """Runs `job(*args)`; a UserError is one line on stderr and exit status 1
+  (entry points without `--config` flags, e.g. process_data.py)."""
+  from jaxnerf.errors import UserError
+  try:
+    job(*args)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0

@@ -47,6 +47,13 @@ def base_config() -> ml_collections.ConfigDict:
   # per camera (seeded by `seed`); the true poses are kept for evaluation.
   c.pose_init = "given"  # or "identity"
   c.pose_noise = 0.0
+  # Posed captures (nerfstudio, colmap, nerfies): normalisation on load
+  # (jaxnerf/normalization.py) and the split without a listed one.
+  c.orientation_method = "up"  # "up": mean camera up-vector to +z; "none"
+  c.center_method = "poses"  # "poses", "focus" (of the optical axes), "none"
+  c.auto_scale_poses = True  # scale the cameras into the unit cube
+  c.scene_scale = 1.0  # a further scale of the normalised scene
+  c.train_split_fraction = 0.0  # >0: train on this fraction, evenly spaced
   # Optimisation.
   c.batch_size = 4096  # rays per step, all devices together
   c.image_batching = False  # each batch from one random training image
@@ -119,6 +126,14 @@ SCENES = {
     "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
     # D-NeRF's Blender scenes, with a time per frame.
     "dnerf": dict(dataset_type="dnerf", white_bkgd=True, near=2.0, far=6.0),
+    # Real captures: near/far come from the sparse points (config.near/far
+    # only without them), every 8th view is held out.
+    "nerfstudio": dict(dataset_type="nerfstudio", white_bkgd=False, near=0.05,
+                       far=4.0, llffhold=8),
+    "colmap": dict(dataset_type="colmap", white_bkgd=False, near=0.05,
+                   far=4.0, llffhold=8),
+    "nerfies": dict(dataset_type="nerfies", white_bkgd=False, near=0.05,
+                    far=4.0),
 }
 
 

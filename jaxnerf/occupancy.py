@@ -165,3 +165,36 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
   return PackedSamples(ray_ids=ray_ids, t=jax.lax.stop_gradient(t_packed),
                        delta=delta, valid=valid, ray_complete=ray_complete,
                        num_samples=total)
+
+
+def pack_samples(t: jax.Array, delta: jax.Array, keep: jax.Array,
+                 thickness: jax.Array, budget: int, early_stop_eps: float,
+                 early_stop_max_thickness: float = 1.0) -> PackedSamples:
+  """Packs the kept samples of N rays into a static budget (for marchers
+  whose steps vary along the ray, e.g. contraction.march).
+
+  Args:
+    t: [N, S] sample positions, sorted per ray; delta: [N, S] their world
+      lengths; keep: [N, S] samples in occupied cells;
+    thickness: [N, S] the grid's value at each sample (early stopping, as
+      in `march`).
+  Returns:
+    PackedSamples with budget B.
+  """
+  n, steps = t.shape
+  if early_stop_eps > 0:
+    tau = jnp.where(keep, jnp.minimum(thickness, early_stop_max_thickness),
+                    0.0)
+    exclusive = jnp.cumsum(tau, axis=-1) - tau
+    keep = keep & (exclusive < -jnp.log(early_stop_eps))
+  counts = jnp.sum(keep, axis=-1)
+  ray_complete = jnp.cumsum(counts) <= budget
+  total = jnp.sum(counts)
+  (flat,) = jnp.nonzero(keep.reshape(-1), size=budget, fill_value=0)
+  valid = jnp.arange(budget) < total
+  ray_ids = jnp.where(valid, flat // steps, n).astype(jnp.int32)
+  return PackedSamples(ray_ids=ray_ids,
+                       t=jax.lax.stop_gradient(t.reshape(-1)[flat]),
+                       delta=jax.lax.stop_gradient(delta.reshape(-1)[flat]),
+                       valid=valid, ray_complete=ray_complete,
+                       num_samples=total)

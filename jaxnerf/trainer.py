@@ -42,11 +42,24 @@ def stack_training_data(dataset: Dataset,
   return training.TrainData(rgb=rgb, rays=inputs)
 
 
+def scene_info(dataset: Dataset) -> base.SceneInfo:
+  """The SceneInfo of a training split."""
+  world = dataset.world_from_scene
+  return base.SceneInfo(
+      num_cameras=len(dataset),
+      world_from_scene=None if world is None else tuple(
+          tuple(float(v) for v in row) for row in np.asarray(world)))
+
+
 def write_scene_info(train_dir: str, scene: base.SceneInfo) -> None:
-  """Records what the model's shapes depend on, for eval.py and exports."""
+  """Records what the model's shapes depend on and the scene's frame
+  (world_from_scene), for eval.py and exports."""
   if jax.process_index() == 0:
+    info = {"num_cameras": scene.num_cameras}
+    if scene.world_from_scene is not None:
+      info["world_from_scene"] = [list(r) for r in scene.world_from_scene]
     with open(os.path.join(train_dir, SCENE_FILE), "w") as f:
-      json.dump({"num_cameras": scene.num_cameras}, f, indent=1)
+      json.dump(info, f, indent=1)
 
 
 def read_scene_info(train_dir: str) -> base.SceneInfo:
@@ -55,7 +68,12 @@ def read_scene_info(train_dir: str) -> base.SceneInfo:
     raise CheckpointError(f"config.train_dir: {path} not found; run train.py "
                           "first")
   with open(path) as f:
-    return base.SceneInfo(num_cameras=int(json.load(f)["num_cameras"]))
+    info = json.load(f)
+  world = info.get("world_from_scene")
+  return base.SceneInfo(
+      num_cameras=int(info["num_cameras"]),
+      world_from_scene=None if world is None else tuple(
+          tuple(float(v) for v in row) for row in world))
 
 
 class Logger:
@@ -150,7 +168,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   parallel.check_divisible(config.batch_size, mesh, "batch_size")
 
   dataset = load_dataset(config, "train")
-  scene = base.SceneInfo(num_cameras=len(dataset))
+  scene = scene_info(dataset)
   data = parallel.shard_training_data(
       stack_training_data(dataset, method.casts_rays), config.image_batching,
       mesh)

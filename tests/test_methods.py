@@ -53,6 +53,9 @@ TINY = {
                         hash_max_resolution=64, occupancy_resolution=16,
                         march_steps=64, samples_budget=2048,
                         render_samples_per_ray=16, occupancy_update_every=1),
+    "nerfpp": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                   netwidth=32, netwidth_condition=16, sphere_radius=5.0,
+                   num_bg_coarse_samples=8, num_bg_fine_samples=8),
 }
 TINY["barf_hashgrid"] = TINY["instant_ngp"]
 NUM_RAYS = 64

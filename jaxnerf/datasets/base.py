@@ -41,6 +41,10 @@ class Dataset:
     extras: loader-specific metadata (e.g. per-image scale of multiscale data).
     true_camtoworlds: [N, 3, 4] the scene's poses when `cameras` hold
       corrupted ones (config.pose_noise / pose_init); else None.
+    world_from_scene: optional [4, 4] similarity from the coordinates the
+      cameras are in (a loader's normalised scene) back to the capture's own
+      frame (e.g. its SfM world); None: they are the same. The trainer
+      records it with the run (scene.json) for exports and render paths.
   """
 
   images: list[np.ndarray]
@@ -52,6 +56,7 @@ class Dataset:
   depths: Optional[list[np.ndarray]] = None
   extras: dict = dataclasses.field(default_factory=dict)
   true_camtoworlds: Optional[np.ndarray] = None
+  world_from_scene: Optional[np.ndarray] = None
 
   def __post_init__(self):
     if self.lossmult is None:
@@ -136,7 +141,8 @@ def load_dataset(config, split: str,
   """
   name = config.dataset_type
   module_name = f"jaxnerf.datasets.{name}"
-  if (not name or name == "base" or not name.isidentifier() or
+  if (not name or name == "base" or name.startswith("_") or
+      not name.isidentifier() or
       importlib.util.find_spec(module_name) is None):
     raise ConfigError(f"config.dataset_type: unknown dataset type {name!r}; "
                       f"known: {available()}")

@@ -84,9 +84,12 @@ class SceneInfo:
 
   num_cameras: cameras (images) of the training split: the leading size of
     per-camera parameters.
+  world_from_scene: the training Dataset's `world_from_scene` as a 4x4
+    nested tuple (None: the scene is in its own frame); for exports.
   """
 
   num_cameras: int = 1
+  world_from_scene: Optional[tuple[tuple[float, ...], ...]] = None
 
 
 def match_all(path: tuple[str, ...]) -> bool:

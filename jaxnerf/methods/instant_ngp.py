@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, occupancy, rendering
+from jaxnerf import contraction, fields, losses, occupancy, rendering
+from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.rays import Rays
 
@@ -43,6 +44,11 @@ def config_fields() -> ml_collections.ConfigDict:
   # Scene box [-scene_bound, scene_bound]^3: NeRF's Blender scenes lie in
   # [-1.5, 1.5]^3 (the lego's extent is about 1.3 along its widest axis).
   c.scene_bound = 1.5
+  # "mipnerf360": unbounded scenes. World points are contracted into the box
+  # (jaxnerf/contraction.py, inner radius scene_bound / 2: that ball keeps
+  # its scale, the rest of the world fills the shell out to scene_bound),
+  # and rays are marched through the contracted grid, far unbounded.
+  c.contraction = "none"
   # Hash grid (the paper's NeRF settings).
   c.hash_levels = 16
   c.hash_features = 2
@@ -88,6 +94,9 @@ class InstantNgp(nn.Module):
 
   def setup(self):
     c = self.config
+    if c.contraction not in contraction.KINDS:
+      raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
+                        f"known: {list(contraction.KINDS)}")
     self.field = fields.HashGridField(config=c)
     num_cells = c.occupancy_resolution**3
     # Start every cell just above the threshold: all space is marched until
@@ -108,6 +117,13 @@ class InstantNgp(nn.Module):
     c = self.config
     return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
 
+  def to_field(self, points: jax.Array) -> jax.Array:
+    """World points [..., 3] -> the field's box (contracted if set)."""
+    c = self.config
+    if c.contraction == "none":
+      return points
+    return contraction.contract(points, c.scene_bound / 2)
+
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the density field (mutates it)."""
     c = self.config
@@ -121,6 +137,9 @@ class InstantNgp(nn.Module):
     points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
     density, _ = self.field.density(points)
     thickness = jax.lax.stop_gradient(density) * self.step_size
+    if c.contraction != "none":  # steps there are longer in the world
+      thickness = thickness * contraction.world_step_scale(
+          points, c.scene_bound / 2)
     self.grid.value = occupancy.update_grid(self.grid.value, cells, thickness,
                                             c.occupancy_decay)
 
@@ -139,14 +158,20 @@ class InstantNgp(nn.Module):
     n = rays.origins.shape[0]
     budget = c.samples_budget if randomized else n * c.render_samples_per_ray
     budget = max(budget, c.march_steps)  # one whole ray always fits
-    samples = occupancy.march(
-        key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
-        self.step_size, c.march_steps, budget, c.occupancy_threshold,
-        c.early_stop_eps, randomized)
+    if c.contraction == "none":
+      samples = occupancy.march(
+          key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
+          self.step_size, c.march_steps, budget, c.occupancy_threshold,
+          c.early_stop_eps, randomized)
+    else:
+      samples = contraction.march(
+          key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
+          self.step_size, budget, c.occupancy_threshold, c.early_stop_eps,
+          randomized)
     ids = jnp.minimum(samples.ray_ids, n - 1)
     origins = jnp.take(rays.origins, ids, axis=0)
     directions = jnp.take(rays.directions, ids, axis=0)
-    points = origins + samples.t[:, None] * directions
+    points = self.to_field(origins + samples.t[:, None] * directions)
     density, rgb = self.field(points, ids, rays.viewdirs)
     density = jnp.where(samples.valid, density, 0.0)
     weights = rendering.packed_compositing_weights(density, samples.delta,
@@ -165,13 +190,13 @@ class InstantNgp(nn.Module):
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Density [M] at points [M, 3]."""
     del progress
-    return self.field.density(points)[0]
+    return self.field.density(self.to_field(points))[0]
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
     """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]."""
     del progress
-    return self.field.radiance(points, viewdirs)
+    return self.field.radiance(self.to_field(points), viewdirs)
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:

@@ -1,0 +1,75 @@
+"""Renders a trained capture along an arc of its cameras into a GIF.
+
+  python bench/render_orbit.py --config=instant_ngp_capture \
+      --config.data_dir=DIR --config.train_dir=RUN --config.factor=4 \
+      --out=docs/media/orbit.gif [--frames=24]
+
+The arc turns about the scene's +z (the cameras' mean up after the
+loader's orientation) through the origin, over the azimuths the training
+cameras span, at their mean distance and elevation, looking at the origin;
+it plays forth and back. Intrinsics are the first training camera's (no
+distortion) at config.factor.
+"""
+
+import functools
+import sys
+
+import imageio.v3 as iio
+import jax
+import numpy as np
+
+from jaxnerf import cameras, cli, evaluator, images, parallel, training
+from jaxnerf.datasets import load_dataset
+
+
+def arc_poses(camtoworlds: np.ndarray, n_frames: int) -> np.ndarray:
+  """[n_frames, 3, 4] cameras on the arc the given cameras span about z."""
+  pos = np.asarray(camtoworlds)[:, :3, 3]
+  azimuth = np.unwrap(np.arctan2(pos[:, 1], pos[:, 0]))
+  radius = np.linalg.norm(pos[:, :2], axis=-1).mean()
+  height = pos[:, 2].mean()
+  poses = []
+  for a in np.linspace(azimuth.min(), azimuth.max(), n_frames):
+    p = np.array([radius * np.cos(a), radius * np.sin(a), height])
+    poses.append(cameras.viewmatrix(p, np.array([0.0, 0.0, 1.0]), p))
+  return np.stack(poses)
+
+
+def main(argv):
+  out, n_frames, rest = None, 24, []
+  for arg in argv[1:]:
+    if arg.startswith("--out="):
+      out = arg.split("=", 1)[1]
+    elif arg.startswith("--frames="):
+      n_frames = int(arg.split("=", 1)[1])
+    else:
+      rest.append(arg)
+
+  def job(config):
+    mesh = parallel.make_mesh()
+    method, model, state = evaluator.restore_latest(config, mesh)
+    data = load_dataset(config, "train")
+    path = arc_poses(data.camtoworlds, n_frames)
+    rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
+                                data.near, data.far)
+    variables = parallel.to_host(training.variables_of(state))
+    variables["params"] = training.unseen_camera_params(
+        method, variables["params"], 1)
+    render = functools.partial(
+        training.make_render_fn(method, model, config),
+        parallel.put_replicated(variables, mesh), cameras=None,
+        step=state.step)
+    frames = []
+    for i in range(n_frames):
+      image = parallel.render_image(
+          render, jax.tree.map(lambda x, i=i: x[i], rays), config.chunk, mesh)
+      frames.append(images.to_uint8(np.clip(image["rgb"], 0, 1)))
+      print(f"frame {i + 1}/{n_frames}", flush=True)
+    frames = frames + frames[-2:0:-1]  # forth and back
+    iio.imwrite(out, np.stack(frames), duration=80, loop=0)
+
+  return cli.run(["render_orbit.py"] + rest, "bench/render_orbit.py", job)
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

@@ -1,0 +1,36 @@
+"""Instant-NGP's hash grid on your own capture (process_data.py output, a
+nerfstudio transforms.json): an unbounded scene, contracted.
+
+  python process_data.py --images photos/ --output data/mine
+  python train.py --config=instant_ngp_capture --config.data_dir=data/mine \
+      --config.train_dir=runs/mine
+
+The loader orients the cameras' up-vector to +z, centres the scene on the
+focus of the optical axes and scales the cameras into [-1, 1]^3; near/far
+come from the sparse points. mip-NeRF 360's contraction keeps the ball of
+radius scene_bound / 2 = 2 (which holds every camera) as it is and maps the
+rest of the world into the shell out to radius 4, where the hash grid and
+the occupancy grid end; rays are marched to (almost) infinity.
+"""
+
+from jaxnerf import config as config_lib
+
+
+def get_config():
+  c = config_lib.method_config("instant_ngp")
+  config_lib.scene(c, "nerfstudio", "data/capture", "runs/capture",
+                   center_method="focus")
+  c.contraction = "mipnerf360"
+  c.scene_bound = 4.0
+  c.hash_log2_size = 19
+  c.hash_max_resolution = 4096  # over the box [-4, 4]^3
+  c.occupancy_resolution = 128
+  c.march_steps = 1024  # sets the step: 2 sqrt(3) scene_bound / 1024
+  c.batch_size = 8192
+  c.samples_budget = 2**17
+  c.render_samples_per_ray = 64
+  c.max_steps = 20_000
+  c.save_every = 1_000
+  c.render_every = 0
+  c.chunk = 4096
+  return c
