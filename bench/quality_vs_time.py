@@ -14,7 +14,8 @@ they share the machine state.
 
 A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
 
-Prints a table per config (minutes, steps, PSNR, SSIM, rays/s) and a summary
+Prints a table per config (minutes, steps, test PSNR and SSIM, the
+training-batch PSNR of the last 50 steps, rays/s) and a summary
 of training throughput: rays/s counts the rays that contributed to the loss
 (for instant_ngp, those whose samples fit the budget: its `rays_used`).
 """
@@ -36,6 +37,10 @@ from jaxnerf.datasets import load_dataset
 from jaxnerf.methods import base
 
 
+# Steps whose training-batch PSNR is averaged at each mark.
+TRAIN_PSNR_STEPS = 50
+
+
 def evaluate(method, model, config, state, test, mesh) -> dict:
   psnrs, ssims = [], []
   for i, out in evaluator.render_views(method, model, config, state, test,
@@ -46,7 +51,12 @@ def evaluate(method, model, config, state, test, mesh) -> dict:
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
-def run(spec: str, args) -> dict:
+def run(spec: str, args, on_mark=None) -> dict:
+  """Trains one config (`name` or `name@marks`) and scores it at the marks.
+
+  on_mark: optional (method, model, config, state, train, test, mesh) -> dict
+    of extra columns for the row of each mark (bench/generalisation.py).
+  """
   name, _, own_marks = spec.partition("@")
   argv = [f"--config={name}", "--config.train_dir=unused"]
   if args.data_dir:
@@ -81,6 +91,9 @@ def run(spec: str, args) -> dict:
   rays_used = 0.0
   compile_s = None
   steady = dict(t=0.0, steps=0, rays=0.0)  # after the first step
+  # Training-batch PSNR of the steps before each mark (what the model fits),
+  # to set against the test PSNR (what it predicts).
+  recent_psnr = []
   print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
         f"min", flush=True)
   while marks:
@@ -91,6 +104,8 @@ def run(spec: str, args) -> dict:
     clock += dt
     step += 1
     used = float(stats.get("rays_used", config.batch_size))
+    recent_psnr = recent_psnr[-(TRAIN_PSNR_STEPS - 1):] + [
+        float(stats["psnr"])]
     rays_used += used
     if compile_s is None:
       compile_s = dt
@@ -110,10 +125,14 @@ def run(spec: str, args) -> dict:
       scores = evaluate(method, model, config, state, test, mesh)
       row = dict(minutes=mark, train_s=clock, steps=step,
                  rays_per_s=rays_used / clock, **scores,
-                 eval_s=time.perf_counter() - t_eval)
+                 train_batch_psnr=float(np.mean(recent_psnr)))
+      if on_mark is not None:
+        row.update(on_mark(method, model, config, state, train, test, mesh))
+      row["eval_s"] = time.perf_counter() - t_eval
       rows.append(row)
       print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"
-            f"  SSIM {scores['ssim']:.3f}  (eval {row['eval_s']:.0f} s)",
+            f"  SSIM {scores['ssim']:.3f}  train batch PSNR "
+            f"{row['train_batch_psnr']:6.2f}  (eval {row['eval_s']:.0f} s)",
             flush=True)
   return dict(config=name, model=config.method, batch_size=config.batch_size,
               compile_s=compile_s, rows=rows,
@@ -127,11 +146,13 @@ def print_table(result: dict) -> None:
         f"{result['compile_s']:.1f} s, steady {result['steady_s_per_step']:.3f}"
         f" s/step, {result['steady_rays_per_s']:.0f} rays/s, "
         f"{result['test_views']} test views")
-  print("| minutes | steps | test PSNR | test SSIM | rays/s (so far) |")
-  print("|---|---|---|---|---|")
+  print("| minutes | steps | test PSNR | test SSIM | train batch PSNR | "
+        "rays/s (so far) |")
+  print("|---|---|---|---|---|---|")
   for r in result["rows"]:
     print(f"| {r['minutes']:g} | {r['steps']} | {r['psnr']:.2f} | "
-          f"{r['ssim']:.3f} | {r['rays_per_s']:.0f} |")
+          f"{r['ssim']:.3f} | {r['train_batch_psnr']:.2f} | "
+          f"{r['rays_per_s']:.0f} |")
 
 
 def main():
