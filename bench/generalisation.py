@@ -8,9 +8,9 @@ test split) and, at every mark, also measures:
   through one random point inside each pixel. A field that varies inside a
   pixel's footprint fits the centre rays and fails the others, as it fails
   novel views: a large drop is aliasing-driven overfitting.
-* test_ss_psnr: the test views rendered with `--supersample` rays per
-  pixel (a k x k grid inside the pixel), averaged: what a box-filtered
-  render of the same field scores.
+* test_ss_psnr (with `--supersample k`): the test views rendered with a
+  k x k grid of rays per pixel, averaged: what a box-filtered render of the
+  same field scores.
 * test_fg_psnr / test_bg_psnr: test PSNR over pixels with and without a
   surface (ground-truth depth > 0), and test_bg_acc: mean opacity rendered
   over the background (floaters in empty space show up there).
@@ -79,29 +79,35 @@ def psnr_of(pred, gt, mask=None) -> float:
 
 
 def diagnose(args):
-  def on_mark(method, model, config, state, train, test, mesh) -> dict:
+  """The `score` of quality_vs_time.run: test PSNR/SSIM and the diagnostics,
+  rendering each test view once."""
+
+  def score(method, model, config, state, train, test, mesh) -> dict:
     del method
     render = make_renderer(model, config, mesh, state)
     rng = np.random.default_rng(0)
-    out = {}
-    fg, bg, bg_acc, incomplete, ss = [], [], [], [], []
+    psnrs, ssims, fg, bg, bg_acc, incomplete, ss = [], [], [], [], [], [], []
     k = args.supersample
     grid = (np.arange(k) + 0.5) / k
     for i, gt in enumerate(test.images):
       centre = render(test.image_rays(i))
+      rgb = np.clip(centre["rgb"], 0, 1)
+      psnrs.append(psnr_of(rgb, gt))
+      ssims.append(float(metrics.ssim(rgb, gt)))
       incomplete.append(1 - float(np.mean(centre["complete"])))
       if test.depths is not None:
         surface = test.depths[i] > 0
-        fg.append(np.mean((np.clip(centre["rgb"], 0, 1) - gt)[surface]**2))
-        bg.append(np.mean((np.clip(centre["rgb"], 0, 1) - gt)[~surface]**2))
+        fg.append(np.mean((rgb - gt)[surface]**2))
+        bg.append(np.mean((rgb - gt)[~surface]**2))
         bg_acc.append(float(np.mean(centre["acc"][~surface])))
       if k > 1:
-        acc = 0
+        total = 0
         for gy in grid:
           for gx in grid:
             offset = np.broadcast_to(np.float64([gx, gy]), gt.shape[:2] + (2,))
-            acc = acc + render(pixel_rays(test.cameras, i, offset))["rgb"]
-        ss.append(psnr_of(acc / k**2, gt))
+            total = total + render(pixel_rays(test.cameras, i, offset))["rgb"]
+        ss.append(psnr_of(total / k**2, gt))
+    out = dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
     if fg:
       out.update(test_fg_psnr=float(metrics.mse_to_psnr(np.mean(fg))),
                  test_bg_psnr=float(metrics.mse_to_psnr(np.mean(bg))),
@@ -122,8 +128,7 @@ def diagnose(args):
     print("   ", "  ".join(f"{k} {v:.3f}" for k, v in out.items()), flush=True)
     return out
 
-  return on_mark
-
+  return score
 
 
 def print_capacity(config, train) -> None:
@@ -157,8 +162,8 @@ def main():
   parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5])
   parser.add_argument("--data_dir", default="")
   parser.add_argument("--test_views", type=int, default=0)
-  parser.add_argument("--train_views", type=int, default=10)
-  parser.add_argument("--supersample", type=int, default=2,
+  parser.add_argument("--train_views", type=int, default=4)
+  parser.add_argument("--supersample", type=int, default=1,
                       help="k: test views also rendered with k x k rays "
                       "per pixel (1: not)")
   parser.add_argument("--override", nargs="*", default=[])
@@ -167,19 +172,21 @@ def main():
   results = []
   printed = set()
 
-  def on_mark(*a):
+  score = diagnose(args)
+
+  def score_and_capacity(*a):
     config, train = a[2], a[4]
     if config.method not in printed:
       print_capacity(config, train)
       printed.add(config.method)
-    return diagnose(args)(*a)
+    return score(*a)
 
   for spec in args.configs:
-    results.append(quality_vs_time.run(spec, args, on_mark=on_mark))
+    results.append(quality_vs_time.run(spec, args, score=score_and_capacity))
   for result in results:
     quality_vs_time.print_table(result)
     keys = [k for k in result["rows"][0] if k.startswith(("test_", "train_"))
-            and k != "train_s"]
+            and k not in ("train_s", "train_batch_psnr")]
     print("| minutes | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for r in result["rows"]:

@@ -51,11 +51,12 @@ def evaluate(method, model, config, state, test, mesh) -> dict:
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
-def run(spec: str, args, on_mark=None) -> dict:
+def run(spec: str, args, score=None) -> dict:
   """Trains one config (`name` or `name@marks`) and scores it at the marks.
 
-  on_mark: optional (method, model, config, state, train, test, mesh) -> dict
-    of extra columns for the row of each mark (bench/generalisation.py).
+  score: (method, model, config, state, train, test, mesh) -> dict with at
+    least psnr and ssim of the test split, and any further columns for the
+    row (bench/generalisation.py); default: `evaluate`.
   """
   name, _, own_marks = spec.partition("@")
   argv = [f"--config={name}", "--config.train_dir=unused"]
@@ -122,12 +123,13 @@ def run(spec: str, args, on_mark=None) -> dict:
     if clock >= 60 * marks[0]:
       mark = marks.pop(0)
       t_eval = time.perf_counter()
-      scores = evaluate(method, model, config, state, test, mesh)
+      if score is None:
+        scores = evaluate(method, model, config, state, test, mesh)
+      else:
+        scores = score(method, model, config, state, train, test, mesh)
       row = dict(minutes=mark, train_s=clock, steps=step,
                  rays_per_s=rays_used / clock, **scores,
                  train_batch_psnr=float(np.mean(recent_psnr)))
-      if on_mark is not None:
-        row.update(on_mark(method, model, config, state, train, test, mesh))
       row["eval_s"] = time.perf_counter() - t_eval
       rows.append(row)
       print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"

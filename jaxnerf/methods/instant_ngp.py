@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, occupancy, rendering
+from jaxnerf import fields, footprint, hashgrid, losses, occupancy, rendering
 from jaxnerf.methods import base
 from jaxnerf.rays import Rays
 
@@ -73,6 +73,16 @@ def config_fields() -> ml_collections.ConfigDict:
   c.render_samples_per_ray = 32  # budget per ray when not randomized
   # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
   c.weight_decay_mult = 1e-6
+  # Regularisers and anti-aliasing for held-out views (issue #14,
+  # docs/BENCHMARKS.md has the ablation).
+  # Train on a random ray through each pixel's footprint (jaxnerf/footprint
+  # .py): "cone" for pinhole cameras, "cylinder" for NDC, "none": centres.
+  c.ray_jitter = "none"
+  # mip-NeRF 360's distortion loss (losses.packed_distortion), distances in
+  # scene units.
+  c.distortion_mult = 0.0
+  # Zip-NeRF's normalised weight decay of the hash table (losses.grid_l2).
+  c.grid_l2_mult = 0.0
   return c
 
 
@@ -88,6 +98,7 @@ class InstantNgp(nn.Module):
 
   def setup(self):
     c = self.config
+    footprint.check_shape(c.ray_jitter, "ray_jitter")
     self.field = fields.HashGridField(config=c)
     num_cells = c.occupancy_resolution**3
     # Start every cell just above the threshold: all space is marched until
@@ -137,6 +148,9 @@ class InstantNgp(nn.Module):
     del progress
     c = self.config
     n = rays.origins.shape[0]
+    if randomized and c.ray_jitter != "none":
+      key, key_jitter = jax.random.split(key)
+      rays = footprint.jitter_rays(key_jitter, rays, c.ray_jitter)
     budget = c.samples_budget if randomized else n * c.render_samples_per_ray
     budget = max(budget, c.march_steps)  # one whole ray always fits
     samples = occupancy.march(
@@ -154,6 +168,10 @@ class InstantNgp(nn.Module):
     out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
     out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
+    if c.distortion_mult > 0:
+      norm = jnp.linalg.norm(directions, axis=-1)
+      out["distortion"] = losses.packed_distortion(
+          weights, samples.t * norm, samples.delta, samples.ray_ids, n)
     out["stats"] = dict(
         rays_used=jnp.sum(out["loss_mask"]),
         samples_per_ray=samples.num_samples / n,
@@ -175,8 +193,17 @@ class InstantNgp(nn.Module):
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
-  return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
-          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+  terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
+           **losses.weight_decay_terms(params, config.weight_decay_mult),
+           **losses.distortion_terms(outputs, rays, config.distortion_mult)}
+  if config.grid_l2_mult > 0:
+    levels = hashgrid.level_layout(
+        config.hash_levels, config.hash_log2_size, config.hash_min_resolution,
+        config.hash_max_resolution)
+    terms["grid_l2"] = config.grid_l2_mult * losses.grid_l2(
+        params["field"]["grid"]["table"],
+        [(lv.offset, lv.size) for lv in levels])
+  return terms
 
 
 METHOD = base.Method(
