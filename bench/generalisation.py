@@ -16,6 +16,8 @@ test split) and, at every mark, also measures:
   over the background (floaters in empty space show up there).
 * test_incomplete: fraction of test rays whose samples did not fit the
   render budget (rendered truncated).
+* grid_rms_coarsest / grid_rms_finest / grid_l2: magnitudes of the hash
+  table's entries.
 
 Also prints, once, the hash grid's levels against the pixel footprint at
 the object and the number of table parameters against training pixels.
@@ -125,10 +127,27 @@ def diagnose(args):
           render(pixel_rays(train.cameras, i, offset))["rgb"], gt))
     out.update(train_view_psnr=float(np.mean(centre_psnr)),
                train_jitter_psnr=float(np.mean(jitter_psnr)))
+    out.update(grid_magnitudes(config, state))
     print("   ", "  ".join(f"{k} {v:.3f}" for k, v in out.items()), flush=True)
     return out
 
   return score
+
+
+def grid_magnitudes(config, state) -> dict:
+  """RMS of the hash table's entries on the coarsest and finest level, and
+  losses.grid_l2 of the table (to size grid_l2_mult)."""
+  if "hash_levels" not in config:
+    return {}
+  levels = hashgrid.level_layout(config.hash_levels, config.hash_log2_size,
+                                 config.hash_min_resolution,
+                                 config.hash_max_resolution)
+  table = np.asarray(parallel.to_host(
+      state.params["field"]["grid"]["table"]))
+  ms = [float(np.mean(table[lv.offset:lv.offset + lv.size]**2))
+        for lv in levels]
+  return dict(grid_rms_coarsest=ms[0]**0.5, grid_rms_finest=ms[-1]**0.5,
+              grid_l2=sum(ms))
 
 
 def print_capacity(config, train) -> None:
@@ -160,6 +179,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--configs", nargs="+", default=["instant_ngp_demo"])
   parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5])
+  parser.add_argument("--mark_unit", choices=("minutes", "steps"),
+                      default="minutes")
   parser.add_argument("--data_dir", default="")
   parser.add_argument("--test_views", type=int, default=0)
   parser.add_argument("--train_views", type=int, default=4)
@@ -185,7 +206,8 @@ def main():
     results.append(quality_vs_time.run(spec, args, score=score_and_capacity))
   for result in results:
     quality_vs_time.print_table(result)
-    keys = [k for k in result["rows"][0] if k.startswith(("test_", "train_"))
+    keys = [k for k in result["rows"][0]
+            if k.startswith(("test_", "train_", "grid_"))
             and k not in ("train_s", "train_batch_psnr")]
     print("| minutes | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")

@@ -15,7 +15,8 @@ they share the machine state.
 A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
 
 Prints a table per config (minutes, steps, test PSNR and SSIM, the
-training-batch PSNR of the last 50 steps, rays/s) and a summary
+training-batch PSNR of the last 50 steps, rays/s, the machine's 1-minute
+load average at the mark: other processes slow the clock) and a summary
 of training throughput: rays/s counts the rays that contributed to the loss
 (for instant_ngp, those whose samples fit the budget: its `rays_used`).
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 
 import jax
@@ -96,7 +98,7 @@ def run(spec: str, args, score=None) -> dict:
   # to set against the test PSNR (what it predicts).
   recent_psnr = []
   print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
-        f"min", flush=True)
+        f"{args.mark_unit}", flush=True)
   while marks:
     t0 = time.perf_counter()
     state, stats = step_fn(state, data, cameras, base_key)
@@ -120,21 +122,23 @@ def run(spec: str, args, score=None) -> dict:
             "".join(f"  {k} {float(stats[k]):.3g}" for k in
                     ("rays_used", "samples_per_ray", "occupied_fraction")
                     if k in stats), flush=True)
-    if clock >= 60 * marks[0]:
+    if (step if args.mark_unit == "steps" else clock / 60) >= marks[0]:
       mark = marks.pop(0)
       t_eval = time.perf_counter()
       if score is None:
         scores = evaluate(method, model, config, state, test, mesh)
       else:
         scores = score(method, model, config, state, train, test, mesh)
-      row = dict(minutes=mark, train_s=clock, steps=step,
-                 rays_per_s=rays_used / clock, **scores,
-                 train_batch_psnr=float(np.mean(recent_psnr)))
+      row = dict(minutes=clock / 60 if args.mark_unit == "steps" else mark,
+                 train_s=clock, steps=step, rays_per_s=rays_used / clock,
+                 **scores, train_batch_psnr=float(np.mean(recent_psnr)),
+                 load=os.getloadavg()[0])
       row["eval_s"] = time.perf_counter() - t_eval
       rows.append(row)
-      print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"
+      print(f"  mark {mark:>4} {args.mark_unit}: {clock / 60:.2f} min, step {step:6d}  PSNR {scores['psnr']:6.2f}"
             f"  SSIM {scores['ssim']:.3f}  train batch PSNR "
-            f"{row['train_batch_psnr']:6.2f}  (eval {row['eval_s']:.0f} s)",
+            f"{row['train_batch_psnr']:6.2f}  (eval {row['eval_s']:.0f} s, "
+            f"load {row['load']:.1f})",
             flush=True)
   return dict(config=name, model=config.method, batch_size=config.batch_size,
               compile_s=compile_s, rows=rows,
@@ -149,12 +153,12 @@ def print_table(result: dict) -> None:
         f" s/step, {result['steady_rays_per_s']:.0f} rays/s, "
         f"{result['test_views']} test views")
   print("| minutes | steps | test PSNR | test SSIM | train batch PSNR | "
-        "rays/s (so far) |")
-  print("|---|---|---|---|---|---|")
+        "rays/s (so far) | load |")
+  print("|---|---|---|---|---|---|---|")
   for r in result["rows"]:
-    print(f"| {r['minutes']:g} | {r['steps']} | {r['psnr']:.2f} | "
+    print(f"| {r['minutes']:.3g} | {r['steps']} | {r['psnr']:.2f} | "
           f"{r['ssim']:.3f} | {r['train_batch_psnr']:.2f} | "
-          f"{r['rays_per_s']:.0f} |")
+          f"{r['rays_per_s']:.0f} | {r['load']:.1f} |")
 
 
 def main():
@@ -162,6 +166,10 @@ def main():
   parser.add_argument("--configs", nargs="+",
                       default=["demo", "instant_ngp_demo"])
   parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5, 10])
+  parser.add_argument("--mark_unit", choices=("minutes", "steps"),
+                      default="minutes",
+                      help="marks in training minutes or in steps (steps: "
+                      "comparisons that the machine's load does not skew)")
   parser.add_argument("--data_dir", default="")
   parser.add_argument("--test_views", type=int, default=0,
                       help="evaluate the first N test views (0: all)")
