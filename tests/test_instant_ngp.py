@@ -134,26 +134,24 @@ def _train(config, steps=24):
   return history
 
 
-@pytest.mark.parametrize("overrides,term", [
-    (dict(distortion_mult=0.01), "distortion"),
-    (dict(grid_l2_mult=1.0), "grid_l2"),
-    (dict(ray_jitter="cone"), None)])
-def test_regularised_training_lowers_the_loss(overrides, term):
-  history = _train(_config(**overrides))
+@pytest.mark.parametrize("mult,term", [("distortion_mult", "distortion"),
+                                       ("grid_l2_mult", "grid_l2")])
+def test_regulariser_lowers_the_loss_and_its_term(mult, term):
+  """Training with the regulariser lowers the loss, and ends with a lower
+  value of the regularised quantity than the same training without it (a
+  negligible multiplier keeps the term computed: it is logged divided by
+  the multiplier)."""
+  strong = {"distortion_mult": 0.05, "grid_l2_mult": 1.0}[mult]
+  with_term = _train(_config(**{mult: strong}))
+  without = _train(_config(**{mult: 1e-12}))
+  assert with_term[-1]["loss"] < with_term[0]["loss"]
+  assert (with_term[-1][f"loss/{term}"] / strong <
+          without[-1][f"loss/{term}"] / 1e-12)
+
+
+def test_jittered_training_lowers_the_loss():
+  history = _train(_config(ray_jitter="cone"))
   assert history[-1]["loss"] < history[0]["loss"]
-  if term:
-    assert history[0][f"loss/{term}"] > 0
-    # The term itself is optimised, not only carried along.
-    assert history[-1][f"loss/{term}"] < history[0][f"loss/{term}"]
-
-
-def test_distortion_loss_concentrates_the_weights():
-  """Trained with the distortion loss, rays end with a lower distortion
-  than the same training without it (the value is output either way)."""
-  with_loss = _train(_config(distortion_mult=0.05))
-  plain = _train(_config(distortion_mult=1e-12))
-  assert (with_loss[-1]["loss/distortion"] / 0.05 <
-          plain[-1]["loss/distortion"] / 1e-12)
 
 
 def test_jitter_only_while_training():
