@@ -14,7 +14,9 @@ they share the machine state.
 
 A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
 
-Prints a table per config (minutes, steps, PSNR, SSIM, rays/s) and a summary
+Prints a table per config (minutes, steps, test PSNR and SSIM, the
+training-batch PSNR of the last 50 steps, rays/s, the machine's 1-minute
+load average at the mark: other processes slow the clock) and a summary
 of training throughput: rays/s counts the rays that contributed to the loss
 (for instant_ngp, those whose samples fit the budget: its `rays_used`).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 
 import jax
@@ -36,6 +39,10 @@ from jaxnerf.datasets import load_dataset
 from jaxnerf.methods import base
 
 
+# Steps whose training-batch PSNR is averaged at each mark.
+TRAIN_PSNR_STEPS = 50
+
+
 def evaluate(method, model, config, state, test, mesh) -> dict:
   psnrs, ssims = [], []
   for i, out in evaluator.render_views(method, model, config, state, test,
@@ -46,7 +53,13 @@ def evaluate(method, model, config, state, test, mesh) -> dict:
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
-def run(spec: str, args) -> dict:
+def run(spec: str, args, score=None) -> dict:
+  """Trains one config (`name` or `name@marks`) and scores it at the marks.
+
+  score: (method, model, config, state, train, test, mesh) -> dict with at
+    least psnr and ssim of the test split, and any further columns for the
+    row (bench/generalisation.py); default: `evaluate`.
+  """
   name, _, own_marks = spec.partition("@")
   argv = [f"--config={name}", "--config.train_dir=unused"]
   if args.data_dir:
@@ -81,8 +94,11 @@ def run(spec: str, args) -> dict:
   rays_used = 0.0
   compile_s = None
   steady = dict(t=0.0, steps=0, rays=0.0)  # after the first step
+  # Training-batch PSNR of the steps before each mark (what the model fits),
+  # to set against the test PSNR (what it predicts).
+  recent_psnr = []
   print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
-        f"min", flush=True)
+        f"{args.mark_unit}", flush=True)
   while marks:
     t0 = time.perf_counter()
     state, stats = step_fn(state, data, cameras, base_key)
@@ -91,6 +107,8 @@ def run(spec: str, args) -> dict:
     clock += dt
     step += 1
     used = float(stats.get("rays_used", config.batch_size))
+    recent_psnr = recent_psnr[-(TRAIN_PSNR_STEPS - 1):] + [
+        float(stats["psnr"])]
     rays_used += used
     if compile_s is None:
       compile_s = dt
@@ -104,16 +122,23 @@ def run(spec: str, args) -> dict:
             "".join(f"  {k} {float(stats[k]):.3g}" for k in
                     ("rays_used", "samples_per_ray", "occupied_fraction")
                     if k in stats), flush=True)
-    if clock >= 60 * marks[0]:
+    if (step if args.mark_unit == "steps" else clock / 60) >= marks[0]:
       mark = marks.pop(0)
       t_eval = time.perf_counter()
-      scores = evaluate(method, model, config, state, test, mesh)
-      row = dict(minutes=mark, train_s=clock, steps=step,
-                 rays_per_s=rays_used / clock, **scores,
-                 eval_s=time.perf_counter() - t_eval)
+      if score is None:
+        scores = evaluate(method, model, config, state, test, mesh)
+      else:
+        scores = score(method, model, config, state, train, test, mesh)
+      row = dict(minutes=clock / 60 if args.mark_unit == "steps" else mark,
+                 train_s=clock, steps=step, rays_per_s=rays_used / clock,
+                 **scores, train_batch_psnr=float(np.mean(recent_psnr)),
+                 load=os.getloadavg()[0])
+      row["eval_s"] = time.perf_counter() - t_eval
       rows.append(row)
-      print(f"  mark {mark:>4} min: step {step:6d}  PSNR {scores['psnr']:6.2f}"
-            f"  SSIM {scores['ssim']:.3f}  (eval {row['eval_s']:.0f} s)",
+      print(f"  mark {mark:>4} {args.mark_unit}: {clock / 60:.2f} min, step {step:6d}  PSNR {scores['psnr']:6.2f}"
+            f"  SSIM {scores['ssim']:.3f}  train batch PSNR "
+            f"{row['train_batch_psnr']:6.2f}  (eval {row['eval_s']:.0f} s, "
+            f"load {row['load']:.1f})",
             flush=True)
   return dict(config=name, model=config.method, batch_size=config.batch_size,
               compile_s=compile_s, rows=rows,
@@ -127,11 +152,13 @@ def print_table(result: dict) -> None:
         f"{result['compile_s']:.1f} s, steady {result['steady_s_per_step']:.3f}"
         f" s/step, {result['steady_rays_per_s']:.0f} rays/s, "
         f"{result['test_views']} test views")
-  print("| minutes | steps | test PSNR | test SSIM | rays/s (so far) |")
-  print("|---|---|---|---|---|")
+  print("| minutes | steps | test PSNR | test SSIM | train batch PSNR | "
+        "rays/s (so far) | load |")
+  print("|---|---|---|---|---|---|---|")
   for r in result["rows"]:
-    print(f"| {r['minutes']:g} | {r['steps']} | {r['psnr']:.2f} | "
-          f"{r['ssim']:.3f} | {r['rays_per_s']:.0f} |")
+    print(f"| {r['minutes']:.3g} | {r['steps']} | {r['psnr']:.2f} | "
+          f"{r['ssim']:.3f} | {r['train_batch_psnr']:.2f} | "
+          f"{r['rays_per_s']:.0f} | {r['load']:.1f} |")
 
 
 def main():
@@ -139,6 +166,10 @@ def main():
   parser.add_argument("--configs", nargs="+",
                       default=["demo", "instant_ngp_demo"])
   parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5, 10])
+  parser.add_argument("--mark_unit", choices=("minutes", "steps"),
+                      default="minutes",
+                      help="marks in training minutes or in steps (steps: "
+                      "comparisons that the machine's load does not skew)")
   parser.add_argument("--data_dir", default="")
   parser.add_argument("--test_views", type=int, default=0,
                       help="evaluate the first N test views (0: all)")

@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import contraction, fields, losses, occupancy, rendering
+from jaxnerf import (contraction, fields, footprint, hashgrid, losses,
+                     occupancy, proposal, rendering)
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.rays import Rays
@@ -79,12 +80,37 @@ def config_fields() -> ml_collections.ConfigDict:
   c.render_samples_per_ray = 32  # budget per ray when not randomized
   # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
   c.weight_decay_mult = 1e-6
+  # Regularisers and anti-aliasing for held-out views (issue #14,
+  # docs/BENCHMARKS.md has the ablation).
+  # Train on a random ray through each pixel's footprint (jaxnerf/footprint
+  # .py): "cone" for pinhole cameras, "cylinder" for NDC, "none": centres.
+  c.ray_jitter = "none"
+  # mip-NeRF 360's distortion loss (losses.packed_distortion), distances in
+  # scene units.
+  c.distortion_mult = 0.0
+  # Zip-NeRF's normalised weight decay of the hash table (losses.grid_l2).
+  c.grid_l2_mult = 0.0
+  # Sampler: "occupancy" (the grid and the marcher above) or "proposal"
+  # (mip-NeRF 360 / nerfacto proposal fields, jaxnerf/proposal.py: dense
+  # [batch_size, field_samples] samples, no budget).
+  c.sampler = "occupancy"
+  c.proposal_samples = (64, 32)  # intervals of each proposal level
+  c.field_samples = 32  # intervals the hash-grid field renders
+  c.proposal_hash_levels = 5
+  c.proposal_hash_log2_size = 17
+  c.proposal_hash_max_resolution = 128
+  c.proposal_width = 16
+  c.proposal_padding = 0.01  # weight everywhere before resampling
+  c.interlevel_mult = 1.0  # the proposal loss (proposal.interlevel_loss)
   return c
 
 
 # The paper's optimiser: Adam 1e-2, betas 0.9/0.99, eps 1e-15.
 ENGINE_DEFAULTS = dict(lr_init=1e-2, lr_final=1e-3, adam_b1=0.9, adam_b2=0.99,
                        adam_eps=1e-15, batch_size=2**14, max_steps=30_000)
+
+
+SAMPLERS = ("occupancy", "proposal")
 
 
 class InstantNgp(nn.Module):
@@ -97,7 +123,24 @@ class InstantNgp(nn.Module):
     if c.contraction not in contraction.KINDS:
       raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
                         f"known: {list(contraction.KINDS)}")
+    footprint.check_shape(c.ray_jitter, "ray_jitter")
+    if c.sampler not in SAMPLERS:
+      raise ConfigError(f"config.sampler: unknown {c.sampler!r}; known: "
+                        f"{list(SAMPLERS)}")
+    if c.sampler == "proposal" and c.contraction != "none":
+      # The proposal sampler draws intervals inside the scene box only.
+      raise ConfigError("config.sampler: 'proposal' samples the scene box; "
+                        "with config.contraction use sampler='occupancy'")
     self.field = fields.HashGridField(config=c)
+    if c.sampler == "proposal":
+      self.proposals = [
+          proposal.ProposalDensity(
+              bound=c.scene_bound, num_levels=c.proposal_hash_levels,
+              log2_table_size=c.proposal_hash_log2_size,
+              min_resolution=c.hash_min_resolution,
+              max_resolution=c.proposal_hash_max_resolution,
+              width=c.proposal_width, name=f"proposal_{i}")
+          for i in range(len(c.proposal_samples))]
     num_cells = c.occupancy_resolution**3
     # Start every cell just above the threshold: all space is marched until
     # four updates have seen the field there (the field learns empty space
@@ -110,6 +153,9 @@ class InstantNgp(nn.Module):
 
   @property
   def state_update_every(self) -> int:
+    # The proposal sampler does not read the occupancy grid.
+    if self.config.sampler == "proposal":
+      return 0
     return self.config.occupancy_update_every
 
   @property
@@ -151,9 +197,21 @@ class InstantNgp(nn.Module):
     Returns:
       One level: rgb [N, 3], depth [N], disp [N], acc [N] (as
       rendering.composite), loss_mask [N] (1 for rays whose samples all fit
-      in the budget) and stats (scalars for the training log).
+      in the budget), stats (scalars for the training log) and, for the
+      loss, distortion [N] (with distortion_mult) and interlevel [N] (the
+      proposal sampler).
     """
     del progress
+    c = self.config
+    if randomized and c.ray_jitter != "none":
+      key, key_jitter = jax.random.split(key)
+      rays = footprint.jitter_rays(key_jitter, rays, c.ray_jitter)
+    if c.sampler == "proposal":
+      return [self._render_proposal(rays, key, randomized)]
+    return [self._render_occupancy(rays, key, randomized)]
+
+  def _render_occupancy(self, rays: Rays, key: jax.Array,
+                        randomized: bool) -> dict[str, jax.Array]:
     c = self.config
     n = rays.origins.shape[0]
     budget = c.samples_budget if randomized else n * c.render_samples_per_ray
@@ -179,13 +237,54 @@ class InstantNgp(nn.Module):
     out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
     out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
+    if c.distortion_mult > 0:
+      norm = jnp.linalg.norm(directions, axis=-1)
+      out["distortion"] = losses.packed_distortion(
+          weights, samples.t * norm, samples.delta, samples.ray_ids, n)
     out["stats"] = dict(
         rays_used=jnp.sum(out["loss_mask"]),
         samples_per_ray=samples.num_samples / n,
         budget_fill=jnp.minimum(samples.num_samples, budget) / budget,
         occupied_fraction=jnp.mean(occupancy.occupied(
             self.grid.value, c.occupancy_threshold).astype(jnp.float32)))
-    return [out]
+    return out
+
+  def _render_proposal(self, rays: Rays, key: jax.Array,
+                       randomized: bool) -> dict[str, jax.Array]:
+    """Proposal-sampled dense intervals in the scene box (every ray is
+    complete: no budget)."""
+    c = self.config
+    n = rays.origins.shape[0]
+    t_min, t_max = occupancy.ray_aabb(rays.origins, rays.directions,
+                                      c.scene_bound)
+    t_min = jnp.maximum(t_min, rays.near[:, 0])
+    t_max = jnp.maximum(jnp.minimum(t_max, rays.far[:, 0]), t_min)
+    edges, levels = proposal.propose(
+        key if randomized else None, [p.__call__ for p in self.proposals],
+        rays.origins, rays.directions, t_min, t_max,
+        tuple(c.proposal_samples) + (c.field_samples,), randomized,
+        c.proposal_padding)
+    mids = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    s = mids.shape[-1]
+    points = (rays.origins[:, None] + mids[..., None] *
+              rays.directions[:, None]).reshape(-1, 3)
+    ids = jnp.repeat(jnp.arange(n), s)
+    density, rgb = self.field(points, ids, rays.viewdirs)
+    weights = rendering.interval_weights(density.reshape(n, s), edges,
+                                         rays.directions)
+    out = rendering.composite(weights, rgb.reshape(n, s, 3), mids,
+                              c.white_bkgd)
+    del out["weights"]
+    out["loss_mask"] = jnp.ones((n,), jnp.float32)
+    out["interlevel"] = sum(
+        proposal.interlevel_loss(edges, weights, prop_edges, prop_weights)
+        for prop_edges, prop_weights in levels)
+    if c.distortion_mult > 0:
+      norm = jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
+      out["distortion"] = losses.distortion(weights, edges * norm)
+    out["stats"] = dict(rays_used=jnp.asarray(n, jnp.float32),
+                        samples_per_ray=jnp.asarray(s, jnp.float32))
+    return out
 
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Density [M] at points [M, 3]."""
@@ -200,8 +299,22 @@ class InstantNgp(nn.Module):
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
-  return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
-          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+  terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
+           **losses.weight_decay_terms(params, config.weight_decay_mult),
+           **losses.distortion_terms(outputs, rays, config.distortion_mult)}
+  if config.sampler == "proposal" and config.interlevel_mult > 0:
+    out = outputs[-1]
+    w = losses.ray_weights(out, rays)
+    terms["interlevel"] = config.interlevel_mult * jnp.sum(
+        w * out["interlevel"]) / jnp.sum(w)
+  if config.grid_l2_mult > 0:
+    levels = hashgrid.level_layout(
+        config.hash_levels, config.hash_log2_size, config.hash_min_resolution,
+        config.hash_max_resolution)
+    terms["grid_l2"] = config.grid_l2_mult * losses.grid_l2(
+        params["field"]["grid"]["table"],
+        [(lv.offset, lv.size) for lv in levels])
+  return terms
 
 
 METHOD = base.Method(
