@@ -1,0 +1,356 @@
+"""Rendering a baked scene (jaxnerf/baking.py) in JAX, with no MLP at all:
+trilinear lookups in the block-sparse grid, SH evaluation, compositing.
+
+Rays take fixed steps of `step_ratio` cells inside the box around the kept
+blocks. Work is kept proportional to the samples that matter, in three
+jitted passes per chunk of rays (the host reads two counts in between and
+rounds each up to a power of two, so only a few shapes ever compile):
+
+1. coarse: steps of `coarse_factor` fine steps (half a block) test the block
+   index, dilated by one block so no fine sample of an occupied block is
+   missed: empty space costs one small gather per half block;
+2. density: the fine samples of the occupied coarse steps, packed
+   (`rendering.packed_compositing_weights`): trilinear density, weights,
+   opacity and depth;
+3. colour: only samples with weight above `colour_eps`, which is early ray
+   termination: once a ray's transmittance is spent its weights fall below
+   it and its samples never reach the SH lookup (8 gathers of 3 K values),
+   the costly part.
+
+`render_packed` is the same model in one differentiable function on a
+static budget, for fine-tuning (jaxnerf/baked_finetune.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnerf import encoding, occupancy, rendering
+from jaxnerf.baking import BakedScene
+from jaxnerf.rays import Rays
+
+# Samples whose weight is below this skip the colour lookup.
+COLOUR_EPS = 1e-4
+
+
+@flax.struct.dataclass
+class BakedGrid:
+  """A baked scene's arrays for rendering (jax or numpy).
+
+  block_index: [G^3] int32 flat (x major: (i G + j) G + k), -1 empty.
+  coarse_occupied: [G^3] bool, the kept blocks dilated by one block.
+  density: [num_blocks (B + 1)^3] flat vertex densities.
+  sh: [num_blocks (B + 1)^3, 3 K] flat vertex SH coefficients.
+  lo, hi: [3] world box around the kept blocks.
+  """
+
+  block_index: jax.Array
+  coarse_occupied: jax.Array
+  density: jax.Array
+  sh: jax.Array
+  lo: jax.Array
+  hi: jax.Array
+  resolution: int = flax.struct.field(pytree_node=False)
+  block_size: int = flax.struct.field(pytree_node=False)
+  bound: float = flax.struct.field(pytree_node=False)
+  sh_degree: int = flax.struct.field(pytree_node=False)
+  step_ratio: float = flax.struct.field(pytree_node=False)
+  white_bkgd: bool = flax.struct.field(pytree_node=False)
+
+  @property
+  def voxel_size(self) -> float:
+    return 2 * self.bound / self.resolution
+
+  @property
+  def step(self) -> float:
+    """World-space length of a fine step."""
+    return self.step_ratio * self.voxel_size
+
+  @property
+  def coarse_factor(self) -> int:
+    """Fine steps per coarse step: at most half a block."""
+    return max(1, int(self.block_size / (2 * self.step_ratio)))
+
+  @classmethod
+  def from_scene(cls, scene: BakedScene) -> "BakedGrid":
+    occupied = scene.block_index >= 0
+    g = occupied.shape[0]
+    padded = np.pad(occupied, 1)
+    dilated = np.zeros_like(occupied)
+    for dx in range(3):
+      for dy in range(3):
+        for dz in range(3):
+          dilated |= padded[dx:dx + g, dy:dy + g, dz:dz + g]
+    lo, hi = scene.occupied_bounds()
+    return cls(block_index=scene.block_index.reshape(-1),
+               coarse_occupied=dilated.reshape(-1),
+               density=scene.density.reshape(-1),
+               sh=scene.sh.reshape(-1, scene.sh.shape[-2] *
+                                   scene.sh.shape[-1]),
+               lo=lo, hi=hi, resolution=scene.resolution,
+               block_size=scene.block_size, bound=scene.bound,
+               sh_degree=scene.sh_degree, step_ratio=scene.step_ratio,
+               white_bkgd=scene.white_bkgd)
+
+  def to_device(self) -> "BakedGrid":
+    return jax.tree.map(jnp.asarray, self)
+
+  def with_values(self, density, sh) -> "BakedGrid":
+    return self.replace(density=density, sh=sh)
+
+
+def corners(grid: BakedGrid, points: jax.Array):
+  """The 8 atlas rows around each point and their trilinear weights.
+
+  Args:
+    points: [M, 3] world.
+  Returns:
+    rows [M, 8] int32 (0 where empty; weights are then 0), weights [M, 8].
+  """
+  r, b = grid.resolution, grid.block_size
+  g = r // b
+  u = (points + grid.bound) / (2 * grid.bound) * r
+  inside = jnp.all((u >= 0) & (u < r), axis=-1)
+  u = jnp.clip(u, 0.0, r - 1e-4)
+  blk = jnp.floor(u / b).astype(jnp.int32)
+  local = u - (blk * b).astype(u.dtype)
+  i0 = jnp.clip(jnp.floor(local).astype(jnp.int32), 0, b - 1)
+  f = local - i0
+  block = grid.block_index[(blk[:, 0] * g + blk[:, 1]) * g + blk[:, 2]]
+  valid = inside & (block >= 0)
+  base = jnp.maximum(block, 0) * (b + 1)**3
+  rows, weights = [], []
+  for dx in (0, 1):
+    for dy in (0, 1):
+      for dz in (0, 1):
+        i = i0 + jnp.array([dx, dy, dz], jnp.int32)
+        rows.append(base + (i[:, 0] * (b + 1) + i[:, 1]) * (b + 1) + i[:, 2])
+        weights.append((f[:, 0] if dx else 1 - f[:, 0]) *
+                       (f[:, 1] if dy else 1 - f[:, 1]) *
+                       (f[:, 2] if dz else 1 - f[:, 2]))
+  rows = jnp.stack(rows, -1)
+  weights = jnp.stack(weights, -1) * valid[:, None]
+  return rows, weights
+
+
+def density_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
+  """Trilinear density [M] (>= 0) at points [M, 3]; 0 in empty blocks."""
+  rows, weights = corners(grid, points)
+  return jnp.maximum(jnp.sum(grid.density[rows] * weights, -1), 0.0)
+
+
+def sh_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
+  """Trilinear SH coefficients [M, 3, K] at points [M, 3]."""
+  rows, weights = corners(grid, points)
+  sh = jnp.einsum("mc,mcd->md", weights, grid.sh[rows])
+  return sh.reshape(points.shape[0], 3, -1)
+
+
+def rgb_from_sh(sh: jax.Array, viewdirs: jax.Array) -> jax.Array:
+  """sigmoid(sum_k c_k Y_k(d)): sh [M, 3, K], viewdirs [M, 3] -> [M, 3]."""
+  degree = int(round(np.sqrt(sh.shape[-1]))) - 1
+  basis = encoding.spherical_harmonics(viewdirs, degree)
+  return jax.nn.sigmoid(jnp.sum(sh * basis[:, None, :], -1))
+
+
+def ray_span(grid: BakedGrid, rays: Rays):
+  """Entry and exit t [N] of rays in the box around the kept blocks."""
+  centre = 0.5 * (grid.lo + grid.hi)
+  half = 0.5 * (grid.hi - grid.lo)
+  safe = jnp.where(jnp.abs(rays.directions) < 1e-9, 1e-9, rays.directions)
+  t_lo = (centre - half - rays.origins) / safe
+  t_hi = (centre + half - rays.origins) / safe
+  t0 = jnp.maximum(jnp.max(jnp.minimum(t_lo, t_hi), -1), rays.near[:, 0])
+  t1 = jnp.minimum(jnp.min(jnp.maximum(t_lo, t_hi), -1), rays.far[:, 0])
+  return t0, t1
+
+
+def num_coarse_steps(grid: BakedGrid) -> int:
+  """Coarse steps that cross the box around the kept blocks."""
+  diag = float(np.linalg.norm(np.asarray(grid.hi) - np.asarray(grid.lo)))
+  return max(1, int(np.ceil(diag / (grid.coarse_factor * grid.step))) + 1)
+
+
+def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
+  """Coarse steps [N, Sc] bool whose centre lies in a (dilated) occupied
+  block inside the ray's span."""
+  g = grid.resolution // grid.block_size
+  f = grid.coarse_factor
+  norm = jnp.linalg.norm(rays.directions, axis=-1)
+  dt = grid.step / norm
+  t0, t1 = ray_span(grid, rays)
+  c = jnp.arange(num_coarse, dtype=dt.dtype)
+  t = t0[:, None] + (c + 0.5) * (f * dt)[:, None]
+  starts = t0[:, None] + c * (f * dt)[:, None]
+  points = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
+  u = (points + grid.bound) / (2 * grid.bound) * g
+  blk = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, g - 1)
+  occupied = grid.coarse_occupied[(blk[..., 0] * g + blk[..., 1]) * g +
+                                  blk[..., 2]]
+  return occupied & (starts < t1[:, None])
+
+
+@flax.struct.dataclass
+class FineSamples:
+  """Packed fine samples: ray_ids [B] (padding: N), t [B], valid [B],
+  ray_complete [N] (all of the ray's samples fit the budget)."""
+
+  ray_ids: jax.Array
+  t: jax.Array
+  valid: jax.Array
+  ray_complete: jax.Array
+
+
+def fine_samples(grid: BakedGrid, rays: Rays, mask: jax.Array,
+                 budget: int) -> FineSamples:
+  """The fine samples of the coarse steps in `mask` [N, Sc], packed into
+  `budget` coarse steps (each `coarse_factor` fine samples)."""
+  n, sc = mask.shape
+  f = grid.coarse_factor
+  (flat,) = jnp.nonzero(mask.reshape(-1), size=budget, fill_value=0)
+  used = jnp.arange(budget) < jnp.sum(mask)
+  ray = flat // sc
+  c = flat % sc
+  norm = jnp.linalg.norm(rays.directions, axis=-1)
+  dt = (grid.step / norm)[ray]
+  t0, t1 = ray_span(grid, rays)
+  j = jnp.arange(f)
+  t = t0[ray][:, None] + (c[:, None] * f + j + 0.5) * dt[:, None]
+  valid = used[:, None] & (t < t1[ray][:, None])
+  ray_ids = jnp.where(used, ray, n).astype(jnp.int32)
+  ray_ids = jnp.broadcast_to(ray_ids[:, None], (budget, f)).reshape(-1)
+  complete = jnp.cumsum(jnp.sum(mask, -1)) <= budget
+  return FineSamples(ray_ids=ray_ids, t=jax.lax.stop_gradient(t.reshape(-1)),
+                     valid=valid.reshape(-1), ray_complete=complete)
+
+
+def _points(rays: Rays, samples: FineSamples) -> jax.Array:
+  ids = jnp.minimum(samples.ray_ids, rays.origins.shape[0] - 1)
+  return rays.origins[ids] + samples.t[:, None] * rays.directions[ids]
+
+
+def render_packed(grid: BakedGrid, rays: Rays,
+                  samples: FineSamples) -> dict[str, jax.Array]:
+  """Renders rays [N] from packed samples, colour at every sample
+  (differentiable in grid.density and grid.sh).
+
+  Returns:
+    rgb [N, 3], depth [N], disp [N], acc [N] (rendering.composite's
+    conventions).
+  """
+  n = rays.origins.shape[0]
+  points = _points(rays, samples)
+  sigma = jnp.where(samples.valid, density_at(grid, points), 0.0)
+  weights = rendering.packed_compositing_weights(
+      sigma, jnp.full_like(sigma, grid.step), samples.ray_ids)
+  ids = jnp.minimum(samples.ray_ids, n - 1)
+  rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
+  return rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
+                                    n, grid.white_bkgd)
+
+
+def _pow2(x: int, minimum: int = 256) -> int:
+  return max(minimum, 1 << int(np.ceil(np.log2(max(x, 1)))))
+
+
+@dataclasses.dataclass
+class Renderer:
+  """Renders rays of any number with a baked scene (the three passes of the
+  module doc), compiled for a fixed chunk of rays.
+
+  Attributes:
+    grid: the device BakedGrid.
+    chunk: rays per pass.
+  """
+
+  grid: BakedGrid
+  chunk: int = 2**16
+
+  def __post_init__(self):
+    self.num_coarse = num_coarse_steps(self.grid)
+
+    @jax.jit
+    def coarse(grid, rays):
+      mask = coarse_mask(grid, rays, self.num_coarse)
+      return mask, jnp.sum(mask)
+
+    @functools.partial(jax.jit, static_argnums=3)
+    def density(grid, rays, mask, budget):
+      samples = fine_samples(grid, rays, mask, budget)
+      points = _points(rays, samples)
+      sigma = jnp.where(samples.valid, density_at(grid, points), 0.0)
+      weights = rendering.packed_compositing_weights(
+          sigma, jnp.full_like(sigma, grid.step), samples.ray_ids)
+      n = rays.origins.shape[0]
+      seg = lambda x: jax.ops.segment_sum(x, samples.ray_ids, num_segments=n,
+                                          indices_are_sorted=True)
+      colour = weights > COLOUR_EPS
+      return (samples, weights, seg(weights), seg(weights * samples.t),
+              colour, jnp.sum(colour))
+
+    @functools.partial(jax.jit, static_argnums=5)
+    def colour(grid, rays, samples, weights, selected, budget):
+      n = rays.origins.shape[0]
+      (idx,) = jnp.nonzero(selected, size=budget, fill_value=0)
+      used = jnp.arange(budget) < jnp.sum(selected)
+      ray_ids = jnp.where(used, samples.ray_ids[idx], n)
+      ids = jnp.minimum(ray_ids, n - 1)
+      points = rays.origins[ids] + samples.t[idx][:, None] * \
+          rays.directions[ids]
+      rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
+      w = jnp.where(used, weights[idx], 0.0)
+      return jax.ops.segment_sum(w[:, None] * rgb, ray_ids, num_segments=n)
+
+    self._coarse, self._density, self._colour = coarse, density, colour
+
+  def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
+    """rays: Rays [N] (host or device), N <= chunk.
+
+    Returns:
+      host rgb [N, 3], depth [N], disp [N], acc [N].
+    """
+    n = rays.origins.shape[0]
+    pad = self.chunk - n
+    if pad:
+      rays = jax.tree.map(
+          lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]), rays)
+    mask, count = self._coarse(self.grid, rays)
+    budget = _pow2(int(count))
+    samples, weights, acc, depth, selected, num_selected = self._density(
+        self.grid, rays, mask, budget)
+    budget = _pow2(int(num_selected))
+    rgb = self._colour(self.grid, rays, samples, weights, selected, budget)
+    if self.grid.white_bkgd:
+      rgb = rgb + (1.0 - acc[:, None])
+    eps = 1e-10
+    disp = acc / depth
+    disp = jnp.where((disp > 0) & (disp < 1 / eps) & (acc > eps), disp,
+                     1 / eps)
+    out = dict(rgb=rgb, depth=depth, disp=disp, acc=acc)
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+  def render_image(self, rays: Rays) -> dict[str, np.ndarray]:
+    """Host rays [H, W] (or any leading shape) -> host maps [H, W, ...]."""
+    shape = rays.origins.shape[:-1]
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]),
+                        rays)
+    num = flat.origins.shape[0]
+    pieces = []
+    for start in range(0, num, self.chunk):
+      piece = jax.tree.map(lambda x: jnp.asarray(x[start:start + self.chunk]),
+                           flat)
+      pieces.append(self.render_rays(piece))
+    return {k: np.concatenate([p[k] for p in pieces]).reshape(
+        shape + pieces[0][k].shape[1:]) for k in pieces[0]}
+
+
+def make_renderer(scene: BakedScene, chunk: Optional[int] = None) -> Renderer:
+  grid = BakedGrid.from_scene(scene).to_device()
+  return Renderer(grid) if chunk is None else Renderer(grid, chunk)
