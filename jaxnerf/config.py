@@ -68,6 +68,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.save_video = True  # a video of the rendered eval views
   c.render_path = False  # also render a circle (Blender) / spiral (LLFF) path
   c.render_path_frames = 120
+  # Score the baked scene (bake.py) instead of the field: no MLP at all.
+  c.render_baked = False
+  c.baked_file = ""  # "" : <train_dir>/baked.npz
   return c
 
 

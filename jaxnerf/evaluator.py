@@ -7,10 +7,13 @@ optimisation runs on each view before it is scored.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import time
+from typing import Callable
+
 import flax.traverse_util
 import jax
 import numpy as np
@@ -151,29 +154,91 @@ def render_views(method: base.Method, model, config,
     yield i, parallel.render_image(render, inputs, config.chunk, mesh)
 
 
-def evaluate(config) -> dict:
-  """Renders `config.eval_split` with the latest checkpoint.
+@dataclasses.dataclass
+class ViewRenderer:
+  """What evaluate() renders with: the trained field or a baked scene.
 
-  Writes the method's output maps as PNGs (`<view>_<output>.png`),
-  metrics.json and videos to `<train_dir>/eval_<split>_<step>/`. Returns
-  the metrics dict.
+  outputs: the per-ray maps and their kinds; step: the training step;
+  score_region: the image region scored; suffix: of the output folder;
+  views(dataset) yields (index, host maps [H, W, ...]) per view;
+  render_rays(host Rays [H, W]) -> host maps (render paths).
+  """
+
+  outputs: dict
+  step: int
+  score_region: str
+  suffix: str
+  views: Callable
+  render_rays: Callable
+
+
+def field_renderer(config, mesh) -> ViewRenderer:
+  """Renders with the latest checkpoint's model (and the method's
+  test-time optimisation)."""
+  method, model, state = restore_latest(config, mesh)
+  variables = parallel.to_host(training.variables_of(state))
+  path_variables = {**variables, "params": training.unseen_camera_params(
+      method, variables["params"], 1)}
+  render = functools.partial(
+      training.make_render_fn(method, model, config),
+      parallel.put_replicated(path_variables, mesh), cameras=None,
+      step=state.step)
+  return ViewRenderer(
+      outputs=dict(method.outputs), step=int(state.step),
+      score_region=method.test_time.score if method.test_time else "all",
+      suffix="",
+      views=lambda dataset: render_views(method, model, config, state,
+                                         dataset, mesh),
+      render_rays=lambda rays: parallel.render_image(render, rays,
+                                                     config.chunk, mesh))
+
+
+BAKED_FILE = "baked.npz"  # bake.py's output in train_dir
+
+
+def baked_renderer(config) -> ViewRenderer:
+  """Renders the baked scene of `config.baked_file` (default
+  train_dir/baked.npz) with no MLP (jaxnerf/baked_render.py)."""
+  from jaxnerf import baked_render, baking
+  path = config.baked_file or os.path.join(config.train_dir, BAKED_FILE)
+  scene = baking.load(path, config.method)
+  renderer = baked_render.make_renderer(scene)
+
+  def views(dataset):
+    for i in range(len(dataset)):
+      yield i, renderer.render_image(dataset.image_rays(i))
+
+  return ViewRenderer(outputs=dict(base.STANDARD_OUTPUTS),
+                      step=scene.step, score_region="all",
+                      suffix="_baked", views=views,
+                      render_rays=renderer.render_image)
+
+
+def evaluate(config) -> dict:
+  """Renders `config.eval_split` with the latest checkpoint (or, with
+  `config.render_baked`, the baked scene).
+
+  Writes the output maps as PNGs (`<view>_<output>.png`), metrics.json and
+  videos to `<train_dir>/eval_<split>_<step>[_baked]/`. Returns the
+  metrics dict.
   """
   is_main = jax.process_index() == 0
   mesh = parallel.make_mesh()
-  method, model, state = restore_latest(config, mesh)
-  step = int(state.step)
+  renderer = (baked_renderer(config) if config.render_baked else
+              field_renderer(config, mesh))
+  step = renderer.step
   limit = config.test_view_limit or None
   dataset = load_dataset(config, config.eval_split, max_images=limit)
   out_dir = os.path.join(config.train_dir,
-                         f"eval_{config.eval_split}_{step}")
+                         f"eval_{config.eval_split}_{step}{renderer.suffix}")
   os.makedirs(out_dir, exist_ok=True)
   lpips_fn = metrics.get_lpips() if config.compute_lpips else None
   ssim_fn = jax.jit(metrics.ssim)
-  score_region = method.test_time.score if method.test_time else "all"
+  score_region = renderer.score_region
 
   records, frames = [], {}
   t0 = time.time()
-  for i, out in render_views(method, model, config, state, dataset, mesh):
+  for i, out in renderer.views(dataset):
     gt = dataset.images[i]
     rgb = np.clip(out["rgb"], 0, 1)
     cols = base.region_columns(score_region, gt.shape[1])
@@ -187,7 +252,7 @@ def evaluate(config) -> dict:
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)
-    pictures = images.output_images(method.outputs, out, dataset.ndc,
+    pictures = images.output_images(renderer.outputs, out, dataset.ndc,
                                     dataset.near, dataset.far)
     if is_main:
       for name, picture in pictures.items():
@@ -220,15 +285,8 @@ def evaluate(config) -> dict:
           images.write_video(os.path.join(out_dir, f"video_{name}.mp4"),
                              frames[name], fps=10)
   if config.render_path:
-    variables = parallel.to_host(training.variables_of(state))
-    path_variables = {**variables, "params": training.unseen_camera_params(
-        method, variables["params"], 1)}
-    render_fn = training.make_render_fn(method, model, config)
-    render = functools.partial(
-        render_fn, parallel.put_replicated(path_variables, mesh),
-        cameras=None, step=state.step)
-    render_path_video(config, method, dataset, render, mesh, out_dir,
-                      is_main)
+    render_path_video(config, renderer.outputs, dataset,
+                      renderer.render_rays, out_dir, is_main)
   mean = result["mean"]
   print(f"step {step}: mean psnr {mean['psnr']:.2f}  ssim {mean['ssim']:.4f}"
         + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
@@ -238,21 +296,22 @@ def evaluate(config) -> dict:
   return result
 
 
-def render_path_video(config, method: base.Method, dataset: Dataset, render,
-                      mesh, out_dir: str, is_main: bool) -> None:
+def render_path_video(config, outputs: dict, dataset: Dataset,
+                      render_rays: Callable, out_dir: str,
+                      is_main: bool) -> None:
   """Renders the circle/spiral path to path_rgb.mp4 and path_depth.mp4.
 
-  The path's rays are cast on the host (every method accepts rays), with
-  the per-camera rows of an unseen camera.
+  The path's rays are cast on the host (every method accepts rays);
+  `render_rays` maps host Rays [H, W] to host maps.
   """
   path_rays = cameras_lib.generate_render_path(dataset,
                                                config.render_path_frames)
   frames = {}
   for i in range(path_rays.shape[0]):
     rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
-    out = parallel.render_image(render, rays, config.chunk, mesh)
+    out = render_rays(rays)
     for name, picture in images.output_images(
-        method.outputs, out, dataset.ndc, dataset.near, dataset.far).items():
+        outputs, out, dataset.ndc, dataset.near, dataset.far).items():
       frames.setdefault(name, []).append(picture)
   if is_main:
     for name in ("rgb", "depth"):
