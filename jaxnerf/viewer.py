@@ -20,6 +20,7 @@ import threading
 import urllib.parse
 from typing import Callable
 
+import jax
 import numpy as np
 
 from jaxnerf import cameras as cameras_lib
@@ -119,9 +120,13 @@ def bind(host: str, port: int, handler) -> http.server.ThreadingHTTPServer:
                         f"({e.strerror})") from None
 
 
-def serve(config, host: str, port: int) -> None:
+def start(config, host: str, port: int):
   """Binds first (so a taken port fails before any loading), then loads the
-  field or the baked scene (`config.render_baked`) and serves forever."""
+  field or the baked scene (`config.render_baked`).
+
+  Returns:
+    (server, step): call server.serve_forever().
+  """
   from jaxnerf import evaluator, parallel
   from jaxnerf.datasets import load_dataset
 
@@ -131,18 +136,45 @@ def serve(config, host: str, port: int) -> None:
     return holder["handler"](*args, **kwargs)
 
   server = bind(host, port, handler)
-  renderer = (evaluator.baked_renderer(config) if config.render_baked else
-              evaluator.field_renderer(config, parallel.make_mesh()))
-  train = load_dataset(config, "train")
-  views = {"train": train}
   try:
-    views[config.eval_split] = load_dataset(config, config.eval_split)
-  except Exception:  # pylint: disable=broad-except
-    pass  # a scene without that split still has its training views
-  holder["handler"] = make_handler(scene_info(train, views),
-                                   renderer.render_rays, renderer.outputs)
+    renderer = (evaluator.baked_renderer(config) if config.render_baked else
+                evaluator.field_renderer(config, parallel.make_mesh()))
+    train = load_dataset(config, "train")
+    views = {"train": train}
+    try:
+      views[config.eval_split] = load_dataset(config, config.eval_split)
+    except Exception:  # pylint: disable=broad-except
+      pass  # a scene without that split still has its training views
+  except BaseException:
+    server.server_close()
+    raise
+  holder["handler"] = make_handler(
+      scene_info(train, views),
+      padded(renderer.render_rays, config.chunk), renderer.outputs)
+  return server, renderer.step
+
+
+def padded(render_rays: Callable, chunk: int) -> Callable:
+  """render_rays on at least `chunk` rays (the last one repeated), so every
+  image size the page asks for runs the one compiled chunk."""
+  def render(rays):
+    shape = rays.origins.shape[:-1]
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]),
+                        rays)
+    n = flat.origins.shape[0]
+    if n < chunk:
+      flat = jax.tree.map(lambda x: np.concatenate(
+          [x, np.repeat(x[-1:], chunk - n, 0)]), flat)
+    out = render_rays(flat)
+    return {k: np.asarray(v)[:n].reshape(shape + np.shape(v)[1:])
+            for k, v in out.items()}
+  return render
+
+
+def serve(config, host: str, port: int) -> None:
+  server, step = start(config, host, port)
   what = "baked scene" if config.render_baked else "field"
-  print(f"Serving the {what} of {config.train_dir} (step {renderer.step}) "
+  print(f"Serving the {what} of {config.train_dir} (step {step}) "
         f"at http://{host}:{server.server_address[1]}/  (Ctrl-C stops)",
         flush=True)
   try:
@@ -151,4 +183,3 @@ def serve(config, host: str, port: int) -> None:
     pass
   finally:
     server.server_close()
-
