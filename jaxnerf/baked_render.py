@@ -290,10 +290,46 @@ def _pow2(x: int, minimum: int = 256) -> int:
   return max(minimum, 1 << int(np.ceil(np.log2(max(x, 1)))))
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _coarse_pass(grid: BakedGrid, rays: Rays, num_coarse: int):
+  mask = coarse_mask(grid, rays, num_coarse)
+  return mask, jnp.sum(mask)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _density_pass(grid: BakedGrid, rays: Rays, mask: jax.Array, budget: int):
+  samples = fine_samples(grid, rays, mask, budget)
+  points = _points(rays, samples)
+  x = jnp.where(samples.valid, density_at(grid, points), 0.0) * grid.step
+  weights = (1 - jnp.exp(-x)) * jnp.exp(
+      -exclusive_optical_depth(x, samples.ray_ids))
+  n = rays.origins.shape[0]
+  seg = lambda v: jax.ops.segment_sum(v, samples.ray_ids, num_segments=n,
+                                      indices_are_sorted=True)
+  colour = weights > COLOUR_EPS
+  return (samples, weights, seg(weights), seg(weights * samples.t), colour,
+          jnp.sum(colour))
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _colour_pass(grid: BakedGrid, rays: Rays, samples: FineSamples,
+                 weights: jax.Array, selected: jax.Array, budget: int):
+  n = rays.origins.shape[0]
+  (idx,) = jnp.nonzero(selected, size=budget, fill_value=0)
+  used = jnp.arange(budget) < jnp.sum(selected)
+  ray_ids = jnp.where(used, samples.ray_ids[idx], n)
+  ids = jnp.minimum(ray_ids, n - 1)
+  points = rays.origins[ids] + samples.t[idx][:, None] * rays.directions[ids]
+  rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
+  w = jnp.where(used, weights[idx], 0.0)
+  return jax.ops.segment_sum(w[:, None] * rgb, ray_ids, num_segments=n)
+
+
 @dataclasses.dataclass
 class Renderer:
   """Renders rays of any number with a baked scene (the three passes of the
-  module doc), compiled for a fixed chunk of rays.
+  module doc) in chunks of a fixed size. The passes are compiled once per
+  grid shape, chunk and budget (powers of two), shared by every Renderer.
 
   Attributes:
     grid: the device BakedGrid.
@@ -306,40 +342,6 @@ class Renderer:
   def __post_init__(self):
     self.num_coarse = num_coarse_steps(self.grid)
 
-    @jax.jit
-    def coarse(grid, rays):
-      mask = coarse_mask(grid, rays, self.num_coarse)
-      return mask, jnp.sum(mask)
-
-    @functools.partial(jax.jit, static_argnums=3)
-    def density(grid, rays, mask, budget):
-      samples = fine_samples(grid, rays, mask, budget)
-      points = _points(rays, samples)
-      x = jnp.where(samples.valid, density_at(grid, points), 0.0) * grid.step
-      weights = (1 - jnp.exp(-x)) * jnp.exp(
-          -exclusive_optical_depth(x, samples.ray_ids))
-      n = rays.origins.shape[0]
-      seg = lambda x: jax.ops.segment_sum(x, samples.ray_ids, num_segments=n,
-                                          indices_are_sorted=True)
-      colour = weights > COLOUR_EPS
-      return (samples, weights, seg(weights), seg(weights * samples.t),
-              colour, jnp.sum(colour))
-
-    @functools.partial(jax.jit, static_argnums=5)
-    def colour(grid, rays, samples, weights, selected, budget):
-      n = rays.origins.shape[0]
-      (idx,) = jnp.nonzero(selected, size=budget, fill_value=0)
-      used = jnp.arange(budget) < jnp.sum(selected)
-      ray_ids = jnp.where(used, samples.ray_ids[idx], n)
-      ids = jnp.minimum(ray_ids, n - 1)
-      points = rays.origins[ids] + samples.t[idx][:, None] * \
-          rays.directions[ids]
-      rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
-      w = jnp.where(used, weights[idx], 0.0)
-      return jax.ops.segment_sum(w[:, None] * rgb, ray_ids, num_segments=n)
-
-    self._coarse, self._density, self._colour = coarse, density, colour
-
   def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
     """rays: Rays [N] (host or device), N <= chunk.
 
@@ -351,12 +353,12 @@ class Renderer:
     if pad:
       rays = jax.tree.map(
           lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]), rays)
-    mask, count = self._coarse(self.grid, rays)
+    mask, count = _coarse_pass(self.grid, rays, self.num_coarse)
     budget = _pow2(int(count))
-    samples, weights, acc, depth, selected, num_selected = self._density(
+    samples, weights, acc, depth, selected, num_selected = _density_pass(
         self.grid, rays, mask, budget)
     budget = _pow2(int(num_selected))
-    rgb = self._colour(self.grid, rays, samples, weights, selected, budget)
+    rgb = _colour_pass(self.grid, rays, samples, weights, selected, budget)
     if self.grid.white_bkgd:
       rgb = rgb + (1.0 - acc[:, None])
     eps = 1e-10

@@ -30,10 +30,10 @@ def test_finetuning_recovers_colours_and_keeps_the_layout():
   logs = []
   tuned = baked_finetune.finetune(
       start, rays, rgb, baked_finetune.FinetuneOptions(
-          steps=150, batch_size=1024, lr=5e-2), log=logs.append,
-      log_every=50)
+          steps=60, batch_size=512, lr=5e-2), log=logs.append,
+      log_every=20)
   after = psnr(tuned)
-  assert len(logs) == 3 and "fine-tune step 150/150" in logs[-1]
+  assert len(logs) == 3 and "fine-tune step 60/60" in logs[-1]
   assert after > before + 8, (before, after)
   assert after > 30, after
   np.testing.assert_array_equal(tuned.block_index, target.block_index)

@@ -88,30 +88,37 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
   field = SphereField(radius=0.5, own_sh=True)
   cams, rays = ring_rays(num_views=8, size=32)
   scene = baking.bake(field, {}, rays, 1.0, True, "sphere", 0,
-                      baking.BakeOptions(resolution=48, block_size=4,
+                      baking.BakeOptions(resolution=32, block_size=4,
                                          chunk=8192), log=lambda s: None)
   grid = baked_render.BakedGrid.from_scene(scene).to_device()
   view = cameras.image_rays(cams, 1)
-  fast = baked_render.Renderer(grid, chunk=512).render_image(view)
+  fast = baked_render.Renderer(grid, chunk=32 * 32).render_image(view)
   flat = jax.tree.map(lambda x: jnp.asarray(x.reshape(-1, x.shape[-1])),
                       view)
-  mask = baked_render.coarse_mask(grid, flat,
-                                  baked_render.num_coarse_steps(grid))
-  samples = baked_render.fine_samples(grid, flat, mask, int(mask.sum()))
+  mask = jax.jit(baked_render.coarse_mask, static_argnums=2)(
+      grid, flat, baked_render.num_coarse_steps(grid))
+  samples = jax.jit(baked_render.fine_samples, static_argnums=3)(
+      grid, flat, mask, int(mask.sum()))
   assert bool(samples.ray_complete.all())
-  slow = baked_render.render_packed(grid, flat, samples)
+  slow = jax.jit(baked_render.render_packed)(grid, flat, samples)
   np.testing.assert_allclose(fast["acc"].reshape(-1), slow["acc"], atol=1e-5)
   # Samples below COLOUR_EPS skip the colour: a small difference.
   np.testing.assert_allclose(fast["rgb"].reshape(-1, 3), slow["rgb"],
                              atol=2e-3)
-  # Against the analytic field, densely sampled (256 samples per ray).
-  t = jnp.broadcast_to(jnp.linspace(2.0, 6.0, 512), (flat.origins.shape[0],
-                                                     512))
-  pts = flat.origins[:, None] + t[..., None] * flat.directions[:, None]
-  sig = field.apply({}, pts.reshape(-1, 3), method="density").reshape(t.shape)
-  rgb = field.apply({}, pts.reshape(-1, 3), jnp.repeat(flat.viewdirs, 512, 0),
-                    method="radiance").reshape(t.shape + (3,))
-  ref = rendering.volumetric_rendering(rgb, sig, t, flat.directions, True)
+  # Against the analytic field, densely sampled (512 samples per ray).
+  @jax.jit
+  def reference(rays):
+    t = jnp.broadcast_to(jnp.linspace(2.0, 6.0, 512),
+                         (rays.origins.shape[0], 512))
+    pts = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
+    sig = field.apply({}, pts.reshape(-1, 3), method="density")
+    rgb = field.apply({}, pts.reshape(-1, 3),
+                      jnp.repeat(rays.viewdirs, 512, 0), method="radiance")
+    return rendering.volumetric_rendering(
+        rgb.reshape(t.shape + (3,)), sig.reshape(t.shape), t,
+        rays.directions, True)
+
+  ref = reference(flat)
   psnr = float(metrics.psnr(fast["rgb"].reshape(-1, 3), ref["rgb"]))
   assert psnr > 25.0, psnr
   # Sphere rays hit, others stay white.
