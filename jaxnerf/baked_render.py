@@ -6,16 +6,16 @@ blocks. Work is kept proportional to the samples that matter, in three
 jitted passes per chunk of rays (the host reads two counts in between and
 rounds each up to a power of two, so only a few shapes ever compile):
 
-1. coarse: steps of `coarse_factor` fine steps (half a block) test the block
-   index, dilated by one block so no fine sample of an occupied block is
-   missed: empty space costs one small gather per half block;
-2. density: the fine samples of the occupied coarse steps, packed
-   (`rendering.packed_compositing_weights`): trilinear density, weights,
-   opacity and depth;
-3. colour: only samples with weight above `colour_eps`, which is early ray
-   termination: once a ray's transmittance is spent its weights fall below
-   it and its samples never reach the SH lookup (8 gathers of 3 K values),
-   the costly part.
+1. coarse: steps of `coarse_factor` fine steps (at most half a block) test
+   the blocks of the box around their fine samples (at most 2 x 2 x 2
+   blocks), so no fine sample of an occupied block is missed: empty space
+   costs 8 scalar gathers per half block;
+2. density, in rounds of `COARSE_PER_ROUND` occupied coarse steps per ray:
+   the fine samples of those steps, packed, with their trilinear density,
+   weights, opacity and depth; a ray whose transmittance is spent takes no
+   further round (early ray termination);
+3. colour, after each round: only samples with weight above COLOUR_EPS
+   reach the SH lookup (8 gathers of 3 K values), the costly part.
 
 `render_packed` is the same model in one differentiable function on a
 static budget, for fine-tuning (jaxnerf/baked_finetune.py).
@@ -36,8 +36,10 @@ from jaxnerf import encoding, occupancy, rendering
 from jaxnerf.baking import BakedScene
 from jaxnerf.rays import Rays
 
-# Samples whose weight is below this skip the colour lookup.
+# Samples whose weight is below this skip the colour lookup, and a ray whose
+# transmittance is below it takes no further density round.
 COLOUR_EPS = 1e-4
+COARSE_PER_ROUND = 4
 
 
 @flax.struct.dataclass
@@ -45,14 +47,14 @@ class BakedGrid:
   """A baked scene's arrays for rendering (jax or numpy).
 
   block_index: [G^3] int32 flat (x major: (i G + j) G + k), -1 empty.
-  coarse_occupied: [G^3] bool, the kept blocks dilated by one block.
+  occupied: [G^3] bool, block_index >= 0.
   density: [num_blocks (B + 1)^3] flat vertex densities.
   sh: [num_blocks (B + 1)^3, 3 K] flat vertex SH coefficients.
   lo, hi: [3] world box around the kept blocks.
   """
 
   block_index: jax.Array
-  coarse_occupied: jax.Array
+  occupied: jax.Array
   density: jax.Array
   sh: jax.Array
   lo: jax.Array
@@ -80,17 +82,9 @@ class BakedGrid:
 
   @classmethod
   def from_scene(cls, scene: BakedScene) -> "BakedGrid":
-    occupied = scene.block_index >= 0
-    g = occupied.shape[0]
-    padded = np.pad(occupied, 1)
-    dilated = np.zeros_like(occupied)
-    for dx in range(3):
-      for dy in range(3):
-        for dz in range(3):
-          dilated |= padded[dx:dx + g, dy:dy + g, dz:dz + g]
     lo, hi = scene.occupied_bounds()
     return cls(block_index=scene.block_index.reshape(-1),
-               coarse_occupied=dilated.reshape(-1),
+               occupied=(scene.block_index >= 0).reshape(-1),
                density=scene.density.reshape(-1),
                sh=scene.sh.reshape(-1, scene.sh.shape[-2] *
                                    scene.sh.shape[-1]),
@@ -112,7 +106,11 @@ def corners(grid: BakedGrid, points: jax.Array):
   Args:
     points: [M, 3] world.
   Returns:
-    rows [M, 8] int32 (0 where empty; weights are then 0), weights [M, 8].
+    8 pairs (rows [M] int32, weights [M]); rows are 0 where the block is
+    empty or the point outside the grid, with weight 0. Kept as 8 separate
+    [M] arrays: stacking them into [M, 8] costs strided writes, and a
+    gather of [M, 8] rows materialises [M, 8, C], which XLA's CPU backend
+    does several times slower than 8 gathers fused into the sum.
   """
   r, b = grid.resolution, grid.block_size
   g = r // b
@@ -124,33 +122,33 @@ def corners(grid: BakedGrid, points: jax.Array):
   i0 = jnp.clip(jnp.floor(local).astype(jnp.int32), 0, b - 1)
   f = local - i0
   block = grid.block_index[(blk[:, 0] * g + blk[:, 1]) * g + blk[:, 2]]
-  valid = inside & (block >= 0)
-  base = jnp.maximum(block, 0) * (b + 1)**3
-  rows, weights = [], []
-  for dx in (0, 1):
-    for dy in (0, 1):
-      for dz in (0, 1):
-        i = i0 + jnp.array([dx, dy, dz], jnp.int32)
-        rows.append(base + (i[:, 0] * (b + 1) + i[:, 1]) * (b + 1) + i[:, 2])
-        weights.append((f[:, 0] if dx else 1 - f[:, 0]) *
-                       (f[:, 1] if dy else 1 - f[:, 1]) *
-                       (f[:, 2] if dz else 1 - f[:, 2]))
-  rows = jnp.stack(rows, -1)
-  weights = jnp.stack(weights, -1) * valid[:, None]
-  return rows, weights
+  valid = (inside & (block >= 0)).astype(points.dtype)
+  base = (jnp.maximum(block, 0) * (b + 1) + i0[:, 0]) * (b + 1)
+  base = (base + i0[:, 1]) * (b + 1) + i0[:, 2]
+  fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
+  out = []
+  for dx, dy, dz in np.ndindex(2, 2, 2):
+    row = base + (dx * (b + 1) + dy) * (b + 1) + dz
+    w = ((fx if dx else 1 - fx) * (fy if dy else 1 - fy) *
+         (fz if dz else 1 - fz) * valid)
+    out.append((row, w))
+  return out
 
 
 def density_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
   """Trilinear density [M] (>= 0) at points [M, 3]; 0 in empty blocks."""
-  rows, weights = corners(grid, points)
-  return jnp.maximum(jnp.sum(grid.density[rows] * weights, -1), 0.0)
+  total = 0.0
+  for row, w in corners(grid, points):
+    total = total + w * grid.density[row]
+  return jnp.maximum(total, 0.0)
 
 
 def sh_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
   """Trilinear SH coefficients [M, 3, K] at points [M, 3]."""
-  rows, weights = corners(grid, points)
-  sh = jnp.einsum("mc,mcd->md", weights, grid.sh[rows])
-  return sh.reshape(points.shape[0], 3, -1)
+  total = 0.0
+  for row, w in corners(grid, points):
+    total = total + w[:, None] * grid.sh[row]
+  return total.reshape(points.shape[0], 3, -1)
 
 
 def rgb_from_sh(sh: jax.Array, viewdirs: jax.Array) -> jax.Array:
@@ -179,21 +177,26 @@ def num_coarse_steps(grid: BakedGrid) -> int:
 
 
 def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
-  """Coarse steps [N, Sc] bool whose centre lies in a (dilated) occupied
-  block inside the ray's span."""
+  """Coarse steps [N, Sc] bool with a fine sample in an occupied block: the
+  blocks of the box spanned by the step's first and last fine samples (a
+  step is at most half a block, so at most 2 x 2 x 2 of them)."""
   g = grid.resolution // grid.block_size
   f = grid.coarse_factor
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm
   t0, t1 = ray_span(grid, rays)
   c = jnp.arange(num_coarse, dtype=dt.dtype)
-  t = t0[:, None] + (c + 0.5) * (f * dt)[:, None]
   starts = t0[:, None] + c * (f * dt)[:, None]
-  points = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
-  u = (points + grid.bound) / (2 * grid.bound) * g
-  blk = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, g - 1)
-  occupied = grid.coarse_occupied[(blk[..., 0] * g + blk[..., 1]) * g +
-                                  blk[..., 2]]
+  block = lambda t: jnp.clip(jnp.floor(
+      (rays.origins[:, None] + t[..., None] * rays.directions[:, None] +
+       grid.bound) / (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
+  first = block(starts + 0.5 * dt[:, None])
+  last = block(starts + (f - 0.5) * dt[:, None])
+  lo, hi = jnp.minimum(first, last), jnp.maximum(first, last)
+  occupied = jnp.zeros(starts.shape, bool)
+  for corner in np.ndindex(2, 2, 2):
+    b = jnp.where(np.array(corner, bool), hi, lo)
+    occupied |= grid.occupied[(b[..., 0] * g + b[..., 1]) * g + b[..., 2]]
   return occupied & (starts < t1[:, None])
 
 
@@ -292,23 +295,40 @@ def _pow2(x: int, minimum: int = 256) -> int:
 
 @functools.partial(jax.jit, static_argnums=2)
 def _coarse_pass(grid: BakedGrid, rays: Rays, num_coarse: int):
+  """The occupied coarse steps [N, Sc] and the rank of each among its
+  ray's occupied steps."""
   mask = coarse_mask(grid, rays, num_coarse)
-  return mask, jnp.sum(mask)
+  return mask, jnp.cumsum(mask, axis=1) - 1
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def _round_mask(mask, rank, carried, round_index, per_round: int):
+  """The coarse steps of this round, of rays whose transmittance is not
+  spent yet, and their number."""
+  active = carried < -np.log(COLOUR_EPS)
+  start = round_index * per_round
+  select = mask & (rank >= start) & (rank < start + per_round) & \
+      active[:, None]
+  return select, jnp.sum(select)
 
 
 @functools.partial(jax.jit, static_argnums=3)
-def _density_pass(grid: BakedGrid, rays: Rays, mask: jax.Array, budget: int):
+def _density_pass(grid: BakedGrid, rays: Rays, mask: jax.Array, budget: int,
+                  carried: jax.Array):
+  """Densities and weights of the fine samples of `mask`, after the optical
+  depth `carried` [N] of earlier rounds."""
   samples = fine_samples(grid, rays, mask, budget)
   points = _points(rays, samples)
   x = jnp.where(samples.valid, density_at(grid, points), 0.0) * grid.step
-  weights = (1 - jnp.exp(-x)) * jnp.exp(
-      -exclusive_optical_depth(x, samples.ray_ids))
   n = rays.origins.shape[0]
+  before = jnp.take(carried, jnp.minimum(samples.ray_ids, n - 1))
+  weights = (1 - jnp.exp(-x)) * jnp.exp(
+      -before - exclusive_optical_depth(x, samples.ray_ids))
   seg = lambda v: jax.ops.segment_sum(v, samples.ray_ids, num_segments=n,
                                       indices_are_sorted=True)
   colour = weights > COLOUR_EPS
   return (samples, weights, seg(weights), seg(weights * samples.t), colour,
-          jnp.sum(colour))
+          jnp.sum(colour), carried + seg(jnp.minimum(x, _MAX_SAMPLE_DEPTH)))
 
 
 @functools.partial(jax.jit, static_argnums=5)
@@ -349,16 +369,28 @@ class Renderer:
       host rgb [N, 3], depth [N], disp [N], acc [N].
     """
     n = rays.origins.shape[0]
-    pad = self.chunk - n
+    size = min(self.chunk, _pow2(n, 1024))  # small images: a small chunk
+    pad = size - n
     if pad:
       rays = jax.tree.map(
           lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]), rays)
-    mask, count = _coarse_pass(self.grid, rays, self.num_coarse)
-    budget = _pow2(int(count))
-    samples, weights, acc, depth, selected, num_selected = _density_pass(
-        self.grid, rays, mask, budget)
-    budget = _pow2(int(num_selected))
-    rgb = _colour_pass(self.grid, rays, samples, weights, selected, budget)
+    mask, rank = _coarse_pass(self.grid, rays, self.num_coarse)
+    zeros = jnp.zeros((size,), jnp.float32)
+    carried, acc, depth = zeros, zeros, zeros
+    rgb = jnp.zeros((size, 3), jnp.float32)
+    for round_index in range(self.num_coarse):
+      select, count = _round_mask(mask, rank, carried, round_index,
+                                  COARSE_PER_ROUND)
+      count = int(count)
+      if not count:
+        break
+      samples, weights, acc_r, depth_r, selected, num_selected, carried = \
+          _density_pass(self.grid, rays, select, _pow2(count), carried)
+      acc, depth = acc + acc_r, depth + depth_r
+      num_selected = int(num_selected)
+      if num_selected:
+        rgb = rgb + _colour_pass(self.grid, rays, samples, weights, selected,
+                                 _pow2(num_selected))
     if self.grid.white_bkgd:
       rgb = rgb + (1.0 - acc[:, None])
     eps = 1e-10

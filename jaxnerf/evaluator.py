@@ -210,7 +210,8 @@ def baked_renderer(config) -> ViewRenderer:
 
   return ViewRenderer(outputs=dict(base.STANDARD_OUTPUTS),
                       step=scene.step, score_region="all",
-                      suffix="_baked", views=views,
+                      suffix="_" + os.path.splitext(os.path.basename(path))[0],
+                      views=views,
                       render_rays=renderer.render_image)
 
 
@@ -219,7 +220,7 @@ def evaluate(config) -> dict:
   `config.render_baked`, the baked scene).
 
   Writes the output maps as PNGs (`<view>_<output>.png`), metrics.json and
-  videos to `<train_dir>/eval_<split>_<step>[_baked]/`. Returns the
+  videos to `<train_dir>/eval_<split>_<step>[_<baked file name>]/`. Returns the
   metrics dict.
   """
   is_main = jax.process_index() == 0
