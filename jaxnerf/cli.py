@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable, Sequence
 
@@ -38,3 +39,39 @@ def guarded(job: Callable, *args) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 1
   return 0
+
+class FlagParser(argparse.ArgumentParser):
+  """An entry point's own flags (besides --config...): a bad one is a
+  one-line UserError, not argparse's usage dump and exit status 2."""
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, allow_abbrev=False, **kwargs)
+
+  def error(self, message):
+    from jaxnerf.errors import ConfigError
+    raise ConfigError(f"{self.prog}: {message}")
+
+
+def run_with_flags(argv: Sequence[str], script: str, parser: FlagParser,
+                   job: Callable) -> int:
+  """As `run`, for entry points with flags of their own: `parser` takes
+  them, the `--config...` arguments make the config, and `job(config,
+  flags)` runs."""
+  from jaxnerf.errors import UserError
+  try:
+    config_args, own = [], []
+    args = list(argv[1:])
+    while args:
+      arg = args.pop(0)
+      if arg.startswith("--config"):
+        config_args.append(arg)
+        if "=" not in arg and args:  # --config NAME
+          config_args.append(args.pop(0))
+      else:
+        own.append(arg)
+    flags = parser.parse_args(own)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return run([argv[0], *config_args], script,
+             lambda config: job(config, flags))

@@ -92,6 +92,9 @@ def base_config() -> ml_collections.ConfigDict:
   # (written with render_path; 0: none).
   c.render_path_time = 0.0
   c.render_time_frames = 0
+  # Score the baked scene (bake.py) instead of the field: no MLP at all.
+  c.render_baked = False
+  c.baked_file = ""  # "" : <train_dir>/baked.npz
   return c
 
 

@@ -20,3 +20,11 @@ class CheckpointError(UserError):
 
 class TrainingError(UserError):
   """Training cannot go on (e.g. a non-finite loss)."""
+
+
+class BakedFileError(UserError):
+  """A missing baked scene, or one of another format version or method."""
+
+
+class ResourceError(UserError):
+  """A request that would not fit (memory) or a resource in use (a port)."""

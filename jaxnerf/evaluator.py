@@ -7,11 +7,12 @@ optimisation runs on each view before it is scored.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import flax.traverse_util
 import jax
@@ -222,48 +223,133 @@ def render_views(method: base.Method, model, config,
     yield i, parallel.render_image(render, inputs, config.chunk, mesh)
 
 
-def evaluate(config) -> dict:
-  """Renders `config.eval_split` with the latest checkpoint.
+@dataclasses.dataclass
+class ViewRenderer:
+  """What evaluate(), the viewer and exports render with: the trained field
+  or a baked scene.
 
-  Writes the method's output maps as PNGs (`<view>_<output>.png`),
-  metrics.json and videos to `<train_dir>/eval_<split>_<step>/`. Returns
-  the metrics dict.
+  outputs: the maps written per view and their kinds; step: the training
+  step; score_region: the image region scored; suffix: of the output
+  folder;
+  views(dataset) yields (index, host maps [H, W, ...]) per view;
+  render_rays(host Rays [H, W]) -> host maps (an unseen camera's rows);
+  render_path(dataset, out_dir, is_main) writes the render-path videos;
+  metrics() -> entries metrics.json adds beside the images' scores.
   """
-  is_main = jax.process_index() == 0
-  mesh = parallel.make_mesh()
+
+  outputs: dict
+  step: int
+  score_region: str
+  suffix: str
+  views: Callable
+  render_rays: Callable
+  render_path: Callable
+  metrics: Callable
+
+
+def field_renderer(config, mesh) -> ViewRenderer:
+  """Renders with the latest checkpoint's model (with the method's
+  per-camera rows, eval cameras and test-time optimisation)."""
   method, model, state = restore_latest(config, mesh)
   check_camera_rows(config, method,
                     trainer.read_scene_info(config.train_dir).num_cameras)
-  step = int(state.step)
-  limit = config.test_view_limit or None
-  dataset = load_dataset(config, config.eval_split, max_images=limit)
-  out_dir = os.path.join(config.train_dir,
-                         f"eval_{config.eval_split}_{step}")
-  os.makedirs(out_dir, exist_ok=True)
-  lpips_fn = metrics.get_lpips() if config.compute_lpips else None
-  ssim_fn = jax.jit(metrics.ssim)
-  score_region = (method.test_time.score if runs_test_time(method, config)
-                  else "all")
   # Maps of what a training image alone holds (transient objects) mean
   # nothing for other views.
   written = {name: kind for name, kind in method.outputs.items()
              if config.eval_split == "train" or
              name not in method.seen_camera_outputs}
 
-  extra, eval_cameras = {}, None
-  if method.eval_metrics or method.eval_cameras:
-    context = trainer.eval_context(
+  @functools.cache
+  def context():
+    return trainer.eval_context(
         model, config, state,
         trainer.training_cameras(load_dataset(config, "train")))
-    if method.eval_metrics:
-      extra = method.eval_metrics(context)
+
+  def views(dataset):
+    eval_cameras = None
     if method.eval_cameras and config.eval_split != "train":
-      eval_cameras = method.eval_cameras(context, dataset.cameras)
+      eval_cameras = method.eval_cameras(context(), dataset.cameras)
+    return render_views(method, model, config, state, dataset, mesh,
+                        eval_cameras)
+
+  variables = parallel.to_host(training.variables_of(state))
+  render = functools.partial(
+      training.make_render_fn(method, model, config),
+      parallel.put_replicated({**variables, "params":
+                               training.unseen_camera_params(
+                                   method, variables["params"], 1)}, mesh),
+      cameras=None, step=state.step)
+  return ViewRenderer(
+      outputs=written, step=int(state.step),
+      score_region=(method.test_time.score if runs_test_time(method, config)
+                    else "all"),
+      suffix="", views=views,
+      render_rays=lambda rays: parallel.render_image(render, rays,
+                                                     config.chunk, mesh),
+      render_path=lambda dataset, out_dir, is_main: render_path_videos(
+          config, method, model, state, dataset, mesh, out_dir, is_main),
+      metrics=lambda: (method.eval_metrics(context()) if method.eval_metrics
+                       else {}))
+
+
+BAKED_FILE = "baked.npz"  # bake.py's output in train_dir
+
+
+def baked_renderer(config) -> ViewRenderer:
+  """Renders the baked scene of `config.baked_file` (default
+  train_dir/baked.npz): no MLP (jaxnerf/baked_render.py)."""
+  from jaxnerf import baked_render, baking
+  path = config.baked_file or os.path.join(config.train_dir, BAKED_FILE)
+  scene = baking.load(path, config.method)
+  renderer = baked_render.make_renderer(scene)
+  outputs = dict(base.STANDARD_OUTPUTS)
+
+  def views(dataset):
+    for i in range(len(dataset)):
+      yield i, renderer.render_image(dataset.image_rays(i))
+
+  def render_path(dataset, out_dir, is_main):
+    path_rays = cameras_lib.generate_render_path(dataset,
+                                                 config.render_path_frames)
+    frames = {}
+    for i in range(path_rays.shape[0]):
+      add_frame(frames, outputs, dataset, renderer.render_image(
+          jax.tree.map(lambda x, i=i: x[i], path_rays)))
+    if is_main:
+      write_videos(out_dir, "path", frames)
+
+  return ViewRenderer(outputs=outputs, step=scene.step, score_region="all",
+                      suffix="_" + os.path.splitext(os.path.basename(path))[0],
+                      views=views, render_rays=renderer.render_image,
+                      render_path=render_path, metrics=dict)
+
+
+def evaluate(config) -> dict:
+  """Renders `config.eval_split` with the latest checkpoint (or, with
+  `config.render_baked`, the baked scene).
+
+  Writes the output maps as PNGs (`<view>_<output>.png`), metrics.json and
+  videos to `<train_dir>/eval_<split>_<step>[_<baked file name>]/`.
+  Returns the metrics dict.
+  """
+  is_main = jax.process_index() == 0
+  mesh = parallel.make_mesh()
+  limit = config.test_view_limit or None
+  renderer = (baked_renderer(config) if config.render_baked else
+              field_renderer(config, mesh))
+  dataset = load_dataset(config, config.eval_split, max_images=limit)
+  step = renderer.step
+  out_dir = os.path.join(config.train_dir,
+                         f"eval_{config.eval_split}_{step}{renderer.suffix}")
+  os.makedirs(out_dir, exist_ok=True)
+  lpips_fn = metrics.get_lpips() if config.compute_lpips else None
+  ssim_fn = jax.jit(metrics.ssim)
+  score_region = renderer.score_region
+  extra = renderer.metrics()
 
   records, frames = [], {}
   t0 = time.time()
-  for i, out in render_views(method, model, config, state, dataset, mesh,
-                             eval_cameras):
+  for i, out in renderer.views(dataset):
     gt = dataset.images[i]
     rgb = np.clip(out["rgb"], 0, 1)
     cols = base.region_columns(score_region, gt.shape[1])
@@ -277,7 +363,7 @@ def evaluate(config) -> dict:
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)
-    pictures = images.output_images(written, out, dataset.ndc,
+    pictures = images.output_images(renderer.outputs, out, dataset.ndc,
                                     dataset.near, dataset.far)
     if is_main:
       for name, picture in pictures.items():
@@ -316,8 +402,7 @@ def evaluate(config) -> dict:
           images.write_video(os.path.join(out_dir, f"video_{name}.mp4"),
                              frames[name], fps=10)
   if config.render_path:
-    render_path_videos(config, method, model, state, dataset, mesh, out_dir,
-                       is_main)
+    renderer.render_path(dataset, out_dir, is_main)
   mean = result["mean"]
   print(f"step {step}: mean psnr {mean['psnr']:.2f}  ssim {mean['ssim']:.4f}"
         + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
@@ -379,7 +464,7 @@ def render_path_videos(config, method: base.Method, model,
                                     method, variables["params"],
                                     weights[i:i + 1])})
     rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
-    add_frame(frames, method, dataset,
+    add_frame(frames, method.outputs, dataset,
               parallel.render_image(render, rays, config.chunk, mesh))
   if is_main:
     write_videos(out_dir, "path", frames)
@@ -391,17 +476,18 @@ def render_path_videos(config, method: base.Method, model,
     frames = {}
     for time in np.linspace(0.0, 1.0, config.render_time_frames):
       timed = rays.replace(time=np.full_like(rays.time, time))
-      add_frame(frames, method, dataset,
+      add_frame(frames, method.outputs, dataset,
                 parallel.render_image(render, timed, config.chunk, mesh))
     if is_main:
       write_videos(out_dir, "time", frames)
 
 
-def add_frame(frames: dict, method: base.Method, dataset: Dataset,
+def add_frame(frames: dict, outputs: dict, dataset: Dataset,
               out: dict) -> None:
-  """Appends the pictures of one rendered frame to `frames` by output."""
+  """Appends the pictures (of `outputs`) of one rendered frame to `frames`
+  by output."""
   for name, picture in images.output_images(
-      method.outputs, out, dataset.ndc, dataset.near, dataset.far).items():
+      outputs, out, dataset.ndc, dataset.near, dataset.far).items():
     frames.setdefault(name, []).append(picture)
 
 

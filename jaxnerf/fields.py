@@ -245,3 +245,12 @@ class HashGridField(nn.Module):
     """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
     ids = jnp.arange(points.shape[0])
     return self(points, ids, viewdirs, level_weights=level_weights)[1]
+
+  def sh_coefficients(self, points: jax.Array) -> Optional[jax.Array]:
+    """The colour's SH coefficients [M, 3, (sh_degree + 1)^2] before the
+    sigmoid at points [M, 3] (`color_mode="sh"`, for baking); None for
+    `"mlp"`, whose colour baking projects onto SH instead."""
+    if self.config.color_mode != "sh":
+      return None
+    _, feats = self.density(points)
+    return feats.reshape(feats.shape[:-1] + (3, -1))

@@ -3,6 +3,13 @@
 Stratified coarse samples -> positional encoding -> coarse MLP -> volume
 rendering; inverse-CDF fine samples from the coarse weights, merged with
 the coarse ones -> fine MLP (separate parameters) -> volume rendering.
+
+NeRF-SH (PlenOctrees, Yu et al. ICCV 2021), with `sh_degree` >= 0: the MLP
+sees the position only and outputs 3 (sh_degree + 1)^2 spherical-harmonic
+coefficients; the colour is rgb_activation(sum_k c_k Y_k(viewdir)), which a
+baked grid reproduces exactly (jaxnerf/baking.py). PlenOctrees' sparsity
+loss (`sparsity_loss_mult` > 0) pushes the density of random points in the
+scene box towards zero, so the baked grid keeps fewer cells.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxnerf import encoding, fields, losses, rendering, sampling
+from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.rays import Rays
 
@@ -46,14 +54,34 @@ def config_fields() -> ml_collections.ConfigDict:
   c = mlp_fields()
   c.legacy_posenc_order = False  # JaxNeRF's interleaved sin/cos layout
   c.include_input = True  # positional encoding includes the identity
+  # NeRF-SH: -1 is NeRF's view-conditioned colour; 0..3 outputs SH
+  # coefficients of this degree instead (PlenOctrees uses 3 on Blender).
+  c.sh_degree = -1
+  # PlenOctrees' sparsity loss: mult * mean(1 - exp(-sparsity_lambda *
+  # sigma)) over sparsity_samples uniform points of [-scene_bound,
+  # scene_bound]^3 per step (0: off).
+  c.sparsity_loss_mult = 0.0
+  c.sparsity_lambda = 0.01
+  c.sparsity_samples = 256
+  c.scene_bound = 1.5  # the scene box (Blender scenes lie in [-1.5, 1.5]^3)
   return c
 
 
+def sh_degree(c) -> int:
+  """The NeRF-SH degree, or -1 (NeRF's colour; mip-NeRF has no such field)."""
+  return c.get("sh_degree", -1)
+
+
 def make_mlp(c) -> fields.MLP:
+  degree = sh_degree(c)
+  if degree > encoding.MAX_SH_DEGREE:
+    raise ConfigError(f"config.sh_degree: {degree} is above "
+                      f"{encoding.MAX_SH_DEGREE}")
+  num_rgb = 3 if degree < 0 else 3 * encoding.sh_basis_size(degree)
   return fields.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
                     netdepth_condition=c.netdepth_condition,
                     netwidth_condition=c.netwidth_condition,
-                    skip_layer=c.skip_layer)
+                    skip_layer=c.skip_layer, num_rgb_channels=num_rgb)
 
 
 def add_density_noise(key, raw_density: jax.Array, noise_std: float,
@@ -88,10 +116,20 @@ class Nerf(nn.Module):
 
   def _encode_viewdirs(self, viewdirs: jax.Array) -> Optional[jax.Array]:
     c = self.config
-    if not c.use_viewdirs:
+    if not c.use_viewdirs or sh_degree(c) >= 0:  # NeRF-SH: position only
       return None
     return encoding.positional_encoding(viewdirs, 0, c.deg_view, True,
                                         c.legacy_posenc_order)
+
+  def _colour(self, raw_rgb: jax.Array, viewdirs: jax.Array) -> jax.Array:
+    """rgb [..., 3] from the MLP's raw colour [..., C]; viewdirs [..., 3]
+    broadcast against its leading axes (NeRF-SH evaluates the SH there)."""
+    degree = sh_degree(self.config)
+    if degree >= 0:
+      coeffs = raw_rgb.reshape(raw_rgb.shape[:-1] + (3, -1))
+      basis = encoding.spherical_harmonics(viewdirs, degree)
+      raw_rgb = jnp.sum(coeffs * basis[..., None, :], axis=-1)
+    return self.rgb_activation(raw_rgb)
 
   def _render_level(self, mlp, key, rays: Rays, t: jax.Array,
                     randomized: bool) -> dict[str, jax.Array]:
@@ -101,7 +139,7 @@ class Nerf(nn.Module):
     raw_density = add_density_noise(key, raw_density, self.config.noise_std,
                                     randomized)
     out = rendering.volumetric_rendering(
-        self.rgb_activation(raw_rgb),
+        self._colour(raw_rgb, rays.viewdirs[:, None, :]),
         self.density_activation(raw_density[..., 0]), t, rays.directions,
         self.config.white_bkgd)
     out["t"] = t
@@ -114,7 +152,7 @@ class Nerf(nn.Module):
     `rendering.composite`, each with `t` [N, S]."""
     del progress  # NeRF has no schedule inside the model
     c = self.config
-    keys = jax.random.split(key, 4)
+    keys = jax.random.split(key, 5)
     t = sampling.stratified_t(keys[0], rays.near, rays.far,
                               c.num_coarse_samples, randomized, c.lindisp)
     outputs = [self._render_level(self.coarse_mlp, keys[1], rays, t,
@@ -124,7 +162,17 @@ class Nerf(nn.Module):
                                   c.num_fine_samples, randomized)
       outputs.append(self._render_level(self.fine_mlp, keys[3], rays, t,
                                         randomized))
+    if randomized and c.get("sparsity_loss_mult", 0.0) > 0:
+      outputs[-1]["sparsity"] = self.sparsity(keys[4])
     return outputs
+
+  def sparsity(self, key: jax.Array) -> jax.Array:
+    """PlenOctrees' sparsity term: mean over uniform points x_k of the
+    scene box of 1 - exp(-sparsity_lambda sigma(x_k)) (sigma >= 0)."""
+    c = self.config
+    points = jax.random.uniform(key, (c.sparsity_samples, 3),
+                                minval=-c.scene_bound, maxval=c.scene_bound)
+    return jnp.mean(1.0 - jnp.exp(-c.sparsity_lambda * self.density(points)))
 
   def _final_mlp(self):
     return self.fine_mlp if self.config.num_fine_samples > 0 else \
@@ -145,12 +193,25 @@ class Nerf(nn.Module):
     del progress
     raw_rgb, _ = self._final_mlp()(self._encode_points(points[:, None]),
                                    self._encode_viewdirs(viewdirs))
-    return self.rgb_activation(raw_rgb[:, 0])
+    return self._colour(raw_rgb[:, 0], viewdirs)
+
+  def sh_coefficients(self, points: jax.Array) -> Optional[jax.Array]:
+    """NeRF-SH: the colour's SH coefficients [M, 3, (sh_degree + 1)^2]
+    (before the sigmoid) at points [M, 3]; None if the colour is not SH
+    with a sigmoid (baking then projects `radiance` onto SH)."""
+    c = self.config
+    if sh_degree(c) < 0 or c.rgb_activation != "sigmoid":
+      return None
+    raw_rgb, _ = self._final_mlp()(self._encode_points(points[:, None]), None)
+    return raw_rgb[:, 0].reshape(points.shape[0], 3, -1)
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
-  return {**losses.rgb_terms(outputs, rays, rgb, config.coarse_loss_mult),
-          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+  terms = {**losses.rgb_terms(outputs, rays, rgb, config.coarse_loss_mult),
+           **losses.weight_decay_terms(params, config.weight_decay_mult)}
+  if "sparsity" in outputs[-1]:
+    terms["sparsity"] = config.sparsity_loss_mult * outputs[-1]["sparsity"]
+  return terms
 
 
 METHOD = base.Method(

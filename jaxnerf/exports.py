@@ -1,0 +1,67 @@
+"""What bake.py, view.py and export.py share: a trained run's field
+(restored as eval.py restores it) and its training rays."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxnerf import evaluator, parallel, training
+from jaxnerf.datasets import Dataset, load_dataset
+from jaxnerf.errors import ConfigError
+from jaxnerf.rays import Rays
+
+# The scene box of methods without a `scene_bound` field: NeRF's Blender
+# scenes lie in [-1.5, 1.5]^3.
+DEFAULT_BOUND = 1.5
+
+
+@dataclasses.dataclass
+class Field:
+  """A trained run's model: `model.apply(variables, ..., method="density")`
+  etc.; the per-camera rows are those of an unseen camera."""
+
+  method: Any
+  model: Any
+  variables: dict
+  step: int
+
+
+def restore_field(config) -> Field:
+  """The latest checkpoint of config.train_dir (a one-line CheckpointError
+  without one)."""
+  mesh = parallel.make_mesh()
+  method, model, state = evaluator.restore_latest(config, mesh)
+  variables = parallel.to_host(training.variables_of(state))
+  variables["params"] = training.unseen_camera_params(
+      method, variables["params"], 1)
+  return Field(method=method, model=model,
+               variables=jax.tree.map(np.asarray, variables),
+               step=int(state.step))
+
+
+def scene_bound(config, override: float = 0.0) -> float:
+  """The scene box half-size: the flag, else the config's `scene_bound`,
+  else DEFAULT_BOUND. NDC (forward-facing) scenes have no bounded box."""
+  if config.dataset_type == "llff" and not config.spherify:
+    raise ConfigError("config.dataset_type: forward-facing (NDC) scenes "
+                      "cannot be baked or exported; use a bounded scene "
+                      "(blender, multiscale or llff with spherify)")
+  if override > 0:
+    return float(override)
+  return float(config.get("scene_bound", DEFAULT_BOUND))
+
+
+def training_rays(config, stride: int = 1) -> tuple[Dataset, Rays,
+                                                    np.ndarray]:
+  """The training split, every `stride`-th of its rays flattened (host
+  Rays [N]) and their colours [N, 3]."""
+  dataset = load_dataset(config, "train")
+  rays = [dataset.image_rays(i) for i in range(len(dataset))]
+  flat = jax.tree.map(lambda *xs: np.concatenate(
+      [x.reshape(-1, x.shape[-1]) for x in xs])[::stride], *rays)
+  rgb = np.concatenate([im.reshape(-1, 3) for im in dataset.images])
+  return dataset, flat, rgb[::stride].astype(np.float32)

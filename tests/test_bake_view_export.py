@@ -1,0 +1,209 @@
+"""bake.py, eval.py --config.render_baked, view.py and export.py on a tiny
+trained run of the embedded lego: the entry points (in-process, through
+their argument parsing), the browser pages in headless Chromium, and the
+one-line errors."""
+
+import importlib.util
+import json
+import os
+import threading
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import trimesh
+
+import browser
+from conftest import REPO_ROOT
+from jaxnerf import baking, cli, evaluator, metrics, trainer
+from jaxnerf import config as config_lib
+
+CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
+STEPS = 60
+
+
+def script(name):
+  """The entry point module REPO_ROOT/<name>.py (its flags and main)."""
+  spec = importlib.util.spec_from_file_location(
+      f"jaxnerf_entry_{name}", os.path.join(REPO_ROOT, f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def run(name, train_dir, *args):
+  """(exit status, stderr) of `python <name>.py --config=CONFIG ...`."""
+  module = script(name)
+  argv = [f"{name}.py", f"--config={CONFIG}",
+          f"--config.train_dir={train_dir}", *args]
+  if not hasattr(module, "flags"):  # train.py, eval.py: --config only
+    return cli.run(argv, f"{name}.py", module.main)
+  return cli.run_with_flags(argv, f"{name}.py", module.flags(), module.main)
+
+
+def load(train_dir, **fields):
+  c = config_lib.load_config(CONFIG)
+  with c.unlocked():
+    c.train_dir = str(train_dir)
+    c.max_steps = STEPS
+    c.update(fields)
+  return c
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+  """A 60-step run, baked at 32^3 and evaluated (field and baked) on one
+  test view."""
+  train_dir = tmp_path_factory.mktemp("tiny_sh")
+  trainer.train(load(train_dir))
+  assert run("bake", train_dir, "--resolution=32", "--block_size=4",
+             "--sh_degree=2", "--cull_ray_stride=8") == 0
+  for baked in (False, True):
+    evaluator.evaluate(load(train_dir, render_baked=baked,
+                            test_view_limit=1))
+  return train_dir
+
+
+def test_baked_scene_scores_close_to_the_field(run_dir):
+  scene = baking.load(str(run_dir / "baked.npz"), "instant_ngp")
+  assert scene.step == STEPS and scene.resolution == 32
+  assert scene.sh_degree == 2 and 0 < scene.num_blocks < 8**3
+  with open(run_dir / f"eval_test_{STEPS}" / "metrics.json") as f:
+    field = json.load(f)["mean"]["psnr"]
+  with open(run_dir / f"eval_test_{STEPS}_baked" / "metrics.json") as f:
+    baked = json.load(f)["mean"]["psnr"]
+  # A coarse 32^3 grid loses some detail of the field.
+  assert baked > field - 1.5, (field, baked)
+  assert (run_dir / f"eval_test_{STEPS}_baked" / "r_0_depth.png").is_file()
+
+
+def test_finetuning_through_bake_py(run_dir, capsys):
+  assert run("bake", run_dir, f"--input={run_dir / 'baked.npz'}",
+             "--finetune_steps=20", "--finetune_batch_size=512") == 0
+  assert "fine-tuned 20 steps" in capsys.readouterr().out
+  tuned = baking.load(str(run_dir / "baked_finetuned.npz"))
+  before = baking.load(str(run_dir / "baked.npz"))
+  np.testing.assert_array_equal(tuned.block_index, before.block_index)
+  assert not np.allclose(tuned.sh, before.sh)
+
+
+def screenshot_psnr(page_pixels, png_path):
+  reference = iio.imread(png_path)[..., :3].astype(np.float32) / 255
+  assert page_pixels.shape == reference.shape
+  return float(metrics.psnr(page_pixels, reference))
+
+
+def check_not_blank(pixels):
+  """Neither one colour nor the white background everywhere."""
+  assert pixels.std() > 0.05
+  assert np.mean(np.all(pixels > 0.98, -1)) < 0.95
+
+
+def test_viewer_page_shows_the_field_in_chromium(run_dir):
+  from jaxnerf import viewer
+  server, step = viewer.start(load(run_dir), "127.0.0.1", 0)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  page = browser.open_browser()
+  try:
+    port = server.server_address[1]
+    page.get(f"http://127.0.0.1:{port}/?view=test:0&cameras=0")
+    browser.wait_for_state(page, "full", 180)
+    pixels = browser.element_pixels(page, "image")
+    check_not_blank(pixels)
+    # The page's full-resolution image is eval.py's render of that camera
+    # (both PNGs of the same float image).
+    assert screenshot_psnr(pixels, run_dir / f"eval_test_{STEPS}" /
+                           "r_0_rgb.png") > 40
+    # The depth toggle shows a different picture.
+    page.find_element("css selector", "button[data-mode=depth]").click()
+    browser.wait_for_state(page, "coarse", 60)
+    browser.wait_for_state(page, "full", 120)
+    depth = browser.element_pixels(page, "image")
+    assert screenshot_psnr(depth, run_dir / f"eval_test_{STEPS}" /
+                           "r_0_depth.png") > 40
+    assert step == STEPS
+  finally:
+    page.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_static_webgl_page_matches_the_baked_render(run_dir, tmp_path):
+  out = tmp_path / "web"
+  assert run("export", run_dir, "webgl", f"--out={out}") == 0
+  assert sorted(os.listdir(out)) == ["index.html", "scene.js", "viewer.js"]
+  page = browser.open_browser()
+  try:
+    page.get(f"file://{out}/index.html?view=test:0")
+    browser.wait_for_state(page, "ready", 120)
+    pixels = browser.element_pixels(page, "view")
+  finally:
+    page.quit()
+  check_not_blank(pixels)
+  # WebGL reads 8-bit SH and 16-bit densities, and SwiftShader's filtering
+  # differs from float32 trilinear interpolation by rounding: 35 dB is the
+  # tolerance (measured: above 60 dB).
+  assert screenshot_psnr(pixels, run_dir / f"eval_test_{STEPS}_baked" /
+                         "r_0_rgb.png") > 35
+
+
+def test_mesh_and_point_cloud_of_the_lego(run_dir, tmp_path, capsys):
+  # A short run's density is still low: a lower surface threshold.
+  assert run("export", run_dir, "mesh", "--resolution=48", "--threshold=2",
+             f"--out={tmp_path / 'lego'}") == 0
+  assert "largest component" in capsys.readouterr().out
+  for ext in ("ply", "obj"):
+    mesh = trimesh.load(tmp_path / f"lego.{ext}", process=False,
+                        force="mesh")
+    assert len(mesh.faces) > 500
+    assert np.all(np.abs(mesh.vertices) <= 1.5 + 1e-4)  # the scene box
+  from jaxnerf import geometry_export
+  share = geometry_export.largest_component_fraction(
+      np.asarray(mesh.vertices), np.asarray(mesh.faces))
+  assert share > 0.5, share
+  assert run("export", run_dir, "pointcloud", "--view_stride=50",
+             "--pixel_stride=2", f"--out={tmp_path / 'cloud.ply'}") == 0
+  cloud = trimesh.load(tmp_path / "cloud.ply")
+  assert 100 < len(cloud.vertices) <= 2 * 50 * 50
+  # Points on the lego: inside the scene box, below the cameras.
+  assert np.all(np.abs(cloud.vertices) < 1.6)
+
+
+def one_line_error(capsys, code):
+  assert code == 1
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+  return err
+
+
+def test_bad_input_is_a_one_line_error(run_dir, tmp_path, capsys):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  for name, args in (("bake", ()), ("export", ("mesh",)),
+                     ("view", ("--port=0",))):
+    err = one_line_error(capsys, run(name, empty, *args))
+    assert "no checkpoint" in err or "run train.py first" in err, err
+  err = one_line_error(capsys, run("bake", run_dir, "--resolution=8192"))
+  assert "--resolution" in err and "GiB" in err
+  err = one_line_error(capsys, run("export", run_dir, "mesh",
+                                   "--resolution=20000"))
+  assert "--resolution" in err and "GiB" in err
+  err = one_line_error(capsys, run("bake", run_dir, "--nonsense=1"))
+  assert "--nonsense" in err
+  # A baked file of another method, or of another format version.
+  scene = baking.load(str(run_dir / "baked.npz"))
+  scene.method = "nerf"
+  baking.save(str(tmp_path / "other.npz"), scene)
+  err = one_line_error(capsys, run(
+      "eval", run_dir, "--config.render_baked=true",
+      f"--config.baked_file={tmp_path / 'other.npz'}"))
+  assert "baked from method 'nerf'" in err
+  # A port in use.
+  import socket
+  with socket.socket() as taken:
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    err = one_line_error(capsys, run("view", run_dir, f"--port={port}"))
+  assert f"--port {port}: already in use" in err
