@@ -19,7 +19,7 @@ from jaxnerf import baking, cli, evaluator, metrics, trainer
 from jaxnerf import config as config_lib
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
-STEPS = 60
+STEPS = 150
 
 
 def script(name):

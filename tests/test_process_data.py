@@ -135,6 +135,28 @@ def test_sfm_on_six_photos(tmp_path):
     assert 0 < data.near < data.far
 
 
+def test_mapping_with_distortion_refined_last(tmp_path):
+  """The fallback run() takes when mapping leaves images out: distortion
+  held at zero while images register, then refined by one global bundle
+  adjustment. All six photos register and the OPENCV coefficients move."""
+  photos = _fern_photos(str(tmp_path / "photos"), 6)
+  names = sorted(os.listdir(photos))
+  log = capture.Log(None, stream=open(os.devnull, "w"))
+  work = str(tmp_path / "work")
+  os.makedirs(work)
+  database = os.path.join(work, "database.db")
+  options = sfm.SfmOptions()
+  sfm.extract(database, photos, names, options, log)
+  sfm.match(database, work, sfm.exhaustive_pairs(names), options, log)
+  model = sfm.map_images(database, photos, work, len(names), options, log,
+                         refine_distortion=False)
+  assert sorted(sfm.registered_names(model)) == names
+  assert sfm.reprojection_error(model) < 1.0
+  camera = sfm.intrinsics(next(iter(model.cameras.values())))
+  assert camera["camera_model"] == "OPENCV"
+  assert any(camera[k] != 0 for k in ("k1", "k2", "p1", "p2"))
+
+
 def test_too_few_registered_is_an_error(tmp_path):
   """Two real photos and three of noise: SfM cannot register half."""
   photos = _fern_photos(str(tmp_path / "photos"), 2)
