@@ -118,20 +118,23 @@ def test_instant_ngp_contracted_renders_and_trains():
   model = training.build_model(instant_ngp.METHOD, config, None)
   key = jax.random.PRNGKey(0)
   rays = _rays(16)
-  variables = model.init(key, rays, key, randomized=False)
-  (out,) = model.apply(variables, rays, key, randomized=True)
+  variables = jax.jit(lambda k: model.init(k, rays, k, randomized=False))(key)
+  # Jitted: op-by-op dispatch of the marcher costs about a minute on 2 cores.
+  render = jax.jit(lambda v: model.apply(v, rays, key, randomized=True)[0])
+  out = render(variables)
   assert np.all(np.isfinite(out["rgb"])) and np.all(out["acc"] <= 1 + 1e-5)
   # The field interface takes world points, however far.
   far = jnp.array([[100.0, 0.0, 0.0], [0.0, 0.2, 0.1]])
-  density = model.apply(variables, far, method=model.density)
+  density = jax.jit(lambda v: model.apply(v, far, method=model.density))(
+      variables)
   assert density.shape == (2,) and np.all(np.isfinite(density))
-  grads = jax.grad(lambda p: jnp.sum(model.apply(
-      {**variables, "params": p}, rays, key, True)[0]["rgb"]))(
-          variables["params"])
+  grads = jax.jit(jax.grad(lambda p: jnp.sum(render(
+      {**variables, "params": p})["rgb"])))(variables["params"])
   assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
   # The occupancy update evaluates the field in contracted space.
-  _, state = model.apply(variables, jnp.int32(0), key,
-                         method=model.update_state, mutable=["occupancy"])
+  _, state = jax.jit(lambda v: model.apply(
+      v, jnp.int32(0), key, method=model.update_state,
+      mutable=["occupancy"]))(variables)
   assert np.all(np.isfinite(state["occupancy"]["grid"]))
 
 

@@ -48,9 +48,12 @@ def _model(config):
 def test_render_shapes_and_state(color_mode):
   model = _model(_config(color_mode=color_mode))
   key = jax.random.PRNGKey(0)
-  variables = model.init(key, _rays(1), key, randomized=False)
+  # Jitted: op-by-op dispatch of the marcher is slow on 2 cores.
+  variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                           randomized=False))(key)
   assert variables["occupancy"]["grid"].shape == (8**3,)
-  (out,) = model.apply(variables, _rays(), key, randomized=True)
+  (out,) = jax.jit(lambda v: model.apply(v, _rays(), key,
+                                         randomized=True))(variables)
   for k, shape in (("rgb", (16, 3)), ("depth", (16,)), ("acc", (16,)),
                    ("loss_mask", (16,))):
     assert out[k].shape == shape
@@ -61,8 +64,9 @@ def test_render_shapes_and_state(color_mode):
   mask = np.asarray(out["loss_mask"])
   assert 0 < mask.sum() < 16 and np.all(np.diff(mask) <= 0)
   # update_state rewrites the grid from the density field.
-  _, new = model.apply(variables, jnp.asarray(0), key, method="update_state",
-                       mutable=["occupancy"])
+  _, new = jax.jit(lambda v: model.apply(
+      v, jnp.asarray(0), key, method="update_state",
+      mutable=["occupancy"]))(variables)
   assert not np.allclose(new["occupancy"]["grid"],
                          variables["occupancy"]["grid"])
 
@@ -182,9 +186,11 @@ def test_proposal_sampler_renders_and_trains_its_proposals():
                    proposal_hash_log2_size=8, proposal_hash_max_resolution=8)
   model = _model(config)
   key = jax.random.PRNGKey(0)
-  variables = model.init(key, _rays(1), key, randomized=False)
+  variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                           randomized=False))(key)
   assert {"proposal_0", "proposal_1", "field"} <= set(variables["params"])
-  (out,) = model.apply(variables, _rays(), key, randomized=False)
+  (out,) = jax.jit(lambda v: model.apply(v, _rays(), key,
+                                         randomized=False))(variables)
   assert out["rgb"].shape == (16, 3) and out["interlevel"].shape == (16,)
   np.testing.assert_array_equal(out["loss_mask"], 1.0)
   assert model.state_update_every == 0  # the occupancy grid is not used
