@@ -165,9 +165,10 @@ def test_jitter_only_while_training():
   outs = {}
   for jitter in ("none", "cone"):
     model = _model(_config(ray_jitter=jitter))
-    variables = model.init(key, _rays(1), key, randomized=False)
-    outs[jitter] = [model.apply(variables, _rays(), key, randomized=r)[0]
-                    for r in (False, True)]
+    variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                             randomized=False))(key)
+    outs[jitter] = [jax.jit(lambda v: model.apply(
+        v, _rays(), key, randomized=r)[0])(variables) for r in (False, True)]
   np.testing.assert_array_equal(outs["none"][0]["rgb"], outs["cone"][0]["rgb"])
   assert not np.allclose(outs["none"][1]["depth"], outs["cone"][1]["depth"])
 

@@ -82,9 +82,10 @@ def worker(out_dir, extra):
 
 
 def _env(devices, **extra):
+  # PYTHONPATH: this checkout's jaxnerf, whichever one pip installed.
   env = dict(os.environ, XLA_FLAGS=(
       f"--xla_force_host_platform_device_count={devices}"),
-             JAX_PLATFORMS="cpu")
+             JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
   for k in ("JAXNERF_COORDINATOR", "JAXNERF_NUM_PROCESSES",
             "JAXNERF_PROCESS_ID"):
     env.pop(k, None)
