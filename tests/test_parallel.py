@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO_ROOT, xla_flags
+
 STEPS = 3
 # A tiny LLFF NeRF on the embedded fern, with the default batch drawing:
 # every device count draws the same batches.
@@ -83,7 +84,7 @@ def worker(out_dir, extra):
 
 def _env(devices, **extra):
   # PYTHONPATH: this checkout's jaxnerf, whichever one pip installed.
-  env = dict(os.environ, XLA_FLAGS=(
+  env = dict(os.environ, XLA_FLAGS=xla_flags(
       f"--xla_force_host_platform_device_count={devices}"),
              JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
   for k in ("JAXNERF_COORDINATOR", "JAXNERF_NUM_PROCESSES",

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from conftest import EMBEDDED_LEGO, REPO_ROOT
+from conftest import EMBEDDED_LEGO, REPO_ROOT, xla_flags
 
 TINY = ["--config=demo", f"--config.data_dir={EMBEDDED_LEGO}",
         "--config.batch_size=64", "--config.num_coarse_samples=8",
@@ -167,7 +167,8 @@ def test_same_config_gives_the_same_run_on_one_and_four_devices(tmp_path):
   results = {}
   for devices in (1, 4):
     env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=xla_flags(
+                   f"--xla_force_host_platform_device_count={devices}"))
     train_dir = str(tmp_path / f"devices{devices}")
     args = [f"--config.train_dir={train_dir}", "--config.max_steps=20",
             "--config.print_every=10"]
