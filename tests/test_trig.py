@@ -6,14 +6,16 @@ import pytest
 from jaxnerf import trig
 
 
-@pytest.mark.parametrize("bound,tol", [(4.0, 3.2e-7), (2.0**12, 3.2e-7),
-                                       (2.0**16, 3.2e-7), (2.0**18, 6.4e-7)])
-def test_sin_cos_match_float64(bound, tol):
+@pytest.mark.parametrize("bound", [4.0, 2.0**12, 2.0**16, 2.0**18])
+def test_sin_cos_match_float64(bound):
+  # The suite runs XLA at -O0 (no FMA contraction): the range reduction must
+  # be exact without fusing, as in eager mode, where every op rounds.
+  tol = 2.5e-7
   t = np.random.default_rng(0).uniform(-bound, bound, 200_000)
   t = t.astype(np.float32)
   exact = t.astype(np.float64)
-  np.testing.assert_allclose(jax.jit(trig.sin)(t), np.sin(exact), rtol=0,
-                             atol=tol)
+  for sin in (jax.jit(trig.sin), trig.sin):  # compiled and op by op
+    np.testing.assert_allclose(sin(t), np.sin(exact), rtol=0, atol=tol)
   # cos shifts the argument by pi/2 in float32 first: the reference does too.
   shifted = (t + np.float32(np.pi / 2)).astype(np.float64)
   np.testing.assert_allclose(jax.jit(trig.cos)(t), np.sin(shifted), rtol=0,
