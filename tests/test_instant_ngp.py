@@ -198,3 +198,29 @@ def test_proposal_sampler_renders_and_trains_its_proposals():
   history = _train(config)
   assert history[-1]["loss"] < history[0]["loss"]
   assert history[-1]["loss/interlevel"] < history[0]["loss/interlevel"]
+
+
+def test_density_is_zero_where_the_occupancy_grid_is_empty():
+  # What a bake or a mesh reads must be what the marcher renders: it never
+  # samples cells marked empty, so the field there is unsupervised.
+  config = _config()
+  model = _model(config)
+  key = jax.random.PRNGKey(0)
+  variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                           randomized=False))(key)
+  res = config.occupancy_resolution
+  x_index = np.arange(res**3) % res  # flat cell index, x fastest
+  grid = np.where(x_index < res // 2, 0.0, 1.0).astype(np.float32)
+  variables = {**variables, "occupancy": {"grid": jnp.asarray(grid)}}
+  points = jax.random.uniform(key, (256, 3), minval=-config.scene_bound,
+                              maxval=config.scene_bound)
+  density = jax.jit(lambda v: model.apply(v, points, method="density"))(
+      variables)
+  field = jax.jit(lambda v: model.apply(
+      v, points, method=lambda m, p: m.field.density(p)[0]))(variables)
+  empty = np.asarray(points[:, 0]) < 0
+  assert 50 < empty.sum() < 206
+  np.testing.assert_array_equal(np.asarray(density)[empty], 0.0)
+  np.testing.assert_allclose(np.asarray(density)[~empty],
+                             np.asarray(field)[~empty], rtol=1e-6)
+  assert np.all(np.asarray(field)[~empty] > 0)

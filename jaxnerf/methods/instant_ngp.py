@@ -287,9 +287,20 @@ class InstantNgp(nn.Module):
     return out
 
   def density(self, points: jax.Array, progress=None) -> jax.Array:
-    """Density [M] at points [M, 3]."""
+    """Density [M] at points [M, 3], as rendered: zero in cells the
+    occupancy grid marks empty. The marcher never samples those, so the
+    field there is unsupervised (floaters a bake or a mesh would keep:
+    culling kept 99.6 % of the lego's blocks without this mask)."""
     del progress
-    return self.field.density(self.to_field(points))[0]
+    c = self.config
+    field_points = self.to_field(points)
+    sigma = self.field.density(field_points)[0]
+    if c.sampler != "occupancy":
+      return sigma
+    cells = occupancy.cell_index(field_points, c.scene_bound,
+                                 c.occupancy_resolution)
+    occupied = occupancy.occupied(self.grid.value, c.occupancy_threshold)
+    return jnp.where(occupied[cells], sigma, 0.0)
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
