@@ -9,7 +9,9 @@ page that ray-marches the baked scene with WebGL.
 mesh: marching cubes on the field's density inside the scene box, vertex
 colours from its radiance (mean over directions): <out>.ply and <out>.obj.
 pointcloud: points at the rendered depth of the training views with their
-rendered colours: <out>.ply. webgl: index.html + viewer.js + scene.js from
+rendered colours: <out>.ply. Both are written in the capture's own frame
+(where the loader normalised the scene, the run's recorded world_from_scene
+maps them back; --frame=scene keeps the normalised frame). webgl: index.html + viewer.js + scene.js from
 the baked scene (bake.py; `--config.baked_file` picks another file); open
 index.html in any browser, no server needed.
 """
@@ -31,6 +33,9 @@ def flags():
                  help="mesh: density of the surface")
   p.add_argument("--bound", type=float, default=0.0,
                  help="mesh: scene box half-size (default: the config's)")
+  p.add_argument("--frame", choices=("world", "scene"), default="world",
+                 help="mesh, pointcloud: the capture's frame or the "
+                 "normalised one the run trained in")
   p.add_argument("--view_stride", type=int, default=5,
                  help="pointcloud: every this many training views")
   p.add_argument("--pixel_stride", type=int, default=1,
@@ -38,6 +43,15 @@ def flags():
   p.add_argument("--min_opacity", type=float, default=0.5,
                  help="pointcloud: rays more transparent are dropped")
   return p
+
+
+def output_frame(config, args, points):
+  """points [K, 3] in the frame --frame asks for."""
+  from jaxnerf import geometry_export, trainer
+  if args.frame == "scene":
+    return points
+  world = trainer.read_scene_info(config.train_dir).world_from_scene
+  return geometry_export.to_world(points, world)
 
 
 def mesh(config, args):
@@ -60,6 +74,7 @@ def mesh(config, args):
     raise UserError(f"--threshold {args.threshold}: the density never "
                     "crosses it inside the scene box; no surface")
   colours = geometry_export.diffuse_colours(radiance, verts)
+  verts = output_frame(config, args, verts)
   stem = args.out or os.path.join(config.train_dir, "mesh")
   paths = geometry_export.write_mesh(stem, verts, faces, colours)
   share = geometry_export.largest_component_fraction(verts, faces)
@@ -86,6 +101,7 @@ def pointcloud(config, args):
     points.append(p)
     colours.append(c)
   points, colours = np.concatenate(points), np.concatenate(colours)
+  points = output_frame(config, args, points)
   path = args.out or os.path.join(config.train_dir, "pointcloud.ply")
   geometry_export.write_point_cloud(path, points, colours)
   print(f"point cloud: {len(points)} points, bounds "

@@ -110,6 +110,16 @@ def depth_points(rays: Rays, out: dict[str, np.ndarray],
   return (origins + t[:, None] * directions).astype(np.float32), colours
 
 
+def to_world(points: np.ndarray, world_from_scene) -> np.ndarray:
+  """Points [K, 3] from the normalised frame a run trained in to the
+  capture's own frame (the run's recorded similarity, a 4x4 [s R | t]);
+  unchanged when the run recorded none (the data was not normalised)."""
+  if world_from_scene is None:
+    return points
+  m = np.asarray(world_from_scene, np.float64)
+  return (points @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+
+
 def write_point_cloud(path: str, points: np.ndarray,
                       colours: np.ndarray) -> str:
   """Writes a binary PLY of points [K, 3] with colours [K, 3] in [0, 1]."""

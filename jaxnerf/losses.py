@@ -120,6 +120,35 @@ def distortion_terms(outputs: list[dict], rays: Rays,
           jnp.maximum(jnp.sum(w), 1e-9)}
 
 
+def add_sparsity_fields(c) -> None:
+  """PlenOctrees' sparsity loss as config fields of a method: mult * mean(1
+  - exp(-sparsity_lambda * sigma)) over sparsity_samples uniform points of
+  the box [-scene_bound, scene_bound]^3 per step (mult 0: off)."""
+  c.sparsity_loss_mult = 0.0
+  c.sparsity_lambda = 0.01
+  c.sparsity_samples = 256
+
+
+def sparsity(key: jax.Array, density_fn, num_samples: int, bound: float,
+             lam: float) -> jax.Array:
+  """PlenOctrees' sparsity term: mean over `num_samples` uniform points x_k
+  of [-bound, bound]^3 of 1 - exp(-lam * sigma(x_k)), a scalar.
+
+  density_fn: points [M, 3] -> densities [M] (>= 0).
+  """
+  points = jax.random.uniform(key, (num_samples, 3), minval=-bound,
+                              maxval=bound)
+  return jnp.mean(1.0 - jnp.exp(-lam * density_fn(points)))
+
+
+def sparsity_terms(outputs: list[dict], mult: float) -> dict[str, jax.Array]:
+  """`sparsity`: mult times the last level's `sparsity` output (present in
+  training steps with mult > 0)."""
+  if mult <= 0 or "sparsity" not in outputs[-1]:
+    return {}
+  return {"sparsity": mult * outputs[-1]["sparsity"]}
+
+
 def grid_l2(table: jax.Array, level_bounds: list[tuple[int, int]]
             ) -> jax.Array:
   """Zip-NeRF's normalised weight decay of a hash grid: the sum over levels

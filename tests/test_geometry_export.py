@@ -69,3 +69,14 @@ def test_points_from_depth_land_on_the_surface(tmp_path):
   assert len(cloud.vertices) == 24
   np.testing.assert_allclose(cloud.vertices, points, atol=1e-6)
   assert isinstance(rays, Rays)
+
+
+def test_exports_map_back_to_the_capture_frame():
+  # A similarity with scale 2, a 90-degree turn about z and a shift.
+  m = np.eye(4)
+  m[:3, :3] = 2 * np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
+  m[:3, 3] = [1, 2, 3]
+  points = np.float32([[1, 0, 0], [0, 1, 0], [0, 0, 0]])
+  np.testing.assert_allclose(geometry_export.to_world(points, m),
+                             [[1, 4, 3], [-1, 2, 3], [1, 2, 3]], atol=1e-6)
+  assert geometry_export.to_world(points, None) is points

@@ -139,13 +139,15 @@ def _train(config, steps=24):
 
 
 @pytest.mark.parametrize("mult,term", [("distortion_mult", "distortion"),
-                                       ("grid_l2_mult", "grid_l2")])
+                                       ("grid_l2_mult", "grid_l2"),
+                                       ("sparsity_loss_mult", "sparsity")])
 def test_regulariser_lowers_the_loss_and_its_term(mult, term):
   """Training with the regulariser lowers the loss, and ends with a lower
   value of the regularised quantity than the same training without it (a
   negligible multiplier keeps the term computed: it is logged divided by
   the multiplier)."""
-  strong = {"distortion_mult": 0.05, "grid_l2_mult": 1.0}[mult]
+  strong = {"distortion_mult": 0.05, "grid_l2_mult": 1.0,
+            "sparsity_loss_mult": 1.0}[mult]
   with_term = _train(_config(**{mult: strong}))
   without = _train(_config(**{mult: 1e-12}))
   assert with_term[-1]["loss"] < with_term[0]["loss"]

@@ -87,3 +87,21 @@ def test_segment_cumsum_is_what_packed_distortion_builds_on():
   ids = jnp.asarray([0, 0, 1, 1, 1])
   np.testing.assert_allclose(
       rendering.segment_cumsum(jnp.ones(5), ids), [1, 2, 1, 2, 3])
+
+
+def test_sparsity_of_a_constant_density_and_the_box():
+  # sigma = 50 everywhere: 1 - exp(-0.01 * 50) = 1 - e^-0.5.
+  key = jax.random.PRNGKey(0)
+  value = losses.sparsity(key, lambda p: jnp.full(p.shape[:1], 50.0), 64,
+                          1.5, 0.01)
+  np.testing.assert_allclose(value, 1 - np.exp(-0.5), rtol=1e-6)
+  # Density 1 inside the ball of radius 1, 0 outside, in the box [-1, 1]^3:
+  # the mean is the ball's volume share (pi / 6) times 1 - e^-lam.
+  ball = lambda p: (jnp.linalg.norm(p, axis=-1) < 1).astype(jnp.float32)
+  value = losses.sparsity(key, ball, 200_000, 1.0, 2.0)
+  np.testing.assert_allclose(value, np.pi / 6 * (1 - np.exp(-2.0)),
+                             rtol=0.01)
+  assert losses.sparsity_terms([{"sparsity": value}], 0.0) == {}
+  np.testing.assert_allclose(
+      losses.sparsity_terms([{"sparsity": value}], 3.0)["sparsity"],
+      3 * value)

@@ -90,6 +90,9 @@ def config_fields() -> ml_collections.ConfigDict:
   c.distortion_mult = 0.0
   # Zip-NeRF's normalised weight decay of the hash table (losses.grid_l2).
   c.grid_l2_mult = 0.0
+  # PlenOctrees' sparsity loss on the field's raw density (the box is the
+  # field's, contracted where contraction is set): fewer blocks to bake.
+  losses.add_sparsity_fields(c)
   # Sampler: "occupancy" (the grid and the marcher above) or "proposal"
   # (mip-NeRF 360 / nerfacto proposal fields, jaxnerf/proposal.py: dense
   # [batch_size, field_samples] samples, no budget).
@@ -206,9 +209,18 @@ class InstantNgp(nn.Module):
     if randomized and c.ray_jitter != "none":
       key, key_jitter = jax.random.split(key)
       rays = footprint.jitter_rays(key_jitter, rays, c.ray_jitter)
+    sparsity = randomized and c.sparsity_loss_mult > 0
+    if sparsity:  # else the key stream stays that of runs without it
+      key, key_sparsity = jax.random.split(key)
     if c.sampler == "proposal":
-      return [self._render_proposal(rays, key, randomized)]
-    return [self._render_occupancy(rays, key, randomized)]
+      out = self._render_proposal(rays, key, randomized)
+    else:
+      out = self._render_occupancy(rays, key, randomized)
+    if sparsity:
+      out["sparsity"] = losses.sparsity(
+          key_sparsity, lambda p: self.field.density(p)[0],
+          c.sparsity_samples, c.scene_bound, c.sparsity_lambda)
+    return [out]
 
   def _render_occupancy(self, rays: Rays, key: jax.Array,
                         randomized: bool) -> dict[str, jax.Array]:
@@ -312,7 +324,8 @@ class InstantNgp(nn.Module):
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
            **losses.weight_decay_terms(params, config.weight_decay_mult),
-           **losses.distortion_terms(outputs, rays, config.distortion_mult)}
+           **losses.distortion_terms(outputs, rays, config.distortion_mult),
+           **losses.sparsity_terms(outputs, config.sparsity_loss_mult)}
   if config.sampler == "proposal" and config.interlevel_mult > 0:
     out = outputs[-1]
     w = losses.ray_weights(out, rays)

@@ -57,12 +57,7 @@ def config_fields() -> ml_collections.ConfigDict:
   # NeRF-SH: -1 is NeRF's view-conditioned colour; 0..3 outputs SH
   # coefficients of this degree instead (PlenOctrees uses 3 on Blender).
   c.sh_degree = -1
-  # PlenOctrees' sparsity loss: mult * mean(1 - exp(-sparsity_lambda *
-  # sigma)) over sparsity_samples uniform points of [-scene_bound,
-  # scene_bound]^3 per step (0: off).
-  c.sparsity_loss_mult = 0.0
-  c.sparsity_lambda = 0.01
-  c.sparsity_samples = 256
+  losses.add_sparsity_fields(c)  # PlenOctrees' sparsity loss
   c.scene_bound = 1.5  # the scene box (Blender scenes lie in [-1.5, 1.5]^3)
   return c
 
@@ -163,16 +158,10 @@ class Nerf(nn.Module):
       outputs.append(self._render_level(self.fine_mlp, keys[3], rays, t,
                                         randomized))
     if randomized and c.get("sparsity_loss_mult", 0.0) > 0:
-      outputs[-1]["sparsity"] = self.sparsity(keys[4])
+      outputs[-1]["sparsity"] = losses.sparsity(
+          keys[4], self.density, c.sparsity_samples, c.scene_bound,
+          c.sparsity_lambda)
     return outputs
-
-  def sparsity(self, key: jax.Array) -> jax.Array:
-    """PlenOctrees' sparsity term: mean over uniform points x_k of the
-    scene box of 1 - exp(-sparsity_lambda sigma(x_k)) (sigma >= 0)."""
-    c = self.config
-    points = jax.random.uniform(key, (c.sparsity_samples, 3),
-                                minval=-c.scene_bound, maxval=c.scene_bound)
-    return jnp.mean(1.0 - jnp.exp(-c.sparsity_lambda * self.density(points)))
 
   def _final_mlp(self):
     return self.fine_mlp if self.config.num_fine_samples > 0 else \
@@ -209,8 +198,8 @@ class Nerf(nn.Module):
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   terms = {**losses.rgb_terms(outputs, rays, rgb, config.coarse_loss_mult),
            **losses.weight_decay_terms(params, config.weight_decay_mult)}
-  if "sparsity" in outputs[-1]:
-    terms["sparsity"] = config.sparsity_loss_mult * outputs[-1]["sparsity"]
+  terms.update(losses.sparsity_terms(
+      outputs, config.get("sparsity_loss_mult", 0.0)))
   return terms
 
 
