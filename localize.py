@@ -1,78 +1,99 @@
 """Localises a photo in a trained scene (iNeRF): its camera-to-world pose by
 gradient descent on the photometric loss through the frozen field.
 
-  python localize.py --config=instant_ngp_demo --train_dir=runs/instant_ngp_demo \
-      --image=photo.png --init_pose=guess.json [--sampling=interest|random] \
-      [--iterations=300] [--batch_size=512] [--seed=0] [--output=pose.json]
+  python localize.py --config=instant_ngp_demo --train_dir runs/instant_ngp_demo
+      --image photo.png --init_pose guess.json [--sampling interest|random]
+      [--iterations 300] [--batch_size 512] [--seed 0] [--output pose.json]
 
-The photo must have the size of the run's cameras (their intrinsics are
-used). --init_pose is a .npy or JSON 4x4/3x4 camera-to-world matrix (bare or
-under "transform_matrix", Blender convention). The result is printed and,
-with --output, written as JSON with "transform_matrix".
+Flags take `--flag value` or `--flag=value`; `--train_dir DIR` is
+`--config.train_dir=DIR`, and any `--config.FIELD=VALUE` works. The photo
+must have the size of the run's cameras (the first training camera's
+intrinsics are used). --init_pose is a .npy or JSON 4x4/3x4 camera-to-world
+matrix (bare or under "transform_matrix", Blender convention). The result
+({"transform_matrix": 4x4, "loss_first", "loss_last", "seconds"}) is printed
+as JSON and, with --output, written there. Bad flags, files or values are
+one-line errors (exit status 1).
 """
 
-import json
+import argparse
+import os
 import sys
 
 from jaxnerf import cli, host_memory
 
-FLAGS = ("image", "init_pose", "sampling", "iterations", "batch_size",
-         "seed", "output", "train_dir")
-USAGE = ("usage: python localize.py --config=NAME|PATH --train_dir=DIR "
-         "--image=PHOTO --init_pose=POSE [--sampling=interest|random] "
-         "[--iterations=N] [--batch_size=N] [--seed=N] [--output=FILE] "
-         "[--config.FIELD=VALUE ...]")
+
+def _count(minimum):
+  def parse(text):
+    try:
+      value = int(text)
+    except ValueError:
+      value = None
+    if value is None or value < minimum:
+      raise argparse.ArgumentTypeError(
+          f"expected an integer >= {minimum}, got {text!r}")
+    return value
+  return parse
 
 
-def split_flags(argv):
-  """(our flags {name: value}, the rest for the config parser)."""
-  ours, rest = {}, []
-  for arg in argv:
-    name, _, value = arg[2:].partition("=") if arg.startswith("--") else \
-        ("", "", "")
-    if name in FLAGS:
-      if name == "train_dir":
-        rest.append(f"--config.train_dir={value}")
-      else:
-        ours[name] = value
+def flags():
+  from jaxnerf.localization import SAMPLINGS, Options
+  d = Options()
+  p = cli.FlagParser(prog="localize.py")
+  p.add_argument("--image", required=True, help="the photo")
+  p.add_argument("--init_pose", required=True,
+                 help="initial camera-to-world pose (.npy or JSON)")
+  p.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling)
+  p.add_argument("--iterations", type=_count(1), default=d.iterations)
+  p.add_argument("--batch_size", type=_count(1), default=d.batch_size)
+  p.add_argument("--seed", type=_count(0), default=0)
+  p.add_argument("--output", default="", help="also write the result here")
+  p.add_argument("--train_dir", default=None,
+                 help="the trained run (= --config.train_dir)")
+  return p
+
+
+def train_dir_to_config(argv):
+  """argv with `--train_dir DIR` / `--train_dir=DIR` as
+  `--config.train_dir=DIR` (the config parser checks it and loads the run
+  from it); a `--train_dir` without a value is left for the flag parser to
+  report."""
+  out, args = [], list(argv)
+  while args:
+    arg = args.pop(0)
+    if arg.startswith("--train_dir="):
+      out.append("--config.train_dir=" + arg.partition("=")[2])
+    elif arg == "--train_dir" and args and not args[0].startswith("-"):
+      out.append("--config.train_dir=" + args.pop(0))
     else:
-      rest.append(arg)
-  return ours, rest
+      out.append(arg)
+  return out
 
 
-def main(config, flags):
+def main(config, args):
+  import json
   from jaxnerf import localization
   from jaxnerf.localization import LocalizationError
-  for required in ("image", "init_pose"):
-    if not flags.get(required):
-      raise LocalizationError(f"--{required} is required; {USAGE}")
-  options = {}
-  for name in ("iterations", "batch_size", "seed"):
-    if name in flags:
-      try:
-        options[name] = int(flags[name])
-        if options[name] < (0 if name == "seed" else 1):
-          raise ValueError
-      except ValueError:
-        raise LocalizationError(f"--{name}: expected a positive integer, "
-                                f"got {flags[name]!r}") from None
-  seed = options.pop("seed", 0)
-  sampling = flags.get("sampling", "interest")
-  if sampling not in localization.SAMPLINGS:
-    raise LocalizationError(f"--sampling: unknown {sampling!r}; known: "
-                            f"{list(localization.SAMPLINGS)}")
-  result = localization.localize_photo(
-      config, flags["image"], flags["init_pose"],
-      localization.Options(sampling=sampling, **options), seed)
+  if args.output:
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+      raise LocalizationError(f"--output: {args.output}: no folder {folder}")
+  options = localization.Options(sampling=args.sampling,
+                                 iterations=args.iterations,
+                                 batch_size=args.batch_size)
+  result = localization.localize_photo(config, args.image, args.init_pose,
+                                       options, args.seed)
   text = json.dumps(result, indent=1)
   print(text)
-  if flags.get("output"):
-    with open(flags["output"], "w") as f:
-      f.write(text + "\n")
+  if args.output:
+    try:
+      with open(args.output, "w") as f:
+        f.write(text + "\n")
+    except OSError as e:
+      raise LocalizationError(f"--output: {args.output}: {e.strerror}") \
+          from None
 
 
 if __name__ == "__main__":
   host_memory.reexec_with_huge_pages()
-  flags, rest = split_flags(sys.argv[1:])
-  sys.exit(cli.run([sys.argv[0]] + rest, "localize.py",
-                   lambda config: main(config, flags)))
+  sys.exit(cli.run_with_flags(train_dir_to_config(sys.argv), "localize.py",
+                              flags(), main))

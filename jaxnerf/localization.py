@@ -111,8 +111,12 @@ def make_localizer(method: base.Method, model, config, params,
     (c2w [3, 4], losses [iterations]); `camera` is a one-camera Cameras
     (device arrays) with the photo's intrinsics.
   """
-  variables = {"params": training.unseen_camera_params(method, params, 1),
-               **model_state}
+  # Device arrays, passed to the jitted loop as arguments: host (numpy)
+  # leaves closed over would be baked into the program as constants, and a
+  # numpy table indexed by a tracer (an occupancy grid) fails to trace.
+  variables = jax.device_put(
+      {"params": training.unseen_camera_params(method, params, 1),
+       **model_state})
   progress = base.Progress.at(config.max_steps, config.max_steps)
   schedule = optax.exponential_decay(
       options.lr_init, options.iterations,
@@ -120,17 +124,23 @@ def make_localizer(method: base.Method, model, config, params,
   optimizer = optax.adam(schedule)
 
   @jax.jit
-  def localize(camera: Cameras, init_c2w, image, mask, key):
+  def run(variables, camera: Cameras, init_c2w, image, mask, key):
     height, width = image.shape[:2]
     grid = cameras_lib.pixel_grid(width, height)
     xy = jnp.asarray(grid.xy.reshape(-1, 2))
     rgb = image.reshape(-1, 3)
-    logits = jnp.where(mask.reshape(-1), 0.0, -jnp.inf)
+    # Uniform over the mask's pixels by inverse CDF: the r-th masked pixel
+    # is the first whose running count exceeds r (a categorical draw would
+    # make batch_size x H x W Gumbel variates every step).
+    counts = jnp.cumsum(mask.reshape(-1).astype(jnp.int32))
+    num_pixels = counts.shape[0]
 
     def loss_fn(xi, key):
       key_pixels, key_render = jax.random.split(key)
-      idx = jax.random.categorical(key_pixels, logits,
-                                   shape=(options.batch_size,))
+      rank = jax.random.randint(key_pixels, (options.batch_size,), 0,
+                                counts[-1])
+      idx = jnp.minimum(jnp.searchsorted(counts, rank, side="right"),
+                        num_pixels - 1)
       c2w = poses.compose(poses.se3_exp(xi), init_c2w)
       cams = camera.replace(camtoworlds=c2w[None])
       pixels = cameras_lib.Pixels(
@@ -151,6 +161,9 @@ def make_localizer(method: base.Method, model, config, params,
     (xi, _), history = jax.lax.scan(step, (xi, optimizer.init(xi)),
                                     jnp.arange(options.iterations))
     return poses.compose(poses.se3_exp(xi), init_c2w), history
+
+  def localize(camera: Cameras, init_c2w, image, mask, key):
+    return run(variables, camera, init_c2w, image, mask, key)
 
   return localize
 
@@ -212,6 +225,8 @@ def read_pose(path: str) -> np.ndarray:
               f"--init_pose: {path}: no field 'transform_matrix'")
         value = value["transform_matrix"]
       matrix = np.asarray(value, np.float64)
+  except LocalizationError:
+    raise
   except (ValueError, TypeError) as e:
     raise LocalizationError(f"--init_pose: {path}: not a pose ({e})") from None
   if matrix.shape not in ((3, 4), (4, 4)):
@@ -232,11 +247,15 @@ def read_photo(path: str, width: int, height: int,
   """The photo as [H, W, 3] in [0, 1] (RGBA composited as training was).
 
   Raises:
-    LocalizationError / DatasetError: unreadable, or not the run's size.
+    LocalizationError: missing, unreadable, or not the run's size.
   """
   from jaxnerf.datasets.blender import composite_rgba
+  from jaxnerf.errors import DatasetError
   from jaxnerf.images import read_image
-  image = read_image(path)
+  try:
+    image = read_image(path)
+  except DatasetError as e:  # names the path, not the flag
+    raise LocalizationError(f"--image: {e}") from None
   if image.ndim != 3 or image.shape[-1] not in (3, 4):
     raise LocalizationError(f"--image: {path}: expected an RGB or RGBA "
                             f"image, got shape {image.shape}")
@@ -256,7 +275,8 @@ def localize_photo(config, image_path: str, init_pose_path: str,
 
   Returns:
     {"transform_matrix": 4x4 camera-to-world (list), "loss_first",
-    "loss_last", "seconds"}.
+    "loss_last" (the photometric loss of the first and last steps),
+    "seconds" (the optimisation's wall time, its compilation included)}.
   """
   import time
   from jaxnerf import evaluator, parallel
