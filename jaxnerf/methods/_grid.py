@@ -1,8 +1,8 @@
-"""Occupancy-grid marching shared by the hash-grid variants of NeRF-W and
-D-NeRF (`nerfw_ngp`, `dnerf_ngp`): Instant-NGP's scheme (see
-jaxnerf/methods/instant_ngp.py and jaxnerf/occupancy.py) with the field's
-density supplied by the method, so the grid can cover what only some images
-(transient objects) or some times (moving parts) hold.
+"""Occupancy-grid upkeep and marching shared by the hash-grid methods
+(`instant_ngp`, `barf_hashgrid`, `nerfw_ngp`, `dnerf_ngp`): Instant-NGP's
+scheme (jaxnerf/occupancy.py) with the field's density supplied by the
+method, so the grid can cover what only some images (transient objects) or
+some times (moving parts) hold.
 
 Not a method (the leading underscore keeps it out of the registry).
 """

@@ -15,7 +15,6 @@ lookup (`hashgrid.interpolate`) and the ray origins and directions.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -25,7 +24,7 @@ import ml_collections
 
 from jaxnerf import fields, losses, occupancy, rendering
 from jaxnerf.cameras import Cameras
-from jaxnerf.methods import barf, base, instant_ngp
+from jaxnerf.methods import _grid, barf, base, instant_ngp
 from jaxnerf.rays import Rays
 
 
@@ -59,13 +58,8 @@ class BarfHashGrid(nn.Module):
     c = self.config
     self.field = fields.HashGridField(config=c)
     self.cameras = barf.PoseRefinement(c, self.num_cameras, name="cameras")
-    # Every cell starts just above the threshold (as Instant-NGP's): all
-    # space is marched until four updates have seen the field there.
-    self.grid = self.variable(
-        "occupancy", "grid",
-        lambda: jnp.full((c.occupancy_resolution**3,),
-                         c.occupancy_threshold / c.occupancy_decay**4,
-                         jnp.float32))
+    self.grid = self.variable("occupancy", "grid",
+                              lambda: _grid.initial_grid(c))
 
   def refine_cameras(self, cameras: Cameras) -> Cameras:
     return self.cameras(cameras)
@@ -76,26 +70,15 @@ class BarfHashGrid(nn.Module):
 
   @property
   def step_size(self) -> float:
-    c = self.config
-    return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
+    return _grid.step_size(self.config)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the full-resolution density (the
     coarse-to-fine field would carve away detail the finer levels will
     add)."""
-    c = self.config
-    res = c.occupancy_resolution
-    num_cells = res**3
-    count = max(1, int(num_cells * c.occupancy_update_fraction))
-    cells = occupancy.update_cells(step // c.occupancy_update_every, key,
-                                   num_cells, count)
-    ijk = jnp.stack([cells % res, (cells // res) % res, cells // res**2], -1)
-    jitter = jax.random.uniform(key, (count, 3))
-    points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
-    density, _ = self.field.density(points)
-    thickness = jax.lax.stop_gradient(density) * self.step_size
-    self.grid.value = occupancy.update_grid(self.grid.value, cells, thickness,
-                                            c.occupancy_decay)
+    self.grid.value = _grid.updated_grid(
+        self.grid.value, step, key, self.config,
+        lambda points, key: self.field.density(points)[0])
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None):

@@ -24,7 +24,6 @@ for nothing, which `stats` (rays_used, budget_fill) makes visible.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -35,7 +34,7 @@ import ml_collections
 from jaxnerf import (contraction, fields, footprint, hashgrid, losses,
                      occupancy, proposal, rendering)
 from jaxnerf.errors import ConfigError
-from jaxnerf.methods import base
+from jaxnerf.methods import _grid, base
 from jaxnerf.rays import Rays
 
 
@@ -144,15 +143,10 @@ class InstantNgp(nn.Module):
               max_resolution=c.proposal_hash_max_resolution,
               width=c.proposal_width, name=f"proposal_{i}")
           for i in range(len(c.proposal_samples))]
-    num_cells = c.occupancy_resolution**3
-    # Start every cell just above the threshold: all space is marched until
-    # four updates have seen the field there (the field learns empty space
-    # from the background pixels meanwhile).
-    self.grid = self.variable(
-        "occupancy", "grid",
-        lambda: jnp.full((num_cells,),
-                         c.occupancy_threshold / c.occupancy_decay**4,
-                         jnp.float32))
+    # Every cell starts just above the threshold (the field learns empty
+    # space from the background pixels until four updates have seen it).
+    self.grid = self.variable("occupancy", "grid",
+                              lambda: _grid.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
@@ -163,8 +157,7 @@ class InstantNgp(nn.Module):
 
   @property
   def step_size(self) -> float:
-    c = self.config
-    return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
+    return _grid.step_size(self.config)
 
   def to_field(self, points: jax.Array) -> jax.Array:
     """World points [..., 3] -> the field's box (contracted if set)."""
@@ -176,21 +169,17 @@ class InstantNgp(nn.Module):
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the density field (mutates it)."""
     c = self.config
-    res = c.occupancy_resolution
-    num_cells = res**3
-    count = max(1, int(num_cells * c.occupancy_update_fraction))
-    cells = occupancy.update_cells(step // c.occupancy_update_every, key,
-                                   num_cells, count)
-    ijk = jnp.stack([cells % res, (cells // res) % res, cells // res**2], -1)
-    jitter = jax.random.uniform(key, (count, 3))
-    points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
-    density, _ = self.field.density(points)
-    thickness = jax.lax.stop_gradient(density) * self.step_size
-    if c.contraction != "none":  # steps there are longer in the world
-      thickness = thickness * contraction.world_step_scale(
-          points, c.scene_bound / 2)
-    self.grid.value = occupancy.update_grid(self.grid.value, cells, thickness,
-                                            c.occupancy_decay)
+
+    def thickness_per_step(points, key):
+      del key
+      density, _ = self.field.density(points)
+      if c.contraction != "none":  # steps there are longer in the world
+        density = density * contraction.world_step_scale(
+            points, c.scene_bound / 2)
+      return density
+
+    self.grid.value = _grid.updated_grid(self.grid.value, step, key, c,
+                                         thickness_per_step)
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
