@@ -1,6 +1,7 @@
 """BARF on the embedded 100x100 lego with the paper's pose noise (se(3) std
-0.15 per coordinate, about 15 degrees and 0.26 units per camera): about 30
-minutes on 2 CPU cores.
+0.15 per coordinate, about 15 degrees and 0.26 units per camera), 4500
+steps: about 28 minutes on 2 CPU cores at the NeRF demo's 0.37 s per step
+(estimated from that rate; a full barf_demo run is not measured yet).
 
 The demo's small NeRF (4 x 128, 32 + 64 samples, 1024 rays) with BARF's
 coarse-to-fine encodings and pose corrections. `--config.pose_noise=0` trains

@@ -79,8 +79,8 @@ def config_fields() -> ml_collections.ConfigDict:
   c.render_samples_per_ray = 32  # budget per ray when not randomized
   # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
   c.weight_decay_mult = 1e-6
-  # Regularisers and anti-aliasing for held-out views (issue #14,
-  # docs/BENCHMARKS.md has the ablation).
+  # Regularisers and anti-aliasing for held-out views (issue #14): all off
+  # by default until an ablation on held-out views says which help.
   # Train on a random ray through each pixel's footprint (jaxnerf/footprint
   # .py): "cone" for pinhole cameras, "cylinder" for NDC, "none": centres.
   c.ray_jitter = "none"
