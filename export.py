@@ -12,8 +12,9 @@ pointcloud: points at the rendered depth of the training views with their
 rendered colours: <out>.ply. Both are written in the capture's own frame
 (where the loader normalised the scene, the run's recorded world_from_scene
 maps them back; --frame=scene keeps the normalised frame). webgl:
-index.html + viewer.js + scene.js from the baked scene (bake.py; `--config.baked_file` picks another file); open
-index.html in any browser, no server needed.
+index.html + viewer.js + scene.js from the baked scene (bake.py;
+`--config.baked_file` picks another file); open index.html in any browser,
+no server needed.
 """
 
 import os

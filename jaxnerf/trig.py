@@ -8,8 +8,8 @@ cores, 17 % of the step); the same sines as the polynomial below take ~5 ms
 Accuracy against float64 sin of the same float32 argument: |error| <= 2.2e-7
 for |t| <= 2^18, fused or not, at any XLA optimisation level (jnp.sin: 3e-8;
 a float32 ulp at 1 is 1.2e-7). Arguments past 2^18 lose digits (k * 6.28125
-stops being exact); positional encodings stay below that (max_deg 16 at |x| <= 4 is 2^17), and
-mip-NeRF's expected sine wraps its arguments first.
+stops being exact); positional encodings stay below that (max_deg 16 at
+|x| <= 4 is 2^17), and mip-NeRF's expected sine wraps its arguments first.
 """
 
 from __future__ import annotations
