@@ -4,8 +4,8 @@
       --config.data_dir=DIR --config.train_dir=RUN --config.factor=4 \
       --out=docs/media/orbit.gif [--frames=24]
 
-The arc turns about the scene's +z (the cameras' mean up after the
-loader's orientation) through the origin, over the azimuths the training
+The arc (jaxnerf.cameras.arc_path) turns about the scene's +z (the cameras'
+mean up after the loader's orientation) over the azimuths the training
 cameras span, at their mean distance and elevation, looking at the origin;
 it plays forth and back. Intrinsics are the first training camera's (no
 distortion) at config.factor.
@@ -22,19 +22,6 @@ from jaxnerf import cameras, cli, evaluator, images, parallel, training
 from jaxnerf.datasets import load_dataset
 
 
-def arc_poses(camtoworlds: np.ndarray, n_frames: int) -> np.ndarray:
-  """[n_frames, 3, 4] cameras on the arc the given cameras span about z."""
-  pos = np.asarray(camtoworlds)[:, :3, 3]
-  azimuth = np.unwrap(np.arctan2(pos[:, 1], pos[:, 0]))
-  radius = np.linalg.norm(pos[:, :2], axis=-1).mean()
-  height = pos[:, 2].mean()
-  poses = []
-  for a in np.linspace(azimuth.min(), azimuth.max(), n_frames):
-    p = np.array([radius * np.cos(a), radius * np.sin(a), height])
-    poses.append(cameras.viewmatrix(p, np.array([0.0, 0.0, 1.0]), p))
-  return np.stack(poses)
-
-
 def main(argv):
   out, n_frames, rest = None, 24, []
   for arg in argv[1:]:
@@ -49,7 +36,7 @@ def main(argv):
     mesh = parallel.make_mesh()
     method, model, state = evaluator.restore_latest(config, mesh)
     data = load_dataset(config, "train")
-    path = arc_poses(data.camtoworlds, n_frames)
+    path = cameras.arc_path(data.camtoworlds, n_frames)
     rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
                                 data.near, data.far)
     variables = parallel.to_host(training.variables_of(state))

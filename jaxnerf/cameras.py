@@ -464,6 +464,42 @@ def circle_path(n_frames: int = 120, radius: float = 4.0,
   return np.stack(poses).astype(np.float32)
 
 
+# Cameras leaving an azimuth gap wider than this (a photo collection taken
+# from one side) get an arc over the azimuths they span, not a full circle
+# through views nobody took.
+MAX_CIRCLE_GAP_DEG = 90.0
+
+
+def azimuth_span(positions: np.ndarray) -> tuple[float, float]:
+  """(start, end) azimuths in degrees about world z, end >= start, of the
+  smallest arc holding every position [N, 3]: the complement of the widest
+  gap between neighbouring azimuths."""
+  azimuth = np.sort(np.rad2deg(np.arctan2(positions[:, 1], positions[:, 0])))
+  gaps = np.diff(np.append(azimuth, azimuth[0] + 360.0))
+  widest = int(np.argmax(gaps))
+  start = azimuth[(widest + 1) % len(azimuth)]
+  return float(start), float(start + 360.0 - gaps[widest])
+
+
+def arc_path(camtoworlds: np.ndarray, n_frames: int) -> np.ndarray:
+  """Cameras on the arc about world z that `camtoworlds` span (see
+  azimuth_span), at their mean horizontal radius and height, looking at the
+  origin with +z up.
+
+  Returns:
+    [n_frames, 3, 4] float32 camera-to-world matrices.
+  """
+  pos = np.asarray(camtoworlds, np.float64)[:, :3, 3]
+  start, end = azimuth_span(pos)
+  radius = float(np.linalg.norm(pos[:, :2], axis=-1).mean())
+  height = float(pos[:, 2].mean())
+  poses = []
+  for a in np.deg2rad(np.linspace(start, end, n_frames)):
+    p = np.array([radius * np.cos(a), radius * np.sin(a), height])
+    poses.append(viewmatrix(p, np.array([0.0, 0.0, 1.0]), p))
+  return np.stack(poses).astype(np.float32)
+
+
 def generate_render_path(dataset, n_frames: int = 120) -> Rays:
   """Rays for a video of `dataset`'s scene.
 
@@ -471,7 +507,8 @@ def generate_render_path(dataset, n_frames: int = 120) -> Rays:
   depth bounds the loader stored in `dataset.extras` ('poses', all the
   scene's cameras, defaulting to the split's; 'bounds', required). Other
   scenes get `circle_path` at the dataset cameras' mean distance from the
-  origin and their mean elevation (pass the training split).
+  origin and their mean elevation (pass the training split), or `arc_path`
+  when the cameras leave an azimuth gap wider than MAX_CIRCLE_GAP_DEG.
 
   Args:
     dataset: a `jaxnerf.datasets.Dataset`.
@@ -490,6 +527,11 @@ def generate_render_path(dataset, n_frames: int = 120) -> Rays:
     path = spiral_path(poses, dataset.extras["bounds"], n_frames)
   else:
     positions = np.asarray(dataset.camtoworlds, np.float64)[:, :3, 3]
+    start, end = azimuth_span(positions)
+    if end - start < 360.0 - MAX_CIRCLE_GAP_DEG:
+      return pinhole_rays(arc_path(dataset.camtoworlds, n_frames),
+                          dataset.height, dataset.width, dataset.focal,
+                          dataset.near, dataset.far)
     dists = np.linalg.norm(positions, axis=-1)
     elevation = np.rad2deg(np.arcsin(np.clip(positions[:, 2] / dists, -1, 1)))
     # NeRF's phi is minus the elevation above the z = 0 plane.

@@ -186,6 +186,33 @@ def test_generate_render_path_circle_for_blender_like():
                              atol=1e-5)
 
 
+def test_azimuth_span_takes_the_complement_of_the_widest_gap():
+  at = lambda *deg: np.stack([[np.cos(np.deg2rad(d)), np.sin(np.deg2rad(d)),
+                               0.3] for d in deg])
+  assert cameras.azimuth_span(at(30, 120, 75)) == pytest.approx((30, 120))
+  # Across the -180/180 seam: 170 -> 190 (= -170), not -170 -> 170.
+  assert cameras.azimuth_span(at(170, -170, 178)) == pytest.approx((170, 190))
+
+
+def test_generate_render_path_arc_for_cameras_on_one_side():
+  # Photos from azimuths 10..100 degrees only (a landmark from one shore).
+  train = np.stack([cameras.viewmatrix(p, np.array([0.0, 0, 1]), p) for p in (
+      [2 * np.cos(np.deg2rad(a)), 2 * np.sin(np.deg2rad(a)), 0.5]
+      for a in (10, 40, 70, 100))])
+  rays = cameras.generate_render_path(_dataset(train, ndc=False), n_frames=4)
+  centres = rays.origins[:, 0, 0]
+  azimuths = np.rad2deg(np.arctan2(centres[:, 1], centres[:, 0]))
+  np.testing.assert_allclose(azimuths, [10, 40, 70, 100], atol=1e-4)
+  np.testing.assert_allclose(np.linalg.norm(centres[:, :2], axis=-1), 2.0,
+                             rtol=1e-5)
+  np.testing.assert_allclose(centres[:, 2], 0.5, atol=1e-5)
+  # Each looks at the origin: the centre pixel's ray passes near it.
+  mid = rays.directions[:, 2, 3]
+  off_axis = np.cross(mid / np.linalg.norm(mid, axis=-1, keepdims=True),
+                      -centres)
+  assert np.all(np.linalg.norm(off_axis, axis=-1) < 0.5)
+
+
 def test_generate_render_path_spiral_for_ndc():
   poses = _box_poses()
   bounds = np.array([[1.0, 10.0]] * 8)

@@ -1,5 +1,7 @@
 """mip-NeRF 360's contraction, its inverse, and marching unbounded rays
-through a contracted occupancy grid (also inside the instant_ngp method)."""
+through a contracted occupancy grid (also inside every hash-grid method)."""
+
+import types
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +9,8 @@ import numpy as np
 import pytest
 
 from jaxnerf import config as config_lib, contraction, training
-from jaxnerf.methods import instant_ngp
+from jaxnerf import methods
+from jaxnerf.methods import _grid
 from jaxnerf.rays import Rays
 
 
@@ -96,8 +99,8 @@ def test_march_skips_empty_cells():
   assert int(samples.num_samples) < 20
 
 
-def _config(**kw):
-  c = config_lib.method_config("instant_ngp")
+def _config(method="instant_ngp", **kw):
+  c = config_lib.method_config(method)
   c.hash_levels, c.hash_log2_size = 4, 10
   c.hash_min_resolution, c.hash_max_resolution = 4, 32
   c.occupancy_resolution, c.march_steps = 8, 32
@@ -113,12 +116,23 @@ def _config(**kw):
   return c
 
 
-def test_instant_ngp_contracted_renders_and_trains():
-  config = _config()
-  model = training.build_model(instant_ngp.METHOD, config, None)
+# Every method on methods/_grid.py's marcher takes config.contraction (NeRF-W
+# on internet photos of an unbounded scene needs it).
+@pytest.mark.parametrize("method", ["instant_ngp", "nerfw_ngp"])
+def test_hash_grid_methods_render_and_train_contracted(method):
+  config = _config(method)
+  scene = types.SimpleNamespace(num_cameras=2)
+  model = training.build_model(methods.get(method), config, scene)
   key = jax.random.PRNGKey(0)
   rays = _rays(16)
   variables = jax.jit(lambda k: model.init(k, rays, k, randomized=False))(key)
+  # The marched points lie in the contracted box although the rays leave
+  # it: radius 2 * scene_bound in the world is scene_bound * 3/4 there.
+  samples, _, points, _ = _grid.march(key, rays, variables["occupancy"][
+      "grid"], config, True)
+  points = np.asarray(points)[np.asarray(samples.valid)]
+  assert np.abs(points).max() <= config.scene_bound + 1e-5
+  assert np.linalg.norm(points, axis=-1).max() > 0.75 * config.scene_bound
   # Jitted: op-by-op dispatch of the marcher costs about a minute on 2 cores.
   render = jax.jit(lambda v: model.apply(v, rays, key, randomized=True)[0])
   out = render(variables)
@@ -140,7 +154,7 @@ def test_instant_ngp_contracted_renders_and_trains():
 
 def test_unknown_contraction_is_named():
   config = _config(contraction="warp")
-  model = training.build_model(instant_ngp.METHOD, config, None)
+  model = training.build_model(methods.get("instant_ngp"), config, None)
   key = jax.random.PRNGKey(0)
   with pytest.raises(Exception, match="config.contraction: unknown 'warp'"):
     model.init(key, _rays(1), key, randomized=False)

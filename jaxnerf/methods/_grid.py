@@ -4,6 +4,9 @@ scheme (jaxnerf/occupancy.py) with the field's density supplied by the
 method, so the grid can cover what only some images (transient objects) or
 some times (moving parts) hold.
 
+Every one of them takes config.contraction: the grid, the marcher and the
+field then live in mip-NeRF 360's contracted box (jaxnerf/contraction.py).
+
 Not a method (the leading underscore keeps it out of the registry).
 """
 
@@ -15,13 +18,28 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnerf import occupancy
+from jaxnerf import contraction, occupancy
+from jaxnerf.errors import ConfigError
 from jaxnerf.rays import Rays
 
 
 def step_size(c) -> float:
   """World-space marching step: the box diagonal over march_steps."""
   return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
+
+
+def check_contraction(c) -> None:
+  """A one-line error for an unknown config.contraction."""
+  if c.contraction not in contraction.KINDS:
+    raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
+                      f"known: {list(contraction.KINDS)}")
+
+
+def to_field(c, points: jax.Array) -> jax.Array:
+  """World points [..., 3] -> the field's box (contracted if set)."""
+  if c.contraction == "none":
+    return points
+  return contraction.contract(points, c.scene_bound / 2)
 
 
 def initial_grid(c) -> jax.Array:
@@ -47,6 +65,9 @@ def updated_grid(grid: jax.Array, step: jax.Array, key: jax.Array, c,
   jitter = jax.random.uniform(key_jitter, (count, 3))
   points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
   density = jax.lax.stop_gradient(density_fn(points, key_density))
+  if c.contraction != "none":  # a step there is longer in the world
+    density = density * contraction.world_step_scale(points,
+                                                     c.scene_bound / 2)
   return occupancy.update_grid(grid, cells, density * step_size(c),
                                c.occupancy_decay)
 
@@ -58,8 +79,9 @@ def march(key: jax.Array, rays: Rays, grid: jax.Array, c, randomized: bool):
   render_samples_per_ray per ray.
 
   Returns:
-    (samples: occupancy.PackedSamples, ids [B] ray of each sample clipped
-    into range, points [B, 3], budget B).
+    (samples: occupancy.PackedSamples (t along the world ray), ids [B] ray
+    of each sample clipped into range, points [B, 3] in the field's box,
+    budget B).
   """
   n = rays.origins.shape[0]
   # Never more than render_samples_per_ray per ray: a few hundred rays (a
@@ -68,13 +90,18 @@ def march(key: jax.Array, rays: Rays, grid: jax.Array, c, randomized: bool):
   if randomized:
     budget = min(budget, c.samples_budget)
   budget = max(budget, c.march_steps)  # one whole ray always fits
-  samples = occupancy.march(
-      key, rays, grid, c.scene_bound, c.occupancy_resolution, step_size(c),
-      c.march_steps, budget, c.occupancy_threshold, c.early_stop_eps,
-      randomized)
+  if c.contraction == "none":
+    samples = occupancy.march(
+        key, rays, grid, c.scene_bound, c.occupancy_resolution, step_size(c),
+        c.march_steps, budget, c.occupancy_threshold, c.early_stop_eps,
+        randomized)
+  else:
+    samples = contraction.march(
+        key, rays, grid, c.scene_bound, c.occupancy_resolution, step_size(c),
+        budget, c.occupancy_threshold, c.early_stop_eps, randomized)
   ids = jnp.minimum(samples.ray_ids, n - 1)
-  points = (jnp.take(rays.origins, ids, axis=0) +
-            samples.t[:, None] * jnp.take(rays.directions, ids, axis=0))
+  points = to_field(c, jnp.take(rays.origins, ids, axis=0) +
+                    samples.t[:, None] * jnp.take(rays.directions, ids, axis=0))
   return samples, ids, points, budget
 
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, occupancy, rendering
+from jaxnerf import fields, losses, rendering
 from jaxnerf.cameras import Cameras
 from jaxnerf.methods import _grid, barf, base, instant_ngp
 from jaxnerf.rays import Rays
@@ -56,6 +56,7 @@ class BarfHashGrid(nn.Module):
 
   def setup(self):
     c = self.config
+    _grid.check_contraction(c)
     self.field = fields.HashGridField(config=c)
     self.cameras = barf.PoseRefinement(c, self.num_cameras, name="cameras")
     self.grid = self.variable("occupancy", "grid",
@@ -86,15 +87,8 @@ class BarfHashGrid(nn.Module):
     and stats (as instant_ngp)."""
     c = self.config
     n = rays.origins.shape[0]
-    budget = c.samples_budget if randomized else n * c.render_samples_per_ray
-    budget = max(budget, c.march_steps)
-    samples = occupancy.march(
-        key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
-        self.step_size, c.march_steps, budget, c.occupancy_threshold,
-        c.early_stop_eps, randomized)
-    ids = jnp.minimum(samples.ray_ids, n - 1)
-    points = (jnp.take(rays.origins, ids, axis=0) + samples.t[:, None] *
-              jnp.take(rays.directions, ids, axis=0))
+    samples, ids, points, _ = _grid.march(key, rays, self.grid.value, c,
+                                          randomized)
     density, rgb = self.field(points, ids, rays.viewdirs,
                               level_weights=level_weights(c, progress))
     density = jnp.where(samples.valid, density, 0.0)
@@ -109,12 +103,13 @@ class BarfHashGrid(nn.Module):
 
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     weights = level_weights(self.config, progress)
-    return self.field.density(points, level_weights=weights)[0]
+    return self.field.density(_grid.to_field(self.config, points),
+                              level_weights=weights)[0]
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
-    return self.field.radiance(points, viewdirs,
-                               level_weights(self.config, progress))
+    return self.field.radiance(_grid.to_field(self.config, points),
+                               viewdirs, level_weights(self.config, progress))
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:

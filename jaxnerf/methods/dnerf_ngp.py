@@ -62,6 +62,7 @@ class DNerfNgp(nn.Module):
 
   def setup(self):
     c = self.config
+    _grid.check_contraction(c)
     # The deformation learns through the canonical field's gradient with
     # respect to its input points (the hash grid passes it on).
     self.field = fields.HashGridField(config=c)
@@ -124,6 +125,7 @@ class DNerfNgp(nn.Module):
     return [out]
 
   def _at_time_zero(self, points: jax.Array):
+    points = _grid.to_field(self.config, points)
     zero = jnp.zeros(points.shape[:1] + (1,), points.dtype)
     canonical, condition, _ = self.canonical(points, zero)
     return canonical, condition

@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import (contraction, fields, footprint, hashgrid, losses,
-                     occupancy, proposal, rendering)
+from jaxnerf import (fields, footprint, hashgrid, losses, occupancy, proposal,
+                     rendering)
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import _grid, base
 from jaxnerf.rays import Rays
@@ -75,8 +75,10 @@ def config_fields() -> ml_collections.ConfigDict:
   c.occupancy_threshold = 0.01  # optical thickness of one step
   c.march_steps = 1024  # steps along the box diagonal; sets the step size
   c.early_stop_eps = 1e-4  # stop a ray when grid transmittance is below
-  c.samples_budget = 2**18  # packed samples per training batch
-  c.render_samples_per_ray = 32  # budget per ray when not randomized
+  # Packed samples per batch: render_samples_per_ray per ray, and when
+  # training at most samples_budget (jaxnerf/methods/_grid.py: march).
+  c.samples_budget = 2**18
+  c.render_samples_per_ray = 32
   # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
   c.weight_decay_mult = 1e-6
   # Regularisers and anti-aliasing for held-out views (issue #14): all off
@@ -122,9 +124,7 @@ class InstantNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    if c.contraction not in contraction.KINDS:
-      raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
-                        f"known: {list(contraction.KINDS)}")
+    _grid.check_contraction(c)
     footprint.check_shape(c.ray_jitter, "ray_jitter")
     if c.sampler not in SAMPLERS:
       raise ConfigError(f"config.sampler: unknown {c.sampler!r}; known: "
@@ -161,25 +161,13 @@ class InstantNgp(nn.Module):
 
   def to_field(self, points: jax.Array) -> jax.Array:
     """World points [..., 3] -> the field's box (contracted if set)."""
-    c = self.config
-    if c.contraction == "none":
-      return points
-    return contraction.contract(points, c.scene_bound / 2)
+    return _grid.to_field(self.config, points)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the density field (mutates it)."""
-    c = self.config
-
-    def thickness_per_step(points, key):
-      del key
-      density, _ = self.field.density(points)
-      if c.contraction != "none":  # steps there are longer in the world
-        density = density * contraction.world_step_scale(
-            points, c.scene_bound / 2)
-      return density
-
-    self.grid.value = _grid.updated_grid(self.grid.value, step, key, c,
-                                         thickness_per_step)
+    self.grid.value = _grid.updated_grid(
+        self.grid.value, step, key, self.config,
+        lambda points, key: self.field.density(points)[0])
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
@@ -215,39 +203,21 @@ class InstantNgp(nn.Module):
                         randomized: bool) -> dict[str, jax.Array]:
     c = self.config
     n = rays.origins.shape[0]
-    budget = c.samples_budget if randomized else n * c.render_samples_per_ray
-    budget = max(budget, c.march_steps)  # one whole ray always fits
-    if c.contraction == "none":
-      samples = occupancy.march(
-          key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
-          self.step_size, c.march_steps, budget, c.occupancy_threshold,
-          c.early_stop_eps, randomized)
-    else:
-      samples = contraction.march(
-          key, rays, self.grid.value, c.scene_bound, c.occupancy_resolution,
-          self.step_size, budget, c.occupancy_threshold, c.early_stop_eps,
-          randomized)
-    ids = jnp.minimum(samples.ray_ids, n - 1)
-    origins = jnp.take(rays.origins, ids, axis=0)
+    samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
+                                               c, randomized)
     directions = jnp.take(rays.directions, ids, axis=0)
-    points = self.to_field(origins + samples.t[:, None] * directions)
     density, rgb = self.field(points, ids, rays.viewdirs)
     density = jnp.where(samples.valid, density, 0.0)
     weights = rendering.packed_compositing_weights(density, samples.delta,
                                                    samples.ray_ids)
     out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
-    out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
+    out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
+                                         budget))
     if c.distortion_mult > 0:
       norm = jnp.linalg.norm(directions, axis=-1)
       out["distortion"] = losses.packed_distortion(
           weights, samples.t * norm, samples.delta, samples.ray_ids, n)
-    out["stats"] = dict(
-        rays_used=jnp.sum(out["loss_mask"]),
-        samples_per_ray=samples.num_samples / n,
-        budget_fill=jnp.minimum(samples.num_samples, budget) / budget,
-        occupied_fraction=jnp.mean(occupancy.occupied(
-            self.grid.value, c.occupancy_threshold).astype(jnp.float32)))
     return out
 
   def _render_proposal(self, rays: Rays, key: jax.Array,

@@ -56,6 +56,7 @@ class NerfWNgp(nn.Module):
 
   def setup(self):
     c = self.config
+    _grid.check_contraction(c)
     self.field = fields.HashGridField(config=c)
     self.appearance = nerfw.code_table(self, "appearance", self.num_cameras,
                                        c.appearance_dim, c.code_init_std)
@@ -148,13 +149,13 @@ class NerfWNgp(nn.Module):
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Static density [M] at points [M, 3]."""
     del progress
-    return self.field.density(points)[0]
+    return self.field.density(_grid.to_field(self.config, points))[0]
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
     """Static colour [M, 3] with the mean appearance code."""
     del progress
-    _, feats = self.field.density(points)
+    _, feats = self.field.density(_grid.to_field(self.config, points))
     ids = jnp.arange(points.shape[0])
     return self.field.color(feats, ids, viewdirs,
                             self._mean_appearance(points.shape[0]))
