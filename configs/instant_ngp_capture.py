@@ -14,21 +14,14 @@ the occupancy grid end; rays are marched to (almost) infinity.
 """
 
 from jaxnerf import config as config_lib
+from jaxnerf.methods import instant_ngp
 
 
 def get_config():
   c = config_lib.method_config("instant_ngp")
   config_lib.scene(c, "nerfstudio", "data/capture", "runs/capture",
                    center_method="focus")
-  c.contraction = "mipnerf360"
-  c.scene_bound = 4.0
-  c.hash_log2_size = 19
-  c.hash_max_resolution = 4096  # over the box [-4, 4]^3
-  c.occupancy_resolution = 128
-  c.march_steps = 1024  # sets the step: 2 sqrt(3) scene_bound / 1024
-  c.batch_size = 8192
-  c.samples_budget = 2**17
-  c.render_samples_per_ray = 64
+  instant_ngp.unbounded_capture(c)
   c.max_steps = 20_000
   c.save_every = 1_000
   c.render_every = 0

@@ -226,3 +226,44 @@ def test_density_is_zero_where_the_occupancy_grid_is_empty():
   np.testing.assert_allclose(np.asarray(density)[~empty],
                              np.asarray(field)[~empty], rtol=1e-6)
   assert np.all(np.asarray(field)[~empty] > 0)
+
+
+@pytest.mark.parametrize("name", ["nerfw_ngp", "dnerf_ngp"])
+def test_methods_on_the_same_marcher_share_the_regularisers(name):
+  """ray_jitter, distortion_mult and grid_l2_mult act in every method built
+  on methods/_grid.py (they were fields there and silently did nothing);
+  the sampler and sparsity loss are instant_ngp's own, so not fields."""
+  import types
+  from jaxnerf import methods
+  method = methods.get(name)
+  fields = config_lib.method_config(name)
+  assert "sampler" not in fields and "sparsity_loss_mult" not in fields
+
+  def configured(**kw):
+    c = config_lib.method_config(name)
+    base = _config()
+    for k in ("hash_levels", "hash_log2_size", "hash_min_resolution",
+              "hash_max_resolution", "occupancy_resolution", "march_steps",
+              "samples_budget", "render_samples_per_ray"):
+      c[k] = base[k]
+    for k, v in kw.items():
+      c[k] = v
+    return c
+
+  key = jax.random.PRNGKey(0)
+  rays = _rays()
+  depth = {}
+  for jitter in ("none", "cone"):
+    config = configured(ray_jitter=jitter, distortion_mult=0.05,
+                        grid_l2_mult=1.0)
+    model = training.build_model(method, config,
+                                 types.SimpleNamespace(num_cameras=2))
+    variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                             randomized=False))(key)
+    outputs = jax.jit(lambda v: model.apply(v, rays, key, randomized=True))(
+        variables)
+    depth[jitter] = outputs[-1]["depth"]
+    terms = method.loss_terms(config, outputs, rays, jnp.zeros((16, 3)),
+                              variables["params"])
+    assert float(terms["distortion"]) > 0 and float(terms["grid_l2"]) > 0
+  assert not np.allclose(depth["none"], depth["cone"])

@@ -18,7 +18,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnerf import contraction, occupancy
+from jaxnerf import contraction, footprint, hashgrid, losses, occupancy
 from jaxnerf.errors import ConfigError
 from jaxnerf.rays import Rays
 
@@ -28,11 +28,24 @@ def step_size(c) -> float:
   return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
 
 
-def check_contraction(c) -> None:
-  """A one-line error for an unknown config.contraction."""
+def check_config(c) -> None:
+  """One-line errors for an unknown config.contraction or ray_jitter."""
   if c.contraction not in contraction.KINDS:
     raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
                       f"known: {list(contraction.KINDS)}")
+  footprint.check_shape(c.ray_jitter, "ray_jitter")
+
+
+def jittered_rays(key: jax.Array, rays: Rays, c, randomized: bool
+                  ) -> tuple[jax.Array, Rays]:
+  """(key for the rest of the render, rays [N]): when training with
+  config.ray_jitter, each ray through a random point of its pixel's
+  footprint (footprint.jitter_rays). The key is split only then, so runs
+  without jitter keep their random stream."""
+  if not randomized or c.ray_jitter == "none":
+    return key, rays
+  key, key_jitter = jax.random.split(key)
+  return key, footprint.jitter_rays(key_jitter, rays, c.ray_jitter)
 
 
 def to_field(c, points: jax.Array) -> jax.Array:
@@ -116,3 +129,30 @@ def loss_mask_and_stats(samples, grid: jax.Array, c, num_rays: int,
       budget_fill=jnp.minimum(samples.num_samples, budget) / budget,
       occupied_fraction=jnp.mean(occupancy.occupied(
           grid, c.occupancy_threshold).astype(jnp.float32)))}
+
+
+def distortion_output(c, weights: jax.Array, samples, rays: Rays,
+                      num_rays: int) -> dict:
+  """{"distortion": [N]} per-ray distortion loss of a packed render
+  (distances in world units), or {} when config.distortion_mult is 0."""
+  if c.distortion_mult <= 0:
+    return {}
+  ids = jnp.minimum(samples.ray_ids, num_rays - 1)
+  norm = jnp.linalg.norm(jnp.take(rays.directions, ids, axis=0), axis=-1)
+  return {"distortion": losses.packed_distortion(
+      weights, samples.t * norm, samples.delta, samples.ray_ids, num_rays)}
+
+
+def regulariser_terms(config, outputs, rays: Rays, params) -> dict:
+  """The loss terms of the shared regularisers that are on: `distortion`
+  (distortion_mult) and `grid_l2` (grid_l2_mult, Zip-NeRF's normalised
+  decay of the hash table at params["field"]["grid"]["table"])."""
+  terms = losses.distortion_terms(outputs, rays, config.distortion_mult)
+  if config.grid_l2_mult > 0:
+    levels = hashgrid.level_layout(
+        config.hash_levels, config.hash_log2_size, config.hash_min_resolution,
+        config.hash_max_resolution)
+    terms["grid_l2"] = config.grid_l2_mult * losses.grid_l2(
+        params["field"]["grid"]["table"],
+        [(lv.offset, lv.size) for lv in levels])
+  return terms

@@ -29,7 +29,7 @@ from jaxnerf.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = instant_ngp.config_fields()
+  c = instant_ngp.grid_fields()
   c.update(barf.pose_fields())
   return c
 
@@ -56,7 +56,7 @@ class BarfHashGrid(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_contraction(c)
+    _grid.check_config(c)
     self.field = fields.HashGridField(config=c)
     self.cameras = barf.PoseRefinement(c, self.num_cameras, name="cameras")
     self.grid = self.variable("occupancy", "grid",
@@ -86,6 +86,7 @@ class BarfHashGrid(nn.Module):
     """Renders rays [N]: one level with rgb, depth, disp, acc, loss_mask
     and stats (as instant_ngp)."""
     c = self.config
+    key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     samples, ids, points, _ = _grid.march(key, rays, self.grid.value, c,
                                           randomized)
@@ -96,6 +97,7 @@ class BarfHashGrid(nn.Module):
                                                    samples.ray_ids)
     out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
+    out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
     out["stats"] = dict(rays_used=jnp.sum(out["loss_mask"]),
                         samples_per_ray=samples.num_samples / n)
@@ -114,7 +116,8 @@ class BarfHashGrid(nn.Module):
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
-          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+          **losses.weight_decay_terms(params, config.weight_decay_mult),
+          **_grid.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(

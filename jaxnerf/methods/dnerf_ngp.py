@@ -41,7 +41,7 @@ from jaxnerf.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = instant_ngp.config_fields()
+  c = instant_ngp.grid_fields()
   c.update(dnerf.time_fields())
   c.max_deg_time = 6
   c.deform_depth = 2
@@ -62,7 +62,7 @@ class DNerfNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_contraction(c)
+    _grid.check_config(c)
     # The deformation learns through the canonical field's gradient with
     # respect to its input points (the hash grid passes it on).
     self.field = fields.HashGridField(config=c)
@@ -105,6 +105,7 @@ class DNerfNgp(nn.Module):
     loss_mask, stats)."""
     del progress
     c = self.config
+    key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
                                                c, randomized)
@@ -117,6 +118,7 @@ class DNerfNgp(nn.Module):
                                                    samples.ray_ids)
     out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
+    out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
     moved = jnp.where(samples.valid, jnp.linalg.norm(dx, axis=-1), 0.0)
@@ -147,7 +149,8 @@ class DNerfNgp(nn.Module):
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
-          **losses.weight_decay_terms(params, config.weight_decay_mult)}
+          **losses.weight_decay_terms(params, config.weight_decay_mult),
+          **_grid.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(

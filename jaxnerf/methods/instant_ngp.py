@@ -31,15 +31,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import (fields, footprint, hashgrid, losses, occupancy, proposal,
-                     rendering)
+from jaxnerf import fields, losses, occupancy, proposal, rendering
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import _grid, base
 from jaxnerf.rays import Rays
 
 
-def config_fields() -> ml_collections.ConfigDict:
-  """The field, occupancy grid and marcher, with Blender defaults."""
+def grid_fields() -> ml_collections.ConfigDict:
+  """The field, occupancy grid, marcher and the regularisers every method
+  on them has (methods/_grid.py), with Blender defaults."""
   c = ml_collections.ConfigDict()
   # Scene box [-scene_bound, scene_bound]^3: NeRF's Blender scenes lie in
   # [-1.5, 1.5]^3 (the lego's extent is about 1.3 along its widest axis).
@@ -91,6 +91,32 @@ def config_fields() -> ml_collections.ConfigDict:
   c.distortion_mult = 0.0
   # Zip-NeRF's normalised weight decay of the hash table (losses.grid_l2).
   c.grid_l2_mult = 0.0
+  return c
+
+
+def unbounded_capture(c: ml_collections.ConfigDict
+                      ) -> ml_collections.ConfigDict:
+  """Sets grid_fields() of `c` for a real, unbounded capture whose cameras
+  the loader scaled into [-1, 1]^3 (instant_ngp_capture, nerfw_liberty):
+  mip-NeRF 360's contraction keeps the ball of radius scene_bound / 2 = 2,
+  which holds every camera, and maps the rest of the world into the shell
+  out to 4, where the hash and occupancy grids end. Returns `c`."""
+  c.contraction = "mipnerf360"
+  c.scene_bound = 4.0
+  c.hash_log2_size = 19
+  c.hash_max_resolution = 4096  # over the box [-4, 4]^3
+  c.occupancy_resolution = 128
+  c.march_steps = 1024  # sets the step: 2 sqrt(3) scene_bound / 1024
+  c.batch_size = 8192
+  c.samples_budget = 2**17
+  c.render_samples_per_ray = 64
+  return c
+
+
+def config_fields() -> ml_collections.ConfigDict:
+  """grid_fields() and what only this method has: the sparsity loss and
+  the proposal sampler."""
+  c = grid_fields()
   # PlenOctrees' sparsity loss on the field's raw density (the box is the
   # field's, contracted where contraction is set): fewer blocks to bake.
   losses.add_sparsity_fields(c)
@@ -124,8 +150,7 @@ class InstantNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_contraction(c)
-    footprint.check_shape(c.ray_jitter, "ray_jitter")
+    _grid.check_config(c)
     if c.sampler not in SAMPLERS:
       raise ConfigError(f"config.sampler: unknown {c.sampler!r}; known: "
                         f"{list(SAMPLERS)}")
@@ -183,9 +208,7 @@ class InstantNgp(nn.Module):
     """
     del progress
     c = self.config
-    if randomized and c.ray_jitter != "none":
-      key, key_jitter = jax.random.split(key)
-      rays = footprint.jitter_rays(key_jitter, rays, c.ray_jitter)
+    key, rays = _grid.jittered_rays(key, rays, c, randomized)
     sparsity = randomized and c.sparsity_loss_mult > 0
     if sparsity:  # else the key stream stays that of runs without it
       key, key_sparsity = jax.random.split(key)
@@ -205,7 +228,6 @@ class InstantNgp(nn.Module):
     n = rays.origins.shape[0]
     samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
                                                c, randomized)
-    directions = jnp.take(rays.directions, ids, axis=0)
     density, rgb = self.field(points, ids, rays.viewdirs)
     density = jnp.where(samples.valid, density, 0.0)
     weights = rendering.packed_compositing_weights(density, samples.delta,
@@ -214,10 +236,7 @@ class InstantNgp(nn.Module):
                                      n, c.white_bkgd)
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
-    if c.distortion_mult > 0:
-      norm = jnp.linalg.norm(directions, axis=-1)
-      out["distortion"] = losses.packed_distortion(
-          weights, samples.t * norm, samples.delta, samples.ray_ids, n)
+    out.update(_grid.distortion_output(c, weights, samples, rays, n))
     return out
 
   def _render_proposal(self, rays: Rays, key: jax.Array,
@@ -283,20 +302,13 @@ class InstantNgp(nn.Module):
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
            **losses.weight_decay_terms(params, config.weight_decay_mult),
-           **losses.distortion_terms(outputs, rays, config.distortion_mult),
+           **_grid.regulariser_terms(config, outputs, rays, params),
            **losses.sparsity_terms(outputs, config.sparsity_loss_mult)}
   if config.sampler == "proposal" and config.interlevel_mult > 0:
     out = outputs[-1]
     w = losses.ray_weights(out, rays)
     terms["interlevel"] = config.interlevel_mult * jnp.sum(
         w * out["interlevel"]) / jnp.sum(w)
-  if config.grid_l2_mult > 0:
-    levels = hashgrid.level_layout(
-        config.hash_levels, config.hash_log2_size, config.hash_min_resolution,
-        config.hash_max_resolution)
-    terms["grid_l2"] = config.grid_l2_mult * losses.grid_l2(
-        params["field"]["grid"]["table"],
-        [(lv.offset, lv.size) for lv in levels])
   return terms
 
 

@@ -31,7 +31,7 @@ from jaxnerf.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = instant_ngp.config_fields()
+  c = instant_ngp.grid_fields()
   wild = nerfw.wild_fields()
   for key in wild:
     c[key] = wild[key]
@@ -56,7 +56,7 @@ class NerfWNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_contraction(c)
+    _grid.check_config(c)
     self.field = fields.HashGridField(config=c)
     self.appearance = nerfw.code_table(self, "appearance", self.num_cameras,
                                        c.appearance_dim, c.code_init_std)
@@ -102,6 +102,7 @@ class NerfWNgp(nn.Module):
     (see nerfw)."""
     del progress
     c = self.config
+    key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     camera = rays.camera_index[:, 0]
     samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
@@ -114,6 +115,7 @@ class NerfWNgp(nn.Module):
         static_density, samples.delta, samples.ray_ids)
     out = rendering.packed_composite(weights, static_rgb, samples.t,
                                      samples.ray_ids, n, c.white_bkgd)
+    out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
     if self.transient_code is None:
@@ -162,8 +164,10 @@ class NerfWNgp(nn.Module):
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
-  """nerfw's loss on the one level (no coarse level to add)."""
-  return nerfw.loss_terms(config, outputs, rays, rgb, params)
+  """nerfw's loss on the one level (no coarse level to add) and the hash
+  grid's regularisers."""
+  return {**nerfw.loss_terms(config, outputs, rays, rgb, params),
+          **_grid.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(
