@@ -213,3 +213,31 @@ def test_the_embedded_wild_lego_matches_its_record():
                      entry["offset"], 0, 1)
   np.testing.assert_allclose(out[free][:, :3], expected[free], atol=1 / 255)
   assert np.all(out[stripes][:, 3] == 1.0)
+
+
+def test_hash_grid_variant_marches_where_the_static_scene_is():
+  """nerfw_ngp's occupancy grid follows the static density only: however
+  dense the transients, the refreshed grid is the same (the union of every
+  photo's transients filled the grid and starved the sample budget)."""
+  import types
+  from jaxnerf import methods
+  method = methods.get("nerfw_ngp")
+  rays = Rays.create(jnp.array([[0.0, 0.0, 4.0]]), jnp.array([[0.0, 0, -1]]),
+                     2.0, 6.0)
+  key = jax.random.PRNGKey(0)
+  grids = []
+  for bias in (-4.0, 20.0):  # transient density ~0.02 or ~20 everywhere
+    c = config_lib.method_config("nerfw_ngp")
+    c.hash_levels, c.hash_log2_size = 4, 10
+    c.hash_min_resolution, c.hash_max_resolution = 4, 32
+    c.occupancy_resolution, c.march_steps = 8, 32
+    c.transient_density_bias = bias
+    model = training.build_model(method, c,
+                                 types.SimpleNamespace(num_cameras=3))
+    variables = jax.jit(lambda k: model.init(k, rays, k, randomized=False))(
+        key)
+    _, state = jax.jit(lambda v: model.apply(
+        v, jnp.int32(0), key, method=model.update_state,
+        mutable=["occupancy"]))(variables)
+    grids.append(np.asarray(state["occupancy"]["grid"]))
+  np.testing.assert_array_equal(grids[0], grids[1])

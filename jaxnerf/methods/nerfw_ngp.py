@@ -8,9 +8,13 @@ left-half appearance fit) on `fields.HashGridField`:
   MLP (`HashGridField.color`'s per-ray condition);
 * the transient head reads the density MLP's features (`geo_features`)
   and the transient code;
-* the occupancy grid is refreshed from the static density plus the
-  transient density of a random training image's code at each point, so
-  space that only some photos' transients fill is still marched.
+* the occupancy grid is refreshed from the static density only (as
+  nerfstudio places nerfacto's samples by the static weights): transients
+  are rendered at the samples the static scene gets. Adding each photo's
+  transient density kept the union of every photo's transients occupied
+  (half the lego's box after 500 steps, 150 samples per ray), so the
+  sample budget held 400 of 8192 rays and the static scene never formed
+  (10 dB on the lego in the wild; docs/BENCHMARKS.md).
 
 Packed samples (a fixed budget per step, see instant_ngp) replace NeRF's
 coarse and fine levels: one level, whose `rgb` is the static render.
@@ -77,20 +81,10 @@ class NerfWNgp(nn.Module):
     return nn.softplus(raw + self.config.transient_density_bias)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
-    """Refreshes the occupancy grid with static plus transient density
-    (the transient of a random training image at each point)."""
-    def density(points, key):
-      static, feats = self.field.density(points)
-      if self.transient_code is None:
-        return static
-      cameras = jax.random.randint(key, points.shape[:1], 0,
-                                   self.transient_code.value.shape[0])
-      raw, _, _ = self.transient_head(feats, lambda x: x,
-                                      self.transient_code.value[cameras])
-      return static + self._transient_density(raw)
-
-    self.grid.value = _grid.updated_grid(self.grid.value, step, key,
-                                         self.config, density)
+    """Refreshes the occupancy grid from the static density."""
+    self.grid.value = _grid.updated_grid(
+        self.grid.value, step, key, self.config,
+        lambda points, key: self.field.density(points)[0])
 
   def _appearance_of(self, camera: jax.Array) -> Optional[jax.Array]:
     return None if self.appearance is None else self.appearance.value[camera]
