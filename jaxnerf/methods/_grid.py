@@ -1,8 +1,8 @@
 """Occupancy-grid upkeep and marching shared by the hash-grid methods
 (`instant_ngp`, `barf_hashgrid`, `nerfw_ngp`, `dnerf_ngp`): Instant-NGP's
 scheme (jaxnerf/occupancy.py) with the field's density supplied by the
-method, so the grid can cover what only some images (transient objects) or
-some times (moving parts) hold.
+method, so the grid can cover what only some times hold (dnerf_ngp's moving
+parts; nerfw_ngp keeps its transients out: see its docstring).
 
 Every one of them takes config.contraction: the grid, the marcher and the
 field then live in mip-NeRF 360's contracted box (jaxnerf/contraction.py).
