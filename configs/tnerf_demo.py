@@ -9,7 +9,7 @@ def get_config():
   c.unlock()
   c.train_dir = "runs/tnerf_demo"
   c.deformation = False
-  # No deformation MLP: 2900 steps fitted the same 20 minutes (measured
-  # before dnerf_demo took ray_jitter and 256 cells; not rerun since).
-  c.max_steps = 2800
+  # No deformation MLP: 2500 steps fit the same 20 minutes on the
+  # benchmark machine (23.42 dB, docs/BENCHMARKS.md).
+  c.max_steps = 2500
   return c
