@@ -47,6 +47,10 @@ def base_config() -> ml_collections.ConfigDict:
   # per camera (seeded by `seed`); the true poses are kept for evaluation.
   c.pose_init = "given"  # or "identity"
   c.pose_noise = 0.0
+  # Intrinsics experiment (SCNeRF): every split's focal lengths are given
+  # as (1 + focal_error) times the true ones, as a miscalibrated camera's
+  # would be; the true ones score learned intrinsics in metrics.json.
+  c.focal_error = 0.0
   # Posed captures (nerfstudio, colmap, nerfies): normalisation on load
   # (jaxnerf/normalization.py) and the split without a listed one.
   c.orientation_method = "up"  # "up": mean camera up-vector to +z; "none"

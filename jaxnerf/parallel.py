@@ -226,7 +226,9 @@ def render_image(render_fn: Callable, batch, chunk: int,
 
   Every chunk has the same shape (the last one is padded), so `render_fn`
   compiles once for any image size and device count. Every process passes
-  the same rays and gets the whole image back.
+  the same rays and gets the whole image back. Rays a chunk's sample budget
+  left out (`training.RAY_COMPLETE` 0) are rendered again, first in a chunk
+  of their own, until every ray is whole.
 
   Args:
     render_fn: jitted function of a batch [chunk] to a dict of [chunk, ...].
@@ -234,7 +236,7 @@ def render_image(render_fn: Callable, batch, chunk: int,
       every leaf has one trailing channel axis.
     chunk: rays per call; rounded up to a multiple of the device count.
   Returns:
-    dict of host arrays with leading shape [...].
+    dict of host arrays with leading shape [...] (without RAY_COMPLETE).
   """
   leaves = jax.tree.leaves(batch)
   shape = leaves[0].shape[:-1]
@@ -242,15 +244,32 @@ def render_image(render_fn: Callable, batch, chunk: int,
   num_rays = int(np.prod(shape))
   chunk = -(-min(chunk, num_rays) // mesh.size) * mesh.size
   sharding = batch_sharded(mesh)
-  pieces = []
-  for start in range(0, num_rays, chunk):
-    piece = jax.tree.map(lambda x: x[start:start + chunk], flat)
-    pad = chunk - min(chunk, num_rays - start)
+  image = {}
+
+  def render_rows(rows):
+    piece = jax.tree.map(lambda x: x[rows], flat)
+    pad = chunk - rows.size
     if pad:
       piece = jax.tree.map(
           lambda x: np.concatenate([x, np.repeat(x[-1:], pad, 0)]), piece)
     piece = jax.tree.map(lambda x: _global_array(x, sharding), piece)
-    out = to_host(render_fn(piece))
-    pieces.append(jax.tree.map(lambda x: x[:chunk - pad], out))
-  return jax.tree.map(
-      lambda *xs: np.concatenate(xs).reshape(shape + xs[0].shape[1:]), *pieces)
+    return {k: v[:rows.size] for k, v in to_host(render_fn(piece)).items()}
+
+  def store(rows, out):
+    for k, v in out.items():
+      if k not in image:
+        image[k] = np.zeros((num_rays,) + v.shape[1:], v.dtype)
+      image[k][rows] = v
+
+  for start in range(0, num_rays, chunk):
+    rows = np.arange(start, min(start + chunk, num_rays))
+    while rows.size:
+      out = render_rows(rows)
+      complete = out.pop(training.RAY_COMPLETE, None)
+      complete = (np.ones(rows.size, bool) if complete is None
+                  else complete > 0.5)
+      if not complete.any():  # cannot happen (one whole ray always fits)
+        complete[:] = True
+      store(rows[complete], {k: v[complete] for k, v in out.items()})
+      rows = rows[~complete]
+  return {k: v.reshape(shape + v.shape[1:]) for k, v in image.items()}

@@ -376,9 +376,16 @@ def variables_of(state: TrainState) -> dict:
   return {"params": state.params, **state.model_state}
 
 
+# A render's per-ray flag (1: every sample of the ray fit the sample
+# budget). A sample-budgeted method drops the rays past its budget;
+# parallel.render_image renders them again instead of leaving them black.
+RAY_COMPLETE = "ray_complete"
+
+
 def make_render_fn(method: base.Method, model, config):
   """Jitted deterministic rendering of a chunk of rays (or pixels of
-  `cameras`): the last level's declared outputs.
+  `cameras`): the last level's declared outputs, and RAY_COMPLETE [chunk]
+  where the method budgets its samples (its `loss_mask`).
 
   Returns:
     render(variables, batch, cameras, step) -> dict of [chunk, ...]; `step`
@@ -390,6 +397,9 @@ def make_render_fn(method: base.Method, model, config):
     _, outputs = render(model, variables, batch, cameras,
                         jax.random.PRNGKey(0), False,
                         base.Progress.at(step, config.max_steps))
-    return {k: outputs[-1][k] for k in method.outputs}
+    out = {k: outputs[-1][k] for k in method.outputs}
+    if "loss_mask" in outputs[-1]:
+      out[RAY_COMPLETE] = outputs[-1]["loss_mask"]
+    return out
 
   return render_chunk

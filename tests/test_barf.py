@@ -2,6 +2,7 @@
 evaluation (alignment, errors, test cameras in the learned frame) and the
 run through the trainer and evaluator."""
 
+import dataclasses
 import functools
 import json
 
@@ -150,3 +151,26 @@ def test_noisy_poses_through_the_trainer_and_evaluator(tmp_path):
   np.testing.assert_allclose(saved["rotation_error_deg"], logged[6],
                              rtol=1e-4)
   assert np.isfinite(result["mean"]["psnr"])
+
+
+def test_learned_focal_is_scored_against_the_true_one(tmp_path):
+  """focal_error gives every camera 1.1x its focal; a learned residual of
+  log(1.05 / 1.1) leaves it 5 % long of the truth."""
+  config = tiny_config(tmp_path, learn_intrinsics=True, focal_error=0.1)
+  true = load_dataset(config, "train", max_images=3).camtoworlds
+  model = training.build_model(barf.METHOD, config,
+                               base.SceneInfo(num_cameras=3))
+  params = jax.tree.map(np.asarray, training.create_train_state(
+      barf.METHOD, model, config, jax.random.PRNGKey(0), 3).params)
+  params["cameras"]["intrinsics"] = np.array(
+      [np.log(1.05 / 1.1), 0.0, 0.0, 0.0], np.float32)
+  context = _context(model, params, true, true, config)
+  given = context.train_cameras
+  context = dataclasses.replace(context, train_cameras=given.replace(
+      fx=given.fx * 1.1, fy=given.fy * 1.1))
+  metrics = barf.pose_metrics(context)
+  np.testing.assert_allclose(metrics["focal_error_percent"], 5.0, rtol=1e-4)
+  np.testing.assert_allclose(metrics["focal_x"], 1.05 * given.fx[0],
+                             rtol=1e-5)
+  np.testing.assert_allclose(metrics["focal_y"], 1.1 * given.fy[0],
+                             rtol=1e-5)

@@ -50,9 +50,29 @@ def test_identity_initial_poses():
   assert not np.allclose(ds.true_camtoworlds, ds.camtoworlds)
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_focal_error_scales_every_split_s_focal_lengths(split):
+  clean = load_dataset(_config(), split, max_images=2)
+  off = load_dataset(_config(focal_error=0.1), split, max_images=2)
+  np.testing.assert_allclose(off.cameras.fx, 1.1 * clean.cameras.fx,
+                             rtol=1e-6)
+  np.testing.assert_allclose(off.cameras.fy, 1.1 * clean.cameras.fy,
+                             rtol=1e-6)
+  np.testing.assert_array_equal(off.cameras.cx, clean.cameras.cx)
+  np.testing.assert_array_equal(off.camtoworlds, clean.camtoworlds)
+  # Rays of the miscalibrated camera: the corner ray turns towards the
+  # optical axis by the focal ratio.
+  corner = lambda ds: ds.image_rays(0).directions[0, 0]
+  a, b = corner(clean), corner(off)
+  axis = -clean.camtoworlds[0][:3, 2]
+  lateral = lambda d: np.linalg.norm(d / (d @ axis) - axis)
+  np.testing.assert_allclose(lateral(b), lateral(a) / 1.1, rtol=1e-4)
+
+
 @pytest.mark.parametrize("fields,message", [
     (dict(pose_init="random"), "config.pose_init: unknown 'random'"),
-    (dict(pose_noise=-0.1), "config.pose_noise: must be >= 0")])
+    (dict(pose_noise=-0.1), "config.pose_noise: must be >= 0"),
+    (dict(focal_error=-1.0), "config.focal_error: must be > -1")])
 def test_bad_pose_experiment_fields_are_one_line_errors(fields, message):
   with pytest.raises(ConfigError, match=message):
     load_dataset(_config(**fields), "train", max_images=1)

@@ -267,3 +267,32 @@ def test_methods_on_the_same_marcher_share_the_regularisers(name):
                               variables["params"])
     assert float(terms["distortion"]) > 0 and float(terms["grid_l2"]) > 0
   assert not np.allclose(depth["none"], depth["cone"])
+
+
+def test_render_image_renders_again_the_rays_a_chunk_budget_left_out():
+  # 64 rays in chunks of 32 at 4 samples per ray: a chunk's budget (128,
+  # at least one whole ray of 32 samples) holds a few rays of the full
+  # initial grid; the rest must come back from further passes, equal to a
+  # render whose budget holds every ray.
+  from jaxnerf import parallel
+  mesh = parallel.make_mesh()
+  rays = jax.tree.map(np.asarray, _rays(64, seed=3))
+  images = {}
+  method, _, state = training.setup(_config(), jax.random.PRNGKey(0))
+  for per_ray in (4, 32):
+    config = _config(render_samples_per_ray=per_ray)
+    render = functools.partial(
+        training.make_render_fn(method, _model(config), config),
+        training.variables_of(state), cameras=None, step=state.step)
+    chunk = jax.tree.map(lambda x: jnp.asarray(x[:32]), rays)
+    complete = np.asarray(render(chunk)[training.RAY_COMPLETE])
+    images[per_ray] = parallel.render_image(render, rays, 32, mesh)
+    assert training.RAY_COMPLETE not in images[per_ray]
+    if per_ray == 4:
+      assert 0 < complete.sum() < 32
+    else:
+      assert complete.all()
+  assert np.abs(images[32]["acc"]).max() > 0.1
+  for k in images[32]:
+    np.testing.assert_allclose(images[4][k], images[32][k], atol=1e-5,
+                               err_msg=k)

@@ -148,10 +148,27 @@ def load_dataset(config, split: str,
                       f"known: {available()}")
   dataset = importlib.import_module(module_name).load(config, split,
                                                       max_images=max_images)
+  dataset = miscalibrate(dataset, config.focal_error)
   if split == "train":
     dataset = corrupt_poses(dataset, config.pose_init, config.pose_noise,
                             config.seed)
   return dataset
+
+
+def miscalibrate(dataset: Dataset, focal_error: float) -> Dataset:
+  """The dataset with its focal lengths scaled by 1 + focal_error.
+
+  Raises:
+    ConfigError: focal_error <= -1 (no positive focal length).
+  """
+  if focal_error <= -1:
+    raise ConfigError(f"config.focal_error: must be > -1, got {focal_error}")
+  if focal_error == 0:
+    return dataset
+  scale = 1.0 + focal_error
+  cameras = dataset.cameras
+  return dataclasses.replace(dataset, cameras=cameras.replace(
+      fx=cameras.fx * scale, fy=cameras.fy * scale))
 
 
 POSE_INITS = ("given", "identity")

@@ -242,7 +242,9 @@ def pose_metrics(context: base.EvalContext) -> dict:
   alignment: `rotation_error_deg` (geodesic) and `translation_error` (of
   the world-to-camera translation, x100 as the paper's tables), means and
   per camera (`camera_errors`); with learned intrinsics also the first
-  camera's `focal_x`, `focal_y`, `cx`, `cy` (and `k1`, `k2`)."""
+  camera's `focal_x`, `focal_y`, `cx`, `cy` (and `k1`, `k2`) and
+  `focal_error_percent`: the learned focal x against the true one (the
+  given one without config.focal_error), in percent."""
   learned = learned_cameras(context)
   aligned, _ = poses.align_cameras(learned.camtoworlds,
                                    context.true_camtoworlds)
@@ -255,8 +257,12 @@ def pose_metrics(context: base.EvalContext) -> dict:
               "translation_error": float(t)}
              for n, r, t in zip(context.train_names, rot, trans)]}
   if context.config.learn_intrinsics:
+    true_fx = float(context.train_cameras.fx[0]) / (
+        1.0 + context.config.focal_error)
     out.update(focal_x=float(learned.fx[0]), focal_y=float(learned.fy[0]),
-               cx=float(learned.cx[0]), cy=float(learned.cy[0]))
+               cx=float(learned.cx[0]), cy=float(learned.cy[0]),
+               focal_error_percent=100.0 * (float(learned.fx[0]) / true_fx
+                                            - 1.0))
   if context.config.learn_distortion:
     out.update(k1=float(learned.distortion[0, 0]),
                k2=float(learned.distortion[0, 1]))
