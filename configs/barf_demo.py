@@ -1,7 +1,9 @@
 """BARF on the embedded 100x100 lego with the paper's pose noise (se(3) std
-0.15 per coordinate, about 15 degrees and 0.26 units per camera), 4500
-steps: about 28 minutes on 2 CPU cores at the NeRF demo's 0.37 s per step
-(estimated from that rate; a full barf_demo run is not measured yet).
+0.15 per coordinate: 13.6 degrees and 0.78 units (78 x100) per camera after
+alignment), 2500
+steps: 27 minutes for the whole train.py run on 2 CPU cores (Intel Xeon,
+0.65 s per step: rays are cast in the step, and the pose gradients flow
+through them); docs/BENCHMARKS.md has what it reaches.
 
 The demo's small NeRF (4 x 128, 32 + 64 samples, 1024 rays) with BARF's
 coarse-to-fine encodings and pose corrections. `--config.pose_noise=0` trains
@@ -25,7 +27,7 @@ def get_config():
   c.skip_layer = 0
   c.lr_init, c.lr_final = 2e-3, 2e-4
   c.pose_lr_init, c.pose_lr_final = 3e-3, 1e-5
-  c.max_steps = 4500
+  c.max_steps = 2500
   c.metrics_every = 100
   c.save_every = 500
   c.render_every = 0
