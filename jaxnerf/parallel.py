@@ -268,7 +268,9 @@ def render_image(render_fn: Callable, batch, chunk: int,
       complete = out.pop(training.RAY_COMPLETE, None)
       complete = (np.ones(rows.size, bool) if complete is None
                   else complete > 0.5)
-      if not complete.any():  # cannot happen (one whole ray always fits)
+      if not complete.any():
+        # The first ray alone overflows the budget (at least march_steps):
+        # keep the rays truncated rather than render them again for ever.
         complete[:] = True
       store(rows[complete], {k: v[complete] for k, v in out.items()})
       rows = rows[~complete]
