@@ -43,10 +43,11 @@ from jaxnerf.methods import base
 TRAIN_PSNR_STEPS = 50
 
 
-def evaluate(method, model, config, state, test, mesh) -> dict:
+def evaluate(method, model, config, state, test, mesh,
+             num_cameras: int) -> dict:
   psnrs, ssims = [], []
   for i, out in evaluator.render_views(method, model, config, state, test,
-                                       mesh):
+                                       mesh, num_cameras=num_cameras):
     rgb = np.clip(out["rgb"], 0, 1)
     psnrs.append(float(metrics.psnr(rgb, test.images[i])))
     ssims.append(float(metrics.ssim(rgb, test.images[i])))
@@ -126,7 +127,8 @@ def run(spec: str, args, score=None) -> dict:
       mark = marks.pop(0)
       t_eval = time.perf_counter()
       if score is None:
-        scores = evaluate(method, model, config, state, test, mesh)
+        scores = evaluate(method, model, config, state, test, mesh,
+                          len(train))
       else:
         scores = score(method, model, config, state, train, test, mesh)
       row = dict(minutes=clock / 60 if args.mark_unit == "steps" else mark,

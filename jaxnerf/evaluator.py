@@ -185,7 +185,8 @@ def variables_for_views(method: base.Method, config, variables: dict,
 
 def render_views(method: base.Method, model, config,
                  state: training.TrainState, dataset: Dataset, mesh,
-                 cameras: Optional[cameras_lib.Cameras] = None):
+                 cameras: Optional[cameras_lib.Cameras] = None,
+                 num_cameras: Optional[int] = None):
   """Renders every view of `dataset` with the state's model.
 
   Views outside the training split get the per-camera rows of unseen
@@ -201,7 +202,8 @@ def render_views(method: base.Method, model, config,
   """
   variables = variables_for_views(
       method, config, parallel.to_host(training.variables_of(state)),
-      len(dataset), trainer.read_scene_info(config.train_dir).num_cameras)
+      len(dataset), num_cameras if num_cameras is not None else
+      trainer.read_scene_info(config.train_dir).num_cameras)
   host_cameras = dataset.cameras if cameras is None else cameras
   cameras = (parallel.put_replicated(host_cameras.device_arrays(), mesh)
              if method.casts_rays else None)
