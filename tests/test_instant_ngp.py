@@ -109,6 +109,8 @@ def test_trainer_checkpoints_the_occupancy_grid(tmp_path):
   with c.unlocked():
     c.data_dir = EMBEDDED_LEGO
     c.train_dir = str(tmp_path / "run")
+    c.sampler = "occupancy"
+    c.max_time_minutes = 0.0
     c.hash_levels, c.hash_log2_size, c.hash_max_resolution = 4, 12, 64
     c.occupancy_resolution, c.march_steps = 16, 64
     c.occupancy_update_every = 2
