@@ -22,16 +22,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 
 import quality_vs_time
-from jaxnerf import host_memory
+from jaxnerf import cli, host_memory
+from jaxnerf.errors import ConfigError
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
   name, sep, fields = text.partition("=")
   if not sep or not name:
-    raise SystemExit(f"Error: --variant {text!r}: expected "
-                     "NAME=FIELD=VALUE[,FIELD=VALUE...] or NAME=")
+    raise ConfigError(f"--variant {text!r}: expected "
+                      "NAME=FIELD=VALUE[,FIELD=VALUE...] or NAME=")
   return name, [f for f in fields.split(",") if f]
 
 
@@ -80,4 +82,4 @@ def main():
 
 if __name__ == "__main__":
   host_memory.reexec_with_huge_pages()
-  main()
+  sys.exit(cli.guarded(main))
