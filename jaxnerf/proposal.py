@@ -12,6 +12,8 @@ its colour, so they can be coarse and cheap.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -100,9 +102,46 @@ def even_edges(t_min: jax.Array, t_max: jax.Array, num: int) -> jax.Array:
   return t_min[:, None] + s * (t_max - t_min)[:, None]
 
 
+class Spacing(NamedTuple):
+  """A monotone map between t along the rays and the s in which intervals
+  are drawn: to_s(t [N, K]) -> s [N, K] and its inverse from_s."""
+
+  to_s: Callable[[jax.Array], jax.Array]
+  from_s: Callable[[jax.Array], jax.Array]
+
+
+IDENTITY = Spacing(lambda t: t, lambda s: s)
+
+
+def disparity_spacing(scale: jax.Array) -> Spacing:
+  """nerfacto's piecewise spacing for unbounded rays (mip-NeRF 360's
+  g(x) = 1/x beyond a unit distance): with x = t / scale,
+
+      s(x) = x / 2            for x < 1 (even up to one unit)
+             1 - 1 / (2 x)    beyond (even in disparity, s -> 1 at infinity)
+
+  so half the intervals of an even draw in s lie within `scale` of the ray
+  origin and the rest thin out as 1/x^2 towards infinity.
+
+  Args:
+    scale: [N, 1] (or a scalar), t of one unit along each ray.
+  """
+
+  def to_s(t):
+    x = t / scale
+    return jnp.where(x < 1, 0.5 * x, 1.0 - 0.5 / jnp.maximum(x, 1.0))
+
+  def from_s(s):
+    far = 1.0 / jnp.maximum(2.0 - 2.0 * s, 1e-12)
+    return scale * jnp.where(s < 0.5, 2.0 * s, far)
+
+  return Spacing(to_s, from_s)
+
+
 def propose(key: jax.Array | None, density_fns, origins: jax.Array,
             directions: jax.Array, t_min: jax.Array, t_max: jax.Array,
-            num_samples: tuple[int, ...], randomized: bool, padding: float):
+            num_samples: tuple[int, ...], randomized: bool, padding: float,
+            spacing: Spacing = IDENTITY):
   """Runs the proposal fields: edges for the real field.
 
   Args:
@@ -113,20 +152,24 @@ def propose(key: jax.Array | None, density_fns, origins: jax.Array,
       (one more entry than density_fns).
     padding: weight added everywhere before resampling (see
       sampling.blur_weights).
+    spacing: where the first intervals are even and in which the weights
+      are piecewise constant when resampling (mip-NeRF 360's s-space).
   Returns:
-    (edges [N, num_samples[-1] + 1] for the real field, a list of
-    (edges, weights) of every proposal level).
+    (edges [N, num_samples[-1] + 1] in t for the real field, a list of
+    (edges in t, weights) of every proposal level).
   """
-  edges = even_edges(t_min, t_max, num_samples[0])
+  s_edges = even_edges(spacing.to_s(t_min[:, None])[:, 0],
+                       spacing.to_s(t_max[:, None])[:, 0], num_samples[0])
   levels = []
   for i, density_fn in enumerate(density_fns):
+    edges = spacing.from_s(s_edges)
     mids = 0.5 * (edges[..., 1:] + edges[..., :-1])
     density = density_fn(sampling.points_along_rays(origins, directions,
                                                     mids))
     weights = rendering.interval_weights(density, edges, directions)
     levels.append((edges, weights))
     key_i = None if key is None else jax.random.fold_in(key, i)
-    edges = sampling.resample_along_rays(key_i, edges, weights,
-                                         num_samples[i + 1], randomized,
-                                         padding)
-  return jax.lax.stop_gradient(edges), levels
+    s_edges = sampling.resample_along_rays(key_i, s_edges, weights,
+                                           num_samples[i + 1], randomized,
+                                           padding)
+  return jax.lax.stop_gradient(spacing.from_s(s_edges)), levels

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxnerf import config as config_lib, training
-from jaxnerf.methods import instant_ngp
+from jaxnerf.methods import _grid, instant_ngp
 from jaxnerf.rays import Rays
 
 
@@ -204,6 +204,37 @@ def test_proposal_sampler_renders_and_trains_its_proposals():
   assert history[-1]["loss/interlevel"] < history[0]["loss/interlevel"]
 
 
+def test_proposal_sampler_in_contracted_space_reaches_far_and_trains():
+  # Rays start at distance 4 from the centre, outside the contraction's
+  # inner ball (radius scene_bound / 2 = 2); they are sampled out to the
+  # sphere of radius 2 * 32 / 2 = 32 (beyond it the shell is thinner than
+  # a finest cell), not stopped at the box.
+  config = _config(sampler="proposal", contraction="mipnerf360",
+                   scene_bound=4.0, proposal_samples=(16, 8), field_samples=8,
+                   proposal_hash_levels=2, proposal_hash_log2_size=8,
+                   proposal_hash_max_resolution=8)
+  model = _model(config)
+  key = jax.random.PRNGKey(0)
+  variables = jax.jit(lambda k: model.init(k, _rays(1), k,
+                                           randomized=False))(key)
+  rays = _rays()
+  (out,) = jax.jit(lambda v: model.apply(v, rays, key, randomized=False))(
+      variables)
+  assert np.all(np.isfinite(out["rgb"])) and np.all(np.isfinite(out["depth"]))
+  _, levels = jax.jit(lambda v: model.apply(
+      v, method=lambda m: _grid.proposal_edges(key, rays, config,
+                                               m.proposals, False)))(variables)
+  first = np.asarray(levels[0][0]) * 1.2  # t -> world distance (|d| = 1.2)
+  np.testing.assert_allclose(first[:, 0], 2.0 * 1.2, rtol=1e-5)  # near
+  end = np.linalg.norm(np.asarray(rays.origins) + levels[0][0][:, -1:] *
+                       np.asarray(rays.directions), axis=-1)
+  np.testing.assert_allclose(end, 32.0, rtol=1e-4)
+  assert np.all(first[:, -1] > 25.0)
+  history = _train(config)
+  assert history[-1]["loss"] < history[0]["loss"]
+  assert history[-1]["loss/interlevel"] < history[0]["loss/interlevel"]
+
+
 def test_density_is_zero_where_the_occupancy_grid_is_empty():
   # What a bake or a mesh reads must be what the marcher renders: it never
   # samples cells marked empty, so the field there is unsupervised.
@@ -234,12 +265,14 @@ def test_density_is_zero_where_the_occupancy_grid_is_empty():
 def test_methods_on_the_same_marcher_share_the_regularisers(name):
   """ray_jitter, distortion_mult and grid_l2_mult act in every method built
   on methods/_grid.py (they were fields there and silently did nothing);
-  the sampler and sparsity loss are instant_ngp's own, so not fields."""
+  the sparsity loss is instant_ngp's own and the proposal sampler also
+  nerfw_ngp's, so not fields of the others."""
   import types
   from jaxnerf import methods
   method = methods.get(name)
   fields = config_lib.method_config(name)
-  assert "sampler" not in fields and "sparsity_loss_mult" not in fields
+  assert ("sampler" in fields) == (name == "nerfw_ngp")
+  assert "sparsity_loss_mult" not in fields
 
   def configured(**kw):
     c = config_lib.method_config(name)

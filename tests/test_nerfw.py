@@ -241,3 +241,43 @@ def test_hash_grid_variant_marches_where_the_static_scene_is():
         mutable=["occupancy"]))(variables)
     grids.append(np.asarray(state["occupancy"]["grid"]))
   np.testing.assert_array_equal(grids[0], grids[1])
+
+
+def test_hash_grid_variant_trains_with_the_proposal_sampler():
+  """nerfw_ngp with sampler="proposal" (nerfw_liberty's, contracted):
+  every ray in the loss, the transient maps and the interlevel term come
+  out, and a few steps on three cameras lower the loss and the interlevel
+  term."""
+  import functools
+  c = config_lib.method_config("nerfw_ngp")
+  c.update(dict(hash_levels=4, hash_log2_size=10, hash_min_resolution=4,
+                hash_max_resolution=32, appearance_dim=4, transient_dim=4,
+                transient_width=16, sampler="proposal",
+                contraction="mipnerf360", scene_bound=4.0,
+                proposal_samples=(16, 8), field_samples=8,
+                proposal_hash_levels=2, proposal_hash_log2_size=8,
+                proposal_hash_max_resolution=8, batch_size=32))
+  scene = base.SceneInfo(num_cameras=3)
+  method, model, state = training.setup(c, jax.random.PRNGKey(0), scene)
+  assert model.state_update_every == 0
+  rng = np.random.default_rng(0)
+  origins = rng.normal(size=(64, 3)).astype(np.float32)
+  directions = (rng.uniform(-0.3, 0.3, (64, 3)) - origins).astype(np.float32)
+  rays = Rays.create(jnp.asarray(origins), jnp.asarray(directions), 0.1, 1.0,
+                     camera_index=jnp.asarray(np.arange(64) % 3)[:, None])
+  (out,) = jax.jit(lambda v: model.apply(v, rays, jax.random.PRNGKey(1),
+                                         randomized=True))(
+                                             training.variables_of(state))
+  np.testing.assert_array_equal(out["loss_mask"], 1.0)
+  assert out["interlevel"].shape == (64,) and "transient" in out
+  assert np.all(np.isfinite(out["composite"]))
+  data = training.TrainData(rays=jax.tree.map(lambda x: x[None], rays),
+                            rgb=jnp.full((1, 64, 3), 0.25))
+  step = jax.jit(functools.partial(training.train_step, method, model, c,
+                                   cameras=None))
+  history = []
+  for _ in range(16):
+    state, stats = step(state, data, base_key=jax.random.PRNGKey(1))
+    history.append(jax.device_get(stats))
+  assert history[-1]["loss"] < history[0]["loss"]
+  assert history[-1]["loss/interlevel"] < history[0]["loss/interlevel"]

@@ -62,3 +62,27 @@ def test_propose_concentrates_samples_at_the_surface():
   # The even first level spreads its 32 intervals over [1, 5].
   np.testing.assert_allclose(levels[0][0][0], np.linspace(1, 5, 33),
                              rtol=1e-6)
+
+
+def test_disparity_spacing_corners_and_round_trip():
+  spacing = proposal.disparity_spacing(2.0)
+  t = jnp.asarray([[0.0, 1.0, 2.0, 4.0, 8.0, 1e8]])
+  # Even (s = t / 4) up to one unit (t = 2), then 1 - 1 / (2 t / 2).
+  np.testing.assert_allclose(spacing.to_s(t),
+                             [[0.0, 0.25, 0.5, 0.75, 0.875, 1.0]], atol=1e-7)
+  np.testing.assert_allclose(spacing.from_s(spacing.to_s(t[:, :5])),
+                             t[:, :5], rtol=1e-6)
+
+
+def test_propose_draws_the_first_intervals_evenly_in_the_spacing():
+  origins = jnp.zeros((1, 3))
+  directions = jnp.asarray([[0.0, 0.0, 1.0]])
+  empty = lambda points: jnp.zeros(points.shape[:-1])
+  spacing = proposal.disparity_spacing(2.0)
+  _, levels = proposal.propose(None, [empty], origins, directions,
+                               jnp.zeros((1,)), jnp.full((1,), 6.0), (4, 2),
+                               False, 0.01, spacing)
+  # s from 0 to 1 - 1 / 6 in 4 steps of 5 / 24: t = 4 s below s = 1/2,
+  # 2 / (2 - 2 s) above.
+  np.testing.assert_allclose(levels[0][0], [[0.0, 5 / 6, 5 / 3, 8 / 3, 6.0]],
+                             rtol=1e-6)

@@ -18,7 +18,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnerf import contraction, footprint, hashgrid, losses, occupancy
+from jaxnerf import (contraction, footprint, hashgrid, losses, occupancy,
+                     proposal)
 from jaxnerf.errors import ConfigError
 from jaxnerf.rays import Rays
 
@@ -28,12 +29,117 @@ def step_size(c) -> float:
   return 2 * math.sqrt(3) * c.scene_bound / c.march_steps
 
 
+SAMPLERS = ("occupancy", "proposal")
+
+
+def add_sampler_fields(c) -> None:
+  """Adds the sampler's fields to config `c` (methods that offer both)."""
+  # Sampler: "occupancy" (the grid and the marcher above) or "proposal"
+  # (mip-NeRF 360 / nerfacto proposal fields, jaxnerf/proposal.py: dense
+  # [batch_size, field_samples] samples, no budget; with a contraction the
+  # intervals are drawn in nerfacto's piecewise disparity spacing out to
+  # where the contracted shell is thinner than the finest hash cell).
+  c.sampler = "occupancy"
+  c.proposal_samples = (64, 32)  # intervals of each proposal level
+  c.field_samples = 32  # intervals the hash-grid field renders
+  c.proposal_hash_levels = 5
+  c.proposal_hash_log2_size = 17
+  c.proposal_hash_max_resolution = 128
+  c.proposal_width = 16
+  c.proposal_padding = 0.01  # weight everywhere before resampling
+  c.interlevel_mult = 1.0  # the proposal loss (proposal.interlevel_loss)
+
+
 def check_config(c) -> None:
-  """One-line errors for an unknown config.contraction or ray_jitter."""
+  """One-line errors for an unknown config.contraction, ray_jitter or
+  sampler."""
   if c.contraction not in contraction.KINDS:
     raise ConfigError(f"config.contraction: unknown {c.contraction!r}; "
                       f"known: {list(contraction.KINDS)}")
   footprint.check_shape(c.ray_jitter, "ray_jitter")
+  if c.get("sampler", "occupancy") not in SAMPLERS:
+    raise ConfigError(f"config.sampler: unknown {c.sampler!r}; known: "
+                      f"{list(SAMPLERS)}")
+
+
+def uses_proposals(c) -> bool:
+  return c.get("sampler", "occupancy") == "proposal"
+
+
+def proposal_densities(c) -> list:
+  """The proposal fields (call in a module's setup): one
+  proposal.ProposalDensity per entry of proposal_samples over the field's
+  box, none with the occupancy sampler."""
+  if not uses_proposals(c):
+    return []
+  return [proposal.ProposalDensity(
+      bound=c.scene_bound, num_levels=c.proposal_hash_levels,
+      log2_table_size=c.proposal_hash_log2_size,
+      min_resolution=c.hash_min_resolution,
+      max_resolution=c.proposal_hash_max_resolution,
+      width=c.proposal_width, name=f"proposal_{i}")
+          for i in range(len(c.proposal_samples))]
+
+
+def proposal_edges(key: jax.Array, rays: Rays, c, densities: list,
+                   randomized: bool):
+  """The proposal sampler's intervals of rays [N]: (edges [N, field_samples
+  + 1] in t along rays.directions, the proposal levels' (edges, weights)).
+
+  Without a contraction the rays are sampled evenly inside the scene box
+  (and near / far). With one, from near out to the sphere of radius
+  r * hash_max_resolution / 2 (r = scene_bound / 2, the contraction's
+  inner radius), beyond which the contracted shell is thinner than the
+  finest hash cell, in nerfacto's piecewise disparity spacing with one
+  unit = r; the proposal fields see contracted points.
+  """
+  density_fns = [lambda p, d=d: d(to_field(c, p)) for d in densities]
+  if c.contraction == "none":
+    t_min, t_max = occupancy.ray_aabb(rays.origins, rays.directions,
+                                      c.scene_bound)
+    t_min = jnp.maximum(t_min, rays.near[:, 0])
+    t_max = jnp.maximum(jnp.minimum(t_max, rays.far[:, 0]), t_min)
+    spacing = proposal.IDENTITY
+  else:
+    radius = c.scene_bound / 2
+    norm = jnp.linalg.norm(rays.directions, axis=-1)
+    _, far = contraction.sphere_interval(
+        rays.origins, rays.directions / norm[:, None],
+        radius * c.hash_max_resolution / 2)
+    t_min = rays.near[:, 0]
+    t_max = jnp.maximum(far / norm, t_min)
+    spacing = proposal.disparity_spacing((radius / norm)[:, None])
+  return proposal.propose(
+      key if randomized else None, density_fns, rays.origins,
+      rays.directions, t_min, t_max,
+      tuple(c.proposal_samples) + (c.field_samples,), randomized,
+      c.proposal_padding, spacing)
+
+
+def interlevel(edges: jax.Array, weights: jax.Array, levels) -> jax.Array:
+  """[N] the proposal levels' interlevel losses against the field's
+  weights [N, S] on edges [N, S + 1]."""
+  return sum(proposal.interlevel_loss(edges, weights, prop_edges,
+                                      prop_weights)
+             for prop_edges, prop_weights in levels)
+
+
+def dense_as_packed(edges: jax.Array, rays: Rays, c):
+  """The proposal sampler's dense intervals (edges [N, S + 1]) as packed
+  samples, for the methods that composite packed samples: as `march`
+  returns, with every sample valid and every ray complete."""
+  n, s = edges.shape[0], edges.shape[1] - 1
+  norm = jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
+  t = 0.5 * (edges[:, 1:] + edges[:, :-1])
+  ids = jnp.repeat(jnp.arange(n), s)
+  samples = occupancy.PackedSamples(
+      ray_ids=ids, t=t.reshape(-1),
+      delta=((edges[:, 1:] - edges[:, :-1]) * norm).reshape(-1),
+      valid=jnp.ones((n * s,), bool), ray_complete=jnp.ones((n,), bool),
+      num_samples=jnp.asarray(n * s, jnp.int32))
+  points = to_field(c, (rays.origins[:, None] + t[..., None] *
+                        rays.directions[:, None]).reshape(-1, 3))
+  return samples, ids, points, n * s
 
 
 def jittered_rays(key: jax.Array, rays: Rays, c, randomized: bool
@@ -123,12 +229,13 @@ def loss_mask_and_stats(samples, grid: jax.Array, c, num_rays: int,
   """`loss_mask` (rays whose samples all fit the budget) and the training
   log's `stats` of a packed render."""
   mask = samples.ray_complete.astype(jnp.float32)
-  return {"loss_mask": mask, "stats": dict(
-      rays_used=jnp.sum(mask),
-      samples_per_ray=samples.num_samples / num_rays,
-      budget_fill=jnp.minimum(samples.num_samples, budget) / budget,
-      occupied_fraction=jnp.mean(occupancy.occupied(
-          grid, c.occupancy_threshold).astype(jnp.float32)))}
+  stats = dict(rays_used=jnp.sum(mask),
+               samples_per_ray=samples.num_samples / num_rays,
+               budget_fill=jnp.minimum(samples.num_samples, budget) / budget)
+  if not uses_proposals(c):  # else the grid is not read
+    stats["occupied_fraction"] = jnp.mean(occupancy.occupied(
+        grid, c.occupancy_threshold).astype(jnp.float32))
+  return {"loss_mask": mask, "stats": stats}
 
 
 def distortion_output(c, weights: jax.Array, samples, rays: Rays,
@@ -145,9 +252,14 @@ def distortion_output(c, weights: jax.Array, samples, rays: Rays,
 
 def regulariser_terms(config, outputs, rays: Rays, params) -> dict:
   """The loss terms of the shared regularisers that are on: `distortion`
-  (distortion_mult) and `grid_l2` (grid_l2_mult, Zip-NeRF's normalised
+  (distortion_mult), `interlevel` (the proposal sampler) and `grid_l2` (grid_l2_mult, Zip-NeRF's normalised
   decay of the hash table at params["field"]["grid"]["table"])."""
   terms = losses.distortion_terms(outputs, rays, config.distortion_mult)
+  if uses_proposals(config) and config.interlevel_mult > 0:
+    out = outputs[-1]
+    w = losses.ray_weights(out, rays)
+    terms["interlevel"] = config.interlevel_mult * jnp.sum(
+        w * out["interlevel"]) / jnp.sum(w)
   if config.grid_l2_mult > 0:
     levels = hashgrid.level_layout(
         config.hash_levels, config.hash_log2_size, config.hash_min_resolution,

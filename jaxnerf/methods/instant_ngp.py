@@ -31,8 +31,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, occupancy, proposal, rendering
-from jaxnerf.errors import ConfigError
+from jaxnerf import fields, losses, occupancy, rendering
 from jaxnerf.methods import _grid, base
 from jaxnerf.rays import Rays
 
@@ -120,27 +119,13 @@ def config_fields() -> ml_collections.ConfigDict:
   # PlenOctrees' sparsity loss on the field's raw density (the box is the
   # field's, contracted where contraction is set): fewer blocks to bake.
   losses.add_sparsity_fields(c)
-  # Sampler: "occupancy" (the grid and the marcher above) or "proposal"
-  # (mip-NeRF 360 / nerfacto proposal fields, jaxnerf/proposal.py: dense
-  # [batch_size, field_samples] samples, no budget).
-  c.sampler = "occupancy"
-  c.proposal_samples = (64, 32)  # intervals of each proposal level
-  c.field_samples = 32  # intervals the hash-grid field renders
-  c.proposal_hash_levels = 5
-  c.proposal_hash_log2_size = 17
-  c.proposal_hash_max_resolution = 128
-  c.proposal_width = 16
-  c.proposal_padding = 0.01  # weight everywhere before resampling
-  c.interlevel_mult = 1.0  # the proposal loss (proposal.interlevel_loss)
+  _grid.add_sampler_fields(c)
   return c
 
 
 # The paper's optimiser: Adam 1e-2, betas 0.9/0.99, eps 1e-15.
 ENGINE_DEFAULTS = dict(lr_init=1e-2, lr_final=1e-3, adam_b1=0.9, adam_b2=0.99,
                        adam_eps=1e-15, batch_size=2**14, max_steps=30_000)
-
-
-SAMPLERS = ("occupancy", "proposal")
 
 
 class InstantNgp(nn.Module):
@@ -151,23 +136,8 @@ class InstantNgp(nn.Module):
   def setup(self):
     c = self.config
     _grid.check_config(c)
-    if c.sampler not in SAMPLERS:
-      raise ConfigError(f"config.sampler: unknown {c.sampler!r}; known: "
-                        f"{list(SAMPLERS)}")
-    if c.sampler == "proposal" and c.contraction != "none":
-      # The proposal sampler draws intervals inside the scene box only.
-      raise ConfigError("config.sampler: 'proposal' samples the scene box; "
-                        "with config.contraction use sampler='occupancy'")
     self.field = fields.HashGridField(config=c)
-    if c.sampler == "proposal":
-      self.proposals = [
-          proposal.ProposalDensity(
-              bound=c.scene_bound, num_levels=c.proposal_hash_levels,
-              log2_table_size=c.proposal_hash_log2_size,
-              min_resolution=c.hash_min_resolution,
-              max_resolution=c.proposal_hash_max_resolution,
-              width=c.proposal_width, name=f"proposal_{i}")
-          for i in range(len(c.proposal_samples))]
+    self.proposals = _grid.proposal_densities(c)
     # Every cell starts just above the threshold (the field learns empty
     # space from the background pixels until four updates have seen it).
     self.grid = self.variable("occupancy", "grid",
@@ -245,19 +215,12 @@ class InstantNgp(nn.Module):
     complete: no budget)."""
     c = self.config
     n = rays.origins.shape[0]
-    t_min, t_max = occupancy.ray_aabb(rays.origins, rays.directions,
-                                      c.scene_bound)
-    t_min = jnp.maximum(t_min, rays.near[:, 0])
-    t_max = jnp.maximum(jnp.minimum(t_max, rays.far[:, 0]), t_min)
-    edges, levels = proposal.propose(
-        key if randomized else None, [p.__call__ for p in self.proposals],
-        rays.origins, rays.directions, t_min, t_max,
-        tuple(c.proposal_samples) + (c.field_samples,), randomized,
-        c.proposal_padding)
+    edges, levels = _grid.proposal_edges(key, rays, c, self.proposals,
+                                         randomized)
     mids = 0.5 * (edges[..., 1:] + edges[..., :-1])
     s = mids.shape[-1]
-    points = (rays.origins[:, None] + mids[..., None] *
-              rays.directions[:, None]).reshape(-1, 3)
+    points = self.to_field((rays.origins[:, None] + mids[..., None] *
+                            rays.directions[:, None]).reshape(-1, 3))
     ids = jnp.repeat(jnp.arange(n), s)
     density, rgb = self.field(points, ids, rays.viewdirs)
     weights = rendering.interval_weights(density.reshape(n, s), edges,
@@ -266,9 +229,7 @@ class InstantNgp(nn.Module):
                               c.white_bkgd)
     del out["weights"]
     out["loss_mask"] = jnp.ones((n,), jnp.float32)
-    out["interlevel"] = sum(
-        proposal.interlevel_loss(edges, weights, prop_edges, prop_weights)
-        for prop_edges, prop_weights in levels)
+    out["interlevel"] = _grid.interlevel(edges, weights, levels)
     if c.distortion_mult > 0:
       norm = jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
       out["distortion"] = losses.distortion(weights, edges * norm)
@@ -304,11 +265,6 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
            **losses.weight_decay_terms(params, config.weight_decay_mult),
            **_grid.regulariser_terms(config, outputs, rays, params),
            **losses.sparsity_terms(outputs, config.sparsity_loss_mult)}
-  if config.sampler == "proposal" and config.interlevel_mult > 0:
-    out = outputs[-1]
-    w = losses.ray_weights(out, rays)
-    terms["interlevel"] = config.interlevel_mult * jnp.sum(
-        w * out["interlevel"]) / jnp.sum(w)
   return terms
 
 

@@ -1,4 +1,5 @@
-"""NeRF-W on Instant-NGP's hash-grid field (occupancy-grid marching).
+"""NeRF-W on Instant-NGP's hash-grid field (occupancy-grid marching or,
+with sampler="proposal", proposal fields).
 
 The NeRF-W parts of `jaxnerf.methods.nerfw` (appearance and transient
 codes, the transient head, the joint compositing, the loss and the
@@ -42,6 +43,9 @@ def config_fields() -> ml_collections.ConfigDict:
   # A head the size of the hash field's MLPs, not of NeRF's.
   c.transient_depth = 2
   c.transient_width = 64
+  # The occupancy grid or proposal fields (instant_ngp's sampler): the
+  # proposals, like the grid, follow the static density only.
+  _grid.add_sampler_fields(c)
   # NeRF-W's 0.01 lets the transient density stay up everywhere on the
   # hash grid; static density then grows in front of it (lowering beta),
   # the occupancy grid stays 0.76 full after 200 steps on the clean lego
@@ -77,11 +81,14 @@ class NerfWNgp(nn.Module):
     if c.transient_dim > 0:
       self.transient_head = nerfw.TransientHead(c.transient_depth,
                                                 c.transient_width)
+    self.proposals = _grid.proposal_densities(c)
     self.grid = self.variable("occupancy", "grid",
                               lambda: _grid.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
+    if _grid.uses_proposals(self.config):
+      return 0
     return self.config.occupancy_update_every
 
   def _transient_density(self, raw: jax.Array) -> jax.Array:
@@ -106,8 +113,13 @@ class NerfWNgp(nn.Module):
     key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     camera = rays.camera_index[:, 0]
-    samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
-                                               c, randomized)
+    if _grid.uses_proposals(c):
+      edges, levels = _grid.proposal_edges(key, rays, c, self.proposals,
+                                           randomized)
+      samples, ids, points, budget = _grid.dense_as_packed(edges, rays, c)
+    else:
+      samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
+                                                 c, randomized)
     static_density, feats = self.field.density(points)
     static_density = jnp.where(samples.valid, static_density, 0.0)
     static_rgb = self.field.color(feats, ids, rays.viewdirs,
@@ -119,6 +131,9 @@ class NerfWNgp(nn.Module):
     out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
+    if _grid.uses_proposals(c):
+      out["interlevel"] = _grid.interlevel(
+          edges, weights.reshape(edges.shape[0], -1), levels)
     if self.transient_code is None:
       return [nerfw.no_transient_outputs(out)]
     raw_td, raw_tc, raw_beta = self.transient_head(
