@@ -3,7 +3,8 @@ same hash-grid field without embeddings, at the same training wall time.
 
   flock /tmp/cpu.lock python bench/nerfw_liberty.py \
       --data ../shared/data/phototourism/liberty40 --minutes 12 \
-      [--work DIR] [--gif docs/liberty_appearance.gif]
+      [--work DIR] [--gif docs/liberty_appearance.gif] \
+      [--override FIELD=VALUE ...]   # --config.FIELD=VALUE for both runs
 
 The photos and model are only read: the work folder links them and holds
 images_4/ (scripts/downscale_images.py) and the two runs. Both are scored
@@ -49,12 +50,17 @@ def latest_eval(train_dir: str, split: str = "test") -> str:
   return max(runs, key=lambda d: int(d.rsplit("_", 1)[1]))
 
 
+def config_args(scene: str, train_dir: str, factor: int,
+                overrides: list[str]) -> list[str]:
+  return ["--config=nerfw_liberty", f"--config.data_dir={scene}",
+          f"--config.train_dir={train_dir}", f"--config.factor={factor}",
+          *[f"--config.{o}" for o in overrides]]
+
+
 def run(name: str, extra: list[str], scene: str, work: str, minutes: float,
-        factor: int) -> dict:
+        factor: int, overrides: list[str]) -> dict:
   train_dir = os.path.join(work, name)
-  common = ["--config=nerfw_liberty", f"--config.data_dir={scene}",
-            f"--config.train_dir={train_dir}", f"--config.factor={factor}",
-            *extra]
+  common = config_args(scene, train_dir, factor, overrides) + extra
   t0 = time.time()
   subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"),
                   *common, f"--config.max_time_minutes={minutes}",
@@ -74,11 +80,10 @@ def run(name: str, extra: list[str], scene: str, work: str, minutes: float,
 
 
 def appearance_gif(scene: str, work: str, factor: int, rows: list[int],
-                   frames: int, gif: str) -> None:
+                   frames: int, gif: str, overrides: list[str]) -> None:
   import imageio.v3 as iio
   train_dir = os.path.join(work, "nerfw")
-  common = ["--config=nerfw_liberty", f"--config.data_dir={scene}",
-            f"--config.train_dir={train_dir}", f"--config.factor={factor}"]
+  common = config_args(scene, train_dir, factor, overrides)
   subprocess.run([sys.executable, os.path.join(REPO_ROOT, "eval.py"),
                   *common, "--config.render_path=true",
                   f"--config.render_path_frames={frames}",
@@ -104,6 +109,8 @@ def main() -> int:
   p.add_argument("--gif_rows", type=int, nargs=2, default=[3, 20],
                  help="training photos whose appearances the GIF blends")
   p.add_argument("--gif_frames", type=int, default=24)
+  p.add_argument("--override", nargs="*", default=[],
+                 help="FIELD=VALUE: --config.FIELD=VALUE for both runs")
   args = p.parse_args()
   os.makedirs(args.work, exist_ok=True)
   scene = prepare(args.data, args.work, args.factor)
@@ -111,13 +118,14 @@ def main() -> int:
   for name, extra in runs:
     if args.only and name != args.only:
       continue
-    row = run(name, extra, scene, args.work, args.minutes, args.factor)
+    row = run(name, extra, scene, args.work, args.minutes, args.factor,
+              args.override)
     print(json.dumps(row), flush=True)
     with open(os.path.join(args.work, "results.json"), "a") as f:
       f.write(json.dumps(row) + "\n")
   if args.gif:
     appearance_gif(scene, args.work, args.factor, args.gif_rows,
-                   args.gif_frames, args.gif)
+                   args.gif_frames, args.gif, args.override)
   return 0
 
 
