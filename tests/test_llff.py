@@ -78,7 +78,7 @@ def test_reorder_poses_hand_derived():
 def test_loader_poses_scaled_and_recentred(scene):
   ds = load_dataset(_config(scene), "train")
   scale = 1.0 / (2.0 * 0.75)  # min near bound 2 becomes 1 / 0.75
-  assert ds.extras["scale"] == pytest.approx(scale)
+  assert ds.extras["pose_scale"] == pytest.approx(scale)
   poses = ds.extras["poses"]
   assert poses.shape == (N, 3, 4)
   # Identity rotations after the reorder, so the average pose is the identity
@@ -261,3 +261,25 @@ def test_max_images(scene):
   ds = load_dataset(_config(scene), "train", max_images=2)
   assert ds.names == ["img_01", "img_02"] and len(ds.rays) == 2
   assert ds.extras["poses"].shape == (N, 3, 4)
+
+
+def test_eval_of_an_llff_run_writes_metrics(tmp_path):
+  """eval.py's evaluator on a 2-step NeRF of the embedded fern: LLFF's
+  scalar extras are not mistaken for the multiscale per-image levels."""
+  import json
+  from jaxnerf import config as config_lib, evaluator, trainer
+  config = config_lib.load_config("llff_demo")
+  with config.unlocked():
+    config.update(dict(
+        data_dir=os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "data", "fern_small"),
+        train_dir=str(tmp_path), netdepth=2, netwidth=32,
+        netwidth_condition=16, num_coarse_samples=8, num_fine_samples=8,
+        batch_size=64, max_steps=2, save_every=1000, render_every=0,
+        chunk=4096, test_view_limit=1, save_video=False))
+  trainer.train(config)
+  evaluator.evaluate(config)
+  with open(tmp_path / "eval_test_2" / "metrics.json") as f:
+    metrics = json.load(f)
+  assert len(metrics["images"]) == 1 and "per_scale" not in metrics
+  assert np.isfinite(metrics["mean"]["psnr"])

@@ -174,8 +174,9 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
     rays with near = 0.9 * min bound and far = max bound. `extras` holds
     'poses' [N, 3, 4] and 'bounds' [N, 2] of all N images (recentred and
     rescaled, for `cameras.spiral_path`), 'indices' of this split's images
-    within them, 'scale' (world units per poses_bounds.npy unit, before
-    spherify) and 'spherify'.
+    within them, 'pose_scale' (world units per poses_bounds.npy unit,
+    before spherify) and 'spherify'. (Not 'scale': that key is per image,
+    the multiscale datasets' level, which eval.py reports per scale.)
   """
   data_dir = config.data_dir
   if not os.path.isdir(data_dir):
@@ -250,4 +251,4 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
       near=near, far=far,
       extras={"poses": poses.astype(np.float32),
               "bounds": bounds.astype(np.float32), "indices": indices,
-              "scale": float(scale), "spherify": bool(config.spherify)})
+              "pose_scale": float(scale), "spherify": bool(config.spherify)})
