@@ -130,16 +130,23 @@ def dense_as_packed(edges: jax.Array, rays: Rays, c):
   returns, with every sample valid and every ray complete."""
   n, s = edges.shape[0], edges.shape[1] - 1
   norm = jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
-  t = 0.5 * (edges[:, 1:] + edges[:, :-1])
-  ids = jnp.repeat(jnp.arange(n), s)
+  t, ids, points = dense_points(edges, rays, c)
   samples = occupancy.PackedSamples(
       ray_ids=ids, t=t.reshape(-1),
       delta=((edges[:, 1:] - edges[:, :-1]) * norm).reshape(-1),
       valid=jnp.ones((n * s,), bool), ray_complete=jnp.ones((n,), bool),
       num_samples=jnp.asarray(n * s, jnp.int32))
+  return samples, ids, points, n * s
+
+
+def dense_points(edges: jax.Array, rays: Rays, c):
+  """(interval midpoints t [N, S], ray id of each [N * S], the points
+  [N * S, 3] in the field's box) of dense intervals edges [N, S + 1]."""
+  n, s = edges.shape[0], edges.shape[1] - 1
+  t = 0.5 * (edges[:, 1:] + edges[:, :-1])
   points = to_field(c, (rays.origins[:, None] + t[..., None] *
                         rays.directions[:, None]).reshape(-1, 3))
-  return samples, ids, points, n * s
+  return t, jnp.repeat(jnp.arange(n), s), points
 
 
 def jittered_rays(key: jax.Array, rays: Rays, c, randomized: bool
@@ -252,8 +259,9 @@ def distortion_output(c, weights: jax.Array, samples, rays: Rays,
 
 def regulariser_terms(config, outputs, rays: Rays, params) -> dict:
   """The loss terms of the shared regularisers that are on: `distortion`
-  (distortion_mult), `interlevel` (the proposal sampler) and `grid_l2` (grid_l2_mult, Zip-NeRF's normalised
-  decay of the hash table at params["field"]["grid"]["table"])."""
+  (distortion_mult), `interlevel` (the proposal sampler) and `grid_l2`
+  (grid_l2_mult, Zip-NeRF's normalised decay of the hash table at
+  params["field"]["grid"]["table"])."""
   terms = losses.distortion_terms(outputs, rays, config.distortion_mult)
   if uses_proposals(config) and config.interlevel_mult > 0:
     out = outputs[-1]

@@ -211,17 +211,15 @@ class InstantNgp(nn.Module):
 
   def _render_proposal(self, rays: Rays, key: jax.Array,
                        randomized: bool) -> dict[str, jax.Array]:
-    """Proposal-sampled dense intervals in the scene box (every ray is
+    """Proposal-sampled dense intervals (in the scene box, or out to
+    _grid.proposal_edges' far sphere when contracted; every ray is
     complete: no budget)."""
     c = self.config
     n = rays.origins.shape[0]
     edges, levels = _grid.proposal_edges(key, rays, c, self.proposals,
                                          randomized)
-    mids = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    mids, ids, points = _grid.dense_points(edges, rays, c)
     s = mids.shape[-1]
-    points = self.to_field((rays.origins[:, None] + mids[..., None] *
-                            rays.directions[:, None]).reshape(-1, 3))
-    ids = jnp.repeat(jnp.arange(n), s)
     density, rgb = self.field(points, ids, rays.viewdirs)
     weights = rendering.interval_weights(density.reshape(n, s), edges,
                                          rays.directions)
