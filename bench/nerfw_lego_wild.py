@@ -3,7 +3,8 @@
 images (scripts/make_lego_in_the_wild.py; test images are always clean).
 
   flock /tmp/cpu.lock python bench/nerfw_lego_wild.py --family ngp \
-      --minutes 5 --cases color both clean [--work DIR] [--test_views N]
+      --minutes 5 --cases color both clean [--work DIR] [--test_views N] \
+      [--override FIELD=VALUE ...]   # --config.FIELD=VALUE for every run
 
 Cases: `color` (gain/offset; NeRF vs NeRF-A), `occluders` (NeRF vs
 NeRF-U), `both` (NeRF vs NeRF-W, the committed data/lego_wild_100) and
@@ -72,9 +73,11 @@ def right_half_psnr(eval_dir: str, data_dir: str, names: list[str]) -> float:
 
 
 def train_and_eval(config: str, data_dir: str, train_dir: str,
-                   minutes: float, test_views: int) -> dict:
+                   minutes: float, test_views: int,
+                   overrides: list[str]) -> dict:
   common = [f"--config={config}", f"--config.data_dir={data_dir}",
-            f"--config.train_dir={train_dir}"]
+            f"--config.train_dir={train_dir}",
+            *[f"--config.{o}" for o in overrides]]
   t0 = time.time()
   subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"),
                   *common, f"--config.max_time_minutes={minutes}",
@@ -109,6 +112,8 @@ def main() -> int:
   parser.add_argument("--work", default="/tmp/nerfw_lego_wild")
   parser.add_argument("--test_views", type=int, default=0)
   parser.add_argument("--only", choices=("baseline", "variant"), default=None)
+  parser.add_argument("--override", nargs="*", default=[],
+                      help="FIELD=VALUE: --config.FIELD=VALUE for every run")
   args = parser.parse_args()
   os.makedirs(args.work, exist_ok=True)
   results = []
@@ -121,7 +126,7 @@ def main() -> int:
     for config in configs:
       row = train_and_eval(config, data_dir,
                            os.path.join(args.work, f"{case}_{config}"),
-                           args.minutes, args.test_views)
+                           args.minutes, args.test_views, args.override)
       row["case"] = case
       results.append(row)
       print(json.dumps(row), flush=True)

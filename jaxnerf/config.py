@@ -187,6 +187,21 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
   return config
 
 
+def with_method(name_or_path: str, method: str) -> ml_collections.ConfigDict:
+  """Config `name_or_path` with its method replaced by `method`: every field
+  the config sets (differs from its own method's default) and `method`
+  shares keeps the config's value; the rest are `method`'s defaults. One
+  source for a paper's variant on another config's scene, field and
+  schedule (NeRF-W on instant_ngp_demo's grid and sampler)."""
+  base = load_config(name_or_path)
+  own_defaults = method_config(base.method)
+  c = method_config(method)
+  for key in base:
+    if key != "method" and key in c and base[key] != own_defaults[key]:
+      c[key] = base[key]
+  return c
+
+
 def _field_owners(field: str) -> list[str]:
   """The methods of this package that have `field`."""
   owners = []

@@ -49,3 +49,34 @@ def test_overrides_are_typed():
 def test_bad_arguments_name_the_problem(argv, match):
   with pytest.raises(ConfigError, match=match):
     config_lib.parse_args(argv, USAGE)
+
+
+def test_with_method_keeps_what_the_config_sets_and_the_methods_defaults(
+    tmp_path):
+  # A nerf config that sets batch_size and lr_init and leaves max_steps at
+  # nerf's default: as instant_ngp, the two it set carry over, max_steps
+  # and adam_eps are instant_ngp's own defaults (30000 and 1e-15, not
+  # nerf's 1e6 and 1e-8), and instant_ngp's own fields exist.
+  path = tmp_path / "base.py"
+  path.write_text(
+      "from jaxnerf import config as config_lib\n"
+      "def get_config():\n"
+      "  c = config_lib.method_config('nerf')\n"
+      "  c.batch_size = 123\n"
+      "  c.lr_init = 2e-3\n"
+      "  return c\n")
+  c = config_lib.with_method(str(path), "instant_ngp")
+  ngp = config_lib.method_config("instant_ngp")
+  assert c.method == "instant_ngp"
+  assert (c.batch_size, c.lr_init) == (123, 2e-3)
+  assert (c.max_steps, c.adam_eps) == (ngp.max_steps, ngp.adam_eps)
+  assert (c.max_steps, c.adam_eps) == (30000, 1e-15)
+  assert c.hash_max_resolution == ngp.hash_max_resolution
+
+
+def test_nerfw_ngp_demo_is_instant_ngp_demo_with_codes():
+  ngp = config_lib.load_config("instant_ngp_demo")
+  wild = config_lib.load_config("nerfw_ngp_demo")
+  differ = {k for k in ngp if k in wild and ngp[k] != wild[k]}
+  assert differ == {"method", "data_dir", "train_dir"}
+  assert wild.appearance_dim > 0 and wild.transient_dim > 0
