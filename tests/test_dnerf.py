@@ -190,3 +190,21 @@ def test_short_run_on_the_dynamic_lego_lowers_the_loss(tmp_path):
   last = np.mean([h["loss"] for h in history[-3:]])
   assert last < 0.7 * first, (first, last)
   assert history[-1]["displacement"] > 0  # the deformation is learning
+
+
+def test_short_run_with_the_proposal_sampler_lowers_the_loss(tmp_path):
+  from jaxnerf import trainer
+  config = tiny_config("dnerf_ngp", tmp_path, batch_size=256, max_steps=60,
+                       print_every=5, save_every=1000, render_every=0,
+                       hash_levels=8, hash_max_resolution=128,
+                       hash_log2_size=14, sampler="proposal",
+                       proposal_samples=(32, 16), field_samples=16,
+                       proposal_hash_log2_size=12)
+  state, history = trainer.train(config)
+  # The colour term: the interlevel term grows while the field sharpens.
+  rgb = [h["loss/rgb_level0"] for h in history]
+  assert np.mean(rgb[-3:]) < 0.75 * np.mean(rgb[:2]), rgb
+  assert history[-1]["displacement"] > 0
+  # Every ray in the loss, and the time-blind proposals are trained.
+  assert history[-1]["rays_used"] == config.batch_size
+  assert history[-1]["loss/interlevel"] > 0

@@ -139,6 +139,32 @@ def dense_as_packed(edges: jax.Array, rays: Rays, c):
   return samples, ids, points, n * s
 
 
+def packed_samples(key: jax.Array, rays: Rays, c, proposals: list,
+                   grid: jax.Array, randomized: bool):
+  """Packed samples of rays [N] from the config's sampler, for the methods
+  that composite packed samples: the proposal fields' dense intervals or
+  the occupancy grid's marcher.
+
+  Returns:
+    (samples, ids, points, budget) as `march` returns, and the proposal
+    intervals (edges, levels) for `proposal_outputs`, None with the grid.
+  """
+  if uses_proposals(c):
+    edges, levels = proposal_edges(key, rays, c, proposals, randomized)
+    return dense_as_packed(edges, rays, c), (edges, levels)
+  return march(key, rays, grid, c, randomized), None
+
+
+def proposal_outputs(proposed, weights: jax.Array) -> dict:
+  """{"interlevel": [N]} for packed weights [N * S] of the intervals
+  `packed_samples` proposed; {} with the grid."""
+  if proposed is None:
+    return {}
+  edges, levels = proposed
+  return {"interlevel": interlevel(
+      edges, weights.reshape(edges.shape[0], -1), levels)}
+
+
 def dense_points(edges: jax.Array, rays: Rays, c):
   """(interval midpoints t [N, S], ray id of each [N * S], the points
   [N * S, 3] in the field's box) of dense intervals edges [N, S + 1]."""

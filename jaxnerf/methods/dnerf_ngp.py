@@ -1,6 +1,7 @@
 """D-NeRF for CPU budgets: a hash-grid canonical field with a small
-deformation MLP, rendered by occupancy-grid marching (and its T-NeRF
-baseline with `deformation = False`).
+deformation MLP, sampled by the occupancy grid's marcher or by proposal
+fields (`sampler`, as instant_ngp), and its T-NeRF baseline with
+`deformation = False`.
 
 Why this variant: of the two the issue offers (a hash-grid canonical field
 with a small deformation MLP, or a space-time grid factorisation such as
@@ -21,7 +22,9 @@ space-time grid would be a new encoding with its own regularisers.
   density MLP's input.
 * Occupancy grid in world space, refreshed from the density at uniformly
   random times (as nerfacc's dynamic examples), so it covers every place
-  the scene occupies at some time.
+  the scene occupies at some time. Proposal fields are time-blind for the
+  same reason: the interlevel loss only penalises weight a proposal misses,
+  so they learn the union over time, which bounds every time's weights.
 
 The field interface (`density`, `radiance`) is the scene at time 0.
 """
@@ -51,6 +54,7 @@ def config_fields() -> ml_collections.ConfigDict:
   c.deform_lr_final = 1e-4
   c.deform_lr_delay_steps = 0
   c.deform_lr_delay_mult = 1.0
+  _grid.add_sampler_fields(c)
   return c
 
 
@@ -68,11 +72,14 @@ class DNerfNgp(nn.Module):
     self.field = fields.HashGridField(config=c)
     if c.deformation:
       self.deform = dnerf.DeformationMLP(c.deform_depth, c.deform_width, 0)
+    self.proposals = _grid.proposal_densities(c)
     self.grid = self.variable("occupancy", "grid",
                               lambda: _grid.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
+    if _grid.uses_proposals(self.config):
+      return 0
     return self.config.occupancy_update_every
 
   def canonical(self, points: jax.Array, time: jax.Array):
@@ -107,8 +114,8 @@ class DNerfNgp(nn.Module):
     c = self.config
     key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
-    samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
-                                               c, randomized)
+    (samples, ids, points, budget), proposed = _grid.packed_samples(
+        key, rays, c, self.proposals, self.grid.value, randomized)
     time = jnp.take(rays.time, ids, axis=0)
     canonical, condition, dx = self.canonical(points, time)
     density, rgb = self.field(canonical, ids, rays.viewdirs,
@@ -121,6 +128,7 @@ class DNerfNgp(nn.Module):
     out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
+    out.update(_grid.proposal_outputs(proposed, weights))
     moved = jnp.where(samples.valid, jnp.linalg.norm(dx, axis=-1), 0.0)
     out["stats"]["displacement"] = (jnp.sum(moved) /
                                     jnp.maximum(jnp.sum(samples.valid), 1))

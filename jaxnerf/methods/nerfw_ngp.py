@@ -113,13 +113,8 @@ class NerfWNgp(nn.Module):
     key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     camera = rays.camera_index[:, 0]
-    if _grid.uses_proposals(c):
-      edges, levels = _grid.proposal_edges(key, rays, c, self.proposals,
-                                           randomized)
-      samples, ids, points, budget = _grid.dense_as_packed(edges, rays, c)
-    else:
-      samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
-                                                 c, randomized)
+    (samples, ids, points, budget), proposed = _grid.packed_samples(
+        key, rays, c, self.proposals, self.grid.value, randomized)
     static_density, feats = self.field.density(points)
     static_density = jnp.where(samples.valid, static_density, 0.0)
     static_rgb = self.field.color(feats, ids, rays.viewdirs,
@@ -131,9 +126,7 @@ class NerfWNgp(nn.Module):
     out.update(_grid.distortion_output(c, weights, samples, rays, n))
     out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
-    if _grid.uses_proposals(c):
-      out["interlevel"] = _grid.interlevel(
-          edges, weights.reshape(edges.shape[0], -1), levels)
+    out.update(_grid.proposal_outputs(proposed, weights))
     if self.transient_code is None:
       return [nerfw.no_transient_outputs(out)]
     raw_td, raw_tc, raw_beta = self.transient_head(
