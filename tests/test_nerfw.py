@@ -39,7 +39,8 @@ def test_transient_loss_is_mse_at_unit_beta_without_transients():
                              rtol=1e-6)
 
 
-def composite(static_tau, transient_tau, beta=None, white_bkgd=True):
+def composite(static_tau, transient_tau, beta=None, white_bkgd=True,
+              beta_static_gradient=True):
   s = len(static_tau)
   return nerfw.composite_with_transient(
       jnp.tile(jnp.array([[[1.0, 0.0, 0.0]]]), (1, s, 1)),
@@ -48,7 +49,7 @@ def composite(static_tau, transient_tau, beta=None, white_bkgd=True):
       jnp.array([transient_tau]),
       jnp.array([beta if beta is not None else [1.0] * s]),
       rendering.transmittance, lambda x: jnp.sum(x, axis=1), white_bkgd,
-      beta_min=0.03)
+      beta_min=0.03, beta_static_gradient=beta_static_gradient)
 
 
 def test_compositing_shares_one_transmittance():
@@ -69,6 +70,29 @@ def test_compositing_shares_one_transmittance():
                              rtol=1e-5)
   np.testing.assert_allclose(out["transient"][0],
                              [1 - sum(wt), 1 - sum(wt), 1.0], rtol=1e-5)
+
+
+def test_beta_without_the_static_gradient_has_the_same_value():
+  """beta_static_gradient=False: same beta, composite and gradients of the
+  composite; beta's gradient with respect to the static optical depths is
+  zero (with it, the first static sample's is d/da1 of 4 wt2 =
+  -4 wt2, as T_2 = exp(-(a1 + b1)))."""
+  a, b, beta = [0.5, 2.0], [0.3, 0.1], [2.0, 4.0]
+  with_grad = composite(a, b, beta)
+  held = composite(a, b, beta, beta_static_gradient=False)
+  for key in ("beta", "composite", "transient_acc"):
+    np.testing.assert_allclose(held[key], with_grad[key], rtol=1e-6)
+
+  def grads(flag, key):
+    return jax.grad(lambda a_: jnp.sum(composite(
+        a_, b, beta, beta_static_gradient=flag)[key]))(jnp.array(a))
+
+  wt2 = np.exp(-(a[0] + b[0])) * (1 - np.exp(-b[1]))
+  np.testing.assert_allclose(grads(True, "beta"), [-4 * wt2, 0.0],
+                             rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(grads(False, "beta"), [0.0, 0.0], atol=1e-7)
+  np.testing.assert_allclose(grads(False, "composite"),
+                             grads(True, "composite"), rtol=1e-6)
 
 
 def test_without_transient_density_it_is_the_static_render():

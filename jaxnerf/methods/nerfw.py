@@ -72,6 +72,14 @@ def wild_fields() -> ml_collections.ConfigDict:
   # head starts.
   c.transient_density_bias = -4.0
   c.code_init_std = 1.0  # codes start N(0, std^2), as nerf_pl's nn.Embedding
+  # Whether the static density gets beta's gradient through the joint
+  # transmittance (the paper's eq. 12 as written). It pushes the static
+  # density to wherever beta wants: away from a ray's transient samples
+  # while the static scene is still wrong (beta high; static density there
+  # would lower it), in front of them once beta should drop (a fog on a
+  # white background). False holds the static part of that transmittance
+  # constant for beta's gradient; the forward pass is the same.
+  c.beta_static_gradient = True
   for group in ("appearance_", "transient_"):
     c[group + "lr_init"] = 5e-4
     c[group + "lr_final"] = 5e-5
@@ -133,7 +141,9 @@ class TransientHead(nn.Module):
 def composite_with_transient(static_rgb, static_tau, transient_rgb,
                              transient_tau, beta, transmittance_fn,
                              ray_sum: Callable, white_bkgd: bool,
-                             beta_min: float) -> dict[str, jax.Array]:
+                             beta_min: float,
+                             beta_static_gradient: bool = True
+                             ) -> dict[str, jax.Array]:
   """NeRF-W's eq. 10-11: static and transient samples under one
   transmittance T_k = exp(-sum_{j<k} (tau_j + tau^tau_j)).
 
@@ -145,6 +155,9 @@ def composite_with_transient(static_rgb, static_tau, transient_rgb,
     static_rgb, transient_rgb: [..., 3] colours; static_tau,
       transient_tau: optical depths sigma delta; beta: per-sample
       uncertainty (after activation), all per sample.
+    beta_static_gradient: False renders beta through a transmittance
+      whose static part is held constant (same value): the static density
+      then gets no gradient from beta (see wild_fields).
   Returns:
     composite [N, 3] (with the background where the joint opacity is
     short of 1), transient [N, 3] (transient colour over white),
@@ -159,12 +172,17 @@ def composite_with_transient(static_rgb, static_tau, transient_rgb,
                ray_sum(transient_w[..., None] * transient_rgb))
   transient_acc = ray_sum(transient_w)
   transient = ray_sum(transient_w[..., None] * transient_rgb)
+  beta_w = transient_w
+  if not beta_static_gradient:
+    beta_w = (transmittance_fn(jax.lax.stop_gradient(static_tau) +
+                               transient_tau) *
+              (1 - jnp.exp(-transient_tau)))
   if white_bkgd:
     composite = composite + (1 - joint_acc[..., None])
   transient = transient + (1 - transient_acc[..., None])
   return dict(composite=composite, transient=transient,
               transient_acc=transient_acc,
-              beta=beta_min + ray_sum(transient_w * beta),
+              beta=beta_min + ray_sum(beta_w * beta),
               static_weights=static_w, transient_weights=transient_w)
 
 
@@ -273,7 +291,8 @@ class NerfW(nerf.Nerf):
         static_rgb, static_density * delta,
         nn.sigmoid(raw_tc).reshape(n, s, 3), transient_density * delta,
         nn.softplus(raw_beta).reshape(n, s), rendering.transmittance,
-        lambda x: jnp.sum(x, axis=1), c.white_bkgd, c.beta_min)
+        lambda x: jnp.sum(x, axis=1), c.white_bkgd, c.beta_min,
+        c.beta_static_gradient)
     out.update(composite=wild["composite"], transient=wild["transient"],
                transient_acc=wild["transient_acc"],
                uncertainty=wild["beta"],

@@ -141,7 +141,7 @@ class NerfWNgp(nn.Module):
         static_rgb, static_density * samples.delta, nn.sigmoid(raw_tc),
         transient_density * samples.delta, nn.softplus(raw_beta),
         lambda tau: rendering.packed_transmittance(tau, samples.ray_ids),
-        ray_sum, c.white_bkgd, c.beta_min)
+        ray_sum, c.white_bkgd, c.beta_min, c.beta_static_gradient)
     count = ray_sum(samples.valid.astype(jnp.float32))
     out.update(composite=wild["composite"], transient=wild["transient"],
                transient_acc=wild["transient_acc"], uncertainty=wild["beta"],
