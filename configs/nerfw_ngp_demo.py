@@ -1,8 +1,13 @@
 """NeRF-W on the hash-grid field (nerfw_ngp) on the embedded lego in the
-wild: instant_ngp_demo's grid, proposal sampler, rays and schedule (the
-NeRF it is compared with in bench/nerfw_lego_wild.py), with NeRF-W's
-appearance and transient codes. nerfa_ngp_demo / nerfu_ngp_demo are its
-NeRF-A / NeRF-U ablations."""
+wild: instant_ngp_demo's config with NeRF-W's codes, sampled by the
+occupancy grid and marcher as instant_ngp_demo was before issue #14 (finest
+level 512, 8192 rays, 2^16 samples a step). nerfa_ngp_demo /
+nerfu_ngp_demo are its NeRF-A / NeRF-U ablations.
+
+Why not instant_ngp_demo's proposal sampler: with it NeRF-W's static scene
+took ~300 steps to start forming, and 5 minutes scored 18.96 dB (both
+perturbations) and 19.47 (clean) against 20.79 and 25.41 with this
+setup in 4 minutes (docs/BENCHMARKS.md)."""
 
 from jaxnerf import config as config_lib
 from jaxnerf.methods import nerfw
@@ -12,4 +17,10 @@ def get_config():
   c = config_lib.with_method("instant_ngp_demo", "nerfw_ngp")
   c.data_dir = "data/lego_wild_100"
   c.train_dir = "runs/nerfw_ngp_demo"
+  c.sampler = "occupancy"
+  c.hash_max_resolution = 512
+  c.batch_size = 8192
+  c.max_steps = 3000
+  c.max_time_minutes = 0.0
+  c.save_every = 1000
   return nerfw.variant(c, "w")
