@@ -10,7 +10,7 @@ def get_config():
   c.train_dir = "runs/tnerf_demo"
   c.deformation = False
   # No deformation MLP: a step costs about as much as instant_ngp_demo's
-  # (0.5 s with the proposal sampler), so more of them fit the same 20
-  # minutes on the benchmark machine.
+  # (0.5 s with the proposal sampler); 2100 steps took 17 of the 20
+  # minutes on the benchmark machine (24.49 dB, docs/BENCHMARKS.md).
   c.max_steps = 2100
   return c
