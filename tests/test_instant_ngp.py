@@ -265,13 +265,13 @@ def test_density_is_zero_where_the_occupancy_grid_is_empty():
 def test_methods_on_the_same_marcher_share_the_regularisers(name):
   """ray_jitter, distortion_mult and grid_l2_mult act in every method built
   on methods/_grid.py (they were fields there and silently did nothing);
-  the sparsity loss is instant_ngp's own and the proposal sampler also
-  nerfw_ngp's, so not fields of the others."""
+  the sparsity loss is instant_ngp's own, not a field of the others; both
+  also take the proposal sampler."""
   import types
   from jaxnerf import methods
   method = methods.get(name)
   fields = config_lib.method_config(name)
-  assert ("sampler" in fields) == (name == "nerfw_ngp")
+  assert "sampler" in fields and "proposal_samples" in fields
   assert "sparsity_loss_mult" not in fields
 
   def configured(**kw):
