@@ -66,6 +66,12 @@ def uses_proposals(c) -> bool:
   return c.get("sampler", "occupancy") == "proposal"
 
 
+def state_update_every(c) -> int:
+  """Steps between occupancy-grid refreshes: 0 (none) with the proposal
+  sampler, which does not read the grid."""
+  return 0 if uses_proposals(c) else c.occupancy_update_every
+
+
 def proposal_densities(c) -> list:
   """The proposal fields (call in a module's setup): one
   proposal.ProposalDensity per entry of proposal_samples over the field's

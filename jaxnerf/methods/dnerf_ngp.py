@@ -78,9 +78,7 @@ class DNerfNgp(nn.Module):
 
   @property
   def state_update_every(self) -> int:
-    if _grid.uses_proposals(self.config):
-      return 0
-    return self.config.occupancy_update_every
+    return _grid.state_update_every(self.config)
 
   def canonical(self, points: jax.Array, time: jax.Array):
     """(canonical points [M, 3], density condition [M, D] or None,

@@ -145,10 +145,7 @@ class InstantNgp(nn.Module):
 
   @property
   def state_update_every(self) -> int:
-    # The proposal sampler does not read the occupancy grid.
-    if self.config.sampler == "proposal":
-      return 0
-    return self.config.occupancy_update_every
+    return _grid.state_update_every(self.config)
 
   @property
   def step_size(self) -> float:

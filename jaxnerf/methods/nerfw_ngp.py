@@ -87,9 +87,7 @@ class NerfWNgp(nn.Module):
 
   @property
   def state_update_every(self) -> int:
-    if _grid.uses_proposals(self.config):
-      return 0
-    return self.config.occupancy_update_every
+    return _grid.state_update_every(self.config)
 
   def _transient_density(self, raw: jax.Array) -> jax.Array:
     return nn.softplus(raw + self.config.transient_density_bias)
