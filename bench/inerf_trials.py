@@ -14,9 +14,10 @@ and shifted by up to max_translation scene units per axis
 the same poses). Success: rotation error < 5 degrees and camera-centre
 error < 0.05 scene units after `iterations` Adam steps. The localiser is
 compiled once, by a first call (timed apart, not counted), and reused: every
-view has the same shape. Prints a table (sampling, trials, successes, rate,
-median rotation / translation error, seconds per localisation) and a JSON
-summary; --json writes the JSON with every trial.
+view has the same shape. Prints a table (sampling, trials, successes, rate
+and its 95 % Wilson interval, median rotation / translation error,
+successes by initial angle, near misses, seconds per localisation) and a
+JSON summary; --json writes the JSON with every trial.
 """
 
 import json
@@ -29,6 +30,55 @@ import numpy as np
 from jaxnerf import cli, host_memory
 
 ROT_OK_DEG, TRANS_OK = 5.0, 0.05
+ANGLE_BINS_DEG = (0, 10, 20, 30, 40)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96):
+  """The 95 % Wilson score interval (low, high) of a success rate."""
+  p = successes / trials
+  centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+  half = (z / (1 + z * z / trials)) * np.sqrt(
+      p * (1 - p) / trials + z * z / (4 * trials * trials))
+  return float(centre - half), float(centre + half)
+
+
+def summarise(trials: list) -> dict:
+  """Rate, its Wilson interval, medians, successes by initial angle, near
+  misses (rotation under ROT_OK_DEG, centre within 2 x TRANS_OK) and mean
+  seconds of a list of per-trial dicts (as the JSON's `per_trial`)."""
+  column = lambda key: np.array([t[key] for t in trials])
+  ok = column("success")
+  angle = column("initial_rot_deg")
+  bins = []
+  for lo, hi in zip(ANGLE_BINS_DEG[:-1], ANGLE_BINS_DEG[1:]):
+    inside = (angle >= lo) & (angle < hi)
+    bins.append({"from_deg": lo, "to_deg": hi, "trials": int(inside.sum()),
+                 "successes": int(ok[inside].sum())})
+  near = ((~ok) & (column("rot_deg") < ROT_OK_DEG) &
+          (column("trans") < 2 * TRANS_OK))
+  return {"trials": len(trials), "successes": int(ok.sum()),
+          "rate": float(ok.mean()),
+          "rate_95": wilson_interval(int(ok.sum()), len(trials)),
+          "median_rot_deg": float(np.median(column("rot_deg"))),
+          "median_trans": float(np.median(column("trans"))),
+          "by_initial_angle": bins, "near_misses": int(near.sum()),
+          "seconds_per_localisation": float(np.mean(column("seconds")))}
+
+
+def print_table(results: dict) -> None:
+  """One row per sampling of `summarise`'s dicts."""
+  print(f"{'sampling':10s} {'trials':>6s} {'successes':>9s} {'rate':>6s} "
+        f"{'95% interval':>13s} {'median rot':>10s} {'median trans':>12s} "
+        f"{'by angle':>17s} {'near':>4s} {'s/localisation':>14s}")
+  for sampling, r in results.items():
+    low, high = r["rate_95"]
+    by_angle = " ".join(f"{b['successes']}/{b['trials']}"
+                        for b in r["by_initial_angle"])
+    print(f"{sampling:10s} {r['trials']:6d} {r['successes']:9d} "
+          f"{r['rate']:6.1%} {low:6.1%}-{high:6.1%} "
+          f"{r['median_rot_deg']:6.2f} deg {r['median_trans']:12.4f} "
+          f"{by_angle:>17s} {r['near_misses']:4d} "
+          f"{r['seconds_per_localisation']:14.2f}")
 
 
 def flags():
@@ -115,25 +165,14 @@ def main(config, args):
         print(f"  {sampling} {trial + 1}/{args.trials}: {rot0:5.1f} deg "
               f"{trans0:.3f} -> {rot:6.2f} deg {trans:.4f} "
               f"({ok} successes so far, {seconds:.1f} s)", flush=True)
-    column = lambda key: np.array([t[key] for t in trials])
-    successes = int(column("success").sum())
-    results[sampling] = {
-        "trials": len(trials), "successes": successes,
-        "rate": successes / len(trials),
-        "median_rot_deg": float(np.median(column("rot_deg"))),
-        "median_trans": float(np.median(column("trans"))),
-        "seconds_per_localisation": float(np.mean(column("seconds"))),
-        "per_trial": trials}
+    results[sampling] = {**summarise(trials), "per_trial": trials}
 
   print()
-  print(f"{'sampling':10s} {'trials':>6s} {'successes':>9s} {'rate':>6s} "
-        f"{'median rot':>10s} {'median trans':>12s} {'s/localisation':>14s}")
-  for sampling, r in results.items():
-    print(f"{sampling:10s} {r['trials']:6d} {r['successes']:9d} "
-          f"{r['rate']:6.1%} {r['median_rot_deg']:8.2f} deg "
-          f"{r['median_trans']:12.4f} {r['seconds_per_localisation']:14.2f}")
+  print_table(results)
   print(f"(success: rotation < {ROT_OK_DEG} deg and translation < "
-        f"{TRANS_OK}; a first call, compilation and one localisation, took "
+        f"{TRANS_OK}; by angle: successes/trials by initial rotation "
+        f"{ANGLE_BINS_DEG} deg; near: failures under {ROT_OK_DEG} deg and "
+        f"{2 * TRANS_OK}; a first call, compilation and one localisation, took "
         f"{first_call_seconds:.1f} s and is not counted)")
   report = {
       "config": {"train_dir": config.train_dir, "method": config.method,
