@@ -39,7 +39,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96):
   centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
   half = (z / (1 + z * z / trials)) * np.sqrt(
       p * (1 - p) / trials + z * z / (4 * trials * trials))
-  return float(centre - half), float(centre + half)
+  return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 def summarise(trials: list) -> dict:
