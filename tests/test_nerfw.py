@@ -305,3 +305,60 @@ def test_hash_grid_variant_trains_with_the_proposal_sampler():
     history.append(jax.device_get(stats))
   assert history[-1]["loss"] < history[0]["loss"]
   assert history[-1]["loss/interlevel"] < history[0]["loss/interlevel"]
+
+
+def warmup_model(name, tmp_path):
+  if name == "nerfw":
+    c = tiny_nerfw(tmp_path, transient_warmup_steps=5)
+  else:
+    c = config_lib.method_config("nerfw_ngp")
+    c.update(dict(hash_levels=4, hash_log2_size=10, hash_min_resolution=4,
+                  hash_max_resolution=32, appearance_dim=4, transient_dim=4,
+                  transient_width=16, occupancy_resolution=8,
+                  march_steps=32, transient_warmup_steps=5,
+                  weight_decay_mult=0.0))  # decay alone touches the head
+  return c
+
+
+@pytest.mark.parametrize("name", ["nerfw", "nerfw_ngp"])
+def test_transient_head_is_off_during_the_warmup(name, tmp_path):
+  """Before `transient_warmup_steps` the fine render is the static one:
+  composite = rgb, beta = beta_min, no transient density, and neither the
+  head nor the transient codes get a gradient; from that step on they
+  do."""
+  c = warmup_model(name, tmp_path)
+  method, model, state = training.setup(c, jax.random.PRNGKey(0),
+                                        base.SceneInfo(num_cameras=3))
+  rng = np.random.default_rng(0)
+  origins = rng.normal(size=(64, 3)).astype(np.float32) * 0.3
+  origins[:, 2] += 3.0
+  directions = rng.uniform(-0.3, 0.3, (64, 3)) - origins
+  directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
+  rays = Rays.create(jnp.asarray(origins),
+                     jnp.asarray(directions, np.float32), 2.0, 6.0,
+                     camera_index=jnp.asarray(np.arange(64) % 3)[:, None])
+  rgb = jnp.asarray(rng.uniform(size=(64, 3)), jnp.float32)
+
+  def loss(params, step):
+    outs = model.apply({**training.variables_of(state), "params": params},
+                       rays, jax.random.PRNGKey(1), randomized=True,
+                       progress=base.Progress.at(step, 100))
+    terms = method.loss_terms(c, outs, rays, rgb, params)
+    return sum(terms.values()), outs[-1]
+
+  grad = jax.jit(jax.grad(loss, has_aux=True))
+  norm = lambda tree: float(sum(jnp.sum(jnp.abs(x))
+                                for x in jax.tree.leaves(tree)))
+  g, fine = grad(state.params, 4)
+  np.testing.assert_allclose(fine["composite"], fine["rgb"], atol=1e-6)
+  np.testing.assert_allclose(fine["uncertainty"], c.beta_min, rtol=1e-6)
+  np.testing.assert_array_equal(fine["mean_transient_density"], 0.0)
+  assert norm(g["transient_head"]) == 0.0
+  assert norm(g["transient_code"]) == 0.0
+  assert norm(g["appearance"]) > 0.0
+
+  g, fine = grad(state.params, 5)
+  assert float(jnp.max(fine["transient_acc"])) > 0.0
+  assert float(jnp.max(fine["uncertainty"])) > c.beta_min
+  assert norm(g["transient_head"]) > 0.0
+  assert norm(g["transient_code"]) > 0.0

@@ -80,6 +80,14 @@ def wild_fields() -> ml_collections.ConfigDict:
   # white background). False holds the static part of that transmittance
   # constant for beta's gradient; the forward pass is the same.
   c.beta_static_gradient = True
+  # Training steps with the transient head held off (its density times 0:
+  # the composite is the static render, beta = beta_min on every ray, no
+  # gradient into the head or its codes). 0 is the paper. Without it a
+  # white-background scene's empty rays fit at once and sit at beta_min
+  # while the object's rays carry their whole error in beta, so the colour
+  # term weighs an empty ray ~(0.5 / beta_min)^2 times an object ray and
+  # the static scene takes hundreds of steps to form (docs/BENCHMARKS.md).
+  c.transient_warmup_steps = 0
   for group in ("appearance_", "transient_"):
     c[group + "lr_init"] = 5e-4
     c[group + "lr_final"] = 5e-5
@@ -136,6 +144,14 @@ class TransientHead(nn.Module):
       h = nn.relu(nn.Dense(self.width, name=f"hidden_{i}")(h))
     out = nn.Dense(5, name="out")(h)
     return out[..., 0], out[..., 1:4], out[..., 4]
+
+
+def transient_gate(config, progress: Optional[base.Progress]):
+  """[] 1.0 once the transient head is on, 0.0 during the first
+  `transient_warmup_steps` training steps (no progress: on)."""
+  if progress is None or config.transient_warmup_steps <= 0:
+    return jnp.float32(1.0)
+  return (progress.step >= config.transient_warmup_steps).astype(jnp.float32)
 
 
 def composite_with_transient(static_rgb, static_tau, transient_rgb,
@@ -259,8 +275,9 @@ class NerfW(nerf.Nerf):
              if p is not None]
     return jnp.concatenate(parts, axis=-1) if parts else None
 
-  def _render_fine(self, key, rays: Rays, t: jax.Array,
-                   randomized: bool) -> dict[str, jax.Array]:
+  def _render_fine(self, key, rays: Rays, t: jax.Array, randomized: bool,
+                   progress: Optional[base.Progress]
+                   ) -> dict[str, jax.Array]:
     c = self.config
     camera = rays.camera_index[:, 0]
     appearance = (None if self.appearance is None else
@@ -284,7 +301,7 @@ class NerfW(nerf.Nerf):
         features.reshape(n * s, -1),
         lambda per_ray: jnp.repeat(per_ray, s, axis=0),
         self.transient_code.value[camera])
-    transient_density = nn.softplus(
+    transient_density = transient_gate(c, progress) * nn.softplus(
         raw_td + c.transient_density_bias).reshape(n, s)
     delta = rendering.sample_deltas(t, rays.directions)
     wild = composite_with_transient(
@@ -305,7 +322,6 @@ class NerfW(nerf.Nerf):
                progress: Optional[base.Progress] = None
                ) -> list[dict[str, jax.Array]]:
     """Renders rays [N]: [coarse (static), fine (with the codes)]."""
-    del progress
     c = self.config
     keys = jax.random.split(key, 4)
     t = sampling.stratified_t(keys[0], rays.near, rays.far,
@@ -314,7 +330,8 @@ class NerfW(nerf.Nerf):
                                 randomized)
     t = sampling.hierarchical_t(keys[2], t, coarse["weights"],
                                 c.num_fine_samples, randomized)
-    return [coarse, self._render_fine(keys[3], rays, t, randomized)]
+    return [coarse, self._render_fine(keys[3], rays, t, randomized,
+                                      progress)]
 
   def _final_mlp(self):
     return self.fine_mlp

@@ -89,8 +89,10 @@ class NerfWNgp(nn.Module):
   def state_update_every(self) -> int:
     return _grid.state_update_every(self.config)
 
-  def _transient_density(self, raw: jax.Array) -> jax.Array:
-    return nn.softplus(raw + self.config.transient_density_bias)
+  def _transient_density(self, raw: jax.Array,
+                         progress: Optional[base.Progress]) -> jax.Array:
+    return nerfw.transient_gate(self.config, progress) * nn.softplus(
+        raw + self.config.transient_density_bias)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the static density."""
@@ -106,7 +108,6 @@ class NerfWNgp(nn.Module):
                ) -> list[dict[str, jax.Array]]:
     """Renders rays [N]: one level with the static `rgb` and NeRF-W's maps
     (see nerfw)."""
-    del progress
     c = self.config
     key, rays = _grid.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
@@ -130,8 +131,8 @@ class NerfWNgp(nn.Module):
     raw_td, raw_tc, raw_beta = self.transient_head(
         feats, lambda per_ray: jnp.take(per_ray, ids, axis=0),
         self.transient_code.value[camera])
-    transient_density = jnp.where(samples.valid,
-                                  self._transient_density(raw_td), 0.0)
+    transient_density = jnp.where(
+        samples.valid, self._transient_density(raw_td, progress), 0.0)
     ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
                                             num_segments=n,
                                             indices_are_sorted=True)
