@@ -146,12 +146,16 @@ class TransientHead(nn.Module):
     return out[..., 0], out[..., 1:4], out[..., 4]
 
 
-def transient_gate(config, progress: Optional[base.Progress]):
-  """[] 1.0 once the transient head is on, 0.0 during the first
+def transient_density(config, raw: jax.Array,
+                      progress: Optional[base.Progress]) -> jax.Array:
+  """[...] sigma^tau from the head's raw density [...]: softplus(raw +
+  transient_density_bias), times 0 during the first
   `transient_warmup_steps` training steps (no progress: on)."""
+  density = nn.softplus(raw + config.transient_density_bias)
   if progress is None or config.transient_warmup_steps <= 0:
-    return jnp.float32(1.0)
-  return (progress.step >= config.transient_warmup_steps).astype(jnp.float32)
+    return density
+  return jnp.where(progress.step >= config.transient_warmup_steps,
+                   density, 0.0)
 
 
 def composite_with_transient(static_rgb, static_tau, transient_rgb,
@@ -301,19 +305,18 @@ class NerfW(nerf.Nerf):
         features.reshape(n * s, -1),
         lambda per_ray: jnp.repeat(per_ray, s, axis=0),
         self.transient_code.value[camera])
-    transient_density = transient_gate(c, progress) * nn.softplus(
-        raw_td + c.transient_density_bias).reshape(n, s)
+    sigma_tau = transient_density(c, raw_td, progress).reshape(n, s)
     delta = rendering.sample_deltas(t, rays.directions)
     wild = composite_with_transient(
         static_rgb, static_density * delta,
-        nn.sigmoid(raw_tc).reshape(n, s, 3), transient_density * delta,
+        nn.sigmoid(raw_tc).reshape(n, s, 3), sigma_tau * delta,
         nn.softplus(raw_beta).reshape(n, s), rendering.transmittance,
         lambda x: jnp.sum(x, axis=1), c.white_bkgd, c.beta_min,
         c.beta_static_gradient)
     out.update(composite=wild["composite"], transient=wild["transient"],
                transient_acc=wild["transient_acc"],
                uncertainty=wild["beta"],
-               mean_transient_density=jnp.mean(transient_density, axis=-1))
+               mean_transient_density=jnp.mean(sigma_tau, axis=-1))
     out["stats"] = dict(transient_acc=jnp.mean(wild["transient_acc"]),
                         beta=jnp.mean(wild["beta"]))
     return out

@@ -89,11 +89,6 @@ class NerfWNgp(nn.Module):
   def state_update_every(self) -> int:
     return _grid.state_update_every(self.config)
 
-  def _transient_density(self, raw: jax.Array,
-                         progress: Optional[base.Progress]) -> jax.Array:
-    return nerfw.transient_gate(self.config, progress) * nn.softplus(
-        raw + self.config.transient_density_bias)
-
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the static density."""
     self.grid.value = _grid.updated_grid(
@@ -132,7 +127,7 @@ class NerfWNgp(nn.Module):
         feats, lambda per_ray: jnp.take(per_ray, ids, axis=0),
         self.transient_code.value[camera])
     transient_density = jnp.where(
-        samples.valid, self._transient_density(raw_td, progress), 0.0)
+        samples.valid, nerfw.transient_density(c, raw_td, progress), 0.0)
     ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
                                             num_segments=n,
                                             indices_are_sorted=True)
