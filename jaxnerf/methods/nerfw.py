@@ -80,7 +80,7 @@ def wild_fields() -> ml_collections.ConfigDict:
   # white background). False holds the static part of that transmittance
   # constant for beta's gradient; the forward pass is the same.
   c.beta_static_gradient = True
-  # Training steps with the transient head held off (its density times 0:
+  # Training steps with the transient head held off (its density set to 0:
   # the composite is the static render, beta = beta_min on every ray, no
   # gradient into the head or its codes). 0 is the paper. Without it a
   # white-background scene's empty rays fit at once and sit at beta_min
