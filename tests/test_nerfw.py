@@ -362,3 +362,11 @@ def test_transient_head_is_off_during_the_warmup(name, tmp_path):
   assert float(jnp.max(fine["uncertainty"])) > c.beta_min
   assert norm(g["transient_head"]) > 0.0
   assert norm(g["transient_code"]) > 0.0
+
+
+def test_negative_warmup_is_a_config_error():
+  c = config_lib.method_config("nerfw")
+  c.transient_warmup_steps = -1
+  with pytest.raises(ConfigError,
+                     match=r"config.transient_warmup_steps: must be >= 0"):
+    nerfw.transient_density(c, jnp.zeros(4), base.Progress.at(0, 10))

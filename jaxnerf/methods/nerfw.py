@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxnerf import fields, losses, rendering, sampling
+from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerf
 from jaxnerf.rays import Rays
 
@@ -151,8 +152,11 @@ def transient_density(config, raw: jax.Array,
   """[...] sigma^tau from the head's raw density [...]: softplus(raw +
   transient_density_bias), times 0 during the first
   `transient_warmup_steps` training steps (no progress: on)."""
+  if config.transient_warmup_steps < 0:
+    raise ConfigError("config.transient_warmup_steps: must be >= 0, got "
+                      f"{config.transient_warmup_steps}")
   density = nn.softplus(raw + config.transient_density_bias)
-  if progress is None or config.transient_warmup_steps <= 0:
+  if progress is None or config.transient_warmup_steps == 0:
     return density
   return jnp.where(progress.step >= config.transient_warmup_steps,
                    density, 0.0)
