@@ -1,18 +1,16 @@
 """NeRF-W on the hash-grid field (nerfw_ngp) on the embedded lego in the
-wild: instant_ngp_demo's config with NeRF-W's codes, sampled by the
-occupancy grid and marcher as instant_ngp_demo was before issue #14 (finest
-level 512, 8192 rays, 2^16 samples a step). nerfa_ngp_demo /
-nerfu_ngp_demo are its NeRF-A / NeRF-U ablations.
-
-Why not instant_ngp_demo's proposal sampler: with it NeRF-W's static scene
-took ~300 steps to start forming, and 5 minutes scored 18.96 dB (both
-perturbations) and 19.47 (clean) against 20.79 and 25.41 with this
-setup in 4 minutes (docs/BENCHMARKS.md).
+wild: instant_ngp_demo's config (proposal sampler, 2048 rays, finest level
+256, its schedule and 15-minute budget) with NeRF-W's codes and transient
+head. nerfa_ngp_demo / nerfu_ngp_demo are its NeRF-A / NeRF-U ablations.
 
 transient_warmup_steps = 200: without it the static scene did not form
-for ~400 steps (training PSNR 9.4-10.5 to step 400) and 5 minutes scored
-17.61 dB with both perturbations; with it 21.81 (NeRF 22.52, same
-session; docs/BENCHMARKS.md)."""
+for ~300-400 steps (training PSNR 9.4-10.5 to step 400 with the occupancy
+marcher; the proposal sampler likewise) and 5 minutes scored 17.61 dB with
+both perturbations; with it 21.81 on the marcher. With the warm-up the
+proposal sampler does better than the marcher (600 steps, AMD EPYC 2-core:
+22.51 dB both perturbations, 28.40 clean, against 21.81 and 25.81 on the
+marcher; docs/BENCHMARKS.md), so this config is instant_ngp_demo's
+sampler and only the method differs."""
 
 from jaxnerf import config as config_lib
 from jaxnerf.methods import nerfw
@@ -22,11 +20,5 @@ def get_config():
   c = config_lib.with_method("instant_ngp_demo", "nerfw_ngp")
   c.data_dir = "data/lego_wild_100"
   c.train_dir = "runs/nerfw_ngp_demo"
-  c.sampler = "occupancy"
-  c.hash_max_resolution = 512
-  c.batch_size = 8192
-  c.max_steps = 3000
-  c.max_time_minutes = 0.0
-  c.save_every = 1000
   c.transient_warmup_steps = 200
   return nerfw.variant(c, "w")
