@@ -7,12 +7,15 @@ transient_warmup_steps = 200: without it the static scene did not form
 for ~300-400 steps (training PSNR 9.4-10.5 to step 400 with the occupancy
 marcher; the proposal sampler likewise) and 5 minutes scored 17.61 dB with
 both perturbations; with it 21.81 on the marcher. With the warm-up the
-proposal sampler does better than the marcher (600 steps, AMD EPYC 2-core:
-22.51 dB both perturbations, 28.40 clean, against 21.81 and 25.81 on the
-marcher; docs/BENCHMARKS.md), so this config is instant_ngp_demo's
-sampler and only the method differs. 15 minutes each (same machine):
-NeRF-W 24.03 dB vs NeRF 21.14 with both perturbations, 31.85 vs 32.25
-clean; NeRF-A 31.50 vs 25.06 under colour perturbation."""
+proposal sampler does better than the marcher on a 600-step schedule:
+22.51 dB both perturbations, 28.40 clean (AMD EPYC 2-core), against 21.81
+and 25.81 on the marcher (Intel Xeon 2-core, previous session, stopped by
+its 5 minutes at step 550 of 600), so this config is instant_ngp_demo's
+sampler and only the method differs. bench/nerfw_lego_wild.py at 15
+minutes each (AMD EPYC; NeRF 2700 steps, NeRF-W/A 2250, each filling the
+time): NeRF-W 24.03 dB vs NeRF 21.14 with both perturbations, 31.85 vs
+32.25 clean; NeRF-A 31.50 vs 25.06 under colour perturbation
+(docs/BENCHMARKS.md)."""
 
 from jaxnerf import config as config_lib
 from jaxnerf.methods import nerfw
