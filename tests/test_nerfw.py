@@ -105,6 +105,21 @@ def test_without_transient_density_it_is_the_static_render():
   np.testing.assert_allclose(out["transient_acc"][0], 0.0)
 
 
+def test_sample_beta_is_softplus_or_bounded_by_beta_max():
+  c = config_lib.method_config("nerfw")
+  raw = jnp.array([-30.0, -1.0, 0.0, 2.0, 30.0])
+  np.testing.assert_allclose(nerfw.sample_beta(c, raw),
+                             np.log1p(np.exp(np.asarray(raw))), rtol=1e-6)
+  c.beta_max = 0.8
+  beta = np.asarray(nerfw.sample_beta(c, raw))
+  np.testing.assert_allclose(beta, 0.8 / (1 + np.exp(-np.asarray(raw))),
+                             rtol=1e-6)
+  assert beta[2] == pytest.approx(0.4) and beta.max() <= 0.8
+  c.beta_max = -1.0
+  with pytest.raises(ConfigError, match="config.beta_max"):
+    nerfw.sample_beta(c, raw)
+
+
 def tiny_nerfw(tmp_path, data_dir=WILD_LEGO, **fields):
   c = config_lib.method_config("nerfw")
   config_lib.scene(c, "blender", data_dir, str(tmp_path / "run"))

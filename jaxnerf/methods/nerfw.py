@@ -63,6 +63,13 @@ def wild_fields() -> ml_collections.ConfigDict:
   c.transient_depth = 4  # the paper's transient MLP: 4 layers of 128
   c.transient_width = 128
   c.beta_min = 0.03
+  # Upper bound on a sample's beta (beta_max sigmoid(raw)); 0: softplus, as
+  # nerf_pl (the paper does not say). A ray's beta is beta_min + sum_k w_k
+  # beta_k with w_k its transient weights, and only the weights pay the
+  # density regulariser: unbounded, beta_k grows while the transient
+  # opacity stays near 0, so the uncertainty alone absorbs occluders and the
+  # transient colour is never used (docs/BENCHMARKS.md).
+  c.beta_max = 0.0
   c.lambda_u = 0.01  # weight of the transient density regulariser
   # Added to the transient head's raw density. Without it, softplus(0) =
   # 0.69 per unit length makes every ray nearly opaque with transients at
@@ -145,6 +152,16 @@ class TransientHead(nn.Module):
       h = nn.relu(nn.Dense(self.width, name=f"hidden_{i}")(h))
     out = nn.Dense(5, name="out")(h)
     return out[..., 0], out[..., 1:4], out[..., 4]
+
+
+def sample_beta(config, raw: jax.Array) -> jax.Array:
+  """[...] per-sample beta_k from the head's raw output [...]: softplus, or
+  beta_max sigmoid(raw) with config.beta_max > 0."""
+  if config.beta_max < 0:
+    raise ConfigError(f"config.beta_max: must be >= 0, got {config.beta_max}")
+  if config.beta_max == 0:
+    return nn.softplus(raw)
+  return config.beta_max * nn.sigmoid(raw)
 
 
 def transient_density(config, raw: jax.Array,
@@ -314,7 +331,7 @@ class NerfW(nerf.Nerf):
     wild = composite_with_transient(
         static_rgb, static_density * delta,
         nn.sigmoid(raw_tc).reshape(n, s, 3), sigma_tau * delta,
-        nn.softplus(raw_beta).reshape(n, s), rendering.transmittance,
+        sample_beta(c, raw_beta).reshape(n, s), rendering.transmittance,
         lambda x: jnp.sum(x, axis=1), c.white_bkgd, c.beta_min,
         c.beta_static_gradient)
     out.update(composite=wild["composite"], transient=wild["transient"],

@@ -135,7 +135,7 @@ class NerfWNgp(nn.Module):
                                             indices_are_sorted=True)
     wild = nerfw.composite_with_transient(
         static_rgb, static_density * samples.delta, nn.sigmoid(raw_tc),
-        transient_density * samples.delta, nn.softplus(raw_beta),
+        transient_density * samples.delta, nerfw.sample_beta(c, raw_beta),
         lambda tau: rendering.packed_transmittance(tau, samples.ray_ids),
         ray_sum, c.white_bkgd, c.beta_min, c.beta_static_gradient)
     count = ray_sum(samples.valid.astype(jnp.float32))
