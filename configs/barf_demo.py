@@ -1,8 +1,8 @@
 """BARF on the embedded 100x100 lego with the paper's pose noise (se(3) std
 0.15 per coordinate: 13.6 degrees and 0.78 units (78 x100) per camera after
 alignment), 2500 steps: 27 minutes for the whole train.py run on 2 CPU
-cores (Intel Xeon, 0.65 s per step; 21 minutes on an AMD EPYC: rays are
-cast in the step, and the pose gradients flow through them);
+cores on an Intel Xeon (0.65 s per step), 19-21 on an AMD EPYC: rays are
+cast in the step, and the pose gradients flow through them.
 docs/BENCHMARKS.md has what it reaches.
 
 The demo's small NeRF (4 x 128, 32 + 64 samples, 1024 rays) with BARF's
