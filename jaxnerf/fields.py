@@ -159,7 +159,8 @@ class HashGridField(nn.Module):
         num_levels=c.hash_levels, features_per_level=c.hash_features,
         log2_table_size=c.hash_log2_size,
         min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution)
+        max_resolution=c.hash_max_resolution,
+        smooth_gradient=c.hash_smooth_gradient)
     self.density_hidden = [nn.Dense(c.density_width, name=f"density_{i}")
                            for i in range(c.density_layers)]
     num_sh = encoding.sh_basis_size(c.sh_degree)

@@ -54,6 +54,9 @@ def grid_fields() -> ml_collections.ConfigDict:
   c.hash_log2_size = 19
   c.hash_min_resolution = 16
   c.hash_max_resolution = 2048
+  # Heo et al. (ICML 2023)'s smooth gradient of the grid lookup in the point
+  # (the features unchanged): for poses refined through the grid.
+  c.hash_smooth_gradient = False
   # Density MLP: hidden layers of width density_width; outputs log-density
   # and geo_features features for the colour MLP.
   c.density_layers = 1
