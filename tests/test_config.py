@@ -82,5 +82,5 @@ def test_nerfw_ngp_demo_is_instant_ngp_demo_with_codes():
   # instant_ngp_demo's, so the bench compares the methods alone.
   assert differ == {"method", "data_dir", "train_dir"}
   assert wild.sampler == "proposal"
-  assert wild.transient_warmup_steps == 200
+  assert wild.transient_warmup_steps == 400
   assert wild.appearance_dim > 0 and wild.transient_dim > 0

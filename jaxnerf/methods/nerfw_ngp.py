@@ -55,7 +55,8 @@ def config_fields() -> ml_collections.ConfigDict:
   # follows the static density only) 0.1 and 1.0 scored alike (24.05 and
   # 24.03 dB, lego in the wild, 15 minutes) with softplus betas, which left
   # the transient head unused; configs/nerfw_ngp_demo.py takes the paper's
-  # 0.01 with beta_max 1 (24.69). docs/BENCHMARKS.md.
+  # 0.01 with beta_max 1 (24.69 with a 200-step warm-up).
+  # docs/BENCHMARKS.md.
   c.lambda_u = 1.0
   for group in ("appearance_", "transient_"):
     c[group + "lr_init"] = 1e-2
