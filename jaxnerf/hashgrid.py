@@ -65,9 +65,10 @@ def corner_indices_and_weights(x: jax.Array, levels: list[Level],
     x: [M, 3] points in [0, 1]^3 (clipped).
     smooth_gradient: the weights keep their trilinear values but their
       gradient in x is that of the cosine ease (1 - cos(pi f)) / 2 of each
-      axis's fraction f (Heo et al., ICML 2023): continuous across cell
-      faces, where the trilinear one jumps, and of the same mean over a
-      cell. For pose refinement through the grid.
+      axis's fraction f (after Heo et al., ICML 2023: smooth interpolation
+      weights through a straight-through estimator): continuous across
+      cell faces, where the trilinear one jumps, and of the same mean over
+      a cell. For pose refinement through the grid.
   Returns:
     indices [M, L, 8] int32 rows of the flat table, weights [M, L, 8].
   """
