@@ -5,6 +5,8 @@ the test views of its scene from perturbed true poses.
       --config.color_mode=sh --config.train_dir=runs/ngp_sh --trials 100 \
       [--samplings interest,random] [--iterations 300] [--batch_size 512]
       [--max_angle 40] [--max_translation 0.2] [--seed 0] [--json FILE]
+      [--lr_init 1e-2] [--lr_final 1e-3] [--dilation 2] [--num_keypoints 200]
+      [--only 3,7,12]   # a subset of the trials, from the same starts
 
 Trial t localises test view t mod N (the config's `eval_split`, e.g. the
 embedded lego's 25 test views) from its true pose rotated about the world
@@ -20,6 +22,7 @@ successes by initial angle, near misses, seconds per localisation) and a
 JSON summary; --json writes the JSON with every trial.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -82,11 +85,21 @@ def print_table(results: dict) -> None:
 
 
 def flags():
+  from jaxnerf.localization import Options
+  d = Options()
   p = cli.FlagParser(prog="bench/inerf_trials.py")
   p.add_argument("--trials", type=int, default=100)
   p.add_argument("--samplings", default="interest,random")
-  p.add_argument("--iterations", type=int, default=300)
-  p.add_argument("--batch_size", type=int, default=512)
+  p.add_argument("--iterations", type=int, default=d.iterations)
+  p.add_argument("--batch_size", type=int, default=d.batch_size)
+  p.add_argument("--lr_init", type=float, default=d.lr_init)
+  p.add_argument("--lr_final", type=float, default=d.lr_final)
+  p.add_argument("--dilation", type=int, default=d.dilation,
+                 help="iterations of the 3x3 dilation of the keypoints")
+  p.add_argument("--num_keypoints", type=int, default=d.num_keypoints)
+  p.add_argument("--only", default="",
+                 help="comma-separated trial numbers to run (a subset of "
+                      "range(--trials), same starts)")
   p.add_argument("--max_angle", type=float, default=40.0)
   p.add_argument("--max_translation", type=float, default=0.2)
   p.add_argument("--seed", type=int, default=0)
@@ -108,19 +121,30 @@ def main(config, args):
                         f"{list(localization.SAMPLINGS)}")
   if args.trials < 1 or args.iterations < 1 or args.batch_size < 1:
     raise ConfigError("--trials, --iterations, --batch_size: must be >= 1")
+  trial_numbers = list(range(args.trials))
+  if args.only:
+    try:
+      trial_numbers = [int(t) for t in args.only.split(",") if t]
+    except ValueError:
+      raise ConfigError(f"--only: expected trial numbers, got {args.only!r}")
+    if not all(0 <= t < args.trials for t in trial_numbers):
+      raise ConfigError(f"--only: trial numbers must be in [0, {args.trials})")
 
   views = load_dataset(config, config.eval_split)
   mesh = parallel.make_mesh(jax.devices()[:1])
   method, model, state = evaluator.restore_latest(config, mesh)
   host = parallel.to_host(training.variables_of(state))
   params = host.pop("params")
-  options = localization.Options(iterations=args.iterations,
-                                 batch_size=args.batch_size)
+  options = localization.Options(
+      iterations=args.iterations, batch_size=args.batch_size,
+      lr_init=args.lr_init, lr_final=args.lr_final, dilation=args.dilation,
+      num_keypoints=args.num_keypoints)
   # The sampling only chooses the mask: one localiser serves both.
   localize = localization.make_localizer(method, model, config, params, host,
                                          options)
   masks = {s: [localization.sampling_mask(
-      image, localization.Options(sampling=s)) for image in views.images]
+      image, dataclasses.replace(options, sampling=s))
+      for image in views.images]
            for s in samplings}
   print(f"{len(views)} {config.eval_split} views of {views.width}x"
         f"{views.height}; interest regions cover "
@@ -150,17 +174,18 @@ def main(config, args):
   results = {}
   for sampling in samplings:
     trials = []
-    for trial in range(args.trials):
+    for trial in trial_numbers:
       true, start, c2w, history, seconds = run(sampling, trial)
       rot0, trans0 = localization.pose_error(start, true)
       rot, trans = localization.pose_error(c2w, true)
       trials.append({
-          "view": trial % len(views), "initial_rot_deg": rot0,
+          "trial": trial, "view": trial % len(views),
+          "initial_rot_deg": rot0,
           "initial_trans": trans0, "rot_deg": rot, "trans": trans,
           "success": bool(rot < ROT_OK_DEG and trans < TRANS_OK),
           "loss_first": float(history[0]), "loss_last": float(history[-1]),
           "seconds": seconds})
-      if args.trials <= 10 or (trial + 1) % 10 == 0:
+      if args.only or args.trials <= 10 or (trial + 1) % 10 == 0:
         ok = sum(t["success"] for t in trials)
         print(f"  {sampling} {trial + 1}/{args.trials}: {rot0:5.1f} deg "
               f"{trans0:.3f} -> {rot:6.2f} deg {trans:.4f} "
@@ -179,6 +204,10 @@ def main(config, args):
                  "step": int(state.step), "split": config.eval_split},
       "settings": {"trials": args.trials, "iterations": args.iterations,
                    "batch_size": args.batch_size,
+                   "lr_init": args.lr_init, "lr_final": args.lr_final,
+                   "dilation": args.dilation,
+                   "num_keypoints": args.num_keypoints,
+                   "only": trial_numbers if args.only else None,
                    "max_angle_deg": args.max_angle,
                    "max_translation": args.max_translation,
                    "seed": args.seed, "success_rot_deg": ROT_OK_DEG,

@@ -162,7 +162,12 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
   ray_ids = jnp.where(valid, flat // max_steps, n).astype(jnp.int32)
   t_packed = t.reshape(-1)[flat]
   delta = jnp.full((budget,), step_size, dt.dtype)
-  return PackedSamples(ray_ids=ray_ids, t=jax.lax.stop_gradient(t_packed),
+  # t keeps its dependence on the ray through t_0 (where it enters the box)
+  # and dt: the samples stay put in the world when a camera moves along a
+  # ray, so a camera's gradient (iNeRF, BARF) is that of this render. A
+  # frozen t would slide them with the origin, and a render at fixed u then
+  # gets a gradient along every ray that the render itself does not have.
+  return PackedSamples(ray_ids=ray_ids, t=t_packed,
                        delta=delta, valid=valid, ray_complete=ray_complete,
                        num_samples=total)
 
@@ -193,8 +198,8 @@ def pack_samples(t: jax.Array, delta: jax.Array, keep: jax.Array,
   (flat,) = jnp.nonzero(keep.reshape(-1), size=budget, fill_value=0)
   valid = jnp.arange(budget) < total
   ray_ids = jnp.where(valid, flat // steps, n).astype(jnp.int32)
-  return PackedSamples(ray_ids=ray_ids,
-                       t=jax.lax.stop_gradient(t.reshape(-1)[flat]),
-                       delta=jax.lax.stop_gradient(delta.reshape(-1)[flat]),
+  # t and delta keep their dependence on the ray, as in `march`.
+  return PackedSamples(ray_ids=ray_ids, t=t.reshape(-1)[flat],
+                       delta=delta.reshape(-1)[flat],
                        valid=valid, ray_complete=ray_complete,
                        num_samples=total)
