@@ -5,7 +5,7 @@ the test views of its scene from perturbed true poses.
       --config.color_mode=sh --config.train_dir=runs/ngp_sh --trials 100 \
       [--samplings interest,random] [--iterations 300] [--batch_size 512]
       [--max_angle 40] [--max_translation 0.2] [--seed 0] [--json FILE]
-      [--lr_init 1e-2] [--lr_final 1e-3] [--dilation 2] [--num_keypoints 200]
+      [--lr_init 1e-2] [--lr_final 1e-3] [--dilation 6] [--num_keypoints 200]
       [--only 3,7,12]   # a subset of the trials, from the same starts
 
 Trial t localises test view t mod N (the config's `eval_split`, e.g. the
