@@ -128,7 +128,8 @@ def main(config, args):
     except ValueError:
       raise ConfigError(f"--only: expected trial numbers, got {args.only!r}")
     if not all(0 <= t < args.trials for t in trial_numbers):
-      raise ConfigError(f"--only: trial numbers must be in [0, {args.trials})")
+      raise ConfigError(
+          f"--only: trial numbers must be in [0, {args.trials})")
 
   views = load_dataset(config, config.eval_split)
   mesh = parallel.make_mesh(jax.devices()[:1])
