@@ -47,6 +47,9 @@ def base_config() -> ml_collections.ConfigDict:
   # per camera (seeded by `seed`); the true poses are kept for evaluation.
   c.pose_init = "given"  # or "identity"
   c.pose_noise = 0.0
+  # "world": the noise turns each camera about the world origin (BARF's
+  # w2c o N); "camera": about the camera's own centre.
+  c.pose_noise_frame = "world"
   # Intrinsics experiment (SCNeRF): every split's focal lengths are given
   # as (1 + focal_error) times the true ones, as a miscalibrated camera's
   # would be; the true ones score learned intrinsics in metrics.json.

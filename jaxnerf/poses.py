@@ -161,14 +161,41 @@ def invert(pose):
   return xp.concatenate([rot_t, -(rot_t @ pose[..., :3, 3:])], -1)
 
 
-def perturb(camtoworlds: np.ndarray, std: float, seed: int) -> np.ndarray:
-  """BARF's synthetic pose noise: each camera moved by exp(xi), xi ~
-  N(0, std^2 I_6), in its own frame (rotation about its centre, translation
-  along its axes).
+FRAMES = ("world", "camera")
 
-  BARF left-multiplies world-to-camera poses by exp(xi); that is
-  c2w exp(-xi), the same distribution. Reproducible: numpy's default
-  generator seeded with `seed`.
+
+def move(camtoworlds, xi, frame: str):
+  """Camera-to-world poses moved by exp(xi), in the world frame or each
+  camera's own.
+
+  "world": exp(xi) o c2w, BARF's convention (its world-to-camera pose
+  becomes w2c o exp(-xi)): the rotation turns the camera about the world
+  origin, so a camera aimed at an object centred there stays aimed at it.
+  "camera": c2w o exp(xi): the rotation turns the camera about its own
+  centre, the translation is along its own axes.
+
+  Args:
+    camtoworlds: [..., 3, 4]; xi: [..., 6].
+  Returns:
+    [..., 3, 4].
+  """
+  if frame == "world":
+    return compose(se3_exp(xi), camtoworlds)
+  if frame == "camera":
+    return compose(camtoworlds, se3_exp(xi))
+  raise ValueError(f"unknown frame {frame!r}; known: {list(FRAMES)}")
+
+
+def perturb(camtoworlds: np.ndarray, std: float, seed: int,
+            frame: str = "world") -> np.ndarray:
+  """BARF's synthetic pose noise: each camera moved by exp(xi), xi ~
+  N(0, std^2 I_6), in `frame` (`move`).
+
+  BARF composes its noise with the world-to-camera pose on the world side
+  (w2c o N: the world is moved before the camera sees it), that is
+  c2w' = N^-1 o c2w, the "world" frame with xi -> -xi (the same
+  distribution). Reproducible: numpy's default generator seeded with
+  `seed`.
 
   Args:
     camtoworlds: [N, 3, 4].
@@ -178,7 +205,7 @@ def perturb(camtoworlds: np.ndarray, std: float, seed: int) -> np.ndarray:
   camtoworlds = np.asarray(camtoworlds, np.float64)[:, :3, :4]
   xi = np.random.default_rng(seed).normal(
       size=(camtoworlds.shape[0], 6)) * std
-  return compose(camtoworlds, se3_exp(xi))
+  return move(camtoworlds, xi, frame)
 
 
 @dataclasses.dataclass(frozen=True)

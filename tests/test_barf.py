@@ -9,12 +9,14 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from conftest import EMBEDDED_LEGO
 from jaxnerf import cameras as cameras_lib, config as config_lib, poses
 from jaxnerf import training
 from jaxnerf.datasets import load_dataset
+from jaxnerf.errors import ConfigError
 from jaxnerf.methods import barf, base
 
 
@@ -34,14 +36,18 @@ def small_cameras(camtoworlds, size=20):
   return cameras_lib.Cameras.create(camtoworlds, focal, size, size, 2.0, 6.0)
 
 
-def test_a_training_step_on_perturbed_poses_lowers_the_pose_error(tmp_path):
+@pytest.mark.parametrize("frame", poses.FRAMES)
+def test_a_training_step_on_perturbed_poses_lowers_the_pose_error(tmp_path,
+                                                                  frame):
   """A scene whose field is known exactly: images rendered by the model's
   own (random) field at the true poses. From perturbed poses, train steps
   with the field almost frozen must move the poses towards the truth (no
-  alignment needed: the fixed field fixes the frame)."""
+  alignment needed: the fixed field fixes the frame), with the corrections
+  in either frame."""
   config = tiny_config(tmp_path, coarse_to_fine=False, max_deg_point=3,
                        deg_view=2, randomized=False, pose_lr_init=5e-3,
-                       pose_lr_final=5e-3, lr_init=1e-6, lr_final=1e-6)
+                       pose_lr_final=5e-3, lr_init=1e-6, lr_final=1e-6,
+                       pose_frame=frame)
   true = load_dataset(config, "train", max_images=4).camtoworlds
   method, model, state = training.setup(config, jax.random.PRNGKey(3),
                                         base.SceneInfo(num_cameras=4))
@@ -57,7 +63,8 @@ def test_a_training_step_on_perturbed_poses_lowers_the_pose_error(tmp_path):
   rgb = rgb.reshape(4, size * size, 3)
   assert float(jnp.std(rgb)) > 0.02  # the scene has contrast to fit
 
-  noisy = small_cameras(poses.perturb(true, 0.03, seed=1).astype(np.float32))
+  noisy = small_cameras(poses.perturb(true, 0.03, seed=1, frame=frame)
+                        .astype(np.float32))
   data = training.TrainData(rgb=rgb, pixels=pixels)
   step = jax.jit(functools.partial(training.train_step, method, model,
                                    config))
@@ -77,6 +84,12 @@ def test_a_training_step_on_perturbed_poses_lowers_the_pose_error(tmp_path):
                                                        trans1)
 
 
+def test_an_unknown_pose_frame_is_a_config_error(tmp_path):
+  with pytest.raises(ConfigError, match="config.pose_frame: unknown 'screen'"):
+    training.setup(tiny_config(tmp_path, pose_frame="screen"),
+                   jax.random.PRNGKey(0), base.SceneInfo(num_cameras=2))
+
+
 def _context(model, params, given, true, config):
   return base.EvalContext(
       model=model, variables={"params": params}, config=config, step=0,
@@ -84,10 +97,11 @@ def _context(model, params, given, true, config):
       train_names=tuple(f"c{i}" for i in range(len(true))))
 
 
-def test_pose_metrics_and_test_cameras_in_the_learned_frame(tmp_path):
+@pytest.mark.parametrize("frame", poses.FRAMES)
+def test_pose_metrics_and_test_cameras_in_the_learned_frame(tmp_path, frame):
   """Cameras learned in a rotated, scaled, shifted copy of the world have
   zero error after alignment, and test cameras are moved into that copy."""
-  config = tiny_config(tmp_path)
+  config = tiny_config(tmp_path, pose_frame=frame)
   true = load_dataset(config, "train", max_images=6).camtoworlds
   model = training.build_model(barf.METHOD, config,
                                base.SceneInfo(num_cameras=6))
@@ -98,9 +112,13 @@ def test_pose_metrics_and_test_cameras_in_the_learned_frame(tmp_path):
                          .as_matrix(), np.array([0.3, 0.0, -0.2]))
   learned_world = sim.apply_to_poses(true.astype(np.float64))
   # The given poses are off by known corrections, which the learned rows
-  # undo exactly: given o exp(delta) = learned.
+  # undo exactly: exp(delta) o given = learned in the world frame,
+  # given o exp(delta) = learned in the camera's.
   delta = np.random.default_rng(0).normal(size=(6, 6)) * 0.1
-  given = poses.compose(learned_world, poses.se3_exp(-delta))
+  given = poses.move(learned_world, -delta, frame)
+  if frame == "world":
+    np.testing.assert_allclose(poses.compose(poses.se3_exp(delta), given),
+                               learned_world, atol=1e-12)
   params["cameras"]["pose_delta"] = delta.astype(np.float32)
   metrics = barf.pose_metrics(_context(model, params, given, true, config))
   assert metrics["rotation_error_deg"] < 1e-3

@@ -28,9 +28,14 @@ def test_pose_noise_corrupts_only_the_training_split_reproducibly():
   np.testing.assert_array_equal(noisy.true_camtoworlds, clean.camtoworlds)
   np.testing.assert_array_equal(noisy.reference_camtoworlds,
                                 clean.camtoworlds)
-  # BARF's noise in each camera's frame, seeded by config.seed.
-  expected = poses.perturb(clean.camtoworlds, 0.15, seed=3)
+  # BARF's noise, in the world frame by default, seeded by config.seed.
+  expected = poses.perturb(clean.camtoworlds, 0.15, seed=3, frame="world")
   np.testing.assert_allclose(noisy.camtoworlds, expected, atol=1e-6)
+  in_camera_frame = load_dataset(_config(pose_noise=0.15, seed=3,
+                                         pose_noise_frame="camera"),
+                                 "train", max_images=5)
+  np.testing.assert_allclose(in_camera_frame.camtoworlds, poses.perturb(
+      clean.camtoworlds, 0.15, seed=3, frame="camera"), atol=1e-6)
   again = load_dataset(_config(pose_noise=0.15, seed=3), "train")
   np.testing.assert_array_equal(again.camtoworlds[:5], noisy.camtoworlds)
   # The images and intrinsics are untouched, and so is the test split.
@@ -72,6 +77,8 @@ def test_focal_error_scales_every_split_s_focal_lengths(split):
 @pytest.mark.parametrize("fields,message", [
     (dict(pose_init="random"), "config.pose_init: unknown 'random'"),
     (dict(pose_noise=-0.1), "config.pose_noise: must be >= 0"),
+    (dict(pose_noise=0.1, pose_noise_frame="screen"),
+     "config.pose_noise_frame: unknown 'screen'"),
     (dict(focal_error=-1.0), "config.focal_error: must be > -1")])
 def test_bad_pose_experiment_fields_are_one_line_errors(fields, message):
   with pytest.raises(ConfigError, match=message):

@@ -136,11 +136,71 @@ def test_pose_errors_of_known_perturbations():
       atol=1e-12)
 
 
-def test_perturb_is_seeded_and_has_the_requested_spread():
+@pytest.mark.parametrize("frame", poses.FRAMES)
+def test_perturb_is_seeded_and_has_the_requested_spread(frame):
   reference = poses.se3_exp(random_twists(2000, seed=4))
-  noisy = poses.perturb(reference, 0.15, seed=7)
-  np.testing.assert_array_equal(noisy, poses.perturb(reference, 0.15, 7))
-  assert not np.allclose(noisy, poses.perturb(reference, 0.15, 8))
-  xi = poses.se3_log(poses.compose(poses.invert(reference), noisy))
+  noisy = poses.perturb(reference, 0.15, seed=7, frame=frame)
+  np.testing.assert_array_equal(
+      noisy, poses.perturb(reference, 0.15, 7, frame))
+  assert not np.allclose(noisy, poses.perturb(reference, 0.15, 8, frame))
+  # The twist is recovered on the side it was applied: exp(xi) o c2w in
+  # the world frame, c2w o exp(xi) in the camera's.
+  moved_by = (poses.compose(noisy, poses.invert(reference))
+              if frame == "world" else
+              poses.compose(poses.invert(reference), noisy))
+  xi = poses.se3_log(moved_by)
   np.testing.assert_allclose(xi.std(0), 0.15, rtol=0.06)
   np.testing.assert_allclose(xi.mean(0), 0.0, atol=0.015)
+
+
+def look_at_origin(centres):
+  """Camera-to-world poses (OpenGL axes: looking down -z) at `centres`
+  [N, 3], each aimed at the world origin."""
+  back = centres / np.linalg.norm(centres, axis=-1, keepdims=True)
+  right = np.cross([0.0, 0.0, 1.0], back)
+  right /= np.linalg.norm(right, axis=-1, keepdims=True)
+  up = np.cross(back, right)
+  return np.concatenate([np.stack([right, up, back], -1),
+                         centres[..., None]], -1)
+
+
+def test_a_world_frame_turn_keeps_a_camera_on_the_origin_and_a_camera_frame_turn_does_not():
+  """BARF composes its noise and corrections on the world side: a pure
+  rotation then turns the camera about the world origin (distance and aim
+  at the origin kept); in the camera's frame it turns about the camera's
+  centre (centre kept, aim lost by the angle)."""
+  c2w = look_at_origin(np.array([[4.0, 0.0, 1.0], [-1.0, 3.0, 2.0]]))
+  xi = np.array([[0.0, 0.2, 0.1, 0, 0, 0], [0.3, -0.1, 0.0, 0, 0, 0]])
+  angle = np.degrees(np.linalg.norm(xi[:, :3], axis=-1))
+
+  def aim_error_deg(pose):
+    forward = -pose[:, :, 2]
+    to_origin = -pose[:, :, 3] / np.linalg.norm(pose[:, :, 3], axis=-1,
+                                                 keepdims=True)
+    return np.degrees(np.arccos(np.clip(
+        np.sum(forward * to_origin, -1), -1, 1)))
+
+  world = poses.move(c2w, xi, "world")
+  np.testing.assert_allclose(np.linalg.norm(world[:, :, 3], axis=-1),
+                             np.linalg.norm(c2w[:, :, 3], axis=-1))
+  np.testing.assert_allclose(aim_error_deg(world), 0.0, atol=1e-5)
+  np.testing.assert_allclose(world[:, :, 3], np.einsum(
+      "nij,nj->ni", poses.se3_exp(xi)[:, :, :3], c2w[:, :, 3]))
+
+  camera = poses.move(c2w, xi, "camera")
+  np.testing.assert_allclose(camera[:, :, 3], c2w[:, :, 3])
+  # The optical axis z turns into R z (camera coordinates): off by
+  # arccos(R_zz), the whole angle when the axis of turn is across it.
+  np.testing.assert_allclose(aim_error_deg(camera), np.degrees(np.arccos(
+      poses.se3_exp(xi)[:, 2, 2])), rtol=1e-9)
+  assert aim_error_deg(camera)[1] == pytest.approx(angle[1])
+  # Both turn the camera by the same angle.
+  for moved in (world, camera):
+    np.testing.assert_allclose(np.degrees(poses.rotation_angle(
+        moved[:, :, :3] @ np.swapaxes(c2w[:, :, :3], -1, -2))), angle)
+  # A camera-frame translation is along the camera's own axes.
+  forward = poses.move(c2w, np.array([[0, 0, 0, 0, 0, -1.0]] * 2), "camera")
+  np.testing.assert_allclose(forward[:, :, 3] - c2w[:, :, 3],
+                             -c2w[:, :, 2])
+  with pytest.raises(ValueError, match="frame"):
+    poses.move(c2w, xi, "screen")

@@ -151,7 +151,7 @@ def load_dataset(config, split: str,
   dataset = miscalibrate(dataset, config.focal_error)
   if split == "train":
     dataset = corrupt_poses(dataset, config.pose_init, config.pose_noise,
-                            config.seed)
+                            config.seed, config.pose_noise_frame)
   return dataset
 
 
@@ -175,23 +175,28 @@ POSE_INITS = ("given", "identity")
 
 
 def corrupt_poses(dataset: Dataset, pose_init: str, pose_noise: float,
-                  seed: int) -> Dataset:
+                  seed: int, pose_noise_frame: str = "world") -> Dataset:
   """The dataset with the poses a pose-estimation experiment starts from.
 
   pose_init "identity" puts every camera at the origin looking down -z
   (BARF on LLFF); pose_noise > 0 then moves each camera by BARF's noise
-  (`poses.perturb`, seeded). The true poses go to `true_camtoworlds`.
+  (`poses.perturb`, seeded, in the world frame as BARF or, with
+  pose_noise_frame "camera", in each camera's own). The true poses go to `true_camtoworlds`.
   Noise drawn for N cameras is the first N rows of a longer draw, so the
   first images get the same noise with or without `max_images`.
 
   Raises:
-    ConfigError: an unknown pose_init or a negative pose_noise.
+    ConfigError: an unknown pose_init or pose_noise_frame, or a negative
+      pose_noise.
   """
   if pose_init not in POSE_INITS:
     raise ConfigError(f"config.pose_init: unknown {pose_init!r}; known: "
                       f"{list(POSE_INITS)}")
   if pose_noise < 0:
     raise ConfigError(f"config.pose_noise: must be >= 0, got {pose_noise}")
+  if pose_noise_frame not in poses.FRAMES:
+    raise ConfigError(f"config.pose_noise_frame: unknown {pose_noise_frame!r}"
+                      f"; known: {list(poses.FRAMES)}")
   if pose_init == "given" and pose_noise == 0:
     return dataset
   true = np.asarray(dataset.camtoworlds, np.float64)
@@ -199,7 +204,7 @@ def corrupt_poses(dataset: Dataset, pose_init: str, pose_noise: float,
   if pose_init == "identity":
     start = np.tile(np.eye(3, 4), (len(dataset), 1, 1))
   if pose_noise > 0:
-    start = poses.perturb(start, pose_noise, seed)
+    start = poses.perturb(start, pose_noise, seed, pose_noise_frame)
   cameras = dataset.cameras.replace(
       camtoworlds=start.astype(dataset.cameras.camtoworlds.dtype))
   return dataclasses.replace(dataset, cameras=cameras,

@@ -4,10 +4,11 @@ ICCV 2021).
 
 * Every training camera has a pose correction xi_i in se(3) (a per-camera
   parameter group with its own Adam schedule, `pose_lr_*`): its camera-to-
-  world pose is the given pose composed with exp(xi_i) in the camera's own
-  frame. Rays are cast in the step from the corrected cameras, so the
-  photometric loss reaches the poses through the ray origins and
-  directions.
+  world pose is the given pose moved by exp(xi_i) in the world frame,
+  exp(xi_i) o c2w_i, as BARF's code composes it (`pose_frame`; "camera":
+  c2w_i o exp(xi_i)). Rays are cast in the step from the corrected
+  cameras, so the photometric loss reaches the poses through the ray
+  origins and directions.
 * Coarse to fine: the bands of the positional encodings of points and view
   directions are weighted by `encoding.coarse_to_fine_weights` over the
   training progress (BARF's c2f = [0.1, 0.5]); the input itself is always
@@ -43,6 +44,7 @@ import numpy as np
 
 from jaxnerf import encoding, poses, rendering, sampling
 from jaxnerf.cameras import Cameras
+from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerf
 from jaxnerf.rays import Rays
 
@@ -60,6 +62,10 @@ def pose_fields() -> ml_collections.ConfigDict:
   c.c2f_start = 0.1
   c.c2f_end = 0.5
   c.update(POSE_LR)
+  # Where the corrections act (`poses.move`): "world" (BARF's: rotations
+  # about the world origin) or "camera" (about each camera's centre). Adam
+  # scales each coordinate alone, so the frame changes the optimisation.
+  c.pose_frame = "world"
   # SCNeRF's intrinsics: shared residuals on focal and principal point,
   # and on radial distortion k1, k2.
   c.learn_intrinsics = False
@@ -120,6 +126,10 @@ class PoseRefinement(nn.Module):
   num_cameras: int = 1
 
   def setup(self):
+    if self.config.pose_frame not in poses.FRAMES:
+      raise ConfigError(f"config.pose_frame: unknown "
+                        f"{self.config.pose_frame!r}; known: "
+                        f"{list(poses.FRAMES)}")
     self.pose_delta = base.per_camera_param(
         self, "pose_delta", self.num_cameras, nn.initializers.zeros, (6,))
     if self.config.learn_intrinsics:
@@ -128,8 +138,8 @@ class PoseRefinement(nn.Module):
       self.distortion = self.param("distortion", nn.initializers.zeros, (2,))
 
   def __call__(self, cameras: Cameras) -> Cameras:
-    c2w = poses.compose(jnp.asarray(cameras.camtoworlds),
-                        poses.se3_exp(self.pose_delta.value))
+    c2w = poses.move(jnp.asarray(cameras.camtoworlds),
+                     self.pose_delta.value, self.config.pose_frame)
     cameras = cameras.replace(camtoworlds=c2w)
     if self.config.learn_intrinsics:
       cameras = refine_intrinsics(cameras, self.intrinsics)
