@@ -1,9 +1,10 @@
 """BARF on the embedded 100x100 lego with the paper's pose noise (se(3) std
 0.15 per coordinate in the world frame, as BARF's code: 13.5 degrees and
 25 (x100) per camera after alignment), 2500 steps: 27 minutes for the
-whole train.py run on 2 CPU cores on an Intel Xeon (0.65 s per step),
-19-21 on an AMD EPYC, where 3800 steps fill 27 minutes: rays are cast in
-the step, and the pose gradients flow through them. docs/BENCHMARKS.md
+whole train.py run on 2 CPU cores on one Intel Xeon (0.65 s per step),
+19-21 on an AMD EPYC; 3800 steps took 27 minutes on another Intel Xeon
+(0.43 s per step): rays are cast in the step, and the pose gradients flow
+through them. docs/BENCHMARKS.md
 has what it reaches.
 
 The demo's small NeRF (4 x 128, 32 + 64 samples, 1024 rays, point bands up
