@@ -145,7 +145,7 @@ def make_localizer(method: base.Method, model, config, params,
                                 counts[-1])
       idx = jnp.minimum(jnp.searchsorted(counts, rank, side="right"),
                         num_pixels - 1)
-      c2w = poses.compose(poses.se3_exp(xi), init_c2w)
+      c2w = poses.move(init_c2w, xi, "world")
       cams = camera.replace(camtoworlds=c2w[None])
       pixels = cameras_lib.Pixels(
           xy=xy[idx], camera_index=jnp.zeros((options.batch_size, 1),
@@ -164,7 +164,7 @@ def make_localizer(method: base.Method, model, config, params,
     xi = jnp.zeros(6, jnp.float32)
     (xi, _), history = jax.lax.scan(step, (xi, optimizer.init(xi)),
                                     jnp.arange(options.iterations))
-    return poses.compose(poses.se3_exp(xi), init_c2w), history
+    return poses.move(init_c2w, xi, "world"), history
 
   def localize(camera: Cameras, init_c2w, image, mask, key):
     return run(variables, camera, init_c2w, image, mask, key)
