@@ -31,7 +31,8 @@ def get_config():
   # spans about 0.03 units at the object, finer than the periods of 2^8
   # and 2^9 (0.025, 0.012) can show. With them the poses jumped when the
   # last bands faded in (1.15 -> 2.13 degrees) and ended at 0.77 / 3.77
-  # (x100) after 3800 steps; without them 0.39 / 1.69 (docs/BENCHMARKS.md).
+  # (x100) after 3800 steps; without them 0.39 / 1.69, and 0.34 / 1.14
+  # with coarse_to_fine=false (docs/BENCHMARKS.md).
   c.max_deg_point = 8
   c.lr_init, c.lr_final = 2e-3, 2e-4
   # Ending at 3e-4, not the paper's 1e-5: on 2500 steps the poses kept
