@@ -3,10 +3,12 @@ lego with the paper's pose noise (se(3) std 0.15 per coordinate).
 
 The hash-grid settings of instant_ngp_demo; coarse to fine over the grid
 levels (`jaxnerf/methods/barf_hashgrid.py`). Measured from that noise
-(docs/BENCHMARKS.md, Intel Xeon 2-core, about 1 s a step): the poses were
-at 7.3 degrees and flattening at step 600 of a 2000-step schedule (stopped
-there), where barf_demo's MLP was at 3.4 by step 500; from the true poses (`--config.pose_noise=0`) it is the field
-of SCNeRF's intrinsics run.
+(docs/BENCHMARKS.md, Intel Xeon 2-core, about 1 s a step; noise and
+corrections then in the camera frame, the world frame not yet run here):
+the poses were at 7.3 degrees and flattening at step 600 of a 2000-step
+schedule (stopped there), where barf_demo's MLP was at 3.4 by step 500;
+from the true poses (`--config.pose_noise=0`) it is the field of SCNeRF's
+intrinsics run.
 """
 
 from jaxnerf import config as config_lib
