@@ -4,13 +4,12 @@
 whole train.py run on 2 CPU cores on one Intel Xeon (0.65 s per step),
 19-21 on an AMD EPYC; 3800 steps took 27 minutes on another Intel Xeon
 (0.43 s per step): rays are cast in the step, and the pose gradients flow
-through them. docs/BENCHMARKS.md
-has what it reaches.
+through them. docs/BENCHMARKS.md has what it reaches.
 
 The demo's small NeRF (4 x 128, 32 + 64 samples, 1024 rays, point bands up
-to 2^7) with BARF's coarse-to-fine encodings and pose corrections. `--config.pose_noise=0` trains
-the same config on the true poses, `--config.coarse_to_fine=false` with all
-bands from the start.
+to 2^7) with BARF's coarse-to-fine encodings and pose corrections.
+`--config.pose_noise=0` trains the same config on the true poses,
+`--config.coarse_to_fine=false` with all bands from the start.
 """
 
 from jaxnerf import config as config_lib

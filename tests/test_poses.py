@@ -164,7 +164,7 @@ def look_at_origin(centres):
                          centres[..., None]], -1)
 
 
-def test_a_world_frame_turn_keeps_a_camera_on_the_origin_and_a_camera_frame_turn_does_not():
+def test_a_world_frame_turn_keeps_the_aim_at_the_origin_a_camera_turn_not():
   """BARF composes its noise and corrections on the world side: a pure
   rotation then turns the camera about the world origin (distance and aim
   at the origin kept); in the camera's frame it turns about the camera's

@@ -181,7 +181,8 @@ def corrupt_poses(dataset: Dataset, pose_init: str, pose_noise: float,
   pose_init "identity" puts every camera at the origin looking down -z
   (BARF on LLFF); pose_noise > 0 then moves each camera by BARF's noise
   (`poses.perturb`, seeded, in the world frame as BARF or, with
-  pose_noise_frame "camera", in each camera's own). The true poses go to `true_camtoworlds`.
+  pose_noise_frame "camera", in each camera's own). The true poses go to
+  `true_camtoworlds`.
   Noise drawn for N cameras is the first N rows of a longer draw, so the
   first images get the same noise with or without `max_images`.
 
