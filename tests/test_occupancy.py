@@ -118,7 +118,6 @@ def test_update_grid_decays_and_takes_max():
   assert list(np.asarray(cells)) == [2, 3, 4, 5]
 
 
-
 def _blob_render(origin, direction):
   """Colour [3] of one ray through a smooth blob, marched at fixed u on a
   full grid (the localiser's deterministic render)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from jaxnerf import poses
+from jaxnerf import cameras, poses
 
 
 def random_twists(n, seed=0, max_angle=3.0):
@@ -155,20 +155,16 @@ def test_perturb_is_seeded_and_has_the_requested_spread(frame):
 
 def look_at_origin(centres):
   """Camera-to-world poses (OpenGL axes: looking down -z) at `centres`
-  [N, 3], each aimed at the world origin."""
-  back = centres / np.linalg.norm(centres, axis=-1, keepdims=True)
-  right = np.cross([0.0, 0.0, 1.0], back)
-  right /= np.linalg.norm(right, axis=-1, keepdims=True)
-  up = np.cross(back, right)
-  return np.concatenate([np.stack([right, up, back], -1),
-                         centres[..., None]], -1)
+  [N, 3], each aimed at the world origin, +z up."""
+  return np.stack([cameras.viewmatrix(c, np.array([0.0, 0.0, 1.0]), c)
+                   for c in centres])
 
 
 def test_a_world_frame_turn_keeps_the_aim_at_the_origin_a_camera_turn_not():
   """BARF composes its noise and corrections on the world side: a pure
   rotation then turns the camera about the world origin (distance and aim
   at the origin kept); in the camera's frame it turns about the camera's
-  centre (centre kept, aim lost by the angle)."""
+  centre (centre kept, aim lost by up to the angle)."""
   c2w = look_at_origin(np.array([[4.0, 0.0, 1.0], [-1.0, 3.0, 2.0]]))
   xi = np.array([[0.0, 0.2, 0.1, 0, 0, 0], [0.3, -0.1, 0.0, 0, 0, 0]])
   angle = np.degrees(np.linalg.norm(xi[:, :3], axis=-1))
