@@ -192,3 +192,18 @@ def test_learned_focal_is_scored_against_the_true_one(tmp_path):
                              rtol=1e-5)
   np.testing.assert_allclose(metrics["focal_y"], 1.1 * given.fy[0],
                              rtol=1e-5)
+
+
+def test_shared_focal_scales_both_axes_by_the_fx_residual():
+  """shared_focal: fy takes fx's residual and the fy residual has no
+  effect (its gradient is zero); without it each axis takes its own."""
+  cams = small_cameras(np.eye(4)[None, :3])
+  residual = jnp.array([np.log(1.05), 0.3, 0.0, 0.0])
+  shared = barf.refine_intrinsics(cams, residual, shared_focal=True)
+  np.testing.assert_allclose(shared.fx, 1.05 * cams.fx, rtol=1e-6)
+  np.testing.assert_allclose(shared.fy, 1.05 * cams.fy, rtol=1e-6)
+  own = barf.refine_intrinsics(cams, residual)
+  np.testing.assert_allclose(own.fy, np.exp(0.3) * cams.fy, rtol=1e-6)
+  grad = jax.grad(lambda d: jnp.sum(barf.refine_intrinsics(
+      cams, d, shared_focal=True).fy))(residual)
+  np.testing.assert_allclose(grad, [1.05 * cams.fy[0], 0, 0, 0], rtol=1e-6)

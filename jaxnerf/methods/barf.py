@@ -15,10 +15,11 @@ ICCV 2021).
   on. The field is NeRF's MLP (`fields.MLP`, as jaxnerf/methods/nerf.py).
 * With `learn_intrinsics`, one shared residual (SCNeRF's camera model without
   its per-pixel ray noise) corrects every camera: focal lengths
-  fx exp(d_fx), fy exp(d_fy) and principal point + (d_cx W, d_cy H); with
-  `learn_distortion` also radial distortion k1, k2 added to the given ones
-  (rays then need Newton undistortion: slower steps, a long compile). A
-  parameter group of its own, `intrinsics_lr_*`.
+  fx exp(d_fx), fy exp(d_fy) (`shared_focal`: d_fy = d_fx) and principal
+  point + (d_cx W, d_cy H); with `learn_distortion` also radial distortion
+  k1, k2 added to the given ones (rays then need Newton undistortion:
+  slower steps, a long compile). A parameter group of its own,
+  `intrinsics_lr_*`.
 * Evaluation as the paper: the optimised training poses are aligned to the
   true ones by a similarity (Procrustes on the camera centres) and scored
   (`eval_metrics`: rotation error in degrees, translation error x100 of the
@@ -69,6 +70,9 @@ def pose_fields() -> ml_collections.ConfigDict:
   # SCNeRF's intrinsics: shared residuals on focal and principal point,
   # and on radial distortion k1, k2.
   c.learn_intrinsics = False
+  # One focal residual for fx and fy (square pixels, as COLMAP's SIMPLE_*
+  # camera models assume); False: SCNeRF's two.
+  c.shared_focal = False
   c.learn_distortion = False
   c.intrinsics_lr_init = 1e-3
   c.intrinsics_lr_final = 1e-4
@@ -96,15 +100,18 @@ def config_fields() -> ml_collections.ConfigDict:
 ENGINE_DEFAULTS = dict(lr_init=5e-4, lr_final=1e-4, batch_size=1024,
                        max_steps=200_000, metrics_every=1000)
 
-def refine_intrinsics(cameras: Cameras, residual: jax.Array) -> Cameras:
+def refine_intrinsics(cameras: Cameras, residual: jax.Array,
+                      shared_focal: bool = False) -> Cameras:
   """Cameras with SCNeRF-style intrinsics residuals applied.
 
   Args:
     residual: [4] (log fx, log fy, cx / W, cy / H) corrections.
+    shared_focal: scale fy by the fx residual too (log fy unused).
   """
   d = residual
+  d_fy = d[0] if shared_focal else d[1]
   return cameras.replace(
-      fx=cameras.fx * jnp.exp(d[0]), fy=cameras.fy * jnp.exp(d[1]),
+      fx=cameras.fx * jnp.exp(d[0]), fy=cameras.fy * jnp.exp(d_fy),
       cx=cameras.cx + d[2] * cameras.width,
       cy=cameras.cy + d[3] * cameras.height)
 
@@ -142,7 +149,8 @@ class PoseRefinement(nn.Module):
                      self.pose_delta.value, self.config.pose_frame)
     cameras = cameras.replace(camtoworlds=c2w)
     if self.config.learn_intrinsics:
-      cameras = refine_intrinsics(cameras, self.intrinsics)
+      cameras = refine_intrinsics(cameras, self.intrinsics,
+                                  self.config.shared_focal)
     if self.config.learn_distortion:
       cameras = refine_distortion(cameras, self.distortion)
     return cameras
