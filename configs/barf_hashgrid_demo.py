@@ -8,9 +8,8 @@ levels (`jaxnerf/methods/barf_hashgrid.py`). 2800 steps of 8192 rays:
 step); the cameras went from 13.5 degrees / 25 (x100) to 0.26 / 0.94
 by step 1000 and 0.23 / 0.77 at the end, under issue #11's 0.5 / 1.0
 (docs/BENCHMARKS.md; in the camera frame they had flattened at 7
-degrees). From the true poses
-(`--config.pose_noise=0`) it is also the field of SCNeRF's intrinsics
-run.
+degrees). From the true poses (`--config.pose_noise=0`) it is also the
+field of SCNeRF's intrinsics run.
 """
 
 from jaxnerf import config as config_lib
