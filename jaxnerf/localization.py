@@ -33,6 +33,9 @@ from jaxnerf.errors import UserError
 from jaxnerf.methods import base
 
 SAMPLINGS = ("interest", "random")
+# The twist moves the initial pose in the world frame (`poses.move`), as
+# BARF's corrections: a turn about the scene's origin.
+TWIST_FRAME = "world"
 
 
 class LocalizationError(UserError, ValueError):
@@ -145,7 +148,7 @@ def make_localizer(method: base.Method, model, config, params,
                                 counts[-1])
       idx = jnp.minimum(jnp.searchsorted(counts, rank, side="right"),
                         num_pixels - 1)
-      c2w = poses.move(init_c2w, xi, "world")
+      c2w = poses.move(init_c2w, xi, TWIST_FRAME)
       cams = camera.replace(camtoworlds=c2w[None])
       pixels = cameras_lib.Pixels(
           xy=xy[idx], camera_index=jnp.zeros((options.batch_size, 1),
@@ -164,7 +167,7 @@ def make_localizer(method: base.Method, model, config, params,
     xi = jnp.zeros(6, jnp.float32)
     (xi, _), history = jax.lax.scan(step, (xi, optimizer.init(xi)),
                                     jnp.arange(options.iterations))
-    return poses.move(init_c2w, xi, "world"), history
+    return poses.move(init_c2w, xi, TWIST_FRAME), history
 
   def localize(camera: Cameras, init_c2w, image, mask, key):
     return run(variables, camera, init_c2w, image, mask, key)
