@@ -1,22 +1,12 @@
 """Evaluates the latest checkpoint of a run on config.eval_split.
 
-  python eval.py --config=demo
-  python eval.py --config=blender --config.data_dir=/data/lego \
-      --config.train_dir=runs/lego
-
-Multi-host: as train.py (JAXNERF_* environment variables).
+Runs jaxnerf/commands/eval.py from a checkout; `python eval.py --help`
+gives its usage.
 """
 
 import sys
 
-from jaxnerf import cli, host_memory
-
-
-def main(config):
-  from jaxnerf import evaluator
-  evaluator.evaluate(config)
-
+from jaxnerf.commands import eval
 
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
-  sys.exit(cli.run(sys.argv, "eval.py", main))
+  sys.exit(eval.main())

@@ -1,99 +1,13 @@
 """Localises a photo in a trained scene (iNeRF): its camera-to-world pose by
 gradient descent on the photometric loss through the frozen field.
 
-  python localize.py --config=instant_ngp_demo --train_dir runs/instant_ngp_demo
-      --image photo.png --init_pose guess.json [--sampling interest|random]
-      [--iterations 300] [--batch_size 512] [--seed 0] [--output pose.json]
-
-Flags take `--flag value` or `--flag=value`; `--train_dir DIR` is
-`--config.train_dir=DIR`, and any `--config.FIELD=VALUE` works. The photo
-must have the size of the run's cameras (the first training camera's
-intrinsics are used). --init_pose is a .npy or JSON 4x4/3x4 camera-to-world
-matrix (bare or under "transform_matrix", Blender convention). The result
-({"transform_matrix": 4x4, "loss_first", "loss_last", "seconds"}) is printed
-as JSON and, with --output, written there. Bad flags, files or values are
-one-line errors (exit status 1).
+Runs jaxnerf/commands/localize.py from a checkout; `python localize.py --help`
+gives its usage.
 """
 
-import argparse
-import os
 import sys
 
-from jaxnerf import cli, host_memory
-
-
-def _count(minimum):
-  def parse(text):
-    try:
-      value = int(text)
-    except ValueError:
-      value = None
-    if value is None or value < minimum:
-      raise argparse.ArgumentTypeError(
-          f"expected an integer >= {minimum}, got {text!r}")
-    return value
-  return parse
-
-
-def flags():
-  from jaxnerf.localization import SAMPLINGS, Options
-  d = Options()
-  p = cli.FlagParser(prog="localize.py")
-  p.add_argument("--image", required=True, help="the photo")
-  p.add_argument("--init_pose", required=True,
-                 help="initial camera-to-world pose (.npy or JSON)")
-  p.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling)
-  p.add_argument("--iterations", type=_count(1), default=d.iterations)
-  p.add_argument("--batch_size", type=_count(1), default=d.batch_size)
-  p.add_argument("--seed", type=_count(0), default=0)
-  p.add_argument("--output", default="", help="also write the result here")
-  p.add_argument("--train_dir", default=None,
-                 help="the trained run (= --config.train_dir)")
-  return p
-
-
-def train_dir_to_config(argv):
-  """argv with `--train_dir DIR` / `--train_dir=DIR` as
-  `--config.train_dir=DIR` (the config parser checks it and loads the run
-  from it); a `--train_dir` without a value is left for the flag parser to
-  report."""
-  out, args = [], list(argv)
-  while args:
-    arg = args.pop(0)
-    if arg.startswith("--train_dir="):
-      out.append("--config.train_dir=" + arg.partition("=")[2])
-    elif arg == "--train_dir" and args and not args[0].startswith("-"):
-      out.append("--config.train_dir=" + args.pop(0))
-    else:
-      out.append(arg)
-  return out
-
-
-def main(config, args):
-  import json
-  from jaxnerf import localization
-  from jaxnerf.localization import LocalizationError
-  if args.output:
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-      raise LocalizationError(f"--output: {args.output}: no folder {folder}")
-  options = localization.Options(sampling=args.sampling,
-                                 iterations=args.iterations,
-                                 batch_size=args.batch_size)
-  result = localization.localize_photo(config, args.image, args.init_pose,
-                                       options, args.seed)
-  text = json.dumps(result, indent=1)
-  print(text)
-  if args.output:
-    try:
-      with open(args.output, "w") as f:
-        f.write(text + "\n")
-    except OSError as e:
-      raise LocalizationError(f"--output: {args.output}: {e.strerror}") \
-          from None
-
+from jaxnerf.commands import localize
 
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()
-  sys.exit(cli.run_with_flags(train_dir_to_config(sys.argv), "localize.py",
-                              flags(), main))
+  sys.exit(localize.main())

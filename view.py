@@ -1,31 +1,12 @@
 """Serves a local web page to look around a trained scene.
 
-  python view.py --config=instant_ngp_demo [--port 8000]
-  python view.py --config=instant_ngp_demo --config.render_baked=true
-
-Open the printed address; drag to orbit, shift-drag (or right-drag) to pan,
-the wheel to zoom; rgb / depth / opacity buttons; `?view=test:0` starts at a
-dataset view. It renders on this machine with the field, or with the baked
-scene of bake.py (`--config.render_baked=true`, much faster on a CPU).
+Runs jaxnerf/commands/view.py from a checkout; `python view.py --help`
+gives its usage.
 """
 
 import sys
 
-from jaxnerf import cli, host_memory
-
-
-def flags():
-  p = cli.FlagParser(prog="view.py")
-  p.add_argument("--port", type=int, default=8000)
-  p.add_argument("--host", default="127.0.0.1")
-  return p
-
-
-def main(config, args):
-  from jaxnerf import viewer
-  viewer.serve(config, args.host, args.port)
-
+from jaxnerf.commands import view
 
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()
-  sys.exit(cli.run_with_flags(sys.argv, "view.py", flags(), main))
+  sys.exit(view.main())

@@ -1,10 +1,32 @@
-"""What train.py and eval.py share: arguments, multi-host set-up, errors."""
+"""What the commands share: the entry wrapper (huge pages, arguments,
+multi-host set-up, one-line errors)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
+
+
+def main(script: str, job: Callable, parser: Optional["FlagParser"] = None,
+         argv: Optional[Sequence[str]] = None, config: bool = True) -> int:
+  """The entry point of every command: returns its exit status.
+
+  `argv` None means a real process start (`sys.argv`): the process first
+  re-executes itself with huge pages (host_memory), never when a test calls
+  in-process with an argv. With `config`, `--config...` arguments make the
+  config and `parser` (if any) takes the rest: `job(config)` or
+  `job(config, flags)`; without, `job(flags)` (process_data.py).
+  """
+  if argv is None:
+    from jaxnerf import host_memory
+    host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
+    argv = sys.argv
+  if not config:
+    return guarded(lambda: job(parser.parse_args(list(argv[1:]))))
+  if parser is None:
+    return run(argv, script, job)
+  return run_with_flags(argv, script, parser, job)
 
 
 def run(argv: Sequence[str], script: str, job: Callable) -> int:

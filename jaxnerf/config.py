@@ -241,7 +241,8 @@ def parse_args(argv: Sequence[str], usage: str) -> ml_collections.ConfigDict:
   """
   argv = list(argv)
   if "-h" in argv or "--help" in argv:
-    raise SystemExit(usage)
+    print(usage)
+    raise SystemExit(0)
   name, fields_given = None, []
   for i, arg in enumerate(argv):
     key = arg[2:].partition("=")[0] if arg.startswith("--") else None

@@ -3,7 +3,7 @@ trained run of the embedded lego: the entry points (in-process, through
 their argument parsing), the browser pages in headless Chromium, and the
 one-line errors."""
 
-import importlib.util
+import importlib
 import json
 import os
 import threading
@@ -15,7 +15,7 @@ import trimesh
 
 import browser
 from conftest import REPO_ROOT
-from jaxnerf import baking, cli, evaluator, metrics, trainer
+from jaxnerf import baking, evaluator, metrics, trainer
 from jaxnerf import config as config_lib
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
@@ -23,22 +23,14 @@ STEPS = 150
 
 
 def script(name):
-  """The entry point module REPO_ROOT/<name>.py (its flags and main)."""
-  spec = importlib.util.spec_from_file_location(
-      f"jaxnerf_entry_{name}", os.path.join(REPO_ROOT, f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """The command module jaxnerf.commands.<name> (its flags, job and main)."""
+  return importlib.import_module(f"jaxnerf.commands.{name}")
 
 
 def run(name, train_dir, *args):
-  """(exit status, stderr) of `python <name>.py --config=CONFIG ...`."""
-  module = script(name)
-  argv = [f"{name}.py", f"--config={CONFIG}",
-          f"--config.train_dir={train_dir}", *args]
-  if not hasattr(module, "flags"):  # train.py, eval.py: --config only
-    return cli.run(argv, f"{name}.py", module.main)
-  return cli.run_with_flags(argv, f"{name}.py", module.flags(), module.main)
+  """Exit status of `python <name>.py --config=CONFIG ...`, in-process."""
+  return script(name).main([f"{name}.py", f"--config={CONFIG}",
+                            f"--config.train_dir={train_dir}", *args])
 
 
 def load(train_dir, **fields):

@@ -70,3 +70,13 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_cycles():
   assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
   assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_commands_are_the_top_of_the_import_order():
+  graph = module_imports()
+  commands = {m for m in graph if m.startswith("jaxnerf.commands")}
+  assert {"jaxnerf.commands.train", "jaxnerf.commands.process_data"} <= \
+      commands
+  importers = sorted(m for m, deps in graph.items()
+                     if m not in commands and deps & commands)
+  assert not importers, importers

@@ -1,0 +1,26 @@
+"""Trains a NeRF-family model.
+
+  python train.py --config=demo
+  python train.py --config=blender --config.data_dir=/data/lego \
+      --config.train_dir=runs/lego
+
+Multi-host: start one process per host with JAXNERF_COORDINATOR=host:port,
+JAXNERF_NUM_PROCESSES=N and JAXNERF_PROCESS_ID=i (0 on the coordinator).
+"""
+
+import sys
+
+from jaxnerf import cli
+
+
+def job(config):
+  from jaxnerf import trainer
+  trainer.train(config)
+
+
+def main(argv=None) -> int:
+  return cli.main("train.py", job, argv=argv)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
