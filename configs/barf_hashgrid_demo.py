@@ -2,14 +2,15 @@
 lego with the paper's pose noise (se(3) std 0.15 per coordinate, in the
 world frame as BARF's code).
 
-The hash-grid settings of instant_ngp_demo; coarse to fine over the grid
-levels (`jaxnerf/methods/barf_hashgrid.py`). 2800 steps of 8192 rays:
-26.5 minutes for the whole train.py run on 2 Intel Xeon cores (0.55 s a
-step); the cameras went from 13.5 degrees / 25 (x100) to 0.26 / 0.94
-by step 1000 and 0.23 / 0.77 at the end, under issue #11's 0.5 / 1.0
-(docs/BENCHMARKS.md; in the camera frame they had flattened at 7
-degrees). From the true poses (`--config.pose_noise=0`) it is also the
-field of SCNeRF's intrinsics run.
+The hash grid instant_ngp_demo had before issue #14 changed it: finest
+level 512, the occupancy grid and marcher, 8192 rays a step in a 2^16-
+sample budget (not today's instant_ngp_demo, which has a finest level of
+256 and the proposal sampler). Coarse to fine over the grid levels
+(`jaxnerf/methods/barf_hashgrid.py`). 2800 steps: sized for issue #11's 30
+minutes on 2 CPU cores, and the poses stop moving well before the end
+(docs/BENCHMARKS.md, rows B8 and B9). From the true poses
+(`--config.pose_noise=0`) it is also the field of SCNeRF's intrinsics run
+(row B13).
 """
 
 from jaxnerf import config as config_lib

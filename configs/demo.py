@@ -1,4 +1,5 @@
-"""A small NeRF on the embedded 100x100 lego: about 10 minutes on 2 CPU cores."""
+"""A small NeRF on the embedded 100x100 lego: the quick start, sized for
+about 10 minutes on 2 CPU cores (docs/BENCHMARKS.md, row N1)."""
 
 from jaxnerf import config as config_lib
 
@@ -13,10 +14,9 @@ def get_config():
   c.netwidth = 128
   c.netwidth_condition = 64
   c.skip_layer = 0
-  # About 10 minutes on 2 idle CPU cores (~0.35 s/step). Ten minutes is far
-  # from convergence, where a high learning rate still pays: decaying to 1e-4
-  # scored 21.6 dB, stopping a 2e-3 -> 1e-4 schedule over 3000 steps at step
-  # 1076 (lr ~7e-4) 22.8 dB (docs/BENCHMARKS.md).
+  # Ten minutes is far from convergence, where a high learning rate still
+  # pays: decaying to 1e-4 within the budget scored lower than keeping the
+  # rate high (docs/BENCHMARKS.md, "NeRF demo").
   c.lr_init, c.lr_final = 2e-3, 5e-4
   c.max_steps = 1600
   c.save_every = 500

@@ -23,10 +23,10 @@ def get_config():
   c.hash_max_resolution = 256
   c.ray_jitter = "cone"
   # Proposal fields (time-blind: they learn the union over time) place
-  # 32 field samples per ray, 2048 rays a step, every ray in the loss:
-  # as written, 24.08 dB on the test frames in 20 minutes against 23.36
-  # for the occupancy grid and marcher with 8192 rays (docs/BENCHMARKS.md). The grid's fields are kept for
-  # --config.sampler=occupancy --config.batch_size=8192.
+  # 32 field samples per ray, 2048 rays a step, every ray in the loss; at
+  # the same budget they scored higher than the occupancy grid and marcher
+  # with 8192 rays (docs/BENCHMARKS.md, rows D1 and D3). The grid's fields
+  # are kept for --config.sampler=occupancy --config.batch_size=8192.
   c.sampler = "proposal"
   c.batch_size = 2048
   c.occupancy_resolution = 64
@@ -34,10 +34,9 @@ def get_config():
   c.march_steps = 384
   c.samples_budget = 2**16
   c.render_samples_per_ray = 48
-  # The budget, 20 minutes on 2 CPU cores: 0.94-1.0 s a step on
-  # the Intel Xeon the benchmarks ran on (the time limit stopped the run
-  # as written at step 1200, near the schedule's end); the time limit
-  # stops a slower machine.
+  # The budget, 20 minutes on 2 CPU cores: max_steps is sized so
+  # the schedule nearly ends within it on the benchmark machine (row D1);
+  # the time limit stops a slower machine.
   c.max_steps = 1250
   c.max_time_minutes = 20.0
   c.save_every = 1000

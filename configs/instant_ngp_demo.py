@@ -1,19 +1,14 @@
 """Instant-NGP's hash-grid field on the embedded 100x100 lego, sampled by
-proposal fields (mip-NeRF 360 / nerfacto): 15 minutes on 2 CPU cores.
+proposal fields (mip-NeRF 360 / nerfacto), for a budget of 15 minutes on 2
+CPU cores.
 
-Issue #14's ablation (docs/BENCHMARKS.md, 5 minutes each, Intel Xeon 2-core):
-the proposal sampler scored 29.41 dB on the test views against 28.14 for
-the occupancy grid and marcher; a finest level of 256, Zip-NeRF's grid
-decay, cone ray jitter and the distortion loss each did less (+0.73, +0.42,
-+0.16, -0.10 dB; one run each). The one mixture tried with the proposal
-sampler (256 and grid decay, schedule ending at 5 minutes) scored 28.10,
-but the short schedule did that (alone with it: 27.93). At 15 minutes this
-config scored 31.38 dB (29.42 at 5, 30.93 at 10) with a finest level of 512;
-bench/generalisation.py then showed the field's content inside a training
-pixel's footprint unsupervised (a random ray in each pixel 6.8 dB under the
-centre ray), and a finest level of 256 on top of the proposal sampler
-scored 31.87 dB at 15 minutes (29.70 at 5) with a train-test gap of 2.19
-dB (3.25 with 512)."""
+Why these settings (issue #14; docs/BENCHMARKS.md, rows I1-I5): in the
+ablation the proposal sampler gained most over the occupancy grid and
+marcher (every ray of the batch is in the loss, and its samples follow the
+density the proposals learn); the other regularisers each gained less and
+stay off. bench/generalisation.py then showed the field's content inside a
+training pixel's footprint unsupervised, so the finest level is 256, about
+as fine as these views supervise, which narrowed the train-test gap."""
 
 from jaxnerf import config as config_lib
 
@@ -39,9 +34,9 @@ def get_config():
   # is the occupancy marcher's 2^16 sample budget), every ray in the loss.
   c.sampler = "proposal"
   c.batch_size = 2048
-  # The schedule is set for 15 minutes on the Intel Xeon 2-core of
-  # docs/BENCHMARKS.md (0.5 s per step); the time limit holds a slower
-  # machine to the same budget.
+  # max_steps is sized so the schedule nearly ends within the 15-minute
+  # limit on the benchmark machine (docs/BENCHMARKS.md, row I1); the time
+  # limit holds a slower machine to the same budget.
   c.max_steps = 1850
   c.max_time_minutes = 15.0
   c.save_every = 500

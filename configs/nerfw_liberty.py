@@ -15,11 +15,11 @@ protocol). The scene is unbounded (sky, water, skyline): the cameras are
 centred on the focus of their optical axes and scaled into [-1, 1]^3, and
 the grid is instant_ngp_capture's, contracted (instant_ngp.
 unbounded_capture), sampled by proposal fields in nerfacto's disparity
-spacing: with the occupancy grid and marcher a 6-minute run scored 8.1 dB
-(the grid was still 91 % occupied, so the sample budget held 1169 of 8192
-rays), with the proposal sampler 12 minutes scored 23.05 dB on the held-out
-right halves (docs/BENCHMARKS.md). No masks: the transient head is what
-takes passers-by and boats out of the static scene.
+spacing: with the occupancy grid and marcher the contracted grid stayed
+mostly occupied, so the sample budget held few of the batch's rays and
+the run did not train; the proposal sampler has no budget
+(docs/BENCHMARKS.md, row W4 and "NeRF-W on liberty40"). No masks: the
+transient head is what takes passers-by and boats out of the static scene.
 """
 
 from jaxnerf import config as config_lib
@@ -33,7 +33,7 @@ def get_config():
   instant_ngp.unbounded_capture(c)
   c.sampler = "proposal"
   c.batch_size = 2048  # x 32 field intervals: 2^16 samples a step
-  c.max_steps = 4000  # about 55 minutes on 2 CPU cores (0.8 s a step)
+  c.max_steps = 4000  # not run as written (row W4 ran 12 minutes)
   c.save_every = 1000
   c.render_every = 0
   c.chunk = 4096

@@ -1,7 +1,8 @@
 """nerf-pytorch's full Blender config, for side-by-side timing.
 
 8 layers of 256 with a skip at layer 4, 64 coarse + 128 fine samples, 1024
-rays, view directions (/work/shared/BASELINES.md: PyTorch 10.3 s/step).
+rays, view directions. The two timings and the CPU each was measured on:
+docs/BENCHMARKS.md, rows S2 and S4.
 """
 
 from jaxnerf import config as config_lib

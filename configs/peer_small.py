@@ -1,7 +1,8 @@
 """nerf-pytorch's small benchmark config, for side-by-side timing.
 
-4 layers of 128, 32 coarse + 64 fine samples, 1024 rays, view directions
-(docs/BENCHMARKS.md, /work/shared/BASELINES.md: PyTorch 0.49 s/step).
+4 layers of 128, 32 coarse + 64 fine samples, 1024 rays, view directions.
+The timings and the CPU each was measured on: docs/BENCHMARKS.md, rows S1,
+S4 and S5.
 """
 
 from jaxnerf import config as config_lib

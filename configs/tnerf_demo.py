@@ -9,8 +9,7 @@ def get_config():
   c.unlock()
   c.train_dir = "runs/tnerf_demo"
   c.deformation = False
-  # No deformation MLP: a step costs about as much as instant_ngp_demo's
-  # (0.5 s with the proposal sampler); 2100 steps took 17 of the 20
-  # minutes on the benchmark machine (24.49 dB, docs/BENCHMARKS.md).
+  # No deformation MLP: a step costs about half of dnerf_demo's, so more
+  # steps fit the same budget (docs/BENCHMARKS.md, row D2).
   c.max_steps = 2100
   return c
