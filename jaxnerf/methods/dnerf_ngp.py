@@ -6,11 +6,11 @@ fields (`sampler`, as instant_ngp), and its T-NeRF baseline with
 Why this variant: of the two the issue offers (a hash-grid canonical field
 with a small deformation MLP, or a space-time grid factorisation such as
 K-Planes), it reuses the pieces the library already trains fast on this CPU
-(Instant-NGP's hash grid, occupancy grid and packed marcher: 28.5 dB on the
-static embedded lego in 5 minutes), keeps D-NeRF's own structure (a
-canonical scene at t = 0 and a deformation into it, exactly zero at
-t = 0), and adds only one small MLP per sample; TiNeuVox makes the same
-choice (a voxel-grid field with a tiny deformation MLP). A factorised
+(Instant-NGP's hash grid, occupancy grid and packed marcher; their speed on
+the static embedded lego: docs/BENCHMARKS.md, row I6), keeps D-NeRF's own
+structure (a canonical scene at t = 0 and a deformation into it, exactly
+zero at t = 0), and adds only one small MLP per sample; TiNeuVox makes the
+same choice (a voxel-grid field with a tiny deformation MLP). A factorised
 space-time grid would be a new encoding with its own regularisers.
 
 * Deformation: dx = MLP(enc(x), enc(t)) (`deform_depth` layers of

@@ -63,8 +63,9 @@ def grid_fields() -> ml_collections.ConfigDict:
   c.density_width = 64
   c.geo_features = 15
   # Colour: "mlp" (SH-encoded direction + features -> MLP) or "sh" (the
-  # density MLP outputs SH coefficients per channel directly). "mlp" trains
-  # better: 28.5 vs 27.4 dB at 5 min on the embedded lego (docs/BENCHMARKS.md).
+  # density MLP outputs SH coefficients per channel directly). "mlp" trained
+  # better at equal time on the embedded lego for little more time a step
+  # (docs/BENCHMARKS.md, rows I6 and I7).
   c.color_mode = "mlp"
   c.sh_degree = 3
   c.color_layers = 2

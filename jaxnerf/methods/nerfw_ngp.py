@@ -15,7 +15,8 @@ left-half appearance fit) on `fields.HashGridField`:
   transient density kept the union of every photo's transients occupied
   (half the lego's box after 500 steps, 150 samples per ray), so the
   sample budget held 400 of 8192 rays and the static scene never formed
-  (10 dB on the lego in the wild; docs/BENCHMARKS.md).
+  on the lego in the wild (docs/BENCHMARKS.md, "NeRF-W on the lego in the
+  wild").
 
 Packed samples (a fixed budget per step, see instant_ngp) replace NeRF's
 coarse and fine levels: one level, whose `rgb` is the static render.
@@ -52,11 +53,10 @@ def config_fields() -> ml_collections.ConfigDict:
   # and the sample budget holds 400 of 8192 rays. 1.0: 0.12 full, 2100+
   # rays (transient_density_bias -8 also carves, but then transients take
   # 13-24 % of the clean lego's rays). On the proposal sampler (which
-  # follows the static density only) 0.1 and 1.0 scored alike (24.05 and
-  # 24.03 dB, lego in the wild, 15 minutes) with softplus betas, which left
-  # the transient head unused; configs/nerfw_ngp_demo.py takes the paper's
-  # 0.01 with beta_max 1 (24.69 with a 200-step warm-up).
-  # docs/BENCHMARKS.md.
+  # follows the static density only) 0.1 and 1.0 scored alike with softplus
+  # betas, which left the transient head unused; configs/nerfw_ngp_demo.py
+  # takes the paper's 0.01 with beta_max 1, where the head is used
+  # (docs/BENCHMARKS.md, the NeRF-W sections).
   c.lambda_u = 1.0
   for group in ("appearance_", "transient_"):
     c[group + "lr_init"] = 1e-2
