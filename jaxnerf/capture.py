@@ -7,6 +7,7 @@ the caller), a video is decoded into frames in the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Optional
 import imageio.v3 as iio
 import numpy as np
 
+from jaxnerf import files
 from jaxnerf.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -28,12 +30,20 @@ class InputError(UserError):
 class Log:
   """Progress lines on stdout, every line also in a log file (with the
   time), and a way to send a library's own output (COLMAP's log on the
-  process's stderr) into that file only."""
+  process's stderr) into that file only.
 
-  def __init__(self, path: Optional[str] = None, stream=None):
+  `atomic`: the file is written under a temporary name beside `path`
+  (files.temporary_beside) and becomes `path` on `close()`, replacing a
+  previous log; else lines are appended to `path` as they come.
+  """
+
+  def __init__(self, path: Optional[str] = None, stream=None,
+               atomic: bool = False):
     self.path = path
     self.stream = stream or sys.stdout
-    self.file = open(path, "a", encoding="utf-8") if path else None
+    self.tmp = files.temporary_beside(path) if path and atomic else None
+    self.file = (open(self.tmp or path, "a", encoding="utf-8") if path
+                 else None)
     self.start = time.time()
 
   def __call__(self, message: str) -> None:
@@ -50,6 +60,9 @@ class Log:
     if self.file:
       self.file.close()
       self.file = None
+      if self.tmp:
+        os.replace(self.tmp, self.path)
+        self.tmp = None
 
 
 class _Redirect:
@@ -243,21 +256,33 @@ def downscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 def write_downscaled(image_dir: str, names: list[str], factors, log: Log
                      ) -> None:
-  """images_<factor>/ copies of every image next to `image_dir`."""
-  progress = StageProgress(log, "downscale", len(names), "images")
+  """images_<factor>/ copies of every image next to `image_dir`, each
+  filled under a temporary name and renamed when complete (a kill leaves
+  no half-filled folder under the final name).
+
+  Raises:
+    FileExistsError: an images_<factor> folder exists already (the caller
+      removes one it owns first).
+  """
   parent = os.path.dirname(os.path.abspath(image_dir))
   base = os.path.basename(os.path.abspath(image_dir))
-  for factor in factors:
-    os.makedirs(os.path.join(parent, f"{base}_{factor}"), exist_ok=True)
-  for i, name in enumerate(names):
-    image = iio.imread(os.path.join(image_dir, name))
-    for factor in factors:
-      out = os.path.join(parent, f"{base}_{factor}", name)
-      small = downscale(image, factor)
-      if name.lower().endswith((".jpg", ".jpeg")):
-        iio.imwrite(out, small, quality=95)
-      else:
-        iio.imwrite(out, small)
-    if (i + 1) % 20 == 0 or i + 1 == len(names):
-      progress.update(i + 1)
+  finals = {f: os.path.join(parent, f"{base}_{f}") for f in factors}
+  for final in finals.values():
+    if os.path.lexists(final):
+      raise FileExistsError(f"{final}: exists; not replaced")
+  progress = StageProgress(log, "downscale", len(names), "images")
+  with contextlib.ExitStack() as stack:
+    tmps = {f: stack.enter_context(files.atomic_dir(final))
+            for f, final in finals.items()}
+    for i, name in enumerate(names):
+      image = iio.imread(os.path.join(image_dir, name))
+      for factor in factors:
+        out = os.path.join(tmps[factor], name)
+        small = downscale(image, factor)
+        if name.lower().endswith((".jpg", ".jpeg")):
+          iio.imwrite(out, small, quality=95)
+        else:
+          iio.imwrite(out, small)
+      if (i + 1) % 20 == 0 or i + 1 == len(names):
+        progress.update(i + 1)
   progress.done()

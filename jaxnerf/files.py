@@ -11,7 +11,13 @@ which the next write of the same name removes.
 
 Folders this program fills (process_data.py's outputs) carry a marker file
 naming the program; a folder in the way without the marker is the user's,
-and is never removed (`check_ours`).
+and is never removed. A marker may list the entries of the folder the
+program wrote (`mark(..., outputs=...)`, `read_mark`): then only those are
+its own, the rest of the folder the user's (process_data.py writes into
+the user's capture folder beside their photos).
+
+Temporaries get the permissions of an ordinary new file (the umask's), not
+tempfile's private 0600/0700.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
 TMP_PREFIX = ".tmp-"
 MARKER = ".jaxnerf"  # a folder's marker: this program wrote the folder
@@ -40,16 +46,37 @@ def _clear_stale(path: str) -> None:
         os.remove(stale)
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def temporary_beside(path: str, suffix: str = "", folder: bool = False
+                     ) -> str:
+  """A new empty file (or folder) beside `path` named `.tmp-<name>.*`,
+  after removing the ones a killed write of `path` left behind. The caller
+  renames it over `path` when complete (or removes it)."""
+  parent, name = os.path.split(os.path.abspath(path))
+  _clear_stale(path)
+  if folder:
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}.", suffix=suffix,
+                           dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())
+  else:
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", suffix=suffix,
+                               dir=parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+  return tmp
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
   """Yields a temporary path beside `path`; on a clean exit it becomes
   `path` (replacing it), on an exception it is removed. `suffix` keeps an
   extension writers look at (np.savez appends .npz to names without it)."""
-  folder, name = os.path.split(os.path.abspath(path))
-  _clear_stale(path)
-  fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", suffix=suffix,
-                             dir=folder)
-  os.close(fd)
+  tmp = temporary_beside(path, suffix)
   try:
     yield tmp
     os.replace(tmp, path)
@@ -78,9 +105,53 @@ def write_json(path: str, obj, **kwargs) -> None:
     json.dump(obj, f, **kwargs)
 
 
-def mark(folder: str, program: str) -> None:
-  """Marks `folder` as written by `program` (a file inside it)."""
-  write_json(os.path.join(folder, MARKER), {"written_by": program})
+@contextlib.contextmanager
+def atomic_dir(path: str) -> Iterator[str]:
+  """Yields a new empty folder beside `path` to fill; on a clean exit it is
+  renamed to `path`, on an exception removed with what it holds. `path`
+  must not exist by then (the caller removes an old one it owns first):
+  a folder is never merged into or replaced here.
+
+  Raises:
+    FileExistsError: `path` exists when the folder is complete.
+  """
+  tmp = temporary_beside(path, folder=True)
+  try:
+    yield tmp
+    if os.path.lexists(path):
+      raise FileExistsError(f"{path}: exists; not replaced")
+    os.rename(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+def mark(folder: str, program: str, **fields) -> None:
+  """Marks `folder` as written by `program` (a file inside it), with
+  further JSON `fields` (e.g. `outputs`: the entries it wrote)."""
+  write_json(os.path.join(folder, MARKER), {"written_by": program, **fields},
+             indent=1)
+
+
+def read_mark(folder: str) -> Optional[dict]:
+  """The marker's fields (`written_by`, ...), None if `folder` has none.
+
+  Raises:
+    ValueError: a file named like the marker that is not one (not JSON,
+      not an object, no `written_by`): someone else's file.
+    OSError: it cannot be read.
+  """
+  path = os.path.join(folder, MARKER)
+  if not os.path.lexists(path):
+    return None
+  if os.path.islink(path) or not os.path.isfile(path):
+    raise ValueError(f"{path}: not a marker file")
+  with open(path, encoding="utf-8") as f:
+    fields = json.load(f)  # JSONDecodeError, UnicodeDecodeError: ValueError
+  if not isinstance(fields, dict) or not isinstance(
+      fields.get("written_by"), str):
+    raise ValueError(f"{path}: not a marker (no written_by)")
+  return fields
 
 
 def is_ours(folder: str) -> bool:

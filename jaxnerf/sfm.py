@@ -22,12 +22,14 @@ import time
 import numpy as np
 
 from jaxnerf.capture import Log, StageProgress
-from jaxnerf.errors import UserError
+from jaxnerf.errors import ConfigError, UserError
 
 CAMERA_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_RADIAL")
 MATCHERS = ("exhaustive", "sequential")
 # Camera models with distortion coefficients ("extra params" in COLMAP).
 DISTORTED_MODELS = ("OPENCV", "SIMPLE_RADIAL")
+# SIFT on images scaled below this finds too few features to pose them.
+MIN_IMAGE_SIZE = 100
 EXTRACT_CHUNK = 8  # images per extraction call (one progress line each)
 MATCH_CHUNK = 64  # image pairs per matching call
 
@@ -47,6 +49,26 @@ class SfmOptions:
   num_threads: int = -1  # -1: all cores
 
 
+def _check_int(value, flag: str, minimum: int) -> None:
+  if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+      or value < minimum):
+    raise ConfigError(f"{flag}: {value!r}; must be an integer >= {minimum}")
+
+
+def check_options(options: SfmOptions) -> None:
+  """ConfigError (one line naming the flag) for options SfM cannot run
+  with; before any work."""
+  if options.camera_model not in CAMERA_MODELS:
+    raise ConfigError(f"--camera_model: {options.camera_model!r}; known: "
+                      f"{', '.join(CAMERA_MODELS)}")
+  if options.matching not in MATCHERS:
+    raise ConfigError(f"--matching: {options.matching!r}; known: "
+                      f"{', '.join(MATCHERS)}")
+  _check_int(options.overlap, "--overlap", 1)
+  _check_int(options.max_features, "--max_features", 1)
+  _check_int(options.max_image_size, "--max_image_size", MIN_IMAGE_SIZE)
+
+
 def exhaustive_pairs(names: list[str]) -> list[tuple[str, str]]:
   """Every pair of images."""
   return list(itertools.combinations(names, 2))
@@ -54,7 +76,13 @@ def exhaustive_pairs(names: list[str]) -> list[tuple[str, str]]:
 
 def sequential_pairs(names: list[str], overlap: int) -> list[tuple[str, str]]:
   """Frame i with frames i+1 .. i+overlap, and with i + 2^k beyond that
-  (COLMAP's quadratic overlap: long-range pairs that close loops)."""
+  (COLMAP's quadratic overlap: long-range pairs that close loops).
+
+  Raises:
+    ConfigError: overlap below 1 (no neighbours, and the loop-closing
+      strides would never pass the end).
+  """
+  _check_int(overlap, "--overlap", 1)
   pairs = set()
   n = len(names)
   for i in range(n):
@@ -175,12 +203,7 @@ def run(image_dir: str, names: list[str], work_dir: str,
   Returns:
     The largest reconstruction (pycolmap), or None if none was made.
   """
-  if options.camera_model not in CAMERA_MODELS:
-    raise SfmError(f"--camera_model: {options.camera_model!r}; known: "
-                   f"{', '.join(CAMERA_MODELS)}")
-  if options.matching not in MATCHERS:
-    raise SfmError(f"--matching: {options.matching!r}; known: "
-                   f"{', '.join(MATCHERS)}")
+  check_options(options)
   os.makedirs(work_dir, exist_ok=True)
   database = os.path.join(work_dir, "database.db")
   if os.path.exists(database):

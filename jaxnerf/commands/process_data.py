@@ -6,8 +6,10 @@
 Writes a nerfstudio-style transforms.json (train with
 --config.dataset_type=nerfstudio --config.data_dir=DIR), the COLMAP model,
 downscaled copies, the sparse points, report.json and a log (see
-jaxnerf/posing.py). Nothing in the input is modified. Bad input is one line
-on stderr and exit status 1.
+jaxnerf/posing.py). Photos given as DIR/images (nerfstudio's layout) are
+used in place. Nothing in the input is modified, and nothing in the output
+folder that this program did not write is replaced. Bad input is one line
+on stderr and exit status 1, before anything is written.
 """
 
 import sys
@@ -22,31 +24,42 @@ def flags():
   source = p.add_mutually_exclusive_group(required=True)
   source.add_argument("--images", help="a folder of photos (PNG or JPG)")
   source.add_argument("--video", help="a video file")
-  p.add_argument("--output", required=True, help="the output folder")
-  p.add_argument("--num_frames", type=int, default=100,
-                 help="video: frames to take, evenly spaced (default 100)")
+  p.add_argument("--output", required=True,
+                 help="the output folder (its parent must exist); DIR/images "
+                 "may hold the photos already (--images DIR/images)")
+  p.add_argument("--num_frames", type=int, default=None,
+                 help="video only: frames to take, evenly spaced (default "
+                 "100, at least 3)")
   p.add_argument("--camera_model", default="OPENCV", choices=sfm.CAMERA_MODELS,
                  help="the shared camera's model (default OPENCV)")
   p.add_argument("--matching", choices=sfm.MATCHERS, default=None,
                  help="exhaustive (default for photos) or sequential "
                  "(default for a video)")
-  p.add_argument("--overlap", type=int, default=10,
-                 help="sequential matching: neighbours per frame")
-  p.add_argument("--max_features", type=int, default=8192)
+  p.add_argument("--overlap", type=int, default=None,
+                 help="sequential matching only: neighbours per frame "
+                 "(default 10, at least 1)")
+  p.add_argument("--max_features", type=int, default=8192,
+                 help="SIFT features per image (default 8192, at least 1)")
   p.add_argument("--max_image_size", type=int, default=3200,
-                 help="SIFT runs on images at most this large")
+                 help="SIFT runs on images at most this large (default 3200,"
+                 f" at least {sfm.MIN_IMAGE_SIZE})")
   return p
 
 
 def request(args):
   """The posing.Request of parsed flags."""
   from jaxnerf import posing, sfm
+  from jaxnerf.errors import ConfigError
   matching = args.matching or ("sequential" if args.video else "exhaustive")
+  if args.overlap is not None and matching != "sequential":
+    raise ConfigError(f"--overlap: only for sequential matching (--matching "
+                      f"sequential; the default for a video), not {matching}")
+  overlap = sfm.SfmOptions.overlap if args.overlap is None else args.overlap
   return posing.Request(
       output=args.output, images=args.images, video=args.video,
       num_frames=args.num_frames,
       sfm=sfm.SfmOptions(camera_model=args.camera_model, matching=matching,
-                         overlap=args.overlap, max_features=args.max_features,
+                         overlap=overlap, max_features=args.max_features,
                          max_image_size=args.max_image_size))
 
 
