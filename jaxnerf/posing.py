@@ -42,11 +42,13 @@ import numpy as np
 
 from jaxnerf import capture, colmap_model, files, sfm
 from jaxnerf.capture import InputError, Log
-from jaxnerf.datasets import nerfstudio
 
 PROGRAM = "process_data.py"
 DOWNSCALE_FACTORS = (2, 4, 8)
 DEFAULT_NUM_FRAMES = 100
+# nerfstudio.FILENAME; the loaders (and jax) load only when SfM has run,
+# so bad flags are answered at once.
+TRANSFORMS_FILE = "transforms.json"
 IMAGES = "images"
 COLMAP_DIR = "colmap"
 LOG_FILE = "process_data.log"
@@ -76,7 +78,7 @@ def output_names(request: Request, own_log: bool = True) -> list[str]:
   """The entries of the output folder a run writes, transforms.json first
   (the order a rerun removes them in: nothing loadable outlives what it
   references)."""
-  return ([nerfstudio.FILENAME, COLMAP_DIR, IMAGES] +
+  return ([TRANSFORMS_FILE, COLMAP_DIR, IMAGES] +
           [f"{IMAGES}_{f}" for f in request.downscale] +
           [PLY_FILE, REPORT_FILE] + ([LOG_FILE] if own_log else []))
 
@@ -389,7 +391,8 @@ def _run(request: Request, names: Optional[list[str]], log: Log) -> dict:
   report["num_points"] = int(len(xyz))
   report["seconds"] = {**times, "total": time.time() - start}
   _write_report(request.output, report)
-  transforms = os.path.join(request.output, nerfstudio.FILENAME)
+  from jaxnerf.datasets import nerfstudio
+  transforms = os.path.join(request.output, TRANSFORMS_FILE)
   with files.atomic_path(transforms) as tmp:
     nerfstudio.write_transforms(
         tmp, [f"{IMAGES}/{n}" for n in registered],
