@@ -12,14 +12,16 @@ import subprocess
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Absolute paths of a particular machine: a home or work folder, a mount,
-# a Windows drive. /tmp is allowed (tests and benchmarks write there). The
-# folder names are joined at run time so this file does not match itself.
-# A path is absolute only where nothing path-like precedes the slash, so
-# "https://host/home/..." and "../shared/..." do not count.
+# a folder on a Windows drive. /tmp is allowed (tests and benchmarks write
+# there). The folder names are joined at run time so this file does not
+# match itself. A path is absolute only where nothing path-like precedes the
+# slash, so "https://host/home/..." and "../shared/..." do not count; a
+# drive needs a folder of two or more characters and a separator after it,
+# so escapes in code ("f:\\n") do not count.
 _ROOTS = "|".join(["work", "home", "root", "Users", "mnt"])
 MACHINE_PATH = re.compile(
     r"(?<![\w.~/-])/(?:" + _ROOTS + r")/"
-    r"|(?<![\w])[A-Za-z]:\\\\?[A-Za-z_]")
+    r"|(?<![\w])[A-Za-z]:(?:\\{1,2}|/)[\w .-]{2,}[\\/]")
 
 
 def tracked_files(root):
@@ -73,9 +75,11 @@ def test_the_machine_path_pattern():
   assert MACHINE_PATH.search("see /" + "work" + "/shared/BASELINES.md")
   assert MACHINE_PATH.search('{"source": "/' + 'Users' + '/bob/lego"}')
   assert MACHINE_PATH.search("D:" + "\\" + "scenes" + "\\" + "lego")
+  assert MACHINE_PATH.search("c:/" + "scenes/lego")
   for fine in ("../shared/data/fern", "/tmp/cpu.lock",
                "https://example.org/" + "home" + "/x", "runs/lego/",
-               "data/lego_100", "ratio 1:2", "a " + "http://host/mnt/x"):
+               "data/lego_100", "ratio 1:2", "a " + "http://host/mnt/x",
+               "as f:" + "\\" + 'n"', "s:" + "\\" + "t" + "\\" + "n"):
     assert not MACHINE_PATH.search(fine), fine
 
 
