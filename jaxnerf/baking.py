@@ -38,14 +38,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
+import zlib
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import encoding, rendering
-from jaxnerf.errors import BakedFileError, ResourceError
+from jaxnerf import encoding, files, rendering
+from jaxnerf.errors import BakedFileError, ConfigError, ResourceError
 
 FORMAT = "jaxnerf-baked-block-sparse"
 FORMAT_VERSION = 1
@@ -170,19 +172,53 @@ def check_memory(needed: int, what: str, flag: str) -> None:
         f"only {available / 2**30:.1f} GiB is available; lower it")
 
 
+def march_steps(resolution: int, step_ratio: float) -> int:
+  """Steps of the culling march: enough to cross the box's diagonal."""
+  return int(np.ceil(np.sqrt(3) * resolution / step_ratio)) + 1
+
+
+# Values the culling march holds per ray sample (times, positions, grid
+# coordinates, corner indices and weights, weights, cells): about 16
+# float32, an estimate from march_weights' arrays.
+MARCH_BYTES_PER_SAMPLE = 64
+CULL_CHUNK = 8192  # rays per culling call
+
+
 def check_options(options: BakeOptions) -> None:
+  """Every option, before any work (bake.py's flags).
+
+  Raises:
+    ConfigError: a value out of range, naming the flag; ResourceError: a
+    bake that would not fit in memory.
+  """
   r, b = options.resolution, options.block_size
   if r <= 0 or b <= 0 or r % b:
     raise ResourceError(f"--resolution: {r} must be a positive multiple of "
                         f"--block_size ({b})")
   if not 0 <= options.sh_degree <= encoding.MAX_SH_DEGREE:
-    raise ResourceError(f"--sh_degree: {options.sh_degree} is not in [0, "
-                        f"{encoding.MAX_SH_DEGREE}]")
+    raise ConfigError(f"--sh_degree: {options.sh_degree} is not in [0, "
+                      f"{encoding.MAX_SH_DEGREE}]")
+  if not (np.isfinite(options.step_ratio) and options.step_ratio > 0):
+    raise ConfigError(f"--step_ratio: {options.step_ratio} must be a finite "
+                      "number > 0")
+  if not 0 <= options.cull_threshold < 1:  # weights are at most 1
+    raise ConfigError(f"--cull_threshold: {options.cull_threshold} is not in "
+                      "[0, 1)")
+  if options.cull_ray_stride < 1:
+    raise ConfigError(f"--cull_ray_stride: {options.cull_ray_stride} must be "
+                      ">= 1")
+  if options.projection_directions < 1 or options.chunk < 1:
+    raise ConfigError("BakeOptions: projection_directions and chunk must be "
+                      ">= 1")
   # The dense parts (vertex densities, culling weights) come first; the
   # atlas is checked again once culling says how many blocks it keeps.
   check_memory(bake_memory_bytes(r, b, options.sh_degree, 0.0),
                f"a {r}^3 bake (vertex densities and culling weights)",
                "--resolution")
+  steps = march_steps(r, options.step_ratio)
+  check_memory(CULL_CHUNK * steps * MARCH_BYTES_PER_SAMPLE,
+               f"culling with {steps} steps per ray (--step_ratio "
+               f"{options.step_ratio:g} at --resolution {r})", "--step_ratio")
 
 
 # Grid evaluation ---------------------------------------------------------------
@@ -288,7 +324,7 @@ def march_weights(grid: jax.Array, origins: jax.Array, directions: jax.Array,
 
 
 def max_ray_weights(grid: np.ndarray, rays, bound: float, step_ratio: float,
-                    chunk: int = 8192) -> np.ndarray:
+                    chunk: int = CULL_CHUNK) -> np.ndarray:
   """The largest weight each cell gets from any of `rays` (PlenOctrees'
   visibility culling): [R, R, R] float32 (x, y, z).
 
@@ -298,7 +334,7 @@ def max_ray_weights(grid: np.ndarray, rays, bound: float, step_ratio: float,
   """
   r = grid.shape[0] - 1
   step = step_ratio * 2 * bound / r
-  num_steps = int(np.ceil(2 * np.sqrt(3) * bound / step)) + 1
+  num_steps = march_steps(r, step_ratio)
   n = rays.origins.shape[0]
 
   @jax.jit
@@ -468,19 +504,31 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
 
 
 def save(path: str, scene: BakedScene) -> int:
-  """Writes the scene (float16 values, compressed) to `path`; returns its
-  size in bytes."""
+  """Writes the scene (float16 values, compressed) to `path`, atomically (a
+  temporary name beside it, renamed when complete: a killed bake leaves
+  no partial file under `path`); returns its size in bytes."""
   meta = dict(format=FORMAT, version=FORMAT_VERSION, bound=scene.bound,
               step_ratio=scene.step_ratio, white_bkgd=scene.white_bkgd,
               method=scene.method, step=scene.step)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp.npz"
-  np.savez_compressed(tmp, meta=np.asarray(json.dumps(meta)),
-                      block_index=scene.block_index,
-                      density=scene.density.astype(np.float16),
-                      sh=scene.sh.astype(np.float16))
-  os.replace(tmp, path)
+  # The .npz suffix: np.savez appends it to names without one.
+  with files.atomic_path(path, suffix=".npz") as tmp:
+    np.savez_compressed(tmp, meta=np.asarray(json.dumps(meta)),
+                        block_index=scene.block_index,
+                        density=scene.density.astype(np.float16),
+                        sh=scene.sh.astype(np.float16))
   return os.path.getsize(path)
+
+
+# What np.load and json raise on a file that is not a complete baked scene:
+# a truncated or foreign zip (BadZipFile, EOFError), a damaged member
+# (zlib.error, BadZipFile's CRC check), a missing member (KeyError), bad
+# JSON or a pickled/foreign array (ValueError), an unreadable file
+# (OSError).
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, KeyError,
+               ValueError, OSError)
+_META_FIELDS = {"bound": float, "step_ratio": float, "white_bkgd": bool,
+                "method": str, "step": int}
 
 
 def load(path: str, method: Optional[str] = None) -> BakedScene:
@@ -490,22 +538,37 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
     method: if given, the file must have been baked from this method.
   Raises:
     BakedFileError: missing or unreadable file, another format version,
-      another method.
+      another method, arrays of inconsistent shapes.
   """
   if not os.path.isfile(path):
     raise BakedFileError(f"{path}: no baked scene; run bake.py first")
   try:
-    with np.load(path, allow_pickle=False) as f:
+    f = np.load(path, allow_pickle=False)
+    if not isinstance(f, np.lib.npyio.NpzFile):  # a bare .npy array
+      raise ValueError("an array, not an .npz archive")
+    with f:
       meta = json.loads(str(f["meta"]))
       arrays = {k: f[k] for k in ("block_index", "density", "sh")}
-  except Exception as e:  # pylint: disable=broad-except
+  except _UNREADABLE as e:
+    message = str(e).splitlines()[0] if str(e) else ""
     raise BakedFileError(f"{path}: not a baked scene ({type(e).__name__}: "
-                         f"{e})") from None
+                         f"{message})") from None
+  if not isinstance(meta, dict):
+    raise BakedFileError(f"{path}: not a baked scene (meta is not an "
+                         "object)")
   if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
     raise BakedFileError(
         f"{path}: baked scene format {meta.get('format')} version "
         f"{meta.get('version')}, this jaxnerf reads {FORMAT} version "
         f"{FORMAT_VERSION}; bake it again with bake.py")
+  for key, kind in _META_FIELDS.items():
+    value = meta.get(key)
+    if not isinstance(value, kind) and not (
+        kind is float and isinstance(value, int) and
+        not isinstance(value, bool)):
+      raise BakedFileError(f"{path}: meta field {key!r} is {value!r}, not "
+                           f"a {kind.__name__}")
+  check_arrays(path, **arrays)
   if method is not None and meta["method"] != method:
     raise BakedFileError(f"{path}: baked from method {meta['method']!r}, but "
                          f"the config's method is {method!r}")
@@ -516,3 +579,25 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
                     step_ratio=float(meta["step_ratio"]),
                     white_bkgd=bool(meta["white_bkgd"]),
                     method=str(meta["method"]), step=int(meta["step"]))
+
+
+def check_arrays(path: str, block_index: np.ndarray, density: np.ndarray,
+                 sh: np.ndarray) -> None:
+  """Raises BakedFileError unless the arrays form one scene: block_index
+  [G, G, G] of rows -1..n-1, density [n, B+1, B+1, B+1], sh [n, B+1, B+1,
+  B+1, 3, K] with K a square."""
+  n = density.shape[0] if density.ndim == 4 else -1
+  side = density.shape[1] if density.ndim == 4 else -1
+  k = sh.shape[-1] if sh.ndim == 6 else -1
+  ok = (block_index.ndim == 3 and len(set(block_index.shape)) == 1 and
+        np.issubdtype(block_index.dtype, np.integer) and
+        n >= 0 and side >= 2 and density.shape[1:] == (side,) * 3 and
+        sh.shape[:5] == (n,) + (side,) * 3 + (3,) and k >= 1 and
+        round(np.sqrt(k))**2 == k)
+  if ok and block_index.size:
+    ok = (block_index.min() >= -1 and block_index.max() < n)
+  if not ok:
+    raise BakedFileError(
+        f"{path}: not a baked scene (arrays of inconsistent shapes: "
+        f"block_index {block_index.shape}, density {density.shape}, sh "
+        f"{sh.shape})")

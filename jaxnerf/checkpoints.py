@@ -1,7 +1,9 @@
 """Checkpoints: a thin layer over orbax's CheckpointManager.
 
 Orbax writes each checkpoint to a temporary folder and renames it when
-complete, so a run killed mid-save leaves the previous checkpoints intact.
+complete, so a run killed mid-save leaves the previous checkpoints intact
+(tests/test_train_eval.py kills a run and resumes it); the run's other
+metadata, scene.json, is written atomically by trainer.write_scene_info.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import orbax.checkpoint as ocp
 class Checkpointer:
   """Saves and restores TrainStates under `<train_dir>/checkpoints`."""
 
-  def __init__(self, train_dir: str, max_to_keep: int = 3):
+  def __init__(self, train_dir: str, max_to_keep: int = 3,
+               create: bool = True):
+    """create=False: a reader's (eval.py, exports), which must not make the
+    folder of a run that does not exist."""
     self.directory = os.path.join(os.path.abspath(train_dir), "checkpoints")
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True,
+        max_to_keep=max_to_keep, create=create,
         enable_async_checkpointing=False)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 

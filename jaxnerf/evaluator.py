@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import time
 from typing import Callable, Optional
@@ -19,18 +18,34 @@ import jax
 import numpy as np
 import optax
 
-from jaxnerf import (cameras as cameras_lib, checkpoints, images, methods,
-                     metrics, parallel, trainer, training)
+from jaxnerf import (cameras as cameras_lib, checkpoints, files, images,
+                     methods, metrics, parallel, trainer, training)
 from jaxnerf.datasets import Dataset, load_dataset
 from jaxnerf.errors import CheckpointError, ConfigError
 from jaxnerf.methods import base
 
 
+def check_checkpoints(config) -> str:
+  """config.train_dir's checkpoint folder, which must exist (checked before
+  any work, and before orbax, which would make it).
+
+  Raises:
+    CheckpointError: naming config.train_dir.
+  """
+  directory = os.path.join(os.path.abspath(config.train_dir), "checkpoints")
+  if not os.path.isdir(directory):
+    raise CheckpointError(f"config.train_dir: no checkpoint in {directory}; "
+                          "run train.py first")
+  return directory
+
+
 def restore_latest(config, mesh):
   """(method, model, restored TrainState) from the latest checkpoint."""
   method = methods.get(config.method)
+  check_checkpoints(config)
   checkpointer = checkpoints.Checkpointer(config.train_dir,
-                                          config.keep_checkpoints)
+                                          config.keep_checkpoints,
+                                          create=False)
   if checkpointer.latest_step() is None:
     raise CheckpointError(f"config.train_dir: no checkpoint in "
                           f"{checkpointer.directory}; run train.py first")
@@ -335,6 +350,9 @@ def evaluate(config) -> dict:
   Returns the metrics dict.
   """
   is_main = jax.process_index() == 0
+  trainer.check_fields(config, {"chunk": 1, "test_view_limit": 0,
+                                "render_path_frames": 1,
+                                "render_time_frames": 0})
   mesh = parallel.make_mesh()
   limit = config.test_view_limit or None
   renderer = (baked_renderer(config) if config.render_baked else
@@ -396,8 +414,7 @@ def evaluate(config) -> dict:
         str(s): _mean_of([r for r in records if r["scale"] == s])
         for s in scales}
   if is_main:
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-      json.dump(result, f, indent=2)
+    files.write_json(os.path.join(out_dir, "metrics.json"), result, indent=2)
     if config.save_video:
       for name in ("rgb", "depth"):
         if frames.get(name):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from typing import Any
 
 import jax
@@ -65,3 +67,43 @@ def training_rays(config, stride: int = 1) -> tuple[Dataset, Rays,
       [x.reshape(-1, x.shape[-1]) for x in xs])[::stride], *rays)
   rgb = np.concatenate([im.reshape(-1, 3) for im in dataset.images])
   return dataset, flat, rgb[::stride].astype(np.float32)
+
+
+# Layouts with a file per split: the split exists when its file does.
+SPLIT_FILES = {"blender": "transforms_{split}.json",
+               "dnerf": "transforms_{split}.json"}
+
+
+def split_exists(config, split: str) -> bool:
+  """Whether `split` of config.data_dir has views of its own, without
+  loading it: for Blender and D-NeRF scenes, its transforms_<split>.json
+  exists; for multiscale scenes, metadata.json names it; the other
+  layouts (llff, nerfstudio, colmap, nerfies) hold a split out of one list
+  of images, so it exists and a failure to load it is a real error."""
+  if split == "train":
+    return True
+  pattern = SPLIT_FILES.get(config.dataset_type)
+  if pattern is not None:
+    return os.path.isfile(os.path.join(config.data_dir,
+                                       pattern.format(split=split)))
+  if config.dataset_type == "multiscale":
+    path = os.path.join(config.data_dir, "metadata.json")
+    try:
+      with open(path, "rb") as f:
+        meta = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):  # the loader reports it, naming the file
+      return True
+    return not isinstance(meta, dict) or split in meta
+  return True
+
+
+def named_views(config) -> dict[str, Dataset]:
+  """The views a viewer offers by name: the training split, and
+  config.eval_split where it exists (`split_exists`; a scene without one
+  still has its training views). Errors loading an existing split are
+  raised (one-line DatasetErrors)."""
+  views = {"train": load_dataset(config, "train")}
+  if config.eval_split != "train" and split_exists(config,
+                                                   config.eval_split):
+    views[config.eval_split] = load_dataset(config, config.eval_split)
+  return views

@@ -6,14 +6,15 @@ Blender and Open3D read.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import baking
-from jaxnerf.errors import ResourceError
+from jaxnerf import baking, files
+from jaxnerf.errors import ConfigError
 from jaxnerf.rays import Rays
 
 # Marching cubes holds the float32 grid and, by our measurement of
@@ -85,8 +86,12 @@ def write_mesh(path_stem: str, vertices: np.ndarray, faces: np.ndarray,
                          vertex_colors=rgba.round().astype(np.uint8),
                          process=False)
   paths = [path_stem + ".ply", path_stem + ".obj"]
-  mesh.export(paths[0])
-  mesh.export(paths[1], include_color=True)
+  os.makedirs(os.path.dirname(os.path.abspath(path_stem)), exist_ok=True)
+  for path, kwargs in zip(paths, ({}, {"include_color": True})):
+    ext = os.path.splitext(path)[1]
+    # A temporary name renamed when complete: never a partial mesh.
+    with files.atomic_path(path, suffix=ext) as tmp:
+      mesh.export(tmp, file_type=ext[1:], **kwargs)
   return paths
 
 
@@ -122,12 +127,15 @@ def to_world(points: np.ndarray, world_from_scene) -> np.ndarray:
 
 def write_point_cloud(path: str, points: np.ndarray,
                       colours: np.ndarray) -> str:
-  """Writes a binary PLY of points [K, 3] with colours [K, 3] in [0, 1]."""
+  """Writes a binary PLY of points [K, 3] with colours [K, 3] in [0, 1]
+  (its folder made if missing), atomically."""
   import trimesh
   rgba = np.concatenate([np.clip(colours, 0, 1) * 255,
                          np.full((len(colours), 1), 255.0)], -1)
-  trimesh.PointCloud(points, colors=rgba.round().astype(np.uint8)).export(
-      path)
+  cloud = trimesh.PointCloud(points, colors=rgba.round().astype(np.uint8))
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with files.atomic_path(path, suffix=".ply") as tmp:
+    cloud.export(tmp, file_type="ply")
   return path
 
 
@@ -152,4 +160,4 @@ def largest_component_fraction(vertices: np.ndarray,
 
 def check_resolution(resolution: int) -> None:
   if resolution <= 1:
-    raise ResourceError(f"--resolution: {resolution} must be above 1")
+    raise ConfigError(f"--resolution: {resolution} must be above 1")

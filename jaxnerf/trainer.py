@@ -13,9 +13,10 @@ import time
 import jax
 import numpy as np
 
-from jaxnerf import checkpoints, images, methods, parallel, training
+from jaxnerf import (checkpoints, files, images, methods, parallel,
+                     training)
 from jaxnerf.datasets import Dataset, load_dataset
-from jaxnerf.errors import CheckpointError, TrainingError
+from jaxnerf.errors import CheckpointError, ConfigError, TrainingError
 from jaxnerf.methods import base
 
 SCENE_FILE = "scene.json"
@@ -53,27 +54,86 @@ def scene_info(dataset: Dataset) -> base.SceneInfo:
 
 def write_scene_info(train_dir: str, scene: base.SceneInfo) -> None:
   """Records what the model's shapes depend on and the scene's frame
-  (world_from_scene), for eval.py and exports."""
+  (world_from_scene), for eval.py and exports; atomically (a killed run
+  leaves the previous file or none, never a prefix)."""
   if jax.process_index() == 0:
     info = {"num_cameras": scene.num_cameras}
     if scene.world_from_scene is not None:
       info["world_from_scene"] = [list(r) for r in scene.world_from_scene]
-    with open(os.path.join(train_dir, SCENE_FILE), "w") as f:
-      json.dump(info, f, indent=1)
+    files.write_json(os.path.join(train_dir, SCENE_FILE), info, indent=1)
 
 
 def read_scene_info(train_dir: str) -> base.SceneInfo:
+  """The SceneInfo train.py recorded in train_dir.
+
+  Raises:
+    CheckpointError: a missing, unreadable or malformed scene.json (one
+      line naming it).
+  """
   path = os.path.join(train_dir, SCENE_FILE)
   if not os.path.isfile(path):
     raise CheckpointError(f"config.train_dir: {path} not found; run train.py "
                           "first")
-  with open(path) as f:
-    info = json.load(f)
+  try:
+    with open(path, "rb") as f:
+      info = json.loads(f.read().decode("utf-8"))
+  except OSError as e:
+    raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+  except UnicodeDecodeError:
+    raise CheckpointError(f"{path}: not UTF-8 text; train.py writes it, "
+                          "run train.py again") from None
+  except json.JSONDecodeError as e:
+    raise CheckpointError(f"{path}: malformed JSON ({e.msg} at line "
+                          f"{e.lineno} column {e.colno}); train.py writes "
+                          "it, run train.py again") from None
+  except RecursionError:
+    raise CheckpointError(f"{path}: malformed JSON (nested too deeply)") \
+        from None
+  num = info.get("num_cameras") if isinstance(info, dict) else None
+  if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+    raise CheckpointError(f"{path}: num_cameras must be a whole number >= 1, "
+                          f"got {num!r}")
   world = info.get("world_from_scene")
-  return base.SceneInfo(
-      num_cameras=int(info["num_cameras"]),
-      world_from_scene=None if world is None else tuple(
-          tuple(float(v) for v in row) for row in world))
+  if world is not None:
+    try:
+      matrix = np.asarray(world, np.float64)
+    except (TypeError, ValueError):
+      matrix = np.zeros(0)
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+      raise CheckpointError(f"{path}: world_from_scene must be a 4x4 matrix "
+                            "of finite numbers")
+    world = tuple(tuple(float(v) for v in row) for row in matrix)
+  return base.SceneInfo(num_cameras=num, world_from_scene=world)
+
+
+# Engine fields train.py reads, and their lowest valid values (a count of 0
+# where 0 means "never"; steps used as a modulus are at least 1).
+TRAIN_FIELD_MINIMUMS = {"batch_size": 1, "max_steps": 1, "print_every": 1,
+                        "save_every": 1, "keep_checkpoints": 1,
+                        "render_every": 0, "metrics_every": 0, "chunk": 1,
+                        "lr_delay_steps": 0, "max_time_minutes": 0,
+                        "grad_max_norm": 0}
+# Fields that must be above zero, and those in [0, 1).
+TRAIN_FIELDS_POSITIVE = ("lr_init", "lr_final", "adam_eps")
+TRAIN_FIELDS_FRACTION = ("adam_b1", "adam_b2")
+
+
+def check_fields(config, minimums: dict, positive=(), fraction=()) -> None:
+  """Raises ConfigError naming the first field out of range: below its
+  minimum, not above zero (`positive`), outside [0, 1) (`fraction`), or
+  not finite. Checked before any work (nothing is created before)."""
+  def bad(field, value, want):
+    raise ConfigError(f"config.{field}: {value!r}; it must be {want}")
+  for field, minimum in minimums.items():
+    value = config[field]
+    if not np.isfinite(value) or value < minimum:
+      bad(field, value, f">= {minimum}")
+  for field in positive:
+    if not (np.isfinite(config[field]) and config[field] > 0):
+      bad(field, config[field], "a finite number > 0")
+  for field in fraction:
+    if not 0 <= config[field] < 1:
+      bad(field, config[field], "in [0, 1)")
 
 
 class Logger:
@@ -162,8 +222,9 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
     The final state and the stats logged every `print_every` steps.
   """
   is_main = jax.process_index() == 0
+  check_fields(config, TRAIN_FIELD_MINIMUMS, TRAIN_FIELDS_POSITIVE,
+               TRAIN_FIELDS_FRACTION)
   method = methods.get(config.method)
-  os.makedirs(config.train_dir, exist_ok=True)
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.batch_size, mesh, "batch_size")
 
@@ -186,6 +247,9 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   state = training.create_train_state(method, model, config, init_key,
                                       scene.num_cameras)
   state = parallel.put_replicated(state, mesh)
+  # The run's folder appears only once the config, data and model have
+  # passed their checks: a bad one leaves nothing behind.
+  os.makedirs(config.train_dir, exist_ok=True)
   checkpointer = checkpoints.Checkpointer(config.train_dir,
                                           config.keep_checkpoints)
   if checkpointer.latest_step() is not None:

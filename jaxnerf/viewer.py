@@ -26,7 +26,7 @@ import numpy as np
 from jaxnerf import cameras as cameras_lib
 from jaxnerf import images
 from jaxnerf.datasets import Dataset
-from jaxnerf.errors import ResourceError
+from jaxnerf.errors import ConfigError, ResourceError
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 MODES = {"rgb": "rgb", "depth": "depth", "acc": "acc"}
@@ -109,7 +109,14 @@ def make_handler(info: dict, render_rays: Callable, outputs: dict):
 
 
 def bind(host: str, port: int, handler) -> http.server.ThreadingHTTPServer:
-  """The server on host:port; a port in use is a one-line ResourceError."""
+  """The server on host:port (0: any free port); a port in use or out of
+  range is a one-line error."""
+  if not 0 <= port <= 65535:  # socket raises OverflowError, not OSError
+    raise ConfigError(f"--port: {port} is not in 0..65535")
+  try:  # socket fails on a name IDNA cannot encode with a TypeError
+    host.encode("idna")
+  except UnicodeError:
+    raise ConfigError(f"--host: {host!r} is not a host name") from None
   try:
     return http.server.ThreadingHTTPServer((host, port), handler)
   except OSError as e:
@@ -127,8 +134,7 @@ def start(config, host: str, port: int):
   Returns:
     (server, step): call server.serve_forever().
   """
-  from jaxnerf import evaluator, parallel
-  from jaxnerf.datasets import load_dataset
+  from jaxnerf import evaluator, exports, parallel
 
   holder = {}
 
@@ -139,13 +145,9 @@ def start(config, host: str, port: int):
   try:
     renderer = (evaluator.baked_renderer(config) if config.render_baked else
                 evaluator.field_renderer(config, parallel.make_mesh()))
-    train = load_dataset(config, "train")
-    views = {"train": train}
-    try:
-      views[config.eval_split] = load_dataset(config, config.eval_split)
-    except Exception:  # pylint: disable=broad-except
-      pass  # a scene without that split still has its training views
-  except BaseException:
+    views = exports.named_views(config)
+    train = views["train"]
+  except BaseException:  # the port is released, whatever stops the start
     server.server_close()
     raise
   holder["handler"] = make_handler(

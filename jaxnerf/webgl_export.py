@@ -21,7 +21,7 @@ import shutil
 
 import numpy as np
 
-from jaxnerf import baked_render
+from jaxnerf import baked_render, files
 from jaxnerf.baking import BakedScene
 from jaxnerf.datasets import Dataset
 
@@ -103,15 +103,18 @@ def scene_data(scene: BakedScene, views: dict[str, Dataset]) -> dict:
 
 
 def export(scene: BakedScene, views: dict[str, Dataset], out_dir: str) -> int:
-  """Writes index.html, viewer.js and scene.js to out_dir; returns their
-  total size in bytes."""
+  """Writes index.html, viewer.js and scene.js to out_dir (made if
+  missing; other files in it are left alone), each atomically: a killed
+  export leaves complete files, never a prefix. Returns their total size
+  in bytes."""
+  data = scene_data(scene, views)  # before anything is written
   os.makedirs(out_dir, exist_ok=True)
-  for name in ("index.html", "viewer.js"):
-    shutil.copyfile(os.path.join(WEB_DIR, "webgl_" + name),
-                    os.path.join(out_dir, name))
-  with open(os.path.join(out_dir, "scene.js"), "w") as f:
+  with files.atomic_open(os.path.join(out_dir, "scene.js")) as f:
     f.write("window.BAKED = ")
-    json.dump(scene_data(scene, views), f)
+    json.dump(data, f)
     f.write(";\n")
+  for name in ("viewer.js", "index.html"):
+    with files.atomic_path(os.path.join(out_dir, name)) as tmp:
+      shutil.copyfile(os.path.join(WEB_DIR, "webgl_" + name), tmp)
   return sum(os.path.getsize(os.path.join(out_dir, n))
              for n in ("index.html", "viewer.js", "scene.js"))

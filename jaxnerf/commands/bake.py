@@ -19,38 +19,75 @@ from jaxnerf.baked_finetune import FinetuneOptions
 
 
 def flags():
+  from jaxnerf import encoding
   d, f = BakeOptions(), FinetuneOptions()
   p = cli.FlagParser(prog="bake.py")
-  p.add_argument("--resolution", type=int, default=d.resolution)
-  p.add_argument("--block_size", type=int, default=d.block_size)
-  p.add_argument("--cull_threshold", type=float, default=d.cull_threshold)
-  p.add_argument("--sh_degree", type=int, default=d.sh_degree)
-  p.add_argument("--step_ratio", type=float, default=d.step_ratio)
-  p.add_argument("--cull_ray_stride", type=int, default=d.cull_ray_stride)
-  p.add_argument("--bound", type=float, default=0.0,
-                 help="scene box half-size (default: config.scene_bound)")
+  p.add_argument("--resolution", type=cli.integer(1), default=d.resolution,
+                 help="cells per axis (a multiple of --block_size)")
+  p.add_argument("--block_size", type=cli.integer(1), default=d.block_size)
+  p.add_argument("--cull_threshold", type=cli.number(0.0, below=1.0),
+                 default=d.cull_threshold,
+                 help="blocks no training ray weighs more are dropped")
+  p.add_argument("--sh_degree", type=cli.integer(0, encoding.MAX_SH_DEGREE),
+                 default=d.sh_degree)
+  p.add_argument("--step_ratio", type=cli.number(above=0.0),
+                 default=d.step_ratio, help="render step / cell size")
+  p.add_argument("--cull_ray_stride", type=cli.integer(1),
+                 default=d.cull_ray_stride)
+  p.add_argument("--bound", type=cli.number(0.0), default=0.0,
+                 help="scene box half-size (default 0: config.scene_bound)")
   p.add_argument("--out", default="", help="default: <train_dir>/baked.npz")
   p.add_argument("--input", default="",
                  help="fine-tune this baked file instead of baking")
-  p.add_argument("--finetune_steps", type=int, default=0)
-  p.add_argument("--finetune_lr", type=float, default=f.lr)
-  p.add_argument("--finetune_batch_size", type=int, default=f.batch_size)
+  p.add_argument("--finetune_steps", type=cli.integer(0), default=0)
+  p.add_argument("--finetune_lr", type=cli.number(above=0.0), default=f.lr)
+  p.add_argument("--finetune_batch_size", type=cli.integer(1),
+                 default=f.batch_size)
   return p
 
 
-def job(config, args):
-  import dataclasses
-  from jaxnerf import baked_finetune, baking, evaluator, exports
+def finetuned_path(base: str) -> str:
+  """Where the fine-tuned scene of `base` goes: <name>_finetuned.npz."""
+  stem = base[:-4] if base.endswith(".npz") else base
+  return stem + "_finetuned.npz"
+
+
+def check(config, args) -> tuple[BakeOptions, str]:
+  """Every flag, before any work: (the bake's options, its output path).
+
+  Raises:
+    UserError: naming the flag.
+  """
+  from jaxnerf import baking, evaluator, exports
   out = args.out or os.path.join(config.train_dir, evaluator.BAKED_FILE)
-  bound = exports.scene_bound(config, args.bound)
   options = BakeOptions(
       resolution=args.resolution, block_size=args.block_size,
       cull_threshold=args.cull_threshold, sh_degree=args.sh_degree,
       step_ratio=args.step_ratio, cull_ray_stride=args.cull_ray_stride)
+  exports.scene_bound(config, args.bound)  # a scene that has a box
+  if args.input:
+    cli.check_input_file(args.input, "--input")
+    if args.finetune_steps == 0:
+      from jaxnerf.errors import ConfigError
+      raise ConfigError("--input: fine-tunes a baked file; give "
+                        "--finetune_steps N (> 0) too")
+  else:
+    cli.check_output_file(out, "--out")
+    baking.check_options(options)
+  if args.finetune_steps > 0:
+    cli.check_output_file(finetuned_path(args.input or out),
+                          "--input" if args.input else "--out")
+  return options, out
+
+
+def job(config, args):
+  import dataclasses
+  from jaxnerf import baked_finetune, baking, exports
+  options, out = check(config, args)
+  bound = exports.scene_bound(config, args.bound)
   if args.input:
     scene = baking.load(args.input, config.method)
   else:
-    baking.check_options(options)  # before restoring anything
     field = exports.restore_field(config)
     _, rays, _ = exports.training_rays(config)
     t0 = time.time()
@@ -68,9 +105,7 @@ def job(config, args):
     scene = baked_finetune.finetune(scene, rays, rgb, FinetuneOptions(
         steps=args.finetune_steps, lr=args.finetune_lr,
         batch_size=args.finetune_batch_size))
-    base = args.input or out
-    tuned = base[:-4] + "_finetuned.npz" if base.endswith(".npz") else \
-        base + "_finetuned.npz"
+    tuned = finetuned_path(args.input or out)
     size = baking.save(tuned, dataclasses.replace(scene))
     print(f"fine-tuned {args.finetune_steps} steps in "
           f"{time.time() - t0:.0f} s -> {tuned} ({size / 2**20:.1f} MiB)",

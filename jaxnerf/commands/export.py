@@ -24,26 +24,74 @@ from jaxnerf import cli
 
 
 def flags():
+  """The parser: one subcommand (mesh, pointcloud, webgl) with its own
+  flags; a flag of another subcommand is an error, not silently ignored."""
   p = cli.FlagParser(prog="export.py")
-  p.add_argument("what", choices=("mesh", "pointcloud", "webgl"))
-  p.add_argument("--out", default="",
-                 help="default: <train_dir>/mesh, pointcloud.ply, webgl/")
-  p.add_argument("--resolution", type=int, default=256,
-                 help="mesh: grid cells per axis")
-  p.add_argument("--threshold", type=float, default=10.0,
-                 help="mesh: density of the surface")
-  p.add_argument("--bound", type=float, default=0.0,
-                 help="mesh: scene box half-size (default: the config's)")
-  p.add_argument("--frame", choices=("world", "scene"), default="world",
-                 help="mesh, pointcloud: the capture's frame or the "
-                 "normalised one the run trained in")
-  p.add_argument("--view_stride", type=int, default=5,
-                 help="pointcloud: every this many training views")
-  p.add_argument("--pixel_stride", type=int, default=1,
-                 help="pointcloud: every this many pixels per axis")
-  p.add_argument("--min_opacity", type=float, default=0.5,
-                 help="pointcloud: rays more transparent are dropped")
+  sub = p.add_subparsers(dest="what", required=True, metavar="{mesh,"
+                         "pointcloud,webgl}")
+  mesh_p = sub.add_parser("mesh", help="a coloured triangle mesh (PLY, OBJ)")
+  mesh_p.add_argument("--out", default="",
+                      help="<out>.ply and <out>.obj (default: "
+                      "<train_dir>/mesh)")
+  mesh_p.add_argument("--resolution", type=cli.integer(2), default=256,
+                      help="grid cells per axis")
+  mesh_p.add_argument("--threshold", type=cli.number(), default=10.0,
+                      help="density of the surface")
+  mesh_p.add_argument("--bound", type=cli.number(0.0), default=0.0,
+                      help="scene box half-size (default 0: the config's)")
+  cloud_p = sub.add_parser("pointcloud",
+                           help="points at the rendered depth (PLY)")
+  cloud_p.add_argument("--out", default="",
+                       help="default: <train_dir>/pointcloud.ply")
+  cloud_p.add_argument("--view_stride", type=cli.integer(1), default=5,
+                       help="every this many training views")
+  cloud_p.add_argument("--pixel_stride", type=cli.integer(1), default=1,
+                       help="every this many pixels per axis")
+  cloud_p.add_argument("--min_opacity", type=cli.number(0.0, below=1.0),
+                       default=0.5,
+                       help="rays more transparent are dropped")
+  for q in (mesh_p, cloud_p):
+    q.add_argument("--frame", choices=("world", "scene"), default="world",
+                   help="the capture's frame or the normalised one the run "
+                   "trained in")
+  web_p = sub.add_parser("webgl", help="a static page of the baked scene")
+  web_p.add_argument("--out", default="",
+                     help="the page's folder (default: <train_dir>/webgl)")
   return p
+
+
+def check(config, args) -> str:
+  """Every flag and path, before any work: returns the output path (a
+  stem for mesh).
+
+  Raises:
+    UserError: naming the flag.
+  """
+  from jaxnerf import evaluator, exports, geometry_export
+  if args.what == "mesh":
+    exports.scene_bound(config, args.bound)
+    geometry_export.check_resolution(args.resolution)
+    geometry_export.baking.check_memory(
+        geometry_export.mesh_memory_bytes(args.resolution),
+        f"marching cubes on a {args.resolution}^3 grid", "--resolution")
+    stem = args.out or os.path.join(config.train_dir, "mesh")
+    for ext in (".ply", ".obj"):
+      cli.check_output_file(stem + ext, "--out")
+    return stem
+  if args.what == "pointcloud":
+    path = args.out or os.path.join(config.train_dir, "pointcloud.ply")
+    cli.check_output_file(path, "--out")
+    return path
+  out = args.out or os.path.join(config.train_dir, "webgl")
+  cli.check_output_folder(out, "--out")
+  if config.baked_file:
+    cli.check_input_file(config.baked_file, "config.baked_file")
+  else:
+    baked = os.path.join(config.train_dir, evaluator.BAKED_FILE)
+    if not os.path.isfile(baked):
+      from jaxnerf.errors import BakedFileError
+      raise BakedFileError(f"{baked}: no baked scene; run bake.py first")
+  return out
 
 
 def output_frame(config, args, points):
@@ -55,14 +103,10 @@ def output_frame(config, args, points):
   return geometry_export.to_world(points, world)
 
 
-def mesh(config, args):
+def mesh(config, args, stem):
   import jax
   from jaxnerf import exports, geometry_export
-  geometry_export.check_resolution(args.resolution)
   bound = exports.scene_bound(config, args.bound)
-  geometry_export.baking.check_memory(
-      geometry_export.mesh_memory_bytes(args.resolution),
-      f"marching cubes on a {args.resolution}^3 grid", "--resolution")
   field = exports.restore_field(config)
   apply = field.model.apply
   density = jax.jit(lambda p: apply(field.variables, p, method="density"))
@@ -76,7 +120,6 @@ def mesh(config, args):
                     "crosses it inside the scene box; no surface")
   colours = geometry_export.diffuse_colours(radiance, verts)
   verts = output_frame(config, args, verts)
-  stem = args.out or os.path.join(config.train_dir, "mesh")
   paths = geometry_export.write_mesh(stem, verts, faces, colours)
   share = geometry_export.largest_component_fraction(verts, faces)
   print(f"mesh: {len(verts)} vertices, {len(faces)} faces, largest "
@@ -85,7 +128,7 @@ def mesh(config, args):
         f" -> {', '.join(paths)}", flush=True)
 
 
-def pointcloud(config, args):
+def pointcloud(config, args, path):
   import numpy as np
   import jax
   from jaxnerf import evaluator, geometry_export, parallel
@@ -94,42 +137,43 @@ def pointcloud(config, args):
               evaluator.field_renderer(config, parallel.make_mesh()))
   dataset = load_dataset(config, "train")
   points, colours = [], []
-  s = max(1, args.pixel_stride)
-  for i in range(0, len(dataset), max(1, args.view_stride)):
+  s = args.pixel_stride
+  views = range(0, len(dataset), args.view_stride)
+  for i in views:
     rays = jax.tree.map(lambda x: x[::s, ::s], dataset.image_rays(i))
     out = renderer.render_rays(rays)
     p, c = geometry_export.depth_points(rays, out, args.min_opacity)
     points.append(p)
     colours.append(c)
   points, colours = np.concatenate(points), np.concatenate(colours)
+  if not len(points):
+    from jaxnerf.errors import UserError
+    raise UserError(
+        f"--min_opacity {args.min_opacity:g}: no ray of the {len(views)} "
+        f"training views rendered (--view_stride {args.view_stride}, "
+        f"--pixel_stride {s}) is that opaque; no points, nothing written. "
+        "Lower it or take more rays")
   points = output_frame(config, args, points)
-  path = args.out or os.path.join(config.train_dir, "pointcloud.ply")
   geometry_export.write_point_cloud(path, points, colours)
   print(f"point cloud: {len(points)} points, bounds "
         f"{points.min(0).round(3).tolist()} .. "
         f"{points.max(0).round(3).tolist()} -> {path}", flush=True)
 
 
-def webgl(config, args):
-  from jaxnerf import baking, evaluator, webgl_export
-  from jaxnerf.datasets import load_dataset
+def webgl(config, args, out):
+  from jaxnerf import baking, evaluator, exports, webgl_export
   path = config.baked_file or os.path.join(config.train_dir,
                                            evaluator.BAKED_FILE)
   scene = baking.load(path, config.method)
-  views = {"train": load_dataset(config, "train")}
-  try:
-    views[config.eval_split] = load_dataset(config, config.eval_split)
-  except Exception:  # pylint: disable=broad-except
-    pass
-  out = args.out or os.path.join(config.train_dir, "webgl")
-  size = webgl_export.export(scene, views, out)
+  size = webgl_export.export(scene, exports.named_views(config), out)
   print(f"web page: {out}/index.html ({size / 2**20:.1f} MiB in all); open "
         "it in a browser", flush=True)
 
 
 def job(config, args):
+  out = check(config, args)
   {"mesh": mesh, "pointcloud": pointcloud, "webgl": webgl}[args.what](
-      config, args)
+      config, args, out)
 
 
 def main(argv=None) -> int:

@@ -15,24 +15,10 @@ as JSON and, with --output, written there. Bad flags, files or values are
 one-line errors (exit status 1).
 """
 
-import argparse
 import os
 import sys
 
 from jaxnerf import cli
-
-
-def _count(minimum):
-  def parse(text):
-    try:
-      value = int(text)
-    except ValueError:
-      value = None
-    if value is None or value < minimum:
-      raise argparse.ArgumentTypeError(
-          f"expected an integer >= {minimum}, got {text!r}")
-    return value
-  return parse
 
 
 def flags():
@@ -43,9 +29,9 @@ def flags():
   p.add_argument("--init_pose", required=True,
                  help="initial camera-to-world pose (.npy or JSON)")
   p.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling)
-  p.add_argument("--iterations", type=_count(1), default=d.iterations)
-  p.add_argument("--batch_size", type=_count(1), default=d.batch_size)
-  p.add_argument("--seed", type=_count(0), default=0)
+  p.add_argument("--iterations", type=cli.integer(1), default=d.iterations)
+  p.add_argument("--batch_size", type=cli.integer(1), default=d.batch_size)
+  p.add_argument("--seed", type=cli.integer(0, 2**32 - 1), default=0)
   p.add_argument("--output", default="", help="also write the result here")
   p.add_argument("--train_dir", default=None,
                  help="the trained run (= --config.train_dir)")
@@ -69,14 +55,25 @@ def train_dir_to_config(argv):
   return out
 
 
+def check(config, args) -> None:
+  """The paths, before any work (the values were checked while parsing).
+
+  Raises:
+    UserError: naming the flag.
+  """
+  from jaxnerf import evaluator
+  cli.check_input_file(args.image, "--image")
+  cli.check_input_file(args.init_pose, "--init_pose")
+  if args.output:
+    cli.check_output_file(args.output, "--output")
+  evaluator.check_checkpoints(config)  # --train_dir
+
+
 def job(config, args):
   import json
-  from jaxnerf import localization
+  from jaxnerf import files, localization
   from jaxnerf.localization import LocalizationError
-  if args.output:
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-      raise LocalizationError(f"--output: {args.output}: no folder {folder}")
+  check(config, args)
   options = localization.Options(sampling=args.sampling,
                                  iterations=args.iterations,
                                  batch_size=args.batch_size)
@@ -86,7 +83,9 @@ def job(config, args):
   print(text)
   if args.output:
     try:
-      with open(args.output, "w") as f:
+      os.makedirs(os.path.dirname(os.path.abspath(args.output)),
+                  exist_ok=True)
+      with files.atomic_open(args.output) as f:
         f.write(text + "\n")
     except OSError as e:
       raise LocalizationError(f"--output: {args.output}: {e.strerror}") \

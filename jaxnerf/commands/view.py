@@ -16,8 +16,11 @@ from jaxnerf import cli
 
 def flags():
   p = cli.FlagParser(prog="view.py")
-  p.add_argument("--port", type=int, default=8000)
-  p.add_argument("--host", default="127.0.0.1")
+  p.add_argument("--port", type=cli.integer(0, 65535), default=8000,
+                 help="0: any free port (the address is printed)")
+  p.add_argument("--host", default="127.0.0.1",
+                 help="the address to listen on (checked by binding, "
+                 "before anything is loaded)")
   return p
 
 
