@@ -107,8 +107,9 @@ def make(src: str, out: str, perturb: str, seed: int) -> dict:
   os.makedirs(os.path.join(out, "test"), exist_ok=True)
   with open(os.path.join(src, "transforms_train.json")) as f:
     meta = json.load(f)
-  record = {"source": os.path.abspath(src), "perturb": perturb, "seed": seed,
-            "images": {}}
+  # Relative to the output: a machine path would not mean anything elsewhere.
+  record = {"source": os.path.relpath(src, out), "perturb": perturb,
+            "seed": seed, "images": {}}
   for i, frame in enumerate(meta["frames"]):
     name = os.path.basename(frame["file_path"])
     rgba = read_rgba(os.path.join(src, frame["file_path"]) + ".png")
