@@ -147,7 +147,10 @@ def read_mark(folder: str) -> Optional[dict]:
   if os.path.islink(path) or not os.path.isfile(path):
     raise ValueError(f"{path}: not a marker file")
   with open(path, encoding="utf-8") as f:
-    fields = json.load(f)  # JSONDecodeError, UnicodeDecodeError: ValueError
+    try:
+      fields = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+      raise ValueError(f"{path}: not a marker ({e})") from None
   if not isinstance(fields, dict) or not isinstance(
       fields.get("written_by"), str):
     raise ValueError(f"{path}: not a marker (no written_by)")
