@@ -9,18 +9,38 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import sys
 import time
+import zlib
 from typing import Optional
 
 import imageio.v3 as iio
 import numpy as np
+import PIL.Image
 
 from jaxnerf import files
 from jaxnerf.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MIN_IMAGES = 3  # SfM needs an initial pair and one more view to check it
+
+
+# What decoding a corrupt or truncated photo raises (Pillow through
+# imageio): OSError ("image file is truncated", unidentified image),
+# SyntaxError (Pillow's "broken PNG file", "not a JPEG file"), ValueError;
+# the rest from deeper in the decoders.
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error,
+                zlib.error, PIL.Image.DecompressionBombError)
+# What ffmpeg's failures raise through imageio-ffmpeg: RuntimeError
+# (counting frames), OSError (no meta information), StopIteration (no
+# header), ValueError (a frame of the wrong size).
+VIDEO_ERRORS = (RuntimeError, OSError, StopIteration, ValueError)
+
+
+def _last_line(error: BaseException) -> str:
+  lines = str(error).strip().splitlines()
+  return lines[-1][:200] if lines else type(error).__name__
 
 
 class InputError(UserError):
@@ -151,7 +171,7 @@ def list_images(folder: str) -> list[str]:
         raise ValueError("no image data")
       # Decode too: a valid header can front a truncated file.
       image = iio.imread(path)
-    except Exception as e:  # imageio raises many types for corrupt files
+    except IMAGE_ERRORS as e:
       raise InputError(f"{path}: cannot read image ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else ''})"
                        ) from None
@@ -176,9 +196,9 @@ def video_frame_count(video: str) -> int:
     raise InputError(f"--video: {video} not found")
   try:
     count, _ = imageio_ffmpeg.count_frames_and_secs(video)
-  except Exception as e:  # ffmpeg's failures come as several types
+  except VIDEO_ERRORS as e:
     raise InputError(f"{video}: cannot read video "
-                     f"({str(e).strip().splitlines()[-1][:200]})") from None
+                     f"({_last_line(e)})") from None
   if count <= 0:
     raise InputError(f"{video}: cannot read video (no frames)")
   return int(count)
@@ -226,9 +246,9 @@ def extract_frames(video: str, out_dir: str, num_frames: int,
         names.append(name)
         if len(names) % 10 == 0 or len(names) == len(wanted):
           progress.update(len(names))
-  except Exception as e:  # ffmpeg's failures come as several types
+  except VIDEO_ERRORS as e:
     raise InputError(f"{video}: cannot read video "
-                     f"({str(e).strip().splitlines()[-1][:200]})") from None
+                     f"({_last_line(e)})") from None
   if len(names) < MIN_IMAGES:
     raise InputError(f"{video}: decoded {len(names)} frames; "
                      f"Structure-from-Motion needs at least {MIN_IMAGES}")

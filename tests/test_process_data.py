@@ -92,6 +92,12 @@ def test_bad_input_is_one_line_and_status_1(tmp_path, capfd):
     f.truncate(500)
   _one_line_error(_run("--images", broken, "--output", out),
                   r"broken/image001.png: cannot read image")
+  with open(os.path.join(broken, "image001.png"), "wb") as f:
+    png = open(os.path.join(FERN, "images_16", "image001.png"), "rb").read()
+    f.write(png[:10] + bytes([png[10] ^ 0xFF]) + png[11:])
+  _one_line_error(_run("--images", broken, "--output", out),
+                  r"broken/image001.png: cannot read image \(SyntaxError: "
+                  r"broken PNG file \(bad header checksum")  # Pillow's type
   mixed = _fern_photos(str(tmp_path / "mixed"), 3)
   iio.imwrite(os.path.join(mixed, "extra.jpg"),
               iio.imread(os.path.join(mixed, "image000.png")))
