@@ -177,8 +177,11 @@ class _Reader:
 
   def __init__(self, path: str):
     self.path = path
-    with open(path, "rb") as f:
-      self.data = f.read()
+    try:
+      with open(path, "rb") as f:
+        self.data = f.read()
+    except OSError as e:
+      raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from None
     self.pos = 0
 
   def read(self, fmt: str):
@@ -196,7 +199,8 @@ class _Reader:
     size = dtype.itemsize * count
     if self.pos + size > len(self.data):
       raise DatasetError(f"{self.path}: truncated file (needs {size} more "
-                         f"bytes at offset {self.pos})")
+                         f"bytes at offset {self.pos}, has "
+                         f"{len(self.data) - self.pos})")
     out = np.frombuffer(self.data, dtype, count, self.pos)
     self.pos += size
     return out
@@ -206,7 +210,11 @@ class _Reader:
     if end < 0:
       raise DatasetError(f"{self.path}: truncated file (unterminated image "
                          "name)")
-    out = self.data[self.pos:end].decode("utf-8")
+    try:
+      out = self.data[self.pos:end].decode("utf-8")
+    except UnicodeDecodeError:
+      raise DatasetError(f"{self.path}: the image name at offset {self.pos} "
+                         "is not UTF-8") from None
     self.pos = end + 1
     return out
 
@@ -261,11 +269,16 @@ def read_points3d_binary(path: str):
     length = r.read("Q")[0]
     tracks.append(r.array(np.int32, 2 * length).reshape(length, 2).copy())
   r.check_end()
-  return _points(ids, xyz, rgb, err, tracks)
+  return _points(path, ids, xyz, rgb, err, tracks)
 
 
-def _points(ids, xyz, rgb, err, tracks):
-  return (np.asarray(ids, np.int64), np.asarray(xyz, np.float64).reshape(-1, 3),
+def _points(path, ids, xyz, rgb, err, tracks):
+  try:
+    ids = np.asarray(ids, np.int64)
+  except OverflowError:
+    raise DatasetError(f"{path}: a point id is out of range (above 2^63 - 1)"
+                       ) from None
+  return (ids, np.asarray(xyz, np.float64).reshape(-1, 3),
           np.asarray(rgb, np.uint8).reshape(-1, 3),
           np.asarray(err, np.float64), tracks)
 
@@ -300,8 +313,11 @@ def read_cameras_text(path: str) -> dict[int, Camera]:
     if len(parts) != 4 + count:
       raise DatasetError(f"{path}:{number}: {model} needs {count} parameters,"
                          f" got {len(parts) - 4}")
-    cameras[cam_id] = Camera(cam_id, model, width, height,
-                             np.array(parts[4:], np.float64))
+    try:
+      params = np.array(parts[4:], np.float64)
+    except ValueError as e:
+      raise DatasetError(f"{path}:{number}: {e}") from None
+    cameras[cam_id] = Camera(cam_id, model, width, height, params)
   return cameras
 
 
@@ -319,7 +335,12 @@ def read_images_text(path: str) -> dict[int, Image]:
     if len(values) % 3:
       raise DatasetError(f"{path}:{number + 1}: expected X Y POINT3D_ID "
                          "triples")
-    table = np.array(values, np.float64).reshape(-1, 3)
+    try:
+      table = np.array(values, np.float64).reshape(-1, 3)
+    except ValueError as e:
+      raise DatasetError(f"{path}:{number + 1}: {e}") from None
+    if not np.all(np.isfinite(table[:, 2])):
+      raise DatasetError(f"{path}:{number + 1}: a POINT3D_ID is not finite")
     images[image_id] = Image(image_id, np.array(pose[:4]), np.array(pose[4:7]),
                              camera_id, name, table[:, :2],
                              table[:, 2].astype(np.int64))
@@ -350,9 +371,12 @@ def read_points3d_text(path: str):
       rgb.append([int(v) for v in parts[4:7]])
       err.append(float(parts[7]))
       tracks.append(np.array(parts[8:], np.int32).reshape(-1, 2))
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
       raise DatasetError(f"{path}:{number}: {e}") from None
-  return _points(ids, xyz, rgb, err, tracks)
+    if not all(0 <= c <= 255 for c in rgb[-1]):
+      raise DatasetError(f"{path}:{number}: R G B must be in 0..255, got "
+                         f"{' '.join(parts[4:7])}")
+  return _points(path, ids, xyz, rgb, err, tracks)
 
 
 def find_model(folder: str) -> Optional[str]:
@@ -383,21 +407,56 @@ def read_model(folder: str) -> Model:
         "as .bin or .txt)")
   path = lambda name: os.path.join(folder, name + ext)
   binary = ext == ".bin"
-  try:
-    cameras = (read_cameras_binary if binary else read_cameras_text)(
-        path("cameras"))
-    images = (read_images_binary if binary else read_images_text)(
-        path("images"))
-    ids, xyz, rgb, err, tracks = (read_points3d_binary if binary else
-                                  read_points3d_text)(path("points3D"))
-  except (UnicodeDecodeError, struct.error) as e:
-    raise DatasetError(f"{folder}: malformed COLMAP model ({e})") from None
+
+  def read(name, read_binary, read_text):
+    # Binary files are read whole (_Reader names truncation); text files
+    # can fail while they are read line by line.
+    try:
+      return (read_binary if binary else read_text)(path(name))
+    except UnicodeDecodeError as e:
+      raise DatasetError(f"{path(name)}: not UTF-8 text ({e.reason} at "
+                         f"byte {e.start})") from None
+    except OSError as e:
+      raise DatasetError(f"{path(name)}: cannot read ({e.strerror or e})"
+                         ) from None
+
+  cameras = read("cameras", read_cameras_binary, read_cameras_text)
+  images = read("images", read_images_binary, read_images_text)
+  ids, xyz, rgb, err, tracks = read("points3D", read_points3d_binary,
+                                    read_points3d_text)
+  check_model(cameras, images, xyz, path)
+  return Model(cameras, images, ids, xyz, rgb, err, tracks)
+
+
+def check_model(cameras: dict[int, Camera], images: dict[int, Image],
+                points: np.ndarray, path) -> None:
+  """Raises DatasetError, naming the file (`path(name)`) and the record, for
+  values no reconstruction has: cameras without pixels or with non-finite
+  parameters, images with a non-finite pose or a zero quaternion or whose
+  camera is missing, non-finite points."""
+  for camera in cameras.values():
+    if camera.width <= 0 or camera.height <= 0:
+      raise DatasetError(f"{path('cameras')}: camera {camera.id} is "
+                         f"{camera.width}x{camera.height}; it must have "
+                         "pixels")
+    if not np.all(np.isfinite(camera.params)):
+      raise DatasetError(f"{path('cameras')}: camera {camera.id} has NaN or "
+                         "infinite parameters")
   for image in images.values():
+    if not (np.all(np.isfinite(image.qvec)) and
+            np.all(np.isfinite(image.tvec))):
+      raise DatasetError(f"{path('images')}: image {image.name!r} has a NaN "
+                         "or infinite pose")
+    if not np.linalg.norm(image.qvec) > 0:
+      raise DatasetError(f"{path('images')}: image {image.name!r} has a zero "
+                         "quaternion (no rotation)")
     if image.camera_id not in cameras:
       raise DatasetError(f"{path('images')}: image {image.name!r} refers to "
                          f"camera {image.camera_id}, which "
                          f"{path('cameras')} lacks")
-  return Model(cameras, images, ids, xyz, rgb, err, tracks)
+  if not np.all(np.isfinite(points)):
+    raise DatasetError(f"{path('points3D')}: has NaN or infinite point "
+                       "coordinates")
 
 
 # Writing (tests, conversions).
@@ -508,6 +567,10 @@ def read_ply_points(path: str) -> np.ndarray:
         words = line.decode("ascii").split()
         if not words:
           continue
+        if words[0] in ("format", "element", "property") and (
+            len(words) < (2 if words[0] == "format" else 3)):
+          raise DatasetError(f"{path}: malformed PLY (incomplete header "
+                             f"line {' '.join(words)!r})")
         if words[0] == "format":
           fmt = words[1]
         elif words[0] == "element":
@@ -530,8 +593,19 @@ def read_ply_points(path: str) -> np.ndarray:
         cols = {name: rows[name] for name, _ in props}
       else:
         raise DatasetError(f"{path}: unsupported PLY format {fmt!r}")
-  except (ValueError, UnicodeDecodeError) as e:
-    raise DatasetError(f"{path}: malformed PLY ({e})") from None
+  except DatasetError:
+    raise  # already names the file (and is a ValueError)
+  except OSError as e:
+    raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from None
+  # ValueError: a count or table that does not parse, or fewer vertex bytes
+  # than the header promises; IndexError: an ASCII row with fewer columns
+  # than properties.
+  except (ValueError, UnicodeDecodeError, IndexError) as e:
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    raise DatasetError(f"{path}: malformed PLY ({lines[0]})") from None
   if not all(a in cols for a in "xyz"):
     raise DatasetError(f"{path}: PLY vertices lack x, y or z")
-  return np.stack([cols[a] for a in "xyz"], -1).astype(np.float64)
+  points = np.stack([cols[a] for a in "xyz"], -1).astype(np.float64)
+  if not np.all(np.isfinite(points)):
+    raise DatasetError(f"{path}: has NaN or infinite vertex coordinates")
+  return points

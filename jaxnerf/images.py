@@ -11,11 +11,13 @@ matplotlib is not needed.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 
 import imageio.v2 as imageio
 import imageio.v3 as iio
 import numpy as np
+import PIL.Image
 
 from jaxnerf.errors import DatasetError
 
@@ -50,18 +52,62 @@ def turbo(x: np.ndarray) -> np.ndarray:
 TURBO_LUT = turbo(np.linspace(0.0, 1.0, 256)).astype(np.float32)
 
 
+# What imageio (through Pillow) raises for a file it cannot decode, found by
+# feeding it empty, random, truncated and bit-flipped PNGs and JPEGs: OSError
+# (no plugin recognises the bytes, truncated or broken data streams),
+# SyntaxError (Pillow: "not identified by this driver", a 0x0 PNG, corrupt
+# headers), struct.error (Pillow unpacking a header cut short), ValueError
+# and EOFError (other plugins, short reads), and Pillow's
+# DecompressionBombError (a header claiming gigapixels).
+IMAGE_ERRORS = (OSError, SyntaxError, struct.error, ValueError, EOFError,
+                PIL.Image.DecompressionBombError)
+
+
+def _unreadable(path: str, error: BaseException) -> DatasetError:
+  """The one-line error for an image file imageio cannot decode."""
+  if os.path.isfile(path) and os.path.getsize(path) == 0:
+    return DatasetError(f"{path}: cannot read image (empty file, 0 bytes)")
+  lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+  reason = lines[0] if lines else type(error).__name__
+  if "Could not find a backend" in reason:
+    # imageio's words for bytes that no plugin recognises; they repeat the
+    # path and go on for lines about plugins to install.
+    reason = "not an image format imageio can decode, or corrupt"
+  return DatasetError(f"{path}: cannot read image ({reason})")
+
+
+def image_size(path: str) -> tuple[int, int]:
+  """(height, width) of an image file, from its header (no decoding).
+
+  Raises:
+    DatasetError: the file is missing, cannot be read, or has no pixels.
+  """
+  if not os.path.isfile(path):
+    raise DatasetError(f"{path}: image file not found")
+  try:
+    shape = iio.improps(path).shape
+  except IMAGE_ERRORS as e:
+    raise _unreadable(path, e) from None
+  if len(shape) < 2 or shape[0] == 0 or shape[1] == 0:
+    raise DatasetError(f"{path}: image has no pixels (shape {shape})")
+  return int(shape[0]), int(shape[1])
+
+
 def read_image(path: str) -> np.ndarray:
   """Reads an 8- or 16-bit image (PNG, JPG) as float32 in [0, 1].
 
   Raises:
-    DatasetError: the file is missing or cannot be decoded (named).
+    DatasetError: the file is missing, cannot be decoded, or has no pixels
+      (named).
   """
   if not os.path.isfile(path):
     raise DatasetError(f"{path}: image file not found")
   try:
     image = iio.imread(path)
-  except Exception as e:  # imageio raises many types for corrupt files
-    raise DatasetError(f"{path}: cannot read image ({e})") from None
+  except IMAGE_ERRORS as e:
+    raise _unreadable(path, e) from None
+  if image.ndim < 2 or image.shape[0] == 0 or image.shape[1] == 0:
+    raise DatasetError(f"{path}: image has no pixels (shape {image.shape})")
   scale = 65535.0 if image.dtype == np.uint16 else 255.0
   return np.asarray(image).astype(np.float32) / scale
 
@@ -221,7 +267,11 @@ def write_video(path: str | os.PathLike, frames, fps: float = 30) -> str:
       warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
       _write_mp4(mp4_path, frames, fps)
     return mp4_path
-  except Exception as e:  # pylint: disable=broad-except
+  # What _write_mp4 raises when ffmpeg is unusable: ImportError (no
+  # imageio-ffmpeg), RuntimeError (no ffmpeg binary, or it failed), OSError
+  # (the pipe to ffmpeg broke, e.g. an unknown codec), ValueError (imageio's
+  # writer refused the frames or options).
+  except (ImportError, RuntimeError, OSError, ValueError) as e:
     if os.path.exists(mp4_path):
       os.remove(mp4_path)
     print(f"WARNING: could not write {mp4_path} with ffmpeg "

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxnerf import cameras as cameras_lib
 from jaxnerf import normalization
-from jaxnerf.datasets.base import Dataset
+from jaxnerf.datasets.base import Dataset, brief
 from jaxnerf.errors import DatasetError
 from jaxnerf.images import read_image
 
@@ -61,6 +61,34 @@ class PosedImages:
     return len(self.names)
 
 
+def check_posed(posed: PosedImages) -> None:
+  """Raises DatasetError, naming `posed.source` and the image, for values
+  the normalisation and the rays cannot use: a NaN or infinite pose,
+  intrinsic, distortion, bound or point, or a non-positive focal length or
+  size. (Each format's reader checks its own fields; this is the net under
+  all of them.)"""
+  fields = {"camtoworld": posed.camtoworlds, "fx": posed.fx, "fy": posed.fy,
+            "cx": posed.cx, "cy": posed.cy, "width": posed.width,
+            "height": posed.height, "distortion": posed.distortion}
+  if posed.bounds is not None:
+    fields["bounds"] = posed.bounds
+  for field, values in fields.items():
+    values = np.asarray(values, np.float64).reshape(len(posed), -1)
+    bad = ~np.all(np.isfinite(values), axis=1)
+    if field in ("fx", "fy", "width", "height", "bounds"):
+      bad |= ~np.all(values > 0, axis=1)
+    if np.any(bad):
+      i = int(np.argmax(bad))
+      rule = ("finite" if field in ("camtoworld", "cx", "cy", "distortion")
+              else "finite and positive")
+      raise DatasetError(f"{posed.source}: image {posed.names[i]!r} has "
+                         f"{field} {brief(values[i].tolist(), 60)}; it must "
+                         f"be {rule}")
+  if posed.points is not None and not np.all(np.isfinite(posed.points)):
+    raise DatasetError(f"{posed.source}: the sparse points have NaN or "
+                       "infinite coordinates")
+
+
 def holdout_split(n: int, split: str, llffhold: int,
                   train_fraction: float) -> np.ndarray:
   """Indices of `split` among n images without a listed split.
@@ -96,7 +124,9 @@ def with_extension(path: str) -> str:
     for candidate in (path + ext, path + ext.upper()):
       if os.path.isfile(candidate):
         return candidate
-  raise DatasetError(f"{path}: image file not found")
+  raise DatasetError(f"{path}: image file not found" + (
+      "" if os.path.splitext(path)[1] else
+      f" (nor with {', '.join(IMAGE_EXTENSIONS)} added)"))
 
 
 def downscaled_path(path: str, factor: int) -> str:
@@ -190,6 +220,7 @@ def build(config, posed: PosedImages, split: str, indices: np.ndarray,
   if len(indices) == 0:
     raise DatasetError(f"{posed.source}: the {split!r} split is empty "
                        f"({len(posed)} images)")
+  check_posed(posed)
   transform = normalization.normalization_transform(
       posed.camtoworlds, config.orientation_method, config.center_method,
       bool(config.auto_scale_poses), float(config.scene_scale))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import json
+import numbers
 import os
 import pkgutil
 from typing import Optional
@@ -220,3 +222,104 @@ def check_same_size(images: list[np.ndarray], paths: list[str]) -> None:
           f"{path}: image is {image.shape[1]}x{image.shape[0]} but "
           f"{paths[0]} is {images[0].shape[1]}x{images[0].shape[0]}; all "
           "images of a split must have the same size")
+
+
+# Reading and checking the fields of metadata files. Every loader reads its
+# input through these, so a bad file is one line naming the file and field.
+
+
+def one_line(error: BaseException) -> str:
+  """An exception's message as one line: its first non-empty line (some
+  libraries' messages, imageio's say, run over several), else its type."""
+  for line in str(error).splitlines():
+    if line.strip():
+      return line.strip()
+  return type(error).__name__
+
+
+def brief(value, limit: int = 40) -> str:
+  """repr(value), cut to `limit` characters (a whole list can be long)."""
+  text = repr(value)
+  return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def read_json(path: str):
+  """The JSON value of the file at `path`.
+
+  Raises:
+    DatasetError: the file is missing or unreadable, not UTF-8 (or UTF-16/32
+      with a BOM, which json detects), malformed JSON, or nested deeper than
+      Python's recursion limit.
+  """
+  if not os.path.isfile(path):
+    raise DatasetError(f"{path}: file not found")
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise DatasetError(f"{path}: cannot read ({one_line(e)})") from None
+  try:
+    return json.loads(data)
+  except UnicodeDecodeError as e:
+    raise DatasetError(f"{path}: malformed JSON (not UTF-8 text: "
+                       f"{one_line(e)})") from None
+  except json.JSONDecodeError as e:
+    raise DatasetError(f"{path}: malformed JSON ({one_line(e)})") from None
+  except RecursionError:
+    raise DatasetError(f"{path}: malformed JSON (nested too deeply)") from None
+
+
+def number(value, path: str, field: str, minimum: Optional[float] = None,
+           strict: bool = False) -> float:
+  """A JSON number as a finite float, checked against `minimum` (inclusive,
+  or exclusive with strict=True).
+
+  Raises:
+    DatasetError: not a number (a string, a bool, null, a list), NaN or
+      infinite, or out of range, naming `path` and `field`.
+  """
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    raise DatasetError(f"{path}: {field} must be a number, got "
+                       f"{brief(value)}")
+  out = float(value)
+  if not np.isfinite(out):
+    raise DatasetError(f"{path}: {field} is {out}; it must be finite")
+  if minimum is not None and (out < minimum or strict and out == minimum):
+    raise DatasetError(f"{path}: {field} must be "
+                       f"{'>' if strict else '>='} {minimum:g}, got {out:g}")
+  return out
+
+
+def integer(value, path: str, field: str, minimum: int = 0) -> int:
+  """A JSON whole number (1 or 1.0) >= minimum, as an int."""
+  out = number(value, path, field, minimum)
+  if out != int(out):
+    raise DatasetError(f"{path}: {field} must be a whole number, got {out:g}")
+  return int(out)
+
+
+def matrix(value, path: str, field: str,
+           shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
+  """A JSON array of numbers of one of `shapes`, finite, as float64.
+
+  Raises:
+    DatasetError: ragged rows, entries that are not numbers, another shape,
+      or NaN / infinite entries (null reads as NaN), naming `path`, `field`.
+  """
+  expected = " or ".join("x".join(map(str, s)) for s in shapes)
+  if isinstance(value, str):
+    array = None
+  else:
+    try:
+      array = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+      array = None
+  if array is None:
+    raise DatasetError(f"{path}: {field} must be a {expected} array of "
+                       f"numbers, got {brief(value)}")
+  if array.shape not in shapes:
+    raise DatasetError(f"{path}: {field} must be {expected}, got shape "
+                       f"{'x'.join(map(str, array.shape)) or 'scalar'}")
+  if not np.all(np.isfinite(array)):
+    raise DatasetError(f"{path}: {field} has NaN, infinite or null entries")
+  return array

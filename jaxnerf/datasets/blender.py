@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import Dataset, check_same_size
+from jaxnerf.datasets.base import (Dataset, brief, check_same_size, matrix,
+                                   number, read_json)
 from jaxnerf.errors import DatasetError
 from jaxnerf.images import read_image
 
@@ -32,28 +32,37 @@ def composite_rgba(rgba: np.ndarray, white_bkgd: bool) -> np.ndarray:
 
 
 def read_transforms(path: str) -> dict:
-  """Reads and validates a transforms_{split}.json."""
-  if not os.path.isfile(path):
-    raise DatasetError(f"{path}: file not found")
-  try:
-    with open(path) as f:
-      meta = json.load(f)
-  except json.JSONDecodeError as e:
-    raise DatasetError(f"{path}: malformed JSON ({e})") from None
+  """Reads and validates a transforms_{split}.json: camera_angle_x in
+  (0, pi) and frames with a file_path and a finite 4x4 (or 3x4)
+  transform_matrix.
+
+  Raises:
+    DatasetError: a missing, unreadable or malformed file, or a missing or
+      bad field (named, with the frame's index).
+  """
+  meta = read_json(path)
   if not isinstance(meta, dict):
     raise DatasetError(f"{path}: expected a JSON object at the top level")
   if "camera_angle_x" not in meta:
     raise DatasetError(f"{path}: missing field 'camera_angle_x'")
+  angle = number(meta["camera_angle_x"], path, "camera_angle_x", 0.0,
+                 strict=True)
+  if not angle < np.pi:
+    raise DatasetError(f"{path}: camera_angle_x must be below pi (a field of"
+                       f" view in radians), got {angle:g}")
   if not isinstance(meta.get("frames"), list) or not meta["frames"]:
     raise DatasetError(f"{path}: missing or empty field 'frames'")
   for i, frame in enumerate(meta["frames"]):
+    if not isinstance(frame, dict):
+      raise DatasetError(f"{path}: frames[{i}] is not an object")
     for field in ("file_path", "transform_matrix"):
       if field not in frame:
         raise DatasetError(f"{path}: frames[{i}] lacks field '{field}'")
-    matrix = np.asarray(frame["transform_matrix"], dtype=object)
-    if matrix.shape not in ((4, 4), (3, 4)):
-      raise DatasetError(f"{path}: frames[{i}].transform_matrix must be 4x4 "
-                         f"or 3x4, got shape {matrix.shape}")
+    if not isinstance(frame["file_path"], str) or not frame["file_path"]:
+      raise DatasetError(f"{path}: frames[{i}].file_path must be a file name,"
+                         f" got {brief(frame['file_path'])}")
+    matrix(frame["transform_matrix"], path, f"frames[{i}].transform_matrix",
+           ((4, 4), (3, 4)))
   return meta
 
 

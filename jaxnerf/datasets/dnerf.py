@@ -9,6 +9,7 @@ image carries.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from typing import Optional
@@ -36,6 +37,8 @@ def read_times(meta: dict, path: str) -> np.ndarray:
     time = frame["time"]
     if isinstance(time, bool) or not isinstance(time, numbers.Real):
       raise DatasetError(f"{where}: time {time!r} is not a number")
+    if not math.isfinite(time):
+      raise DatasetError(f"{where}: time is {float(time)}; it must be finite")
     if not 0.0 <= float(time) <= 1.0:
       raise DatasetError(f"{where}: time {time} is outside [0, 1]")
     times.append(float(time))

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import os
 import re
+import tokenize
 from typing import Optional
 
-import imageio.v3 as iio
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import Dataset, check_same_size
+from jaxnerf import images as images_lib
+from jaxnerf.datasets.base import Dataset, check_same_size, one_line
 from jaxnerf.errors import DatasetError
 from jaxnerf.images import read_image
 
 BD_FACTOR = 0.75  # the nearest bound becomes 1 / BD_FACTOR
+ROTATION_TOLERANCE = 1e-3
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+NPY_MAGIC = b"\x93NUMPY"
+# What np.load raises for a corrupt .npy that starts with the magic, found by
+# truncating and bit-flipping one: ValueError (short reads, bad headers,
+# object arrays), EOFError (a short header), SyntaxError and
+# tokenize.TokenError (a garbled header dict), OSError (unreadable).
+NPY_ERRORS = (ValueError, EOFError, SyntaxError, tokenize.TokenError,
+              OSError)
 
 
 def read_poses_bounds(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -35,14 +44,22 @@ def read_poses_bounds(path: str) -> tuple[np.ndarray, np.ndarray]:
   """
   if not os.path.isfile(path):
     raise DatasetError(f"{path}: file not found")
+  # np.load would take other bytes for a pickle (and suggest loading it
+  # unsafely) or a zip (.npz): check the .npy magic first.
   try:
-    arr = np.load(path, allow_pickle=False)
-  except Exception as e:  # np.load raises several types for corrupt files
-    raise DatasetError(f"{path}: cannot read ({e})") from None
+    with open(path, "rb") as f:
+      magic = f.read(len(NPY_MAGIC))
+    arr = np.load(path, allow_pickle=False) if magic == NPY_MAGIC else None
+  except NPY_ERRORS as e:
+    raise DatasetError(f"{path}: cannot read ({one_line(e)})") from None
+  if arr is None:
+    raise DatasetError(f"{path}: cannot read (not a .npy file: it does not "
+                       "start with the NumPy magic bytes)")
   if arr.ndim != 2 or arr.shape[1] != 17 or arr.shape[0] == 0:
     raise DatasetError(f"{path}: expected shape [N, 17] (a 3x5 pose and "
                        f"near/far bounds per image), got {arr.shape}")
-  if not np.issubdtype(arr.dtype, np.number):
+  if not (np.issubdtype(arr.dtype, np.floating) or
+          np.issubdtype(arr.dtype, np.integer)):
     raise DatasetError(f"{path}: expected numbers, got dtype {arr.dtype}")
   arr = arr.astype(np.float64)
   if not np.all(np.isfinite(arr)):
@@ -55,6 +72,14 @@ def read_poses_bounds(path: str) -> tuple[np.ndarray, np.ndarray]:
   if np.any(poses[:, :, 4] <= 0):
     raise DatasetError(f"{path}: the hwf column (height, width, focal) must "
                        "be positive")
+  rotations = poses[:, :, :3]
+  error = np.abs(np.einsum("nji,njk->nik", rotations, rotations) -
+                 np.eye(3)).max(axis=(1, 2))
+  # COLMAP's (imgs2poses) are orthonormal to ~1e-15; 1e-3 allows float32.
+  if np.any(error > ROTATION_TOLERANCE):
+    i = int(np.argmax(error > ROTATION_TOLERANCE))
+    raise DatasetError(f"{path}: pose {i}'s rotation columns are not "
+                       f"orthonormal (|R^T R - I| = {error[i]:.3g})")
   return poses, bounds
 
 
@@ -85,11 +110,7 @@ def list_images(folder: str) -> list[str]:
 
 def image_size(path: str) -> tuple[int, int]:
   """(height, width) of an image file, from its header."""
-  try:
-    shape = iio.improps(path).shape
-  except Exception as e:  # imageio raises many types for corrupt files
-    raise DatasetError(f"{path}: cannot read image ({e})") from None
-  return int(shape[0]), int(shape[1])
+  return images_lib.image_size(path)
 
 
 def reorder_poses(poses: np.ndarray) -> np.ndarray:
@@ -231,7 +252,12 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   scale = 1.0 / (bounds.min() * BD_FACTOR)
   poses[:, :, 3] *= scale
   bounds = bounds * scale
-  poses = recenter_poses(poses)
+  try:
+    poses = recenter_poses(poses)
+  except np.linalg.LinAlgError:
+    raise DatasetError(f"{pb_path}: the average of these poses has no "
+                       "orientation (view directions that cancel out, or up "
+                       "along the view); cannot recentre") from None
   if config.spherify:
     try:
       poses, bounds = spherify_poses(poses, bounds)
@@ -242,6 +268,13 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
     near, far, ndc = float(bounds.min() * 0.9), float(bounds.max()), False
   else:
     near, far, ndc = 0.0, 1.0, True
+  # Finite inputs can still overflow (bounds near 0 scale by 1 / bound) or
+  # average to no direction (cameras facing opposite ways).
+  if not (np.all(np.isfinite(poses)) and np.all(np.isfinite(bounds))):
+    raise DatasetError(
+        f"{pb_path}: rescaling and recentring these poses gives NaN or "
+        "infinite cameras (bounds too near 0, or view directions that "
+        "average to none)")
 
   cams = cameras.Cameras.create(poses[indices], focal, width, height, near,
                                 far, ndc=ndc)

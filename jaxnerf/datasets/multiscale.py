@@ -22,7 +22,8 @@ import imageio.v3 as iio
 import numpy as np
 
 from jaxnerf import cameras
-from jaxnerf.datasets.base import Dataset
+from jaxnerf.datasets.base import (Dataset, brief, integer, matrix, number,
+                                   read_json)
 from jaxnerf.datasets.blender import composite_rgba, read_transforms
 from jaxnerf.errors import DatasetError
 from jaxnerf.images import read_image
@@ -123,27 +124,59 @@ def make_multiscale(blender_dir: str, out_dir: str,
 
 
 def read_metadata(path: str, split: str) -> dict:
-  """Reads and validates one split of a multiscale metadata.json."""
+  """Reads and validates one split of a multiscale metadata.json.
+
+  Returns:
+    The split's entry: per-image lists of equal length, checked: file_path
+    names, cam2world finite 3x4 (or 4x4), width and height positive whole
+    numbers, focal and lossmult positive, near >= 0, far > near, label (if
+    present) whole numbers >= 0.
+  Raises:
+    DatasetError: naming the file, the field and the image's index.
+  """
   if not os.path.isfile(path):
     raise DatasetError(f"{path}: file not found (a multiscale scene needs "
                        "metadata.json; see scripts/make_multiscale.py)")
-  try:
-    with open(path) as f:
-      meta = json.load(f)
-  except json.JSONDecodeError as e:
-    raise DatasetError(f"{path}: malformed JSON ({e})") from None
+  meta = read_json(path)
   if not isinstance(meta, dict) or split not in meta:
     known = sorted(meta) if isinstance(meta, dict) else []
     raise DatasetError(f"{path}: no split {split!r}; splits present: {known}")
   entry = meta[split]
+  if not isinstance(entry, dict):
+    raise DatasetError(f"{path}: {split} must be an object of per-image "
+                       f"lists, got {brief(entry)}")
   missing = [k for k in METADATA_FIELDS if k not in entry]
   if missing:
     raise DatasetError(f"{path}: split {split!r} lacks fields {missing}")
+  fields = [k for k in METADATA_FIELDS + ("label",) if k in entry]
+  for k in fields:
+    if not isinstance(entry[k], list):
+      raise DatasetError(f"{path}: {split}.{k} must be a list (one entry "
+                         f"per image), got {brief(entry[k])}")
   n = len(entry["file_path"])
-  for k in METADATA_FIELDS + ("label",):
-    if k in entry and len(entry[k]) != n:
+  if n == 0:
+    raise DatasetError(f"{path}: {split}.file_path is empty (no images)")
+  for k in fields:
+    if len(entry[k]) != n:
       raise DatasetError(f"{path}: {split}.{k} has {len(entry[k])} entries "
                          f"but file_path has {n}")
+  for i in range(n):
+    field = lambda k: f"{split}.{k}[{i}]"
+    if not isinstance(entry["file_path"][i], str) or not entry["file_path"][i]:
+      raise DatasetError(f"{path}: {field('file_path')} must be a file name,"
+                         f" got {brief(entry['file_path'][i])}")
+    matrix(entry["cam2world"][i], path, field("cam2world"), ((3, 4), (4, 4)))
+    for k in ("width", "height"):
+      integer(entry[k][i], path, field(k), 1)
+    for k in ("focal", "lossmult"):
+      number(entry[k][i], path, field(k), 0.0, strict=True)
+    near = number(entry["near"][i], path, field("near"), 0.0)
+    far = number(entry["far"][i], path, field("far"))
+    if not far > near:
+      raise DatasetError(f"{path}: {field('far')} = {far:g} must exceed near"
+                         f" = {near:g}")
+    if "label" in entry:
+      integer(entry["label"][i], path, field("label"), 0)
   return entry
 
 

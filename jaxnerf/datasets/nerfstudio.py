@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxnerf import colmap_model
 from jaxnerf.datasets import _posed
-from jaxnerf.datasets.base import Dataset
+from jaxnerf.datasets.base import Dataset, brief, read_json
 from jaxnerf.errors import DatasetError
 
 FILENAME = "transforms.json"
@@ -41,11 +41,12 @@ def transforms_path(data_dir: str) -> str:
 
 
 def _number(path, where, key, value) -> float:
+  # float() also takes numeric strings ("20.5"), which some writers emit.
   try:
     out = float(value)
   except (TypeError, ValueError):
     raise DatasetError(f"{path}: {where}{key} must be a number, got "
-                       f"{value!r}") from None
+                       f"{brief(value)}") from None
   if not math.isfinite(out):
     raise DatasetError(f"{path}: {where}{key} is not finite")
   return out
@@ -53,13 +54,7 @@ def _number(path, where, key, value) -> float:
 
 def read_transforms(path: str) -> dict:
   """Reads and validates a transforms.json (see the module docstring)."""
-  if not os.path.isfile(path):
-    raise DatasetError(f"{path}: file not found")
-  try:
-    with open(path) as f:
-      meta = json.load(f)
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise DatasetError(f"{path}: malformed JSON ({e})") from None
+  meta = read_json(path)
   if not isinstance(meta, dict):
     raise DatasetError(f"{path}: expected a JSON object at the top level")
   if not isinstance(meta.get("frames"), list) or not meta["frames"]:
@@ -70,6 +65,9 @@ def read_transforms(path: str) -> dict:
     for key in ("file_path", "transform_matrix"):
       if key not in frame:
         raise DatasetError(f"{path}: frames[{i}] lacks field '{key}'")
+    if not isinstance(frame["file_path"], str) or not frame["file_path"]:
+      raise DatasetError(f"{path}: frames[{i}].file_path must be a file name,"
+                         f" got {brief(frame['file_path'])}")
     try:
       matrix = np.asarray(frame["transform_matrix"], np.float64)
     except (TypeError, ValueError):
@@ -78,6 +76,16 @@ def read_transforms(path: str) -> dict:
         np.isfinite(matrix)):
       raise DatasetError(f"{path}: frames[{i}].transform_matrix must be a "
                          "finite 4x4 (or 3x4) matrix")
+  ply = meta.get("ply_file_path")
+  if ply is not None and not isinstance(ply, str):
+    raise DatasetError(f"{path}: ply_file_path must be a file name, got "
+                       f"{brief(ply)}")
+  for key in ("train_filenames", "val_filenames", "test_filenames"):
+    names = meta.get(key)
+    if key in meta and not (isinstance(names, list) and
+                            all(isinstance(n, str) for n in names)):
+      raise DatasetError(f"{path}: {key} must be a list of file names, got "
+                         f"{brief(names)}")
   return meta
 
 
