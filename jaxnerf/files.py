@@ -34,7 +34,7 @@ TMP_PREFIX = ".tmp-"
 MARKER = ".jaxnerf"  # a folder's marker: this program wrote the folder
 
 
-def _clear_stale(path: str) -> None:
+def clear_stale(path: str) -> None:
   """Removes temporaries a killed write of `path` left behind."""
   folder, name = os.path.split(os.path.abspath(path))
   for stale in glob.glob(os.path.join(glob.escape(folder),
@@ -58,7 +58,7 @@ def temporary_beside(path: str, suffix: str = "", folder: bool = False
   after removing the ones a killed write of `path` left behind. The caller
   renames it over `path` when complete (or removes it)."""
   parent, name = os.path.split(os.path.abspath(path))
-  _clear_stale(path)
+  clear_stale(path)
   if folder:
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}.", suffix=suffix,
                            dir=parent)

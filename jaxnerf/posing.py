@@ -293,11 +293,14 @@ def prepare(request: Request, own_log: bool = True) -> tuple[Outputs, list]:
     names = None
     capture.video_frame_count(request.video)
   outputs = Outputs(request.output)
-  ours = output_names(request, own_log)
-  if in_place(request):
-    ours.remove(IMAGES)
-  outputs.check(ours)
+  outputs.check(own_entries(request, own_log))
   return outputs, names
+
+
+def own_entries(request: Request, own_log: bool = True) -> list[str]:
+  """The output entries a run replaces: all but the photos in place."""
+  return [name for name in output_names(request, own_log)
+          if not (name == IMAGES and in_place(request))]
 
 
 def process(request: Request, log: Optional[Log] = None) -> dict:
@@ -313,13 +316,13 @@ def process(request: Request, log: Optional[Log] = None) -> dict:
   """
   own_log = log is None
   outputs, names = prepare(request, own_log)
-  ours = output_names(request, own_log)
-  if in_place(request):
-    ours.remove(IMAGES)
+  ours = own_entries(request, own_log)
   if not os.path.isdir(request.output):
     os.mkdir(request.output)
   outputs.claim(ours)
   outputs.remove(ours)  # transforms.json first
+  for name in output_names(request, own_log):
+    files.clear_stale(os.path.join(request.output, name))  # killed runs'
   if own_log:
     log = Log(os.path.join(request.output, LOG_FILE), atomic=True)
   try:
