@@ -6,7 +6,12 @@ one-line errors."""
 import importlib
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -14,8 +19,9 @@ import pytest
 import trimesh
 
 import browser
-from conftest import REPO_ROOT
+from conftest import EMBEDDED_LEGO, REPO_ROOT
 from jaxnerf import baking, evaluator, metrics, trainer
+from jaxnerf.errors import BakedFileError
 from jaxnerf import config as config_lib
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
@@ -141,13 +147,16 @@ def test_static_webgl_page_matches_the_baked_render(run_dir, tmp_path):
 
 
 def test_mesh_and_point_cloud_of_the_lego(run_dir, tmp_path, capsys):
-  # A short run's density is still low: a lower surface threshold.
+  # A short run's density is still low: a lower surface threshold. The
+  # output folders do not exist yet: they are made.
   assert run("export", run_dir, "mesh", "--resolution=48", "--threshold=2",
-             f"--out={tmp_path / 'lego'}") == 0
+             f"--out={tmp_path / 'new' / 'deeper' / 'lego'}") == 0
   assert "largest component" in capsys.readouterr().out
+  assert sorted(os.listdir(tmp_path / "new" / "deeper")) == ["lego.obj",
+                                                             "lego.ply"]
   for ext in ("ply", "obj"):
-    mesh = trimesh.load(tmp_path / f"lego.{ext}", process=False,
-                        force="mesh")
+    mesh = trimesh.load(tmp_path / "new" / "deeper" / f"lego.{ext}",
+                        process=False, force="mesh")
     assert len(mesh.faces) > 500
     assert np.all(np.abs(mesh.vertices) <= 1.5 + 1e-4)  # the scene box
   from jaxnerf import geometry_export
@@ -155,8 +164,10 @@ def test_mesh_and_point_cloud_of_the_lego(run_dir, tmp_path, capsys):
       np.asarray(mesh.vertices), np.asarray(mesh.faces))
   assert share > 0.5, share
   assert run("export", run_dir, "pointcloud", "--view_stride=50",
-             "--pixel_stride=2", f"--out={tmp_path / 'cloud.ply'}") == 0
-  cloud = trimesh.load(tmp_path / "cloud.ply")
+             "--pixel_stride=2", f"--out={tmp_path / 'new2' / 'cloud.ply'}"
+             ) == 0
+  assert os.listdir(tmp_path / "new2") == ["cloud.ply"]
+  cloud = trimesh.load(tmp_path / "new2" / "cloud.ply")
   assert 100 < len(cloud.vertices) <= 2 * 50 * 50
   # Points on the lego: inside the scene box, below the cameras.
   assert np.all(np.abs(cloud.vertices) < 1.6)
@@ -199,3 +210,161 @@ def test_bad_input_is_a_one_line_error(run_dir, tmp_path, capsys):
     port = taken.getsockname()[1]
     err = one_line_error(capsys, run("view", run_dir, f"--port={port}"))
   assert f"--port {port}: already in use" in err
+
+
+def test_a_point_cloud_without_points_is_one_line(run_dir, tmp_path, capsys):
+  # The corner pixels of two views: background, never that opaque.
+  err = one_line_error(capsys, run(
+      "export", run_dir, "pointcloud", "--view_stride=50",
+      "--pixel_stride=99", "--min_opacity=0.99",
+      f"--out={tmp_path / 'out' / 'cloud.ply'}"))
+  assert "--min_opacity 0.99: no ray of the 2 training views" in err, err
+  assert os.listdir(tmp_path) == []
+
+
+def broken_run(run_dir, tmp_path, scene_json: bytes):
+  """A run folder with the fixture's checkpoints and this scene.json."""
+  folder = tmp_path / "broken"
+  folder.mkdir(exist_ok=True)
+  if not (folder / "checkpoints").exists():
+    os.symlink(run_dir / "checkpoints", folder / "checkpoints")
+  (folder / trainer.SCENE_FILE).write_bytes(scene_json)
+  return folder
+
+
+def test_a_damaged_scene_json_is_one_line_for_each_reader(run_dir, tmp_path,
+                                                          capsys):
+  good = (run_dir / trainer.SCENE_FILE).read_bytes()
+  cases = {"eval": (good[:len(good) // 2], "malformed JSON"),
+           "export": (b"\xff\xfe{}", "not UTF-8"),
+           "view": (b'{"num_cameras": "many"}', "num_cameras")}
+  for name, (text, says) in cases.items():
+    folder = broken_run(run_dir, tmp_path, text)
+    args = {"export": ("mesh", "--resolution=8",
+                       f"--out={tmp_path / 'mesh'}"),
+            "view": ("--port=0",), "eval": ()}[name]
+    before = sorted(os.listdir(folder))
+    err = one_line_error(capsys, run(name, folder, *args))
+    assert f"{folder / trainer.SCENE_FILE}: {says}" in err, (name, err)
+    assert sorted(os.listdir(folder)) == before
+  assert sorted(os.listdir(tmp_path)) == ["broken"]
+
+
+def test_a_damaged_baked_file_is_one_line(run_dir, tmp_path, capsys):
+  good = (run_dir / "baked.npz").read_bytes()
+  flipped = bytearray(good)
+  flipped[len(good) // 2] ^= 0xFF  # inside the compressed arrays
+  cases = {f"cut at {n}": good[:n]
+           for n in (0, 10, len(good) // 2, len(good) - 22, len(good) - 1)}
+  cases["a flipped byte"] = bytes(flipped)
+  cases["text"] = b"not a zip at all"
+  path = tmp_path / "baked.npz"
+  for what, data in cases.items():
+    path.write_bytes(data)
+    with pytest.raises(BakedFileError, match="not a baked scene"):
+      baking.load(str(path))
+    assert what  # (the case, in the traceback of a failure)
+  np.save(tmp_path / "array.npy", np.zeros(3))
+  shutil.move(tmp_path / "array.npy", path)
+  with pytest.raises(BakedFileError, match="an array, not an .npz"):
+    baking.load(str(path))
+  scene = baking.load(str(run_dir / "baked.npz"))
+  np.savez(path, meta=np.asarray("{}"), block_index=scene.block_index,
+           density=scene.density, sh=scene.sh)
+  with pytest.raises(BakedFileError, match="format None version None"):
+    baking.load(str(path))
+  with np.load(run_dir / "baked.npz") as f:
+    meta = str(f["meta"])
+  np.savez(path, meta=np.asarray(meta), block_index=scene.block_index,
+           density=scene.density[:, :3], sh=scene.sh)
+  with pytest.raises(BakedFileError, match="inconsistent shapes"):
+    baking.load(str(path))
+  path.write_bytes(good[:len(good) // 2])
+  err = one_line_error(capsys, run("eval", run_dir,
+                                   "--config.render_baked=true",
+                                   f"--config.baked_file={path}"))
+  assert f"{path}: not a baked scene" in err
+  err = one_line_error(capsys, run("export", run_dir, "webgl",
+                                   f"--config.baked_file={path}",
+                                   f"--out={tmp_path / 'web'}"))
+  assert f"{path}: not a baked scene" in err
+  assert not (tmp_path / "web").exists()
+
+
+def scene_js_views(out):
+  text = (out / "scene.js").read_text()
+  prefix = "window.BAKED = "
+  assert text.startswith(prefix) and text.endswith(";\n")
+  return json.loads(text[len(prefix):-2])["views"]
+
+
+def test_webgl_views_where_the_eval_split_is_absent_or_broken(
+    run_dir, tmp_path, capsys):
+  from jaxnerf import exports
+  data = tmp_path / "lego"
+  shutil.copytree(EMBEDDED_LEGO, data)
+  (data / "transforms_test.json").unlink()
+  config = load(run_dir, data_dir=str(data))
+  assert not exports.split_exists(config, "test")
+  assert exports.split_exists(config, "train")
+  out = tmp_path / "web"
+  assert run("export", run_dir, "webgl", f"--config.data_dir={data}",
+             f"--out={out}") == 0
+  views = scene_js_views(out)
+  assert len(views) == 100 and all(k.startswith("train:") for k in views)
+  # A test split that exists but cannot be read is an error, not skipped.
+  (data / "transforms_test.json").write_text('{"frames": [')
+  err = one_line_error(capsys, run("export", run_dir, "webgl",
+                                   f"--config.data_dir={data}",
+                                   f"--out={tmp_path / 'web2'}"))
+  assert "transforms_test.json" in err and "malformed JSON" in err, err
+  assert not (tmp_path / "web2").exists()
+  # Multiscale scenes name their splits in metadata.json.
+  (tmp_path / "ms").mkdir()
+  (tmp_path / "ms" / "metadata.json").write_text('{"train": {}}')
+  ms = load(run_dir, data_dir=str(tmp_path / "ms"),
+            dataset_type="multiscale")
+  assert not exports.split_exists(ms, "test")
+  (tmp_path / "ms" / "metadata.json").write_text('{"train": {}, "test": {}}')
+  assert exports.split_exists(ms, "test")
+
+
+def test_a_bake_killed_while_writing_leaves_the_last_complete_file(
+    run_dir, tmp_path):
+  """SIGKILL during bake.py's write: the file under the final name is the
+  previous complete one (never a prefix); a rerun succeeds and clears the
+  killed write's temporary."""
+  out = tmp_path / "baked.npz"
+  shutil.copyfile(run_dir / "baked.npz", out)
+  previous = out.read_bytes()
+  flags = ["--resolution=32", "--block_size=4", "--sh_degree=2",
+           "--cull_ray_stride=8", f"--out={out}"]
+  proc = subprocess.Popen(
+      [sys.executable, os.path.join(REPO_ROOT, "bake.py"),
+       f"--config={CONFIG}", f"--config.train_dir={run_dir}", *flags],
+      cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  temporaries = lambda: [n for n in os.listdir(tmp_path)
+                         if n.startswith(".tmp-baked.npz.")]
+  deadline = time.time() + 300
+  writing = False
+  try:
+    while proc.poll() is None and time.time() < deadline:
+      if temporaries():
+        proc.send_signal(signal.SIGSTOP)  # frozen mid-write, then killed
+        writing = bool(temporaries())
+        break
+      time.sleep(0.002)
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate()
+  assert writing, ("the bake was never caught writing", proc.returncode,
+                   stderr[-2000:])
+  assert proc.returncode == -signal.SIGKILL
+  assert out.read_bytes() == previous  # the old file, whole
+  baking.load(str(out))
+  assert len(temporaries()) == 1  # the killed write's, under its own name
+  assert run("bake", run_dir, *flags) == 0
+  assert temporaries() == [] and sorted(os.listdir(tmp_path)) == [
+      "baked.npz"]
+  scene = baking.load(str(out))
+  assert scene.step == STEPS and scene.resolution == 32

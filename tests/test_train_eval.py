@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import EMBEDDED_LEGO, REPO_ROOT, xla_flags
 
@@ -125,6 +126,7 @@ def test_bad_input_gets_one_line_errors(tmp_path):
   _one_line_error(run("train.py", train_dir,
                       f"--config.data_dir={tmp_path / 'missing'}"),
                   "config.data_dir", "missing")
+  assert not (tmp_path / "run").exists()  # bad input leaves nothing
   bad = tmp_path / "bad_scene"
   shutil.copytree(EMBEDDED_LEGO, bad)
   (bad / "transforms_train.json").write_text("{ not json")
@@ -133,9 +135,58 @@ def test_bad_input_gets_one_line_errors(tmp_path):
   _one_line_error(run("train.py", "--config.nope=3", train_dir),
                   "unknown config field 'nope'")
   _one_line_error(run("eval.py", train_dir), "no checkpoint")
+  assert not (tmp_path / "run").exists()  # not made by reading it
   r = subprocess.run([sys.executable, "train.py", "--config=nonexistent"],
                      capture_output=True, text=True, cwd=REPO_ROOT)
   _one_line_error(r, "no config 'nonexistent'", "known names")
+
+
+def test_scene_json_is_written_atomically_and_read_with_one_line_errors(
+    tmp_path, monkeypatch):
+  from jaxnerf import files, trainer
+  from jaxnerf.errors import CheckpointError
+  from jaxnerf.methods import base
+  world = tuple(tuple(2.0 * (i == j) + (j == 3) * 0.5 for j in range(4))
+                for i in range(4))
+  scene = base.SceneInfo(num_cameras=3, world_from_scene=world)
+  trainer.write_scene_info(str(tmp_path), scene)
+  assert trainer.read_scene_info(str(tmp_path)) == scene
+  path = tmp_path / trainer.SCENE_FILE
+  good = path.read_bytes()
+  # An interrupted rewrite leaves the old file whole, and no temporary.
+  def interrupted(obj, f, **kwargs):
+    f.write('{"num_cam')
+    raise KeyboardInterrupt
+  monkeypatch.setattr(files.json, "dump", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    trainer.write_scene_info(str(tmp_path), base.SceneInfo(num_cameras=9))
+  monkeypatch.undo()
+  assert path.read_bytes() == good and os.listdir(tmp_path) == [
+      trainer.SCENE_FILE]
+  cases = [(good[:n], "malformed JSON") for n in
+           (0, 1, len(good) // 3, len(good) // 2, len(good) - 1)]
+  cases += [
+      (b'{"num_cameras": 3, "w\xe9": 1}', "not UTF-8"),
+      (b"[3]", "num_cameras must be a whole number >= 1, got None"),
+      (b'{"num_cameras": 0}', "got 0"),
+      (b'{"num_cameras": "3"}', "got '3'"),
+      (b'{"num_cameras": true}', "got True"),
+      (b'{"num_cameras": 3, "world_from_scene": [[1, 0, 0], [0, 1, 0]]}',
+       "world_from_scene must be a 4x4"),
+      (b'{"num_cameras": 3, "world_from_scene": ' +
+       json.dumps([[1, 0, 0, 0]] * 3 + [[0, 0, 0, float("nan")]]).encode() +
+       b"}", "4x4 matrix of finite numbers"),
+      (b'{"num_cameras": 3, "world_from_scene": [["a"]]}',
+       "world_from_scene must be a 4x4"),
+  ]
+  for text, says in cases:
+    path.write_bytes(text)
+    with pytest.raises(CheckpointError) as e:
+      trainer.read_scene_info(str(tmp_path))
+    message = str(e.value)
+    assert message.startswith(f"{path}: ") and says in message, (text,
+                                                                 message)
+    assert "\n" not in message
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
