@@ -376,6 +376,10 @@ def test_every_bad_flag_is_refused_before_any_work(tmp_path, capfd,
   ]
   for args, pattern in cases:
     _refused(capfd, tmp_path, pattern, *args)
+  # The script itself (once): the hang of old, now refused at once.
+  result = _run(*vid, "--overlap", "0")
+  _one_line_error(result, r"^error: --overlap: 0; must be an integer >= 1$")
+  assert not os.path.exists(out)
   # An output folder that cannot be written (as root every folder can).
   monkeypatch.setattr(os, "access", lambda path, mode: False)
   _refused(capfd, tmp_path, r"--output: .*out cannot be created \(.* is not "
