@@ -9,6 +9,7 @@ traceback."""
 import json
 import os
 import re
+import shutil
 import struct
 import tempfile
 import zlib
@@ -421,7 +422,7 @@ def _cases():
       ("image_size", [0, 6], "image_size[0]"),
       ("image_size", ["8", 6], "number"), ("skew", "none", "number"),
       ("pixel_aspect_ratio", nan, "finite"),
-      ("radial_distortion", [0, 0, 0, 0], "2 or 3"),
+      ("radial_distortion", [0, 0, 0, 0], "1 or 2 or 3"),
       ("tangential_distortion", [nan, 0], "NaN")):
     add("nerfies", _edit(cj, _set(field, value)), cj, field, why,
         id=f"{field}-{why}")
@@ -539,3 +540,54 @@ def test_json_nested_too_deeply_is_one_line(tmp_path):
   _write("transforms_train.json", b"[" * 100000)(str(tmp_path))
   with pytest.raises(DatasetError, match="nested too deeply"):
     _load("blender", tmp_path)
+
+
+FUZZED = {"blender": ("transforms_train.json", "train/r_0.png"),
+          "dnerf": ("transforms_train.json",),
+          "multiscale": ("metadata.json",),
+          "llff": ("poses_bounds.npy", "images/img_1.png"),
+          "nerfstudio": ("transforms.json", "sparse_pc.ply"),
+          "colmap": ("sparse/0/cameras.bin", "sparse/0/images.bin",
+                     "sparse/0/points3D.bin"),
+          "colmap_text": ("sparse/0/images.txt", "sparse/0/points3D.txt"),
+          "nerfies": ("camera/b.json", "dataset.json")}
+TOKENS = (b"NaN", b"-1", b"0", b"1e999", b'"x"', b"null", b"[]", b"{}", b"\xff")
+
+
+@pytest.mark.parametrize("kind", sorted(FUZZED))
+def test_random_corruptions_load_or_fail_in_one_line(tmp_path, kind):
+  """Seeded random damage (flipped bytes, cuts, overwritten runs, JSON-ish
+  tokens spliced in) to each input file: the loader either loads finite
+  cameras or raises one DatasetError line: a wider net than the table
+  above. (Run at 200 per file with other seeds, it found Pillow's
+  struct.error, COLMAP point ids past int64, text colours past 255 and LLFF
+  poses whose recentring is singular; the table now has none of them.)"""
+  rng = np.random.default_rng(sorted(FUZZED).index(kind))
+  clean = str(tmp_path / "clean")
+  os.makedirs(clean)
+  SCENES[kind](clean)
+  for j, rel in enumerate(FUZZED[kind]):
+    with open(os.path.join(clean, rel), "rb") as f:
+      original = f.read()
+    for k in range(16):
+      data, at = bytearray(original), int(rng.integers(len(original)))
+      if k % 4 == 0:
+        data[at] = int(rng.integers(256))
+      elif k % 4 == 1:
+        data = data[:at]
+      elif k % 4 == 2:
+        data[at:at + 6] = rng.bytes(6)
+      else:
+        data[at:at + 1] = TOKENS[int(rng.integers(len(TOKENS)))]
+      root = str(tmp_path / f"{j}_{k}")
+      shutil.copytree(clean, root)
+      with open(os.path.join(root, rel), "wb") as f:
+        f.write(bytes(data))
+      try:
+        loaded = _load(kind, root)
+      except DatasetError as e:
+        assert "\n" not in str(e) and root in str(e), str(e)
+        continue
+      assert np.all(np.isfinite(loaded.camtoworlds))
+      assert np.all(np.isfinite(loaded.cameras.fx))
+      assert all(np.all(np.isfinite(im)) for im in loaded.images)

@@ -55,13 +55,14 @@ def read_camera(path: str) -> dict:
   width, height = (integer(v, path, f"image_size[{k}]", 1)
                    for k, v in enumerate(size))
   radial = matrix(cam.get("radial_distortion", [0.0, 0.0, 0.0]), path,
-                  "radial_distortion", ((2,), (3,)))
+                  "radial_distortion", ((1,), (2,), (3,)))
+  radial = np.pad(radial, (0, 3 - len(radial)))  # missing terms are 0
   tangential = matrix(cam.get("tangential_distortion", [0.0, 0.0]), path,
                       "tangential_distortion", ((2,),))
   skew = number(cam.get("skew", 0.0), path, "skew")
   if skew != 0.0:
     raise DatasetError(f"{path}: skew {skew:g} is not supported")
-  if len(radial) == 3 and radial[2] != 0.0:
+  if radial[2] != 0.0:
     raise DatasetError(f"{path}: radial_distortion k3 = {radial[2]:g} is not "
                        "supported (only k1, k2, p1, p2)")
   c2w = np.concatenate([rotation.T, position[:, None]], axis=1)
