@@ -22,8 +22,22 @@ from ml_collections import config_flags
 from jaxnerf import methods
 from jaxnerf.errors import ConfigError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS_DIR = os.path.join(REPO_ROOT, "configs")
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+
+
+def _configs_dir() -> str:
+  """The checkout's configs/ when the package runs from a checkout (edits
+  there take effect at once), else the copy installed with the package
+  (jaxnerf/configs/ in a wheel, pyproject.toml's package-dir)."""
+  checkout = os.path.join(REPO_ROOT, "configs")
+  if (os.path.isfile(os.path.join(REPO_ROOT, "pyproject.toml")) and
+      os.path.isdir(checkout)):
+    return checkout
+  return os.path.join(PACKAGE_DIR, "configs")
+
+
+CONFIGS_DIR = _configs_dir()
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -168,7 +182,8 @@ def resolve_path(name_or_path: str) -> str:
   else:
     path = os.path.join(CONFIGS_DIR, name_or_path + ".py")
   if not os.path.isfile(path):
-    known = sorted(f[:-3] for f in os.listdir(CONFIGS_DIR)
+    known = sorted(f[:-3] for f in (os.listdir(CONFIGS_DIR) if
+                                    os.path.isdir(CONFIGS_DIR) else [])
                    if f.endswith(".py") and not f.startswith("_"))
     raise ConfigError(f"--config: no config {name_or_path!r} ({path} does not "
                       f"exist); known names: {', '.join(known)}")

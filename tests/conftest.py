@@ -1,6 +1,12 @@
 """Shared test set-up: paths and small configs. The package is installed
 (`pip install -r requirements.txt` installs this checkout), so tests
-import it without path patching."""
+import it without path patching.
+
+Tests that need the development data in ../shared/data skip without it,
+with a reason that starts "needs ../shared/data/" (`needs_shared_data`);
+under CI (the environment variable CI=true, as .ci/run sets it) such a skip
+fails the run, so no CI result silently leaves them out.
+"""
 
 import os
 import tempfile
@@ -32,6 +38,62 @@ def xla_flags(*flags):
 
 
 EMBEDDED_LEGO = os.path.join(REPO_ROOT, "data", "lego_100")
+
+# The read-only development data (../shared/data of the checkout).
+SHARED_DATA = os.environ.get("JAXNERF_SHARED_DATA",
+                             os.path.join(REPO_ROOT, "..", "shared", "data"))
+SHARED_SKIP = "needs ../shared/data/"
+
+
+def shared_data_reason(relpath: str) -> str:
+  """The skip reason of a test that needs ../shared/data/<relpath>."""
+  return f"{SHARED_SKIP}{relpath} (not present)"
+
+
+def shared_data_missing(relpath: str) -> bool:
+  return not os.path.exists(os.path.join(SHARED_DATA, relpath))
+
+
+def needs_shared_data(relpath: str) -> str:
+  """The path of ../shared/data/<relpath>; skips the test without it."""
+  if shared_data_missing(relpath):
+    pytest.skip(shared_data_reason(relpath))
+  return os.path.join(SHARED_DATA, relpath)
+
+
+_shared_skips = []
+
+
+def _skip_reason(report) -> str:
+  if report.skipped and isinstance(report.longrepr, tuple):
+    return str(report.longrepr[2])
+  return ""
+
+
+def pytest_runtest_logreport(report):
+  if SHARED_SKIP in _skip_reason(report):
+    _shared_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
+
+
+def pytest_collectreport(report):
+  if SHARED_SKIP in _skip_reason(report):
+    _shared_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+  if _shared_skips and os.environ.get("CI") == "true":
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+  if _shared_skips and os.environ.get("CI") == "true":
+    terminalreporter.section("tests skipped for missing ../shared/data",
+                             red=True)
+    for line in _shared_skips:
+      terminalreporter.write_line(line)
+    terminalreporter.write_line(
+        f"CI=true: {len(_shared_skips)} test(s) that need ../shared/data "
+        "skipped; the run fails")
 
 
 @pytest.fixture
