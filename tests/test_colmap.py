@@ -128,7 +128,7 @@ def test_errors(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "phototourism")),
-                    reason="shared data not present")
+                    reason="needs ../shared/data/phototourism (not present)")
 def test_liberty40_loads_as_is():
   c = _config(os.path.join(DATA, "phototourism", "liberty40"))
   data = load_dataset(c, "test", max_images=2)
@@ -138,7 +138,7 @@ def test_liberty40_loads_as_is():
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "captures")),
-                    reason="shared data not present")
+                    reason="needs ../shared/data/captures (not present)")
 def test_cake_colmap_model_reprojects(tmp_path):
   """The cake's own COLMAP model (made at rgb/4x size) with the 1x frames:
   the intrinsics scale by 4 and observed keypoints land within a pixel of

@@ -157,7 +157,8 @@ def test_the_loader_gives_each_camera_its_frame_time():
   np.testing.assert_allclose(rays.time, times[3])
 
 
-@pytest.mark.skipif(not os.path.isfile(NPZ), reason="shared data missing")
+@pytest.mark.skipif(not os.path.isfile(NPZ), reason="needs ../shared/data/"
+                    "dnerf_tiny/tiny_dnerf_data.npz (not present)")
 def test_the_embedded_scene_is_the_npz(tmp_path):
   """scripts/make_embedded_dnerf.py: splits where time restarts, the npz's
   images (8-bit), poses, times and focal."""

@@ -108,7 +108,7 @@ def test_val_split_and_errors(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "captures")),
-                    reason="shared data not present")
+                    reason="needs ../shared/data/captures (not present)")
 def test_cake_loads_as_is():
   data = load_dataset(_config(os.path.join(DATA, "captures", "cake"),
                               factor=8), "val")
