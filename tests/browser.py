@@ -1,25 +1,31 @@
-"""Headless Chromium for the viewer tests (Debian's chromium and
-chromium-driver; installed with apt-get when missing, never downloaded by
-the tests themselves)."""
+"""Headless Chromium for the viewer tests: Debian's chromium and
+chromium-driver, which .ci/run installs (the tests never install anything).
+Without them the viewer tests fail with the command that installs them."""
 
 import io
 import shutil
-import subprocess
 import time
 
 import imageio.v3 as iio
 import numpy as np
 
+INSTALL = "apt-get install -y chromium chromium-driver"
+
 
 def executables() -> tuple[str, str]:
-  """(chromium, chromedriver) paths; apt-get installs them if missing."""
+  """(chromium, chromedriver) paths.
+
+  Raises:
+    RuntimeError: either is not on PATH (names the missing ones and the
+      install command of .ci/run).
+  """
   found = shutil.which("chromium"), shutil.which("chromedriver")
   if not all(found):
-    subprocess.run(["apt-get", "update", "-qq"], check=False,
-                   capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium",
-                    "chromium-driver"], check=True, capture_output=True)
-    found = shutil.which("chromium"), shutil.which("chromedriver")
+    missing = [name for name, path in zip(("chromium", "chromedriver"), found)
+               if not path]
+    raise RuntimeError(
+        f"the viewer tests need {' and '.join(missing)} on PATH; install "
+        f"them as .ci/run does: {INSTALL} (Debian)")
   return found
 
 
