@@ -271,10 +271,12 @@ def parsers() -> dict:
     while todo:
       sub, parser = todo.pop()
       flags = set()
-      for action in parser._actions:  # pylint: disable=protected-access
-        if isinstance(action, argparse._HelpAction):  # pylint: disable=protected-access
+      # argparse has no public list of a parser's arguments.
+      # pylint: disable=protected-access
+      for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
           continue
-        if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+        if isinstance(action, argparse._SubParsersAction):
           todo.extend(action.choices.items())
           flags.add(action.dest)
         else:
