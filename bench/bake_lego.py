@@ -12,8 +12,6 @@ Run it after train.py; it writes baked.npz, baked_finetuned.npz, the eval
 folders, mesh.ply/.obj in train_dir and prints one table.
 """
 
-import argparse
-import dataclasses
 import json
 import os
 import sys

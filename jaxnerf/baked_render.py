@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import encoding, occupancy, rendering
+from jaxnerf import encoding, rendering
 from jaxnerf.baking import BakedScene
 from jaxnerf.rays import Rays
 

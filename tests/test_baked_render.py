@@ -13,7 +13,6 @@ from test_baking import ring_rays
 def full_scene(density, sh, bound=1.0, white=True):
   """A BakedScene with every block kept, from vertex values
   density [R + 1]^3 and sh [R + 1]^3 x 3 x K (one block of R cells)."""
-  r = density.shape[0] - 1
   return baking.BakedScene(
       block_index=np.zeros((1, 1, 1), np.int32), density=density[None],
       sh=sh[None], bound=bound, step_ratio=0.5, white_bkgd=white,

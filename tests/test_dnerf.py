@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 from jaxnerf import config as config_lib, training
 from jaxnerf.datasets import load_dataset
 from jaxnerf.errors import DatasetError
-from jaxnerf.methods import base, dnerf
+from jaxnerf.methods import dnerf
 from jaxnerf.rays import Rays
 
 DNERF_LEGO = os.path.join(REPO_ROOT, "data", "dnerf_lego_100")
@@ -162,7 +162,6 @@ def test_the_loader_gives_each_camera_its_frame_time():
 def test_the_embedded_scene_is_the_npz(tmp_path):
   """scripts/make_embedded_dnerf.py: splits where time restarts, the npz's
   images (8-bit), poses, times and focal."""
-  from jaxnerf.images import read_image
   data = np.load(NPZ)
   for split, start, count in (("train", 0, 50), ("val", 50, 11),
                               ("test", 61, 20)):

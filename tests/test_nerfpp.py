@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxnerf import config as config_lib, training
 from jaxnerf.methods import nerfpp

@@ -18,14 +18,14 @@ The field interface (`density`, `radiance`) is the scene at time 0.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, fields, rendering, sampling
+from jaxnerf import encoding, rendering, sampling
 from jaxnerf.methods import base, nerf
 from jaxnerf.rays import Rays
 

@@ -41,7 +41,7 @@ renders with training image N's appearance instead; `path_rows_from` /
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import flax.linen as nn
 import jax

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, rendering
+from jaxnerf import fields, rendering
 from jaxnerf.methods import _grid, base, instant_ngp, nerfw
 from jaxnerf.rays import Rays
 
