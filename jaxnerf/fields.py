@@ -74,8 +74,8 @@ class MLP(nn.Module):
         width, kernel_init=nn.initializers.glorot_uniform(), **kw)
     # The layers run on [N * S, D] rows: on [N, S, D] XLA's CPU backend
     # transposes every layer's activation gradient for the weight gradient
-    # (a contraction over two axes), ~20 % of the MLP's time at 4 x 128
-    # (docs/BENCHMARKS.md).
+    # (a contraction over two axes), a large share of the MLP's time
+    # (docs/BENCHMARKS.md has the measurement).
     num_rays, num_samples = x.shape[:-1]
     x = x.reshape(num_rays * num_samples, x.shape[-1])
     inputs = x

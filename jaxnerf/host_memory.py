@@ -3,11 +3,10 @@
 Why: XLA's CPU runtime mallocs each execution's buffers (hundreds of MB to
 GBs for a NeRF step) and frees them at its end. glibc serves blocks this
 large with a fresh mmap each time, so every step faults its working set in
-again, 4 KiB at a time: ~130 k page faults per 4 x 128 demo step, 22 % of
-the training's CPU time spent in the kernel. glibc's `hugetlb=1` tunable
-madvises those mappings for 2 MiB pages: 3.1 M -> 0.23 M page faults per
-peer_small benchmark run, 0.41-0.46 -> ~0.35 s per peer_small step and
-5.5-6.3 -> 4.3-4.5 s per peer_full step (docs/BENCHMARKS.md). Memory is
+again, 4 KiB at a time, and the kernel's page-fault handling becomes a large
+share of the training's CPU time. glibc's `hugetlb=1` tunable madvises those
+mappings for 2 MiB pages: far fewer faults and faster steps (the page-fault
+counts and step times are in docs/BENCHMARKS.md, "Speed on CPU"). Memory is
 still returned to the system at each free. (Keeping freed blocks instead,
 with mmap off, was faster on small steps but fragmented the heap until the
 full Blender config ran out of memory.)

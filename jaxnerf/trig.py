@@ -1,9 +1,9 @@
 """Sine and cosine as plain float32 arithmetic that XLA vectorises.
 
-Why: XLA's CPU backend evaluates jnp.sin at ~6 ns per element (about 45 ms
-for the ~8 M sines of the positional encoding of one 4 x 128 NeRF step on two
-cores, 17 % of the step); the same sines as the polynomial below take ~5 ms
-(docs/BENCHMARKS.md). On GPUs both are cheap.
+Why: XLA's CPU backend evaluates jnp.sin elementwise and slowly, and a NeRF
+step computes millions of sines for the positional encoding; the polynomial
+below vectorises (docs/BENCHMARKS.md, "Speed on CPU", has the timings). On
+GPUs both are cheap.
 
 Accuracy against float64 sin of the same float32 argument: |error| <= 2.2e-7
 for |t| <= 2^18, fused or not, at any XLA optimisation level (jnp.sin: 3e-8;
