@@ -96,6 +96,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.render_every = 5_000  # render a test view into TensorBoard (0: never)
   c.chunk = 8192  # rays per device call when rendering whole images
   c.max_time_minutes = 0.0  # stop training after this wall time (0: none)
+  # What the schedules (learning rates, a method's coarse to fine) follow:
+  # "steps", the step count over max_steps; or "time", the training time
+  # spent over max_time_minutes (summed over resumes), so that a run capped
+  # by time still ends annealed. max_steps then only caps the count.
+  c.schedule_clock = "steps"
   c.metrics_every = 0  # a method's eval_metrics into TensorBoard (0: never)
   # Evaluation.
   c.compute_lpips = False

@@ -223,8 +223,8 @@ def render_views(method: base.Method, model, config,
   cameras = (parallel.put_replicated(host_cameras.device_arrays(), mesh)
              if method.casts_rays else None)
   render_fn = training.make_render_fn(method, model, config)
-  optimize = (make_test_time_optimizer(method, model, config,
-                                       int(state.step))
+  position = trainer.schedule_position(config, state.step)
+  optimize = (make_test_time_optimizer(method, model, config, position)
               if runs_test_time(method, config) else None)
   for i, gt in enumerate(dataset.images):
     inputs = dataset.pixels(i) if method.casts_rays else \
@@ -236,7 +236,7 @@ def render_views(method: base.Method, model, config,
           jax.random.fold_in(jax.random.PRNGKey(config.seed), i))
     render = functools.partial(
         render_fn, parallel.put_replicated(view_variables, mesh),
-        cameras=cameras, step=state.step)
+        cameras=cameras, step=position)
     yield i, parallel.render_image(render, inputs, config.chunk, mesh)
 
 
@@ -295,7 +295,7 @@ def field_renderer(config, mesh) -> ViewRenderer:
       parallel.put_replicated({**variables, "params":
                                training.unseen_camera_params(
                                    method, variables["params"], 1)}, mesh),
-      cameras=None, step=state.step)
+      cameras=None, step=trainer.schedule_position(config, state.step))
   return ViewRenderer(
       outputs=written, step=int(state.step),
       score_region=(method.test_time.score if runs_test_time(method, config)
@@ -461,7 +461,7 @@ def render_path_videos(config, method: base.Method, model,
   def renderer(frame_variables):
     return functools.partial(
         render_fn, parallel.put_replicated(frame_variables, mesh),
-        cameras=None, step=state.step)
+        cameras=None, step=trainer.schedule_position(config, state.step))
 
   path_rays = cameras_lib.generate_render_path(dataset,
                                                config.render_path_frames)

@@ -20,6 +20,11 @@ from jaxnerf.errors import CheckpointError, ConfigError, TrainingError
 from jaxnerf.methods import base
 
 SCENE_FILE = "scene.json"
+# {"<step>": seconds of training behind that step's checkpoint}: what a
+# run whose schedules follow the time budget resumes from.
+CLOCK_FILE = "clock.json"
+CLOCKS = ("steps", "time")
+monotonic = time.monotonic  # the Clock's time source
 
 
 def stack_training_data(dataset: Dataset,
@@ -136,6 +141,107 @@ def check_fields(config, minimums: dict, positive=(), fraction=()) -> None:
       bad(field, config[field], "in [0, 1)")
 
 
+def check_clock(config) -> None:
+  """One-line errors for a schedule_clock train.py cannot follow."""
+  if config.schedule_clock not in CLOCKS:
+    raise ConfigError(f"config.schedule_clock: unknown "
+                      f"{config.schedule_clock!r}; known: {list(CLOCKS)}")
+  if config.schedule_clock == "time" and not config.max_time_minutes > 0:
+    raise ConfigError("config.schedule_clock: 'time' needs a time budget, "
+                      "config.max_time_minutes > 0")
+
+
+def read_clock(train_dir: str) -> dict[int, float]:
+  """{step: seconds of training behind it} of clock.json ({} without one).
+
+  Raises:
+    CheckpointError: an unreadable or malformed file (one line).
+  """
+  path = os.path.join(train_dir, CLOCK_FILE)
+  if not os.path.isfile(path):
+    return {}
+  try:
+    with open(path, "rb") as f:
+      raw = json.loads(f.read().decode("utf-8"))
+    clock = {int(k): float(v) for k, v in raw.items()}
+  except OSError as e:
+    raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+  except (UnicodeDecodeError, json.JSONDecodeError, AttributeError,
+          TypeError, ValueError):
+    raise CheckpointError(f"{path}: malformed; train.py writes it as "
+                          '{"<step>": seconds}') from None
+  if not all(np.isfinite(v) and v >= 0 for v in clock.values()):
+    raise CheckpointError(f"{path}: seconds must be finite and >= 0")
+  return clock
+
+
+class Clock:
+  """What the schedules follow during train(): the step count (fraction
+  None), or with schedule_clock "time" the share of max_time_minutes spent
+  in training, summed over resumes through clock.json.
+
+  `now` is the time source (seconds; default `monotonic`, which tests
+  replace).
+  """
+
+  def __init__(self, config, start_step: int, now=None):
+    self.by_time = config.schedule_clock == "time"
+    self.budget = 60.0 * config.max_time_minutes
+    self.train_dir = config.train_dir
+    self.now = now or monotonic
+    self.before = 0.0
+    if self.by_time and start_step > 0:
+      recorded = read_clock(config.train_dir)
+      # A run resumed without its record (it began on the step clock)
+      # continues from the share of the steps it took.
+      self.before = recorded.get(
+          start_step, self.budget * start_step / config.max_steps)
+    self.t0 = self.now()
+
+  def spent(self) -> float:
+    """Seconds of training so far, this process and the ones before."""
+    return self.before + self.now() - self.t0
+
+  def fraction(self):
+    """None on the step clock; else [] float32 of the budget spent (the
+    same on every process: the main one's clock)."""
+    if not self.by_time:
+      return None
+    value = np.float32(min(self.spent() / self.budget, 1.0))
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      value = np.float32(multihost_utils.broadcast_one_to_all(value))
+    return value
+
+  def out_of_time(self) -> bool:
+    return self.by_time and self.spent() >= self.budget
+
+  def record(self, step: int, existing_steps) -> None:
+    """Adds `step` to clock.json (kept for the checkpoints that exist),
+    before its checkpoint is saved: a checkpoint never lacks its entry."""
+    if not self.by_time or jax.process_index() != 0:
+      return
+    clock = {s: v for s, v in read_clock(self.train_dir).items()
+             if s in set(existing_steps)}
+    clock[step] = self.spent()
+    files.write_json(os.path.join(self.train_dir, CLOCK_FILE),
+                     {str(s): v for s, v in sorted(clock.items())}, indent=1)
+
+
+def schedule_position(config, step: int) -> int:
+  """The step the schedules stood at when checkpoint `step` was saved: the
+  step itself on the step clock; on the time clock the budget's fraction
+  recorded for it times max_steps (a run whose budget is spent renders as
+  fully annealed, whatever its step count)."""
+  if config.schedule_clock != "time":
+    return int(step)
+  spent = read_clock(config.train_dir).get(int(step))
+  if spent is None or not config.max_time_minutes > 0:
+    return int(step)
+  fraction = min(spent / (60.0 * config.max_time_minutes), 1.0)
+  return int(round(fraction * config.max_steps))
+
+
 class Logger:
   """Progress lines on stdout and TensorBoard scalars/images (process 0)."""
 
@@ -224,6 +330,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   is_main = jax.process_index() == 0
   check_fields(config, TRAIN_FIELD_MINIMUMS, TRAIN_FIELDS_POSITIVE,
                TRAIN_FIELDS_FRACTION)
+  check_clock(config)
   method = methods.get(config.method)
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.batch_size, mesh, "batch_size")
@@ -276,6 +383,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
           f"non-finite loss or gradients at or before step {step}; training "
           f"stopped, the last good checkpoint (step {last}) is kept in "
           f"{checkpointer.directory}")
+    clock.record(step, checkpointer.manager.all_steps())
     checkpointer.save(step, state)
 
   history = []
@@ -283,12 +391,27 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   if metrics_every and start_step == 0:
     history.append({"step": 0, **log_eval_metrics(
         method, eval_context(model, config, state, train_cameras), logger)})
+  clock = Clock(config, start_step)
   t_start = t_log = time.time()
   step_log = start_step
   step = start_step
   for step in range(start_step + 1, config.max_steps + 1):
-    state, stats = step_fn(state, data, cameras, base_key)
+    fraction = clock.fraction()
+    if fraction is None:
+      state, stats = step_fn(state, data, cameras, base_key)
+    else:
+      state, stats = step_fn(state, data, cameras, base_key,
+                             fraction=fraction)
+      # The next fraction is of the time this step really took, not of
+      # when it was queued (dispatch runs ahead of the computation).
+      state.step.block_until_ready()
     last = step == config.max_steps
+    if clock.out_of_time():
+      if is_main:
+        print(f"Stopping at step {step}: the time budget, max_time_minutes="
+              f"{config.max_time_minutes}, is spent (schedules annealed)",
+              flush=True)
+      last = True
     if step % config.print_every == 0 or last:
       stats = jax.tree.map(float, stats)
       history.append({"step": step, **stats})
@@ -297,6 +420,8 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
       now = time.time()
       steps_per_s = (step - step_log) / max(now - t_log, 1e-9)
       eta = (config.max_steps - step) / max(steps_per_s, 1e-9)
+      if clock.by_time:
+        eta = min(eta, max(clock.budget - clock.spent(), 0.0))
       if is_main:
         print(f"step {step:>7d}/{config.max_steps}  loss {stats['loss']:.5f}"
               f"  psnr {stats['psnr']:6.2f}  lr {stats['lr']:.2e}  "
@@ -305,7 +430,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
       logger.scalars(step, {**stats, "rays_per_sec":
                             steps_per_s * config.batch_size})
       t_log, step_log = now, step
-      if (config.max_time_minutes > 0 and
+      if (not clock.by_time and config.max_time_minutes > 0 and
           now - t_start > 60 * config.max_time_minutes):
         if is_main:
           print(f"Stopping at step {step}: max_time_minutes="

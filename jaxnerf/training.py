@@ -45,17 +45,40 @@ def learning_rate(step, lr_init: float, lr_final: float, max_steps: int,
   return delay_rate * xp.exp(np.log(lr_init) * (1 - s) + np.log(lr_final) * s)
 
 
-def learning_rate_schedule(config, prefix: str = "") -> optax.Schedule:
-  """The schedule of the config fields `<prefix>lr_init` etc."""
+def learning_rate_schedule(config, prefix: str = "",
+                           fraction: Optional[jax.Array] = None
+                           ) -> optax.Schedule:
+  """The schedule of the config fields `<prefix>lr_init` etc.
+
+  fraction: None, the schedule of the step count (`schedule_clock` "steps");
+    else [] the share of the time budget spent (`schedule_clock` "time"):
+    every step is then at position fraction * max_steps of the same curve,
+    whatever the count.
+  """
   field = lambda name: config[prefix + name]
   try:
-    return functools.partial(
+    schedule = functools.partial(
         learning_rate, lr_init=field("lr_init"), lr_final=field("lr_final"),
         max_steps=config.max_steps, lr_delay_steps=field("lr_delay_steps"),
         lr_delay_mult=field("lr_delay_mult"))
   except (KeyError, AttributeError) as e:
     raise ValueError(f"method {config.method}: a parameter group with prefix "
                      f"{prefix!r} needs the config field {e}") from None
+  if fraction is None:
+    return schedule
+  position = fraction * config.max_steps
+  return lambda count: schedule(position)
+
+
+def progress_of(config, step, fraction: Optional[jax.Array] = None
+                ) -> base.Progress:
+  """The Progress the model sees: of the step count, or of the time budget
+  (`fraction`, with schedule_clock "time")."""
+  if fraction is None:
+    return base.Progress.at(step, config.max_steps)
+  return base.Progress(step=jnp.asarray(step, jnp.int32),
+                       fraction=jnp.clip(jnp.asarray(fraction, jnp.float32),
+                                         0.0, 1.0))
 
 
 def param_path(path) -> tuple[str, ...]:
@@ -80,12 +103,15 @@ def group_labels(groups: tuple[base.ParamGroup, ...], params):
   return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(config, groups: tuple[base.ParamGroup, ...]
+def make_optimizer(config, groups: tuple[base.ParamGroup, ...],
+                   fraction: Optional[jax.Array] = None
                    ) -> optax.GradientTransformation:
-  """Adam per parameter group, each with its own schedule, after optional
-  gradient clipping over all parameters."""
+  """Adam per parameter group, each with its own schedule (of the steps, or
+  of `fraction` of the time budget), after optional gradient clipping over
+  all parameters. The optimiser state is the same either way."""
   adam = lambda group: optax.adam(
-      learning_rate_schedule(config, group.prefix), b1=config.adam_b1,
+      learning_rate_schedule(config, group.prefix, fraction),
+      b1=config.adam_b1,
       b2=config.adam_b2, eps=config.adam_eps)
   chain = []
   if config.grad_max_norm > 0:
@@ -252,7 +278,8 @@ def update_model_state(model, params, model_state: dict, step: jax.Array,
 
 def train_step(method: base.Method, model, config, state: TrainState,
                data: Any, cameras: Optional[Cameras], base_key: jax.Array,
-               batch_sharding=None, sampler=None):
+               batch_sharding=None, sampler=None,
+               fraction: Optional[jax.Array] = None):
   """One optimisation step. Pure; jit it with method/model/config bound.
 
   Args:
@@ -263,12 +290,15 @@ def train_step(method: base.Method, model, config, state: TrainState,
     sampler: optional (key, data) -> TrainData [batch_size]; default
       `sample_batch` over all of `data` (jaxnerf.parallel.make_sampler
       draws over sharded data).
+    fraction: None (schedules follow the step count), or [] float32 the
+      share of the time budget spent before this step (schedule_clock
+      "time"): the learning rates and the model's Progress follow it.
   Returns:
     (new state, stats dict of scalars): `loss` (the sum of the method's
     terms), `loss/<term>` per term, `psnr` (last level) and
     `psnr_level<i>`, `lr` and `lr/<group>`, and the model's `stats`.
   """
-  optimizer = make_optimizer(config, method.param_groups)
+  optimizer = make_optimizer(config, method.param_groups, fraction)
   key = jax.random.fold_in(base_key, state.step)
   key_batch, key_render = jax.random.split(key)
   if sampler is None:
@@ -278,7 +308,7 @@ def train_step(method: base.Method, model, config, state: TrainState,
     batch = sampler(key_batch, data)
   if batch_sharding is not None:
     batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-  progress = base.Progress.at(state.step, config.max_steps)
+  progress = progress_of(config, state.step, fraction)
 
   def loss_fn(params):
     variables = {"params": params, **state.model_state}
@@ -312,7 +342,7 @@ def train_step(method: base.Method, model, config, state: TrainState,
     stats[f"psnr_level{i}"] = metrics.mse_to_psnr(mse)
   for group in method.param_groups:
     stats[f"lr/{group.name}"] = learning_rate_schedule(
-        config, group.prefix)(state.step)
+        config, group.prefix, fraction)(state.step)
   stats["lr"] = stats[f"lr/{method.param_groups[0].name}"]
   return new_state, stats
 

@@ -149,3 +149,39 @@ def test_non_finite_update_is_skipped_and_counted(tiny_config):
   assert int(new.nonfinite_steps) == 1 and int(new.step) == 1
   for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_time_clock_puts_every_count_at_the_budget_fraction():
+  c = ml_collections.ConfigDict(dict(
+      method="nerf", max_steps=1000, lr_init=1e-2, lr_final=1e-4,
+      lr_delay_steps=0, lr_delay_mult=1.0))
+  by_steps = training.learning_rate_schedule(c)
+  for fraction in (0.0, 0.25, 0.5, 1.0):
+    by_time = training.learning_rate_schedule(c, fraction=jnp.float32(
+        fraction))
+    for count in (0, 7, 999):  # the optimiser's count plays no part
+      np.testing.assert_allclose(by_time(count), by_steps(fraction * 1000),
+                                 rtol=1e-6)
+  # Half the budget: the geometric mean of the two rates.
+  np.testing.assert_allclose(
+      training.learning_rate_schedule(c, fraction=0.5)(0), 1e-3, rtol=1e-6)
+  p = training.progress_of(c, 3, jnp.float32(1.5))
+  assert int(p.step) == 3 and float(p.fraction) == 1.0
+  p = training.progress_of(c, 250)
+  assert float(p.fraction) == 0.25
+
+
+def test_train_step_follows_the_budget_fraction(tiny_config):
+  method, model, state = training.setup(tiny_config, jax.random.PRNGKey(0))
+  step = jax.jit(functools.partial(training.train_step, method, model,
+                                   tiny_config))
+  data = _data()
+  key = jax.random.PRNGKey(1)
+  _, by_count = step(state, data, None, key)
+  _, at_half = step(state, data, None, key, fraction=jnp.float32(0.5))
+  c = tiny_config
+  np.testing.assert_allclose(by_count["lr"], c.lr_init, rtol=1e-6)
+  np.testing.assert_allclose(at_half["lr"],
+                             np.sqrt(c.lr_init * c.lr_final), rtol=1e-5)
+  # Same batch and state: only the step size differs, not the loss.
+  np.testing.assert_allclose(at_half["loss"], by_count["loss"], rtol=1e-6)
