@@ -25,7 +25,7 @@ import json
 import sys
 
 import quality_vs_time
-from jaxnerf import cli, host_memory
+from jaxnerf.engine import cli, host_memory
 from jaxnerf.errors import ConfigError
 
 

@@ -20,10 +20,11 @@ import time
 import jax
 import numpy as np
 
-from jaxnerf import (baked_finetune, baked_render, baking, cameras, cli,
-                     evaluator, exports, geometry_export, host_memory,
-                     parallel)
-from jaxnerf.datasets import load_dataset
+from jaxnerf.baked import bake as baking, finetune as baked_finetune, render
+from jaxnerf.core import cameras
+from jaxnerf.engine import cli, evaluator, host_memory, parallel, runs
+from jaxnerf.export import geometry
+from jaxnerf.data.dataset import load_dataset
 
 
 def timed(fn, repeats=3):
@@ -84,12 +85,12 @@ def main(config, args):
   out["field"] = evaluator.evaluate(config)["mean"]
 
   baked_path = os.path.join(config.train_dir, "baked.npz")
-  field = exports.restore_field(config)
-  _, rays, rgb = exports.training_rays(config)
+  field = runs.restore_field(config)
+  _, rays, rgb = runs.training_rays(config)
   options = baking.BakeOptions(resolution=args.resolution)
   t = time.perf_counter()
   scene = baking.bake(field.model, field.variables, rays,
-                      exports.scene_bound(config), config.white_bkgd,
+                      runs.scene_bound(config), config.white_bkgd,
                       config.method, field.step, options)
   out["bake_seconds"] = time.perf_counter() - t
   out["bake_mib"] = baking.save(baked_path, scene) / 2**20
@@ -110,7 +111,7 @@ def main(config, args):
 
   # One view at 100x100 and 800x800: field and baked, same process.
   field_render = evaluator.field_renderer(config, mesh).render_rays
-  baked_renderer = baked_render.make_renderer(baking.load(tuned_path))
+  baked_renderer = render.make_renderer(baking.load(tuned_path))
   for size in (100, 800):
     view = view_rays(test, size)
     for name, fn in (("field", field_render),
@@ -127,14 +128,14 @@ def main(config, args):
   density = jax.jit(lambda p: apply(field.variables, p, method="density"))
   radiance = jax.jit(lambda p, d: apply(field.variables, p, d,
                                         method="radiance"))
-  verts, faces = geometry_export.extract_mesh(
-      density, exports.scene_bound(config), args.mesh_resolution,
+  verts, faces = geometry.extract_mesh(
+      density, runs.scene_bound(config), args.mesh_resolution,
       args.threshold)
-  colours = geometry_export.diffuse_colours(radiance, verts)
-  geometry_export.write_mesh(os.path.join(config.train_dir, "mesh"), verts,
+  colours = geometry.diffuse_colours(radiance, verts)
+  geometry.write_mesh(os.path.join(config.train_dir, "mesh"), verts,
                              faces, colours)
   out["mesh_vertices"], out["mesh_faces"] = len(verts), len(faces)
-  out["mesh_largest_component"] = geometry_export.largest_component_fraction(
+  out["mesh_largest_component"] = geometry.largest_component_fraction(
       verts, faces)
   out["mesh_bounds"] = [verts.min(0).tolist(), verts.max(0).tolist()]
   if args.picture:

@@ -33,9 +33,10 @@ import time
 
 import numpy as np
 
-from jaxnerf import colmap_model, posing, sfm
-from jaxnerf.capture import Log
-from jaxnerf.datasets import llff, nerfstudio
+from jaxnerf.data import colmap_model
+from jaxnerf.posing import pipeline, sfm
+from jaxnerf.posing.capture import Log
+from jaxnerf.data.loaders import llff, nerfstudio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("JAXNERF_SHARED_DATA",
@@ -58,13 +59,13 @@ def process(images, output, matching, sfm_dir=None):
   """process_data.py's output (reused from sfm_dir if given): (folder,
   seconds)."""
   if sfm_dir:
-    report = json.load(open(os.path.join(sfm_dir, posing.REPORT_FILE)))
+    report = json.load(open(os.path.join(sfm_dir, pipeline.REPORT_FILE)))
     return sfm_dir, report["seconds"]["total"]
   os.makedirs(output, exist_ok=True)
   start = time.time()
-  posing.process(posing.Request(output=output, images=images,
+  pipeline.process(pipeline.Request(output=output, images=images,
                                 sfm=sfm.SfmOptions(matching=matching)),
-                 Log(os.path.join(output, posing.LOG_FILE)))
+                 Log(os.path.join(output, pipeline.LOG_FILE)))
   return output, time.time() - start
 
 
@@ -126,17 +127,17 @@ def provided_fern(data, sfm_out, output):
                            np.stack([reference[names.index(n)]
                                      for n in common]))
   points = colmap_model.read_ply_points(os.path.join(sfm_out,
-                                                     posing.PLY_FILE))
+                                                     pipeline.PLY_FILE))
   points = points @ errors["rotation"].T * errors["scale"] + errors[
       "translation"]
-  colmap_model.write_ply(os.path.join(output, posing.PLY_FILE), points,
+  colmap_model.write_ply(os.path.join(output, pipeline.PLY_FILE), points,
                          np.zeros_like(points, np.uint8))
   nerfstudio.write_transforms(
       os.path.join(output, "transforms.json"),
       [f"images/{n}" for n in names], reference,
       dict(fl_x=focal * width / w, fl_y=focal * width / w, cx=width / 2,
            cy=height / 2, w=width, h=height),
-      ply_file_path=posing.PLY_FILE)
+      ply_file_path=pipeline.PLY_FILE)
   return output
 
 
@@ -182,7 +183,7 @@ def cake(args):
   split = json.load(open(os.path.join(root, "dataset.json")))
   scene = os.path.join(work, "scene")
   os.makedirs(scene, exist_ok=True)
-  for sub in ("images", "images_2", "images_4", "images_8", posing.PLY_FILE):
+  for sub in ("images", "images_2", "images_4", "images_8", pipeline.PLY_FILE):
     link = os.path.join(scene, sub)
     if not os.path.exists(link):
       os.symlink(os.path.abspath(os.path.join(sfm_out, sub)), link)

@@ -36,8 +36,10 @@ import jax
 import numpy as np
 
 import quality_vs_time
-from jaxnerf import cameras as cameras_lib
-from jaxnerf import hashgrid, host_memory, metrics, parallel, training
+from jaxnerf.core import cameras as cameras_lib
+from jaxnerf.fields import hashgrid
+from jaxnerf.engine import host_memory, parallel, training
+from jaxnerf.core import metrics
 from jaxnerf.methods import base
 
 

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from jaxnerf import cli, host_memory
+from jaxnerf.engine import cli, host_memory
 
 ROT_OK_DEG, TRANS_OK = 5.0, 0.05
 ANGLE_BINS_DEG = (0, 10, 20, 30, 40)
@@ -85,7 +85,7 @@ def print_table(results: dict) -> None:
 
 
 def flags():
-  from jaxnerf.localization import Options
+  from jaxnerf.posing.localization import Options
   d = Options()
   p = cli.FlagParser(prog="bench/inerf_trials.py")
   p.add_argument("--trials", type=int, default=100)
@@ -110,8 +110,9 @@ def flags():
 def main(config, args):
   import jax
   import jax.numpy as jnp
-  from jaxnerf import evaluator, localization, parallel, training
-  from jaxnerf.datasets import load_dataset
+  from jaxnerf.engine import evaluator, parallel, training
+  from jaxnerf.posing import localization
+  from jaxnerf.data.dataset import load_dataset
   from jaxnerf.errors import ConfigError
 
   samplings = [s for s in args.samplings.split(",") if s]

@@ -21,10 +21,10 @@ import json
 import os
 import time
 
-from jaxnerf import host_memory
-from jaxnerf import config as config_lib
-from jaxnerf import evaluator, trainer
-from jaxnerf.datasets import multiscale
+from jaxnerf.engine import host_memory
+from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import evaluator, trainer
+from jaxnerf.data.loaders import multiscale
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # mip-NeRF's own settings, kept when the rest comes from configs/demo.py.

@@ -59,9 +59,9 @@ def data_for(case: str, work: str) -> str:
 
 def right_half_psnr(eval_dir: str, data_dir: str, names: list[str]) -> float:
   """Mean PSNR over the right halves of the written renders."""
-  from jaxnerf import metrics
-  from jaxnerf.datasets.blender import composite_rgba
-  from jaxnerf.images import read_image
+  from jaxnerf.core import metrics
+  from jaxnerf.data.loaders.blender import composite_rgba
+  from jaxnerf.data.images import read_image
   psnrs = []
   for name in names:
     rgb = read_image(os.path.join(eval_dir, f"{name}_rgb.png"))[..., :3]

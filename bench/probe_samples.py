@@ -17,8 +17,8 @@ import sys
 import jax
 import numpy as np
 
-from jaxnerf import cli, evaluator, parallel, training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.engine import cli, evaluator, parallel, training
+from jaxnerf.data.dataset import load_dataset
 
 
 def main(argv):

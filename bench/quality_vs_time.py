@@ -32,10 +32,11 @@ import time
 import jax
 import numpy as np
 
-from jaxnerf import host_memory
-from jaxnerf import config as config_lib
-from jaxnerf import evaluator, metrics, parallel, trainer, training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.engine import host_memory
+from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import evaluator, parallel, trainer, training
+from jaxnerf.core import metrics
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.methods import base
 
 

@@ -28,7 +28,7 @@ DEFAULT_COST = "peer_small,instant_ngp_demo"
 
 
 def _config(name: str, train_dir: str, steps: int):
-  from jaxnerf import config as config_lib
+  from jaxnerf.engine import config as config_lib
   c = config_lib.load_config(name)
   with c.unlocked():
     c.train_dir = train_dir
@@ -43,7 +43,7 @@ def _config(name: str, train_dir: str, steps: int):
 
 def losses(name: str, steps: int) -> list[str]:
   """Each step's training loss, as float.hex()."""
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   with tempfile.TemporaryDirectory(prefix="refactor_guard_") as d:
     _, history = trainer.train(_config(name, os.path.join(d, "run"), steps))
   return [float(h["loss"]).hex() for h in history if "loss" in h]
@@ -52,8 +52,9 @@ def losses(name: str, steps: int) -> list[str]:
 def step_cost(name: str) -> dict:
   """XLA's cost analysis of the config's compiled train step."""
   import jax
-  from jaxnerf import methods, parallel, training, trainer
-  from jaxnerf.datasets import load_dataset
+  from jaxnerf import methods
+  from jaxnerf.engine import parallel, trainer, training
+  from jaxnerf.data.dataset import load_dataset
   with tempfile.TemporaryDirectory(prefix="refactor_guard_") as d:
     config = _config(name, os.path.join(d, "run"), 1)
     method = methods.get(config.method)

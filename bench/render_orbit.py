@@ -4,7 +4,7 @@
       --config.data_dir=DIR --config.train_dir=RUN --config.factor=4 \
       --out=docs/media/orbit.gif [--frames=24]
 
-The arc (jaxnerf.cameras.arc_path) turns about the scene's +z (the cameras'
+The arc (jaxnerf.core.cameras.arc_path) turns about the scene's +z (the cameras'
 mean up after the loader's orientation) over the azimuths the training
 cameras span, at their mean distance and elevation, looking at the origin;
 it plays forth and back. Intrinsics are the first training camera's (no
@@ -18,8 +18,10 @@ import imageio.v3 as iio
 import jax
 import numpy as np
 
-from jaxnerf import cameras, cli, evaluator, images, parallel, training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.core import cameras
+from jaxnerf.engine import cli, evaluator, parallel, training
+from jaxnerf.data import images
+from jaxnerf.data.dataset import load_dataset
 
 
 def main(argv):

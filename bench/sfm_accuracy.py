@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 
-from jaxnerf import posing, sfm
-from jaxnerf.capture import Log
-from jaxnerf.datasets import llff, nerfies, nerfstudio
+from jaxnerf.posing import pipeline, sfm
+from jaxnerf.posing.capture import Log
+from jaxnerf.data.loaders import llff, nerfies, nerfstudio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("JAXNERF_SHARED_DATA",
@@ -68,9 +68,9 @@ def run_scene(name: str, data: str, work: str) -> dict:
   folder, reference = reference_fn(data)
   output = os.path.join(work, name)
   os.makedirs(output, exist_ok=True)
-  log = Log(os.path.join(output, posing.LOG_FILE))
+  log = Log(os.path.join(output, pipeline.LOG_FILE))
   start = time.time()
-  report = posing.process(posing.Request(
+  report = pipeline.process(pipeline.Request(
       output=output, images=folder,
       sfm=sfm.SfmOptions(matching=matching)), log)
   seconds = time.time() - start

@@ -14,8 +14,9 @@ and fine, forward, and in training also backward (weight gradients, and
 input gradients for every layer but the first). Synthetic rays (cameras on
 a circle, random colours) stand in for a dataset: the cost does not depend
 on the pixels. Runs on all local devices (data parallel). Like train.py it
-re-executes itself with huge pages for XLA's buffers (jaxnerf/host_memory.py;
-JAXNERF_HUGE_PAGES=0 measures glibc's default).
+re-executes itself with huge pages for XLA's buffers
+(jaxnerf/engine/host_memory.py; JAXNERF_HUGE_PAGES=0 measures glibc's
+default).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import cameras, config as config_lib, encoding, fields
-from jaxnerf import host_memory, methods, parallel, training
+from jaxnerf.core import cameras
+from jaxnerf.engine import config as config_lib
+from jaxnerf.fields import encoding, networks
+from jaxnerf.engine import host_memory, parallel, training
+from jaxnerf import methods
 
 USAGE = ("usage: python bench/throughput.py [--config=NAME] "
          "[--config.FIELD=VALUE ...] [--steps=N] [--render_chunks=N] "
@@ -92,7 +96,7 @@ def mlp_only_seconds(config, params) -> float:
   dim = encoding.positional_encoding_size(3, c.min_deg_point, c.max_deg_point,
                                           c.include_input)
   dim_view = encoding.positional_encoding_size(3, 0, c.deg_view, True)
-  mlp = fields.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
+  mlp = networks.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
                    netdepth_condition=c.netdepth_condition,
                    netwidth_condition=c.netwidth_condition,
                    skip_layer=c.skip_layer)

@@ -9,7 +9,7 @@ method's defaults), coarse-to-fine c2f = [0.1, 0.5]. The paper's NeRF is
 8 x 256 (NeRF's MLP) with softplus density.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

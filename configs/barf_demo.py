@@ -11,7 +11,7 @@ to 2^7) with BARF's coarse-to-fine encodings and pose corrections.
 `--config.coarse_to_fine=false` with all bands from the start.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -13,7 +13,7 @@ minutes on 2 CPU cores, and the poses stop moving well before the end
 (row B13).
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -9,7 +9,7 @@ every 8th view held out) instead of the paper's 480 x 640 images with
 inverse-depth sampling and its own split.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """NeRF on a Blender-synthetic scene, as JaxNeRF's configs/blender.yaml."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -1,7 +1,7 @@
 """A small NeRF on the embedded 100x100 lego: the quick start, sized for
 about 10 minutes on 2 CPU cores (docs/BENCHMARKS.md, row N1)."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

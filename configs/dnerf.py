@@ -4,7 +4,7 @@ rays from one image per step, 800k steps, learning rate 5e-4 decayed 10x
 every 500k steps, half resolution (400x400) on white. For a D-NeRF scene
 (e.g. lego of D-NeRF's data) in --config.data_dir."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

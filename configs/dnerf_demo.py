@@ -9,7 +9,7 @@ deformation MLP (dnerf_ngp). tnerf_demo is its T-NeRF baseline.
 eval.py's render_path writes path_rgb.mp4 (the orbit at time
 render_path_time) and time_rgb.mp4 (the first test camera over time)."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

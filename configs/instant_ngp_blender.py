@@ -1,6 +1,6 @@
 """Instant-NGP (hash grid + occupancy grid) on an 800x800 Blender scene."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

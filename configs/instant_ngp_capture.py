@@ -13,7 +13,7 @@ rest of the world into the shell out to radius 4, where the hash grid and
 the occupancy grid end; rays are marched to (almost) infinity.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import instant_ngp
 
 

@@ -10,7 +10,7 @@ stay off. bench/generalisation.py then showed the field's content inside a
 training pixel's footprint unsupervised, so the finest level is 256, about
 as fine as these views supervise, which narrowed the train-test gap."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -11,7 +11,7 @@ NDC: jittered training rays shift their origin ("cylinder").
       --config.data_dir=/path/to/nerf_llff_data/fern --config.train_dir=runs/fern_ngp
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -6,7 +6,7 @@ batch from all images (`batching: all_images`); here that is
 `image_batching = False` (True means one image per batch).
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

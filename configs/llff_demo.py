@@ -4,7 +4,7 @@ The LLFF setup of configs/llff.py (NDC, density noise, llffhold 8) with a
 4 x 128 MLP, 32 + 64 samples and 1024 rays per step.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """mip-NeRF on a single-scale Blender scene (the paper's blender.gin)."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -4,7 +4,7 @@ In NDC the rays are nearly parallel, so the cones become cylinders
 (`ray_shape = "cylinder"`, radii from the NDC origin spacing).
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

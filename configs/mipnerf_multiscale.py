@@ -7,7 +7,7 @@ Near/far and focal come from metadata.json; `lossmult` weights every scale
 equally. eval.py reports PSNR/SSIM per scale (metrics.json: per_scale).
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -5,7 +5,7 @@ beyond it. A CPU-sized MLP (4 x 128, 32 + 64 samples per half) as
 configs/demo.py; the paper's is 8 x 256 with 64 + 128.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -1,7 +1,7 @@
 """NeRF-U (NeRF-W's transient head only) on the embedded lego in the wild,
 as configs/nerfw_demo.py otherwise."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import nerfw
 
 

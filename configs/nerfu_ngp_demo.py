@@ -1,7 +1,7 @@
 """NeRF-U on the hash-grid field (nerfw_ngp) on the embedded lego in the
 wild, as configs/nerfw_ngp_demo.py otherwise."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import nerfw
 
 

@@ -3,7 +3,7 @@ wild (data/lego_wild_100: per-image colour gain/offset and coloured
 occluders in the training images, clean test images), NeRF's MLP at the
 demo's size. nerfa_demo / nerfu_demo are its NeRF-A / NeRF-U ablations."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import nerfw
 
 

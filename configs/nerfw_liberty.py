@@ -22,7 +22,7 @@ the run did not train; the proposal sampler has no budget
 transient head is what takes passers-by and boats out of the static scene.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import instant_ngp, nerfw
 
 

@@ -22,7 +22,7 @@ static scene as a haze. Bounded, beta needs transient opacity.
 The figures behind each choice: docs/BENCHMARKS.md, rows W1-W3 and the
 NeRF-W sections of its notebook."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import nerfw
 
 

@@ -5,7 +5,7 @@ rays, view directions. The two timings and the CPU each was measured on:
 docs/BENCHMARKS.md, rows S2 and S4.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -5,7 +5,7 @@ The timings and the CPU each was measured on: docs/BENCHMARKS.md, rows S1,
 S4 and S5.
 """
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

@@ -1,7 +1,7 @@
 """T-NeRF (time as an input of the field, no deformation) on the embedded
 dynamic lego: the baseline of configs/dnerf_demo.py, as that otherwise."""
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():

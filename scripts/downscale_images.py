@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
-from jaxnerf import capture, cli
+from jaxnerf.posing import capture
+from jaxnerf.engine import cli
 from jaxnerf.errors import DatasetError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")

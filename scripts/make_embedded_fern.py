@@ -20,7 +20,7 @@ import numpy as np
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from jaxnerf.datasets.blender import downsample  # noqa: E402
+from jaxnerf.data.loaders.blender import downsample
 
 
 def main(argv=None) -> None:

@@ -22,7 +22,7 @@ RGBA PNG at maximum compression.
 
 Depth. Blender's PNGs store v = 1 - d / 8 (d = distance along the ray from
 the camera centre, Cycles' Depth pass; 0 = background; see
-jaxnerf/datasets/blender.py). A box filter of v would mix background 0 into
+jaxnerf/data/loaders/blender.py). A box filter of v would mix background 0 into
 silhouette pixels (a pixel 1/8 covered would read as d = 7) and average ray
 lengths of different directions. So, per full-resolution pixel, d is
 converted to depth along camera z (d / |direction|); each block averages z
@@ -52,10 +52,11 @@ import numpy as np
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from jaxnerf import cameras  # noqa: E402
-from jaxnerf.datasets.blender import (  # noqa: E402
-    depth_png_to_distance, distance_to_png, distance_to_z_depth,
-    downsample, downsample_depth, z_depth_to_distance)
+from jaxnerf.core import cameras
+from jaxnerf.data.loaders.blender import (depth_png_to_distance,
+                                          distance_to_png, distance_to_z_depth,
+                                          downsample, downsample_depth,
+                                          z_depth_to_distance)
 
 
 def downsample_rgba(rgba: np.ndarray, factor: int) -> np.ndarray:

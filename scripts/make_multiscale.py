@@ -4,7 +4,7 @@
       data/nerf_multiscale/lego
   python scripts/make_multiscale.py data/lego_100 /tmp/lego_100_multiscale
 
-See jaxnerf/datasets/multiscale.py for the layout and the procedure.
+See jaxnerf/data/loaders/multiscale.py for the layout and the procedure.
 """
 
 import argparse
@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxnerf.datasets.multiscale import make_multiscale  # noqa: E402
+from jaxnerf.data.loaders.multiscale import make_multiscale
 
 
 def main():

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import encoding, rendering
+from jaxnerf.fields import encoding
+from jaxnerf.render import compositing
 
 
 class SphereField(nn.Module):
@@ -54,9 +55,9 @@ def packed_blob_colour(samples, rays, width: float) -> jax.Array:
   points = rays.origins[0] + samples.t[:, None] * rays.directions[0]
   density = jnp.where(samples.valid,
                       8.0 * jnp.exp(-jnp.sum(points**2, -1) / width), 0.0)
-  weights = rendering.packed_compositing_weights(density, samples.delta,
+  weights = compositing.packed_compositing_weights(density, samples.delta,
                                                  samples.ray_ids)
-  return rendering.packed_composite(weights, jax.nn.sigmoid(3.0 * points),
+  return compositing.packed_composite(weights, jax.nn.sigmoid(3.0 * points),
                                     samples.t, samples.ray_ids, 1,
                                     True)["rgb"][0]
 

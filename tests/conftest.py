@@ -99,7 +99,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture
 def tiny_config(tmp_path):
   """The demo config shrunk so a step takes milliseconds."""
-  from jaxnerf import config as config_lib
+  from jaxnerf.engine import config as config_lib
   c = config_lib.load_config("demo")
   with c.unlocked():
     c.data_dir = EMBEDDED_LEGO

@@ -20,9 +20,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, needs_shared_data
-from jaxnerf import (capture, colmap_model, config as config_lib, evaluator,
-                     methods, parallel, trainer, training)
-from jaxnerf.datasets import load_dataset, multiscale, nerfstudio
+from jaxnerf.posing import capture
+from jaxnerf.data import colmap_model
+from jaxnerf.engine import (config as config_lib, evaluator, parallel, trainer,
+                            training)
+from jaxnerf import methods
+from jaxnerf.data.dataset import load_dataset
+from jaxnerf.data.loaders import multiscale, nerfstudio
 
 CONFIG_NAMES = sorted(
     os.path.basename(p)[:-3]

@@ -20,9 +20,11 @@ import trimesh
 
 import browser
 from conftest import EMBEDDED_LEGO, REPO_ROOT
-from jaxnerf import baking, evaluator, metrics, trainer
+from jaxnerf.baked import bake
+from jaxnerf.engine import evaluator, trainer
+from jaxnerf.core import metrics
 from jaxnerf.errors import BakedFileError
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
 STEPS = 150
@@ -63,7 +65,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_baked_scene_scores_close_to_the_field(run_dir):
-  scene = baking.load(str(run_dir / "baked.npz"), "instant_ngp")
+  scene = bake.load(str(run_dir / "baked.npz"), "instant_ngp")
   assert scene.step == STEPS and scene.resolution == 32
   assert scene.sh_degree == 2 and 0 < scene.num_blocks < 8**3
   with open(run_dir / f"eval_test_{STEPS}" / "metrics.json") as f:
@@ -79,8 +81,8 @@ def test_finetuning_through_bake_py(run_dir, capsys):
   assert run("bake", run_dir, f"--input={run_dir / 'baked.npz'}",
              "--finetune_steps=20", "--finetune_batch_size=512") == 0
   assert "fine-tuned 20 steps" in capsys.readouterr().out
-  tuned = baking.load(str(run_dir / "baked_finetuned.npz"))
-  before = baking.load(str(run_dir / "baked.npz"))
+  tuned = bake.load(str(run_dir / "baked_finetuned.npz"))
+  before = bake.load(str(run_dir / "baked.npz"))
   np.testing.assert_array_equal(tuned.block_index, before.block_index)
   assert not np.allclose(tuned.sh, before.sh)
 
@@ -98,7 +100,7 @@ def check_not_blank(pixels):
 
 
 def test_viewer_page_shows_the_field_in_chromium(run_dir):
-  from jaxnerf import viewer
+  from jaxnerf.export import viewer
   server, step = viewer.start(load(run_dir), "127.0.0.1", 0)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
@@ -159,8 +161,8 @@ def test_mesh_and_point_cloud_of_the_lego(run_dir, tmp_path, capsys):
                         process=False, force="mesh")
     assert len(mesh.faces) > 500
     assert np.all(np.abs(mesh.vertices) <= 1.5 + 1e-4)  # the scene box
-  from jaxnerf import geometry_export
-  share = geometry_export.largest_component_fraction(
+  from jaxnerf.export import geometry
+  share = geometry.largest_component_fraction(
       np.asarray(mesh.vertices), np.asarray(mesh.faces))
   assert share > 0.5, share
   assert run("export", run_dir, "pointcloud", "--view_stride=50",
@@ -195,9 +197,9 @@ def test_bad_input_is_a_one_line_error(run_dir, tmp_path, capsys):
   err = one_line_error(capsys, run("bake", run_dir, "--nonsense=1"))
   assert "--nonsense" in err
   # A baked file of another method, or of another format version.
-  scene = baking.load(str(run_dir / "baked.npz"))
+  scene = bake.load(str(run_dir / "baked.npz"))
   scene.method = "nerf"
-  baking.save(str(tmp_path / "other.npz"), scene)
+  bake.save(str(tmp_path / "other.npz"), scene)
   err = one_line_error(capsys, run(
       "eval", run_dir, "--config.render_baked=true",
       f"--config.baked_file={tmp_path / 'other.npz'}"))
@@ -262,23 +264,23 @@ def test_a_damaged_baked_file_is_one_line(run_dir, tmp_path, capsys):
   for what, data in cases.items():
     path.write_bytes(data)
     with pytest.raises(BakedFileError, match="not a baked scene"):
-      baking.load(str(path))
+      bake.load(str(path))
     assert what  # (the case, in the traceback of a failure)
   np.save(tmp_path / "array.npy", np.zeros(3))
   shutil.move(tmp_path / "array.npy", path)
   with pytest.raises(BakedFileError, match="an array, not an .npz"):
-    baking.load(str(path))
-  scene = baking.load(str(run_dir / "baked.npz"))
+    bake.load(str(path))
+  scene = bake.load(str(run_dir / "baked.npz"))
   np.savez(path, meta=np.asarray("{}"), block_index=scene.block_index,
            density=scene.density, sh=scene.sh)
   with pytest.raises(BakedFileError, match="format None version None"):
-    baking.load(str(path))
+    bake.load(str(path))
   with np.load(run_dir / "baked.npz") as f:
     meta = str(f["meta"])
   np.savez(path, meta=np.asarray(meta), block_index=scene.block_index,
            density=scene.density[:, :3], sh=scene.sh)
   with pytest.raises(BakedFileError, match="inconsistent shapes"):
-    baking.load(str(path))
+    bake.load(str(path))
   path.write_bytes(good[:len(good) // 2])
   err = one_line_error(capsys, run("eval", run_dir,
                                    "--config.render_baked=true",
@@ -300,13 +302,13 @@ def scene_js_views(out):
 
 def test_webgl_views_where_the_eval_split_is_absent_or_broken(
     run_dir, tmp_path, capsys):
-  from jaxnerf import exports
+  from jaxnerf.engine import runs
   data = tmp_path / "lego"
   shutil.copytree(EMBEDDED_LEGO, data)
   (data / "transforms_test.json").unlink()
   config = load(run_dir, data_dir=str(data))
-  assert not exports.split_exists(config, "test")
-  assert exports.split_exists(config, "train")
+  assert not runs.split_exists(config, "test")
+  assert runs.split_exists(config, "train")
   out = tmp_path / "web"
   assert run("export", run_dir, "webgl", f"--config.data_dir={data}",
              f"--out={out}") == 0
@@ -324,9 +326,9 @@ def test_webgl_views_where_the_eval_split_is_absent_or_broken(
   (tmp_path / "ms" / "metadata.json").write_text('{"train": {}}')
   ms = load(run_dir, data_dir=str(tmp_path / "ms"),
             dataset_type="multiscale")
-  assert not exports.split_exists(ms, "test")
+  assert not runs.split_exists(ms, "test")
   (tmp_path / "ms" / "metadata.json").write_text('{"train": {}, "test": {}}')
-  assert exports.split_exists(ms, "test")
+  assert runs.split_exists(ms, "test")
 
 
 def test_a_bake_killed_while_writing_leaves_the_last_complete_file(
@@ -361,10 +363,10 @@ def test_a_bake_killed_while_writing_leaves_the_last_complete_file(
                    stderr[-2000:])
   assert proc.returncode == -signal.SIGKILL
   assert out.read_bytes() == previous  # the old file, whole
-  baking.load(str(out))
+  bake.load(str(out))
   assert len(temporaries()) == 1  # the killed write's, under its own name
   assert run("bake", run_dir, *flags) == 0
   assert temporaries() == [] and sorted(os.listdir(tmp_path)) == [
       "baked.npz"]
-  scene = baking.load(str(out))
+  scene = bake.load(str(out))
   assert scene.step == STEPS and scene.resolution == 32

@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 
 from analytic_fields import SphereField
-from jaxnerf import baked_finetune, baked_render, baking, metrics
+from jaxnerf.baked import bake as baking, finetune as baked_finetune, render
+from jaxnerf.core import metrics
 from test_baking import ring_rays
 
 
@@ -18,12 +19,12 @@ def test_finetuning_recovers_colours_and_keeps_the_layout():
   target = baking.bake(field, {}, rays, 1.0, True, "sphere", 0,
                        baking.BakeOptions(resolution=16, block_size=4,
                                           chunk=4096), log=lambda s: None)
-  renderer = baked_render.make_renderer(target, chunk=4096)
+  renderer = render.make_renderer(target, chunk=4096)
   rgb = renderer.render_image(rays)["rgb"]
   start = dataclasses.replace(target, sh=np.zeros_like(target.sh),
                               density=0.5 * target.density)
   psnr = lambda scene: float(metrics.psnr(
-      baked_render.make_renderer(scene, chunk=4096).render_image(rays)["rgb"],
+      render.make_renderer(scene, chunk=4096).render_image(rays)["rgb"],
       rgb))
   before = psnr(start)
   logs = []

@@ -6,7 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from analytic_fields import SphereField
-from jaxnerf import baked_render, baking, cameras, encoding, metrics, rendering
+from jaxnerf.baked import bake as baking, render
+from jaxnerf.core import cameras, metrics
+from jaxnerf.fields import encoding
+from jaxnerf.render import compositing
 from test_baking import ring_rays
 
 
@@ -37,15 +40,15 @@ def test_lookup_is_trilinear_and_zero_in_empty_blocks():
                           zi[:, None, None, :]]
   scene.sh = sh[xi[:, :, None, None], yi[:, None, :, None],
                 zi[:, None, None, :]]
-  grid = baked_render.BakedGrid.from_scene(scene)
+  grid = render.BakedGrid.from_scene(scene)
   points = jnp.asarray([[-0.3, 0.2, 0.77], [-0.9, -0.1, -0.5],
                         [0.4, 0.0, 0.0], [1.5, 0.0, 0.0]])
-  d = baked_render.density_at(grid, points)
+  d = render.density_at(grid, points)
   p = np.asarray(points)
   np.testing.assert_allclose(d[:2], 6 + p[:2, 0] + 2 * p[:2, 1] - p[:2, 2],
                              rtol=1e-5)
   assert float(d[2]) == 0.0 and float(d[3]) == 0.0  # empty block, outside
-  np.testing.assert_allclose(baked_render.sh_at(grid, points)[:2, 0, 0],
+  np.testing.assert_allclose(render.sh_at(grid, points)[:2, 0, 0],
                              p[:2, 0], atol=1e-6)
 
 
@@ -55,7 +58,7 @@ def test_rgb_from_sh_is_the_sigmoid_of_the_sh_sum():
   dirs = jnp.asarray([[0, 0, 1.0], [1.0, 0, 0], [0, 0.6, 0.8], [0, -1.0, 0]])
   basis = encoding.spherical_harmonics(dirs, 2)
   expected = 1 / (1 + np.exp(-np.einsum("mck,mk->mc", sh, basis)))
-  np.testing.assert_allclose(baked_render.rgb_from_sh(sh, dirs), expected,
+  np.testing.assert_allclose(render.rgb_from_sh(sh, dirs), expected,
                              rtol=1e-5)
 
 
@@ -66,13 +69,13 @@ def test_constant_medium_renders_the_analytic_opacity_and_colour():
   density = np.full((r + 1,) * 3, sigma, np.float32)
   sh = np.zeros((r + 1,) * 3 + (3, 1), np.float32)
   sh[..., :, 0] = c
-  grid = baked_render.BakedGrid.from_scene(full_scene(density, sh)) \
+  grid = render.BakedGrid.from_scene(full_scene(density, sh)) \
       .to_device()
   origins = np.array([[-3.0, 0.1, 0.3], [0.2, -4.0, 0.05]], np.float32)
   directions = np.array([[1.0, 0, 0], [0, 1.0, 0]], np.float32)
-  rays = jax.tree.map(jnp.asarray, __import__("jaxnerf.rays").rays.Rays
+  rays = jax.tree.map(jnp.asarray, __import__("jaxnerf.core.rays").rays.Rays
                       .create(origins, directions, 0.0, 10.0))
-  out = baked_render.Renderer(grid, chunk=4).render_rays(rays)
+  out = render.Renderer(grid, chunk=4).render_rays(rays)
   acc = 1 - np.exp(-sigma * 2.0)
   colour = 1 / (1 + np.exp(-c * encoding._SH_C0))
   np.testing.assert_allclose(out["acc"], [acc, acc], rtol=1e-4)
@@ -89,20 +92,20 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
   scene = baking.bake(field, {}, rays, 1.0, True, "sphere", 0,
                       baking.BakeOptions(resolution=32, block_size=4,
                                          chunk=8192), log=lambda s: None)
-  grid = baked_render.BakedGrid.from_scene(scene).to_device()
+  grid = render.BakedGrid.from_scene(scene).to_device()
   view = cameras.image_rays(cams, 1)
-  fast = baked_render.Renderer(grid, chunk=32 * 32).render_image(view)
+  fast = render.Renderer(grid, chunk=32 * 32).render_image(view)
   flat = jax.tree.map(lambda x: jnp.asarray(x.reshape(-1, x.shape[-1])),
                       view)
-  mask = jax.jit(baked_render.coarse_mask, static_argnums=2)(
-      grid, flat, baked_render.num_coarse_steps(grid))
-  samples = jax.jit(baked_render.fine_samples, static_argnums=3)(
+  mask = jax.jit(render.coarse_mask, static_argnums=2)(
+      grid, flat, render.num_coarse_steps(grid))
+  samples = jax.jit(render.fine_samples, static_argnums=3)(
       grid, flat, mask, int(mask.sum()))
   assert bool(samples.ray_complete.all())
-  slow = jax.jit(baked_render.render_packed)(grid, flat, samples)
+  slow = jax.jit(render.render_packed)(grid, flat, samples)
   # Early termination leaves out at most COLOUR_EPS of opacity.
   np.testing.assert_allclose(fast["acc"].reshape(-1), slow["acc"],
-                             atol=baked_render.COLOUR_EPS)
+                             atol=render.COLOUR_EPS)
   # Samples below COLOUR_EPS skip the colour: a small difference.
   np.testing.assert_allclose(fast["rgb"].reshape(-1, 3), slow["rgb"],
                              atol=2e-3)
@@ -115,7 +118,7 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
     sig = field.apply({}, pts.reshape(-1, 3), method="density")
     rgb = field.apply({}, pts.reshape(-1, 3),
                       jnp.repeat(rays.viewdirs, 512, 0), method="radiance")
-    return rendering.volumetric_rendering(
+    return compositing.volumetric_rendering(
         rgb.reshape(t.shape + (3,)), sig.reshape(t.shape), t,
         rays.directions, True)
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from analytic_fields import SphereField
-from jaxnerf import baking, cameras, encoding
+from jaxnerf.baked import bake as baking
+from jaxnerf.core import cameras
+from jaxnerf.fields import encoding
 from jaxnerf.errors import BakedFileError, ResourceError
 
 

@@ -13,9 +13,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from conftest import EMBEDDED_LEGO
-from jaxnerf import cameras as cameras_lib, config as config_lib, poses
-from jaxnerf import training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.core import cameras as cameras_lib, poses
+from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import training
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import barf, base
 
@@ -150,7 +151,7 @@ def test_noisy_poses_through_the_trainer_and_evaluator(tmp_path):
   TensorBoard every metrics_every steps and metrics.json after eval, where
   test views get test-time pose optimisation."""
   from test_methods import read_scalars
-  from jaxnerf import evaluator, trainer
+  from jaxnerf.engine import evaluator, trainer
   config = tiny_config(tmp_path, pose_noise=0.1, max_steps=6,
                        metrics_every=3, test_view_limit=1, test_time_steps=2,
                        save_video=False, batch_size=64)

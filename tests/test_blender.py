@@ -44,10 +44,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf.config import base_config
-from jaxnerf.datasets import DatasetError, load_dataset
+from jaxnerf.engine.config import base_config
+from jaxnerf.data.dataset import DatasetError, load_dataset
 from jaxnerf.errors import ConfigError
-from jaxnerf.datasets import blender
+from jaxnerf.data.loaders import blender
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGO_100 = os.path.join(REPO_ROOT, "data", "lego_100")

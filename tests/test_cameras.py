@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import cameras
-from jaxnerf.datasets.base import Dataset
+from jaxnerf.core import cameras
+from jaxnerf.data.dataset import Dataset
 
 IDENTITY = np.eye(4)[None, :3, :4]
 

@@ -211,7 +211,7 @@ ROWS = [
         ("--train_dir", "expected one argument")),
     Row("localize", "--train_dir", lambda p: ["--train_dir", p.missing],
         ("train_dir", "no checkpoint")),
-    # process_data.py (its checks: jaxnerf/posing.py)
+    # process_data.py (its checks: jaxnerf/posing/pipeline.py)
     *R("process_data", "--overlap", "0", "-2"),
     *R("process_data", "--num_frames", "0"),
     *R("process_data", "--max_features", "0"),

@@ -7,8 +7,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, colmap_model, config as config_lib, normalization
-from jaxnerf.datasets import load_dataset
+from jaxnerf.core import cameras
+from jaxnerf.data import colmap_model, normalization
+from jaxnerf.engine import config as config_lib
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import DatasetError
 
 from conftest import REPO_ROOT

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxnerf import colmap_model
+from jaxnerf.data import colmap_model
 from jaxnerf.errors import DatasetError
 
 QUAT_XYZW = np.array([0.1, 0.2, 0.3, 0.9]) / np.linalg.norm([0.1, 0.2, 0.3,

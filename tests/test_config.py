@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 from jaxnerf.errors import ConfigError
 
 USAGE = "usage"

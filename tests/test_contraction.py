@@ -10,10 +10,11 @@ import pytest
 
 from analytic_fields import (assert_camera_gradient_is_the_renders,
                              packed_blob_colour)
-from jaxnerf import config as config_lib, contraction, training
+from jaxnerf.engine import config as config_lib, training
+from jaxnerf.render import contraction
 from jaxnerf import methods
-from jaxnerf.methods import _grid
-from jaxnerf.rays import Rays
+from jaxnerf.render import samplers
+from jaxnerf.core.rays import Rays
 
 
 def test_contract_values():
@@ -152,7 +153,7 @@ def test_hash_grid_methods_render_and_train_contracted(method):
   variables = jax.jit(lambda k: model.init(k, rays, k, randomized=False))(key)
   # The marched points lie in the contracted box although the rays leave
   # it: radius 2 * scene_bound in the world is scene_bound * 3/4 there.
-  samples, _, points, _ = _grid.march(key, rays, variables["occupancy"][
+  samples, _, points, _ = samplers.march(key, rays, variables["occupancy"][
       "grid"], config, True)
   points = np.asarray(points)[np.asarray(samples.valid)]
   assert np.abs(points).max() <= config.scene_bound + 1e-5

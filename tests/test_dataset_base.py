@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import EMBEDDED_LEGO
-from jaxnerf import poses
-from jaxnerf.config import base_config
-from jaxnerf.datasets import load_dataset
+from jaxnerf.core import poses
+from jaxnerf.engine.config import base_config
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 
 

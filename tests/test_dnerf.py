@@ -1,5 +1,5 @@
 """D-NeRF (jaxnerf/methods/dnerf.py, dnerf_ngp.py) and its data
-(jaxnerf/datasets/dnerf.py, scripts/make_embedded_dnerf.py): the
+(jaxnerf/data/loaders/dnerf.py, scripts/make_embedded_dnerf.py): the
 deformation is the identity at t = 0, T-NeRF sees time, the loader's
 errors, the embedded scene and a short run on it."""
 
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from jaxnerf import config as config_lib, training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.engine import config as config_lib, training
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import DatasetError
 from jaxnerf.methods import dnerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 DNERF_LEGO = os.path.join(REPO_ROOT, "data", "dnerf_lego_100")
 NPZ = os.path.join(REPO_ROOT, "..", "shared", "data", "dnerf_tiny",
@@ -180,7 +180,7 @@ def test_the_embedded_scene_is_the_npz(tmp_path):
 
 
 def test_short_run_on_the_dynamic_lego_lowers_the_loss(tmp_path):
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   config = tiny_config("dnerf_ngp", tmp_path, batch_size=2048, max_steps=60,
                        print_every=5, save_every=1000, render_every=0,
                        hash_levels=8, hash_max_resolution=128,
@@ -193,7 +193,7 @@ def test_short_run_on_the_dynamic_lego_lowers_the_loss(tmp_path):
 
 
 def test_short_run_with_the_proposal_sampler_lowers_the_loss(tmp_path):
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   config = tiny_config("dnerf_ngp", tmp_path, batch_size=256, max_steps=60,
                        print_every=5, save_every=1000, render_every=0,
                        hash_levels=8, hash_max_resolution=128,

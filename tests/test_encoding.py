@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import encoding
+from jaxnerf.fields import encoding
 
 
 def test_positional_encoding_matches_formula():

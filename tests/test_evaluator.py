@@ -1,11 +1,12 @@
-"""jaxnerf/evaluator.py's choices that need no rendering: which per-camera
-rows a view gets, the checks of the fields that pick training cameras, and
+"""jaxnerf/engine/evaluator.py's choices that need no rendering: which
+per-camera rows a view gets, the checks of the fields that pick training cameras, and
 the blend of two cameras' rows along the render path."""
 
 import numpy as np
 import pytest
 
-from jaxnerf import config as config_lib, evaluator, methods
+from jaxnerf.engine import config as config_lib, evaluator
+from jaxnerf import methods
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerfw
 

@@ -5,12 +5,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxnerf import fields
+from jaxnerf.fields import networks
 from jaxnerf.methods import instant_ngp
 
 
 def test_mlp_shapes_and_skip():
-  mlp = fields.MLP(netdepth=8, netwidth=32, skip_layer=4)
+  mlp = networks.MLP(netdepth=8, netwidth=32, skip_layer=4)
   x = jnp.ones((5, 7, 63))
   params = mlp.init(jax.random.PRNGKey(0), x, jnp.ones((5, 27)))
   rgb, density = mlp.apply(params, x, jnp.ones((5, 27)))
@@ -29,8 +29,8 @@ def _hashgrid_config(**overrides):
 
 def test_hashgrid_radiance_is_the_per_ray_colour_at_one_point_per_ray():
   """radiance(points, dirs) equals __call__ with one point on each ray."""
-  for mode in fields.HASHGRID_COLOR_MODES:
-    field = fields.HashGridField(config=_hashgrid_config(color_mode=mode))
+  for mode in networks.HASHGRID_COLOR_MODES:
+    field = networks.HashGridField(config=_hashgrid_config(color_mode=mode))
     k = jax.random.split(jax.random.PRNGKey(0), 2)
     points = jax.random.uniform(k[0], (6, 3), minval=-1, maxval=1)
     dirs = jax.random.normal(k[1], (6, 3))

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, footprint
+from jaxnerf.core import cameras
+from jaxnerf.render import footprint
 from jaxnerf.errors import ConfigError
 
 

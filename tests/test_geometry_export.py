@@ -7,9 +7,10 @@ import pytest
 import trimesh
 
 from analytic_fields import SphereField
-from jaxnerf import cameras, geometry_export
+from jaxnerf.core import cameras
+from jaxnerf.export import geometry
 from jaxnerf.errors import ResourceError
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def test_sphere_mesh_lies_within_one_voxel_and_reads_back(tmp_path):
@@ -17,18 +18,18 @@ def test_sphere_mesh_lies_within_one_voxel_and_reads_back(tmp_path):
   # A smooth solid sphere: density falls linearly through the threshold.
   density = jax.jit(lambda p: jnp.clip(
       (radius - jnp.linalg.norm(p, axis=-1)) * 200 + 10, 0, 50))
-  verts, faces = geometry_export.extract_mesh(density, bound, res, 10.0,
+  verts, faces = geometry.extract_mesh(density, bound, res, 10.0,
                                               chunk=4096)
   voxel = 2 * bound / res
   dist = np.linalg.norm(verts, axis=-1)
   assert len(faces) > 1000
   assert np.all(np.abs(dist - radius) < voxel), np.abs(dist - radius).max()
   field = SphereField(radius=radius)
-  colours = geometry_export.diffuse_colours(
+  colours = geometry.diffuse_colours(
       jax.jit(lambda p, d: field.apply({}, p, d, method="radiance")), verts,
       chunk=4096)
   assert colours.shape == verts.shape and 0 <= colours.min() <= 1
-  paths = geometry_export.write_mesh(str(tmp_path / "sphere"), verts, faces,
+  paths = geometry.write_mesh(str(tmp_path / "sphere"), verts, faces,
                                      colours)
   for path in paths:
     mesh = trimesh.load(path, process=False, force="mesh")
@@ -37,16 +38,16 @@ def test_sphere_mesh_lies_within_one_voxel_and_reads_back(tmp_path):
                                atol=1e-5)
     got = mesh.visual.vertex_colors[:, :3]
     np.testing.assert_allclose(got, np.round(colours * 255), atol=1)
-  assert geometry_export.largest_component_fraction(verts, faces) == 1.0
+  assert geometry.largest_component_fraction(verts, faces) == 1.0
 
 
 def test_empty_field_gives_an_empty_mesh_and_a_huge_grid_is_refused():
-  verts, faces = geometry_export.extract_mesh(
+  verts, faces = geometry.extract_mesh(
       jax.jit(lambda p: jnp.zeros(p.shape[0])), 1.0, 8, 5.0, chunk=1024)
   assert verts.shape == (0, 3) and faces.shape == (0, 3)
   with pytest.raises(ResourceError, match=r"--resolution: marching cubes on "
                      r"a 20000\^3 grid needs about [0-9.]+ GiB"):
-    geometry_export.extract_mesh(None, 1.0, 20000, 1.0)
+    geometry.extract_mesh(None, 1.0, 20000, 1.0)
 
 
 def test_points_from_depth_land_on_the_surface(tmp_path):
@@ -60,10 +61,10 @@ def test_points_from_depth_land_on_the_surface(tmp_path):
   acc = np.ones(t.shape, np.float32)
   acc[0, :] = 0.2  # first row: mostly transparent
   out = dict(depth=t * acc, acc=acc, rgb=np.full(t.shape + (3,), 0.5))
-  points, colours = geometry_export.depth_points(rays, out, 0.5)
+  points, colours = geometry.depth_points(rays, out, 0.5)
   assert points.shape == (4 * 6, 3) and colours.shape == (24, 3)
   np.testing.assert_allclose(points[:, 2], 0.25, atol=1e-5)
-  path = geometry_export.write_point_cloud(str(tmp_path / "p.ply"), points,
+  path = geometry.write_point_cloud(str(tmp_path / "p.ply"), points,
                                            colours)
   cloud = trimesh.load(path)
   assert len(cloud.vertices) == 24
@@ -77,6 +78,6 @@ def test_exports_map_back_to_the_capture_frame():
   m[:3, :3] = 2 * np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
   m[:3, 3] = [1, 2, 3]
   points = np.float32([[1, 0, 0], [0, 1, 0], [0, 0, 0]])
-  np.testing.assert_allclose(geometry_export.to_world(points, m),
+  np.testing.assert_allclose(geometry.to_world(points, m),
                              [[1, 4, 3], [-1, 2, 3], [1, 2, 3]], atol=1e-6)
-  assert geometry_export.to_world(points, None) is points
+  assert geometry.to_world(points, None) is points

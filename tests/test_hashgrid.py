@@ -1,4 +1,4 @@
-"""Tests for jaxnerf.hashgrid."""
+"""Tests for jaxnerf.fields.networks.hashgrid."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import hashgrid
+from jaxnerf.fields import hashgrid
 
 
 def _init(enc, seed=0):

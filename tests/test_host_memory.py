@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from jaxnerf import host_memory
+from jaxnerf.engine import host_memory
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""Tests for jaxnerf.images."""
+"""Tests for jaxnerf.data.images."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from jaxnerf import images
+from jaxnerf.data import images
 
 # ffmpeg runs as a subprocess; JAX (imported by other test modules) warns
 # about any fork, which is harmless here since the child execs at once.

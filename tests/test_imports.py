@@ -60,7 +60,7 @@ def find_cycle(graph):
 
 def test_no_import_cycles():
   graph = module_imports()
-  assert "jaxnerf.methods.nerf" in graph and "jaxnerf.datasets.base" in graph
+  assert "jaxnerf.methods.nerf" in graph and "jaxnerf.data.dataset" in graph
   # A package importing its own submodules is not a cycle of concepts;
   # every other edge counts.
   cycle = find_cycle(graph)
@@ -80,3 +80,39 @@ def test_commands_are_the_top_of_the_import_order():
   importers = sorted(m for m, deps in graph.items()
                      if m not in commands and deps & commands)
   assert not importers, importers
+
+
+# The architecture, lowest layer first: a module may import only from its
+# own layer and those below it (errors and files are the ground).
+LAYERS = ("errors", "files", "core", "fields", "data", "render", "baked",
+          "methods", "engine", "export", "posing", "commands")
+
+
+def layer_of(module: str) -> int:
+  """Index in LAYERS of a jaxnerf module (its subpackage, or the ground
+  module itself)."""
+  parts = module.split(".")
+  if len(parts) < 2 or parts[1] not in LAYERS:
+    raise AssertionError(f"{module} is in no layer; LAYERS: {LAYERS}")
+  return LAYERS.index(parts[1])
+
+
+def layer_violations(graph) -> list[str]:
+  return sorted(f"{m} ({LAYERS[layer_of(m)]}) imports {d} "
+                f"({LAYERS[layer_of(d)]})"
+                for m, deps in graph.items() if m != "jaxnerf"
+                for d in deps if d != "jaxnerf" and layer_of(d) > layer_of(m))
+
+
+def test_every_module_is_in_a_layer_and_imports_only_below():
+  graph = module_imports()
+  layers = {LAYERS[layer_of(m)] for m in graph if m != "jaxnerf"}
+  assert layers == set(LAYERS), set(LAYERS) - layers
+  assert not layer_violations(graph), "\n".join(layer_violations(graph))
+
+
+def test_the_layer_check_finds_an_upward_import():
+  graph = {"jaxnerf.core.rays": {"jaxnerf.engine.config"},
+           "jaxnerf.engine.config": {"jaxnerf.core.rays"}}
+  assert layer_violations(graph) == [
+      "jaxnerf.core.rays (core) imports jaxnerf.engine.config (engine)"]

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import config as config_lib, training
-from jaxnerf.methods import _grid, instant_ngp
-from jaxnerf.rays import Rays
+from jaxnerf.engine import config as config_lib, training
+from jaxnerf.render import samplers
+from jaxnerf.methods import instant_ngp
+from jaxnerf.core.rays import Rays
 
 
 def _config(**kw):
@@ -104,7 +105,7 @@ def test_optimizer_uses_config_betas_and_eps():
 
 def test_trainer_checkpoints_the_occupancy_grid(tmp_path):
   from conftest import EMBEDDED_LEGO
-  from jaxnerf import checkpoints, trainer
+  from jaxnerf.engine import checkpoints, trainer
   c = config_lib.load_config("instant_ngp_demo")
   with c.unlocked():
     c.data_dir = EMBEDDED_LEGO
@@ -222,7 +223,7 @@ def test_proposal_sampler_in_contracted_space_reaches_far_and_trains():
       variables)
   assert np.all(np.isfinite(out["rgb"])) and np.all(np.isfinite(out["depth"]))
   _, levels = jax.jit(lambda v: model.apply(
-      v, method=lambda m: _grid.proposal_edges(key, rays, config,
+      v, method=lambda m: samplers.proposal_edges(key, rays, config,
                                                m.proposals, False)))(variables)
   first = np.asarray(levels[0][0]) * 1.2  # t -> world distance (|d| = 1.2)
   np.testing.assert_allclose(first[:, 0], 2.0 * 1.2, rtol=1e-5)  # near
@@ -309,7 +310,7 @@ def test_render_image_renders_again_the_rays_a_chunk_budget_left_out():
   # at least one whole ray of 32 samples) holds a few rays of the full
   # initial grid; the rest must come back from further passes, equal to a
   # render whose budget holds every ray.
-  from jaxnerf import parallel
+  from jaxnerf.engine import parallel
   mesh = parallel.make_mesh()
   rays = jax.tree.map(np.asarray, _rays(64, seed=3))
   images = {}

@@ -6,10 +6,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras
-from jaxnerf.config import base_config
-from jaxnerf.datasets import DatasetError, load_dataset
-from jaxnerf.datasets import llff
+from jaxnerf.core import cameras
+from jaxnerf.engine.config import base_config
+from jaxnerf.data.dataset import DatasetError, load_dataset
+from jaxnerf.data.loaders import llff
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FERN_SMALL = os.path.join(REPO_ROOT, "data", "fern_small")
@@ -267,7 +267,7 @@ def test_eval_of_an_llff_run_writes_metrics(tmp_path):
   """eval.py's evaluator on a 2-step NeRF of the embedded fern: LLFF's
   scalar extras are not mistaken for the multiscale per-image levels."""
   import json
-  from jaxnerf import config as config_lib, evaluator, trainer
+  from jaxnerf.engine import config as config_lib, evaluator, trainer
   config = config_lib.load_config("llff_demo")
   with config.unlocked():
     config.update(dict(

@@ -18,9 +18,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import colmap_model, images
-from jaxnerf.config import base_config
-from jaxnerf.datasets import DatasetError, load_dataset
+from jaxnerf.data import colmap_model, images
+from jaxnerf.engine.config import base_config
+from jaxnerf.data.dataset import DatasetError, load_dataset
 
 W, H = 8, 6
 

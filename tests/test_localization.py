@@ -1,4 +1,4 @@
-"""iNeRF (jaxnerf/localization.py, localize.py): starting poses and their
+"""iNeRF (jaxnerf/posing/localization.py, localize.py): starting poses and their
 errors, the command's inputs, interest regions, the pose optimisation on an
 analytic scene, and the command end to end."""
 
@@ -17,8 +17,10 @@ import pytest
 import scipy.ndimage
 
 from conftest import EMBEDDED_LEGO, REPO_ROOT, xla_flags
-from jaxnerf import cameras as cameras_lib, localization, training
-from jaxnerf.localization import LocalizationError
+from jaxnerf.core import cameras as cameras_lib
+from jaxnerf.posing import localization
+from jaxnerf.engine import training
+from jaxnerf.posing.localization import LocalizationError
 from jaxnerf.methods import base
 
 
@@ -355,7 +357,7 @@ def test_localization_draws_rays_from_the_mask_only(blobs_scene):
 def test_localize_command(tmp_path, tiny_config):
   """localize.py on a run of the tiny NeRF: an initialised checkpoint is
   enough to test the command (the optimisation is tested above)."""
-  from jaxnerf import checkpoints, trainer
+  from jaxnerf.engine import checkpoints, trainer
   train_dir = tiny_config.train_dir
   os.makedirs(train_dir)
   scene = base.SceneInfo(num_cameras=1)

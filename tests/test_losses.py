@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import losses, rendering
-from jaxnerf.rays import Rays
+from jaxnerf.render import compositing, losses
+from jaxnerf.core.rays import Rays
 
 
 def test_distortion_of_two_equal_weight_intervals():
@@ -86,7 +86,7 @@ def test_grid_l2_is_the_sum_of_per_level_means():
 def test_segment_cumsum_is_what_packed_distortion_builds_on():
   ids = jnp.asarray([0, 0, 1, 1, 1])
   np.testing.assert_allclose(
-      rendering.segment_cumsum(jnp.ones(5), ids), [1, 2, 1, 2, 3])
+      compositing.segment_cumsum(jnp.ones(5), ids), [1, 2, 1, 2, 3])
 
 
 def test_sparsity_of_a_constant_density_and_the_box():

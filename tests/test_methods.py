@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from conftest import EMBEDDED_LEGO, REPO_ROOT
-from jaxnerf import checkpoints, config as config_lib, methods, training
-from jaxnerf.datasets import load_dataset
+from jaxnerf.engine import checkpoints, config as config_lib, training
+from jaxnerf import methods
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
-from jaxnerf.trainer import stack_training_data
+from jaxnerf.engine.trainer import stack_training_data
 
 # Small settings per method, so a conformance step takes seconds; a method
 # missing here is tested with its defaults.
@@ -86,7 +87,7 @@ def test_a_broken_method_shows_its_own_import_error(tmp_path, monkeypatch):
 
 def test_engine_modules_never_name_a_method():
   for name in ("trainer", "evaluator", "training", "parallel"):
-    with open(os.path.join(REPO_ROOT, "jaxnerf", f"{name}.py")) as f:
+    with open(os.path.join(REPO_ROOT, "jaxnerf", "engine", f"{name}.py")) as f:
       source = f.read()
     for method in methods.available():
       assert not re.search(rf"\b{method}\b", source), (name, method)
@@ -187,7 +188,7 @@ def test_test_time_optimisation_fits_the_left_half(toy_package, tmp_path):
   """The toy's gain for an unseen view starts at the mean of the trained
   gains and is fitted on the left half: a grey image of 0.3 with colour
   sigmoid(0) = 0.5 needs gain 0.6."""
-  from jaxnerf import evaluator
+  from jaxnerf.engine import evaluator
   config = tiny_config("toy_methods.toy_method", tmp_path)
   with config.unlocked():
     config.test_time_lr, config.test_time_steps = 0.01, 400
@@ -307,7 +308,7 @@ def test_readme_worked_example_trains(tmp_path, monkeypatch):
   (package / "__init__.py").write_text("")
   (package / "gain_nerf.py").write_text(code)
   monkeypatch.syspath_prepend(str(tmp_path))
-  from jaxnerf import evaluator, trainer
+  from jaxnerf.engine import evaluator, trainer
   config = tiny_config("my_methods.gain_nerf", tmp_path)
   with config.unlocked():
     config.update(TINY["nerf"])  # its NeRF, small (the eval renders 100^2)

@@ -1,4 +1,4 @@
-"""Tests for jaxnerf.metrics."""
+"""Tests for jaxnerf.core.metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from jaxnerf import metrics
+from jaxnerf.core import metrics
 
 
 def _structured(h: int = 64, w: int = 64) -> np.ndarray:

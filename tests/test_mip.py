@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import mip
+from jaxnerf.render import mip
 
 
 def sample_frustum(rng, t0, t1, base_radius, n, cylinder=False):

@@ -8,11 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import config as config_lib, losses, training
+from jaxnerf.engine import config as config_lib, training
+from jaxnerf.render import losses
 from jaxnerf.methods import mipnerf
-from jaxnerf.datasets import load_dataset, multiscale
-from jaxnerf.rays import Rays
-from jaxnerf.trainer import stack_training_data
+from jaxnerf.data.dataset import load_dataset
+from jaxnerf.data.loaders import multiscale
+from jaxnerf.core.rays import Rays
+from jaxnerf.engine.trainer import stack_training_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,9 +7,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, config as config_lib, images
-from jaxnerf.datasets import DatasetError, load_dataset
-from jaxnerf.datasets import blender, multiscale
+from jaxnerf.core import cameras
+from jaxnerf.engine import config as config_lib
+from jaxnerf.data import images
+from jaxnerf.data.dataset import DatasetError, load_dataset
+from jaxnerf.data.loaders import blender, multiscale
 
 
 def make_blender_scene(root, size=16, views=2):

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import training
+from jaxnerf.engine import training
 from jaxnerf.methods import nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def _rays(n, key=0):
@@ -80,8 +80,8 @@ def test_field_interface_matches_the_rendered_fine_level(tiny_config):
   dirs = jnp.repeat(rays.viewdirs, t.shape[1], axis=0)
   density = model.apply(v, flat, method="density").reshape(t.shape)
   rgb = model.apply(v, flat, dirs, method="radiance").reshape(t.shape + (3,))
-  from jaxnerf import rendering
-  out = rendering.volumetric_rendering(rgb, density, t, rays.directions,
+  from jaxnerf.render import compositing
+  out = compositing.volumetric_rendering(rgb, density, t, rays.directions,
                                        tiny_config.white_bkgd)
   np.testing.assert_allclose(out["rgb"], fine["rgb"], atol=1e-5)
   np.testing.assert_allclose(out["weights"], fine["weights"], atol=1e-6)

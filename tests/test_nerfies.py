@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from jaxnerf import cameras, config as config_lib, normalization
-from jaxnerf.datasets import load_dataset
+from jaxnerf.core import cameras
+from jaxnerf.engine import config as config_lib
+from jaxnerf.data import normalization
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import DatasetError
 
 DATA = os.environ.get("JAXNERF_SHARED_DATA",

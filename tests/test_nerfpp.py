@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import config as config_lib, training
+from jaxnerf.engine import config as config_lib, training
 from jaxnerf.methods import nerfpp
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def _rays(n=6):

@@ -8,9 +8,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, colmap_model, config as config_lib, normalization
-from jaxnerf.datasets import load_dataset
-from jaxnerf.datasets import nerfstudio
+from jaxnerf.core import cameras
+from jaxnerf.data import colmap_model, normalization
+from jaxnerf.engine import config as config_lib
+from jaxnerf.data.dataset import load_dataset
+from jaxnerf.data.loaders import nerfstudio
 from jaxnerf.errors import DatasetError
 
 W, H = 16, 12

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from jaxnerf import config as config_lib, evaluator, rendering, training
+from jaxnerf.engine import config as config_lib, evaluator, training
+from jaxnerf.render import compositing
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerfw
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 WILD_LEGO = os.path.join(REPO_ROOT, "data", "lego_wild_100")
 
@@ -48,7 +49,7 @@ def composite(static_tau, transient_tau, beta=None, white_bkgd=True,
       jnp.tile(jnp.array([[[0.0, 0.0, 1.0]]]), (1, s, 1)),
       jnp.array([transient_tau]),
       jnp.array([beta if beta is not None else [1.0] * s]),
-      rendering.transmittance, lambda x: jnp.sum(x, axis=1), white_bkgd,
+      compositing.transmittance, lambda x: jnp.sum(x, axis=1), white_bkgd,
       beta_min=0.03, beta_static_gradient=beta_static_gradient)
 
 
@@ -98,7 +99,7 @@ def test_beta_without_the_static_gradient_has_the_same_value():
 def test_without_transient_density_it_is_the_static_render():
   a = [0.5, 1.0, 0.2]
   out = composite(a, [0.0] * 3, white_bkgd=False)
-  weights = rendering.weights_from_deltas(jnp.array([a]), jnp.ones((1, 3)))
+  weights = compositing.weights_from_deltas(jnp.array([a]), jnp.ones((1, 3)))
   np.testing.assert_allclose(out["composite"][0],
                              [float(jnp.sum(weights)), 0, 0], rtol=1e-6)
   np.testing.assert_allclose(out["beta"][0], 0.03)
@@ -187,7 +188,7 @@ def test_short_run_on_the_wild_lego_lowers_the_loss_and_evaluates(tmp_path):
   rendering the training split writes the transient and uncertainty maps;
   an appearance index past the table is a one-line error, found on the
   host before anything renders."""
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   config = tiny_nerfw(tmp_path, max_steps=60, lr_init=5e-3, lr_final=1e-3)
   state, history = trainer.train(config)
   first, last = history[0]["loss"], np.mean([h["loss"] for h in history[-2:]])
@@ -231,7 +232,7 @@ def test_picking_rows_of_a_method_without_appearance_is_an_error():
 def test_the_embedded_wild_lego_matches_its_record():
   """data/lego_wild_100 is data/lego_100 with the recorded perturbations:
   the first training image and the test images are untouched."""
-  from jaxnerf.images import read_image
+  from jaxnerf.data.images import read_image
   with open(os.path.join(WILD_LEGO, "perturbations.json")) as f:
     record = json.load(f)
   assert record["perturb"] == "both"

@@ -4,7 +4,8 @@
 import numpy as np
 import pytest
 
-from jaxnerf import cameras, normalization
+from jaxnerf.core import cameras
+from jaxnerf.data import normalization
 from jaxnerf.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""Tests for jaxnerf.occupancy: grid updates and packed marching."""
+"""Tests for jaxnerf.render.occupancy: grid updates and packed marching."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 
 from analytic_fields import (assert_camera_gradient_is_the_renders,
                              packed_blob_colour)
-from jaxnerf import occupancy
-from jaxnerf.rays import Rays
+from jaxnerf.render import occupancy
+from jaxnerf.core.rays import Rays
 
 BOUND, RES, STEPS = 1.5, 8, 32
 STEP = 2 * math.sqrt(3) * BOUND / STEPS

@@ -28,7 +28,7 @@ CROP = (37, 29)  # 1073 rays: not a multiple of the chunk or the devices
 
 
 def _config(train_dir, **extra):
-  from jaxnerf import config as config_lib
+  from jaxnerf.engine import config as config_lib
   config = config_lib.load_config("llff_demo")
   with config.unlocked():
     config.update(OVERRIDES)
@@ -40,11 +40,12 @@ def _config(train_dir, **extra):
 def worker(out_dir, extra):
   """Trains, renders a crop of a test view, saves both (process 0)."""
   import functools
-  from jaxnerf import parallel
+  from jaxnerf.engine import parallel
   parallel.initialize_distributed()
   import jax
-  from jaxnerf import errors, trainer, training
-  from jaxnerf.datasets import load_dataset
+  from jaxnerf import errors
+  from jaxnerf.engine import trainer, training
+  from jaxnerf.data.dataset import load_dataset
   result = dict(devices=jax.device_count(), processes=jax.process_count())
   if extra.pop("check_errors", False):
     messages = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from jaxnerf import cameras, poses
+from jaxnerf.core import cameras, poses
 
 
 def random_twists(n, seed=0, max_angle=3.0):

@@ -22,10 +22,14 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from jaxnerf import capture, colmap_model, config as config_lib, files
-from jaxnerf import posing, sfm
+from jaxnerf.posing import capture
+from jaxnerf.data import colmap_model
+from jaxnerf.engine import config as config_lib
+from jaxnerf import files
+from jaxnerf.posing import pipeline, sfm
 from jaxnerf.commands import process_data as command
-from jaxnerf.datasets import llff, load_dataset
+from jaxnerf.data.loaders import llff
+from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 
 FERN = os.path.join(REPO_ROOT, "data", "fern_small")
@@ -141,7 +145,7 @@ def test_sfm_on_six_photos(tmp_path):
     report = json.load(f)
   assert report["images_registered"] == 6 and report["not_registered"] == []
   assert 0 < report["mean_reprojection_error_px"] < 1.5
-  log = open(os.path.join(out, posing.LOG_FILE)).read()
+  log = open(os.path.join(out, pipeline.LOG_FILE)).read()
   assert "feature_extraction" in log  # COLMAP's own log went to the file
   for sub in ("images", "images_2", "images_4", "images_8", "colmap/sparse/0"):
     assert os.path.isdir(os.path.join(out, sub)), sub
@@ -635,11 +639,11 @@ def test_in_place_through_links(tmp_path):
   out.mkdir()
   os.symlink(photos, out / "images")
   for given in (photos, str(out / "images")):
-    request = posing.Request(output=str(out), images=given)
-    assert posing.in_place(request)
-    outputs, names = posing.prepare(request)
+    request = pipeline.Request(output=str(out), images=given)
+    assert pipeline.in_place(request)
+    outputs, names = pipeline.prepare(request)
     assert names == ["image000.png", "image001.png", "image002.png"]
     assert outputs.records == {}
-  assert not posing.in_place(posing.Request(output=str(tmp_path), images=
+  assert not pipeline.in_place(pipeline.Request(output=str(tmp_path), images=
                                             photos))
   assert sorted(os.listdir(out)) == ["images"]  # prepare wrote nothing

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import proposal
+from jaxnerf.render import proposal
 
 
 def test_envelope_sums_the_overlapping_proposal_weights():

@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import rendering
+from jaxnerf.render import compositing
 
 
 def _constant_field(sigma, colour, n=64, near=2.0, far=6.0):
@@ -16,7 +16,8 @@ def _constant_field(sigma, colour, n=64, near=2.0, far=6.0):
 def test_constant_density_gives_beer_lambert_opacity_and_colour():
   sigma, colour = 0.3, [0.2, 0.5, 0.9]
   t, density, rgb, dirs = _constant_field(sigma, colour)
-  out = rendering.volumetric_rendering(rgb, density, t, dirs, white_bkgd=False)
+  out = compositing.volumetric_rendering(rgb, density, t, dirs,
+                                        white_bkgd=False)
   acc = 1 - np.exp(-sigma * 4.0)
   np.testing.assert_allclose(out["acc"], [acc], rtol=1e-5)
   np.testing.assert_allclose(out["rgb"], [np.array(colour) * acc], rtol=1e-5)
@@ -30,13 +31,13 @@ def test_constant_density_gives_beer_lambert_opacity_and_colour():
 
 def test_white_background_fills_transparent_part():
   t, density, rgb, dirs = _constant_field(0.3, [0.0, 0.0, 0.0])
-  out = rendering.volumetric_rendering(rgb, density, t, dirs, white_bkgd=True)
+  out = compositing.volumetric_rendering(rgb, density, t, dirs, white_bkgd=True)
   np.testing.assert_allclose(out["rgb"], [[np.exp(-1.2)] * 3], rtol=1e-5)
 
 
 def test_direction_norm_scales_distances():
   t, density, rgb, dirs = _constant_field(0.3, [1.0, 1.0, 1.0])
-  out = rendering.volumetric_rendering(rgb, density, t, 2 * dirs, False)
+  out = compositing.volumetric_rendering(rgb, density, t, 2 * dirs, False)
   np.testing.assert_allclose(out["acc"], [1 - np.exp(-0.3 * 8.0)], rtol=1e-5)
 
 
@@ -44,7 +45,7 @@ def test_opaque_wall_gives_its_depth_and_disparity():
   t = jnp.linspace(2.0, 6.0, 41)[None]
   density = jnp.zeros((1, 41)).at[0, 25].set(1e4)  # wall at t = 4.5
   rgb = jnp.ones((1, 41, 3))
-  out = rendering.volumetric_rendering(rgb, density, t,
+  out = compositing.volumetric_rendering(rgb, density, t,
                                        jnp.array([[0.0, 0.0, 1.0]]), False)
   np.testing.assert_allclose(out["depth"], [4.5], rtol=1e-5)
   np.testing.assert_allclose(out["disp"], [1 / 4.5], rtol=1e-5)
@@ -56,9 +57,9 @@ def test_last_interval_is_infinite_and_empty_ray_has_sentinel_disp():
   dirs = jnp.array([[0.0, 0.0, 1.0]])
   rgb = jnp.ones((1, 8, 3))
   dense_end = jnp.zeros((1, 8)).at[0, -1].set(1e-3)
-  out = rendering.volumetric_rendering(rgb, dense_end, t, dirs, False)
+  out = compositing.volumetric_rendering(rgb, dense_end, t, dirs, False)
   np.testing.assert_allclose(out["acc"], [1.0], rtol=1e-6)
-  empty = rendering.volumetric_rendering(rgb, jnp.zeros((1, 8)), t, dirs,
+  empty = compositing.volumetric_rendering(rgb, jnp.zeros((1, 8)), t, dirs,
                                          False)
   assert float(empty["acc"][0]) == 0.0
   assert float(empty["disp"][0]) == 1e10
@@ -66,7 +67,7 @@ def test_last_interval_is_infinite_and_empty_ray_has_sentinel_disp():
 
 def test_weights_gradient_is_finite():
   t, density, rgb, dirs = _constant_field(0.3, [0.2, 0.5, 0.9])
-  g = jax.grad(lambda d: jnp.sum(rendering.volumetric_rendering(
+  g = jax.grad(lambda d: jnp.sum(compositing.volumetric_rendering(
       rgb, d, t, dirs, True)["rgb"]))(density)
   assert np.all(np.isfinite(g))
 
@@ -75,7 +76,7 @@ def test_interval_weights_hand_computed():
   edges = jnp.array([[1.0, 2.0, 4.0, 5.0]])
   density = jnp.array([[0.5, 1.0, 0.0]])
   d = jnp.array([[0.0, 0.0, -2.0]])  # |d| = 2 doubles every interval
-  w = rendering.interval_weights(density, edges, d)
+  w = compositing.interval_weights(density, edges, d)
   a0 = 1 - np.exp(-0.5 * 2)
   a1 = (1 - np.exp(-1.0 * 4)) * np.exp(-0.5 * 2)
   np.testing.assert_allclose(w, [[a0, a1, 0.0]], rtol=1e-6)
@@ -88,7 +89,7 @@ def test_volumetric_rendering_intervals_constant_medium():
   density = jnp.full((1, 16), 0.3)
   rgb = jnp.full((1, 16, 3), 0.25)
   d = jnp.array([[0.0, 1.0, 0.0]])
-  out = rendering.volumetric_rendering_intervals(rgb, density, edges, d,
+  out = compositing.volumetric_rendering_intervals(rgb, density, edges, d,
                                                  white_bkgd=True)
   acc = 1 - np.exp(-0.3 * 4.0)
   np.testing.assert_allclose(out["acc"], [acc], rtol=1e-5)
@@ -119,7 +120,7 @@ def _pack(keep, density, t, directions, rgb):
     if len(idx) == 0:
       continue
     tr = t[r, idx]
-    d = np.append(np.diff(tr), rendering.FAR_DELTA) * norm[r]
+    d = np.append(np.diff(tr), compositing.FAR_DELTA) * norm[r]
     ray_ids += [r] * len(idx)
     ts += list(tr)
     deltas += list(d)
@@ -139,15 +140,15 @@ def test_packed_compositing_equals_dense():
   keep[2] = False
   keep[4] = True
   ray_ids, tp, delta, dp, rgbp = _pack(keep, density, t, directions, rgb)
-  wp = rendering.packed_compositing_weights(dp, delta, ray_ids)
-  out = rendering.packed_composite(wp, rgbp, tp, ray_ids, 6, white_bkgd=True)
+  wp = compositing.packed_compositing_weights(dp, delta, ray_ids)
+  out = compositing.packed_composite(wp, rgbp, tp, ray_ids, 6, white_bkgd=True)
   for r in range(6):
     idx = np.nonzero(keep[r])[0]
     if len(idx) == 0:
       np.testing.assert_allclose(out["rgb"][r], 1.0)
       np.testing.assert_allclose(out["acc"][r], 0.0)
       continue
-    dense = rendering.volumetric_rendering(
+    dense = compositing.volumetric_rendering(
         rgb[r:r + 1, idx], density[r:r + 1, idx], t[r:r + 1, idx],
         directions[r:r + 1], white_bkgd=True)
     for k in ("rgb", "depth", "disp", "acc"):
@@ -162,13 +163,13 @@ def test_packed_compositing_full_rays_and_gradients_match_dense():
   num = keep.sum()
 
   def dense_loss(d):
-    return jnp.sum(rendering.volumetric_rendering(
+    return jnp.sum(compositing.volumetric_rendering(
         rgb, d, t, directions, False)["rgb"])
 
   def packed_loss(d):
     dp = jnp.concatenate([d.reshape(-1), jnp.zeros(len(ray_ids) - num)])
-    w = rendering.packed_compositing_weights(dp, delta, ray_ids)
-    return jnp.sum(rendering.packed_composite(w, rgbp, tp, ray_ids, 4,
+    w = compositing.packed_compositing_weights(dp, delta, ray_ids)
+    return jnp.sum(compositing.packed_composite(w, rgbp, tp, ray_ids, 4,
                                               False)["rgb"])
 
   np.testing.assert_allclose(packed_loss(density), dense_loss(density),
@@ -181,5 +182,5 @@ def test_packed_compositing_full_rays_and_gradients_match_dense():
 def test_segment_cumsum_restarts_per_ray():
   x = jnp.asarray([1., 2., 3., 4., 5., 6.])
   ids = jnp.asarray([0, 0, 1, 3, 3, 3])
-  np.testing.assert_allclose(rendering.segment_cumsum(x, ids),
+  np.testing.assert_allclose(compositing.segment_cumsum(x, ids),
                              [1, 3, 3, 4, 9, 15])

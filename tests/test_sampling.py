@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf import sampling
+from jaxnerf.render import sampling
 
 
 def test_stratified_deterministic_is_linspace():

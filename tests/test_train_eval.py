@@ -45,7 +45,7 @@ def final_params(train_dir, step):
 
 
 def test_short_training_lowers_loss(tiny_config):
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   with tiny_config.unlocked():
     tiny_config.max_steps = 150
     tiny_config.batch_size = 256
@@ -143,7 +143,8 @@ def test_bad_input_gets_one_line_errors(tmp_path):
 
 def test_scene_json_is_written_atomically_and_read_with_one_line_errors(
     tmp_path, monkeypatch):
-  from jaxnerf import files, trainer
+  from jaxnerf import files
+  from jaxnerf.engine import trainer
   from jaxnerf.errors import CheckpointError
   from jaxnerf.methods import base
   world = tuple(tuple(2.0 * (i == j) + (j == 3) * 0.5 for j in range(4))

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxnerf import trainer, training
+from jaxnerf.engine import trainer, training
 from jaxnerf.errors import CheckpointError, ConfigError
 
 

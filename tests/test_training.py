@@ -6,9 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxnerf import training
+from jaxnerf.engine import training
 from jaxnerf.methods import base
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 @pytest.mark.parametrize("step,kwargs,expected", [
@@ -121,8 +121,8 @@ def test_progress_reaches_the_model(tiny_config):
 
 
 def test_train_step_is_a_pure_function_of_state_and_key(tiny_config):
-  from jaxnerf.datasets import load_dataset
-  from jaxnerf.trainer import stack_training_data
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.engine.trainer import stack_training_data
   data = stack_training_data(load_dataset(tiny_config, "train", max_images=4),
                              casts_rays=False)
   state, step = _step_fn(tiny_config)
@@ -138,8 +138,8 @@ def test_train_step_is_a_pure_function_of_state_and_key(tiny_config):
 
 
 def test_non_finite_update_is_skipped_and_counted(tiny_config):
-  from jaxnerf.datasets import load_dataset
-  from jaxnerf.trainer import stack_training_data
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.engine.trainer import stack_training_data
   data = stack_training_data(load_dataset(tiny_config, "train", max_images=2),
                              casts_rays=False)
   data = training.TrainData(rays=data.rays, rgb=data.rgb * np.nan)

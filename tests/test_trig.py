@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnerf import trig
+from jaxnerf.core import trig
 
 
 @pytest.mark.parametrize("bound", [4.0, 2.0**12, 2.0**16, 2.0**18])

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import losses
+from jaxnerf.render import losses
 from jaxnerf.methods import base
 
 

@@ -13,13 +13,13 @@ import os
 import sys
 import time
 
-from jaxnerf import cli
-from jaxnerf.baking import BakeOptions
-from jaxnerf.baked_finetune import FinetuneOptions
+from jaxnerf.engine import cli
+from jaxnerf.baked.bake import BakeOptions
+from jaxnerf.baked.finetune import FinetuneOptions
 
 
 def flags():
-  from jaxnerf import encoding
+  from jaxnerf.fields import encoding
   d, f = BakeOptions(), FinetuneOptions()
   p = cli.FlagParser(prog="bake.py")
   p.add_argument("--resolution", type=cli.integer(1), default=d.resolution,
@@ -58,13 +58,14 @@ def check(config, args) -> tuple[BakeOptions, str]:
   Raises:
     UserError: naming the flag.
   """
-  from jaxnerf import baking, evaluator, exports
+  from jaxnerf.baked import bake as baking
+  from jaxnerf.engine import evaluator, runs
   out = args.out or os.path.join(config.train_dir, evaluator.BAKED_FILE)
   options = BakeOptions(
       resolution=args.resolution, block_size=args.block_size,
       cull_threshold=args.cull_threshold, sh_degree=args.sh_degree,
       step_ratio=args.step_ratio, cull_ray_stride=args.cull_ray_stride)
-  exports.scene_bound(config, args.bound)  # a scene that has a box
+  runs.scene_bound(config, args.bound)  # a scene that has a box
   if args.input:
     cli.check_input_file(args.input, "--input")
     if args.finetune_steps == 0:
@@ -82,14 +83,15 @@ def check(config, args) -> tuple[BakeOptions, str]:
 
 def job(config, args):
   import dataclasses
-  from jaxnerf import baked_finetune, baking, exports
+  from jaxnerf.baked import bake as baking, finetune as baked_finetune
+  from jaxnerf.engine import runs
   options, out = check(config, args)
-  bound = exports.scene_bound(config, args.bound)
+  bound = runs.scene_bound(config, args.bound)
   if args.input:
     scene = baking.load(args.input, config.method)
   else:
-    field = exports.restore_field(config)
-    _, rays, _ = exports.training_rays(config)
+    field = runs.restore_field(config)
+    _, rays, _ = runs.training_rays(config)
     t0 = time.time()
     scene = baking.bake(field.model, field.variables, rays, bound,
                         config.white_bkgd, config.method, field.step,
@@ -100,7 +102,7 @@ def job(config, args):
           f"{time.time() - t0:.0f} s -> {out} ({size / 2**20:.1f} MiB)",
           flush=True)
   if args.finetune_steps > 0:
-    _, rays, rgb = exports.training_rays(config)
+    _, rays, rgb = runs.training_rays(config)
     t0 = time.time()
     scene = baked_finetune.finetune(scene, rays, rgb, FinetuneOptions(
         steps=args.finetune_steps, lr=args.finetune_lr,

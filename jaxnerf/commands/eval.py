@@ -9,11 +9,11 @@ Multi-host: as train.py (JAXNERF_* environment variables).
 
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def job(config):
-  from jaxnerf import evaluator
+  from jaxnerf.engine import evaluator
   evaluator.evaluate(config)
 
 

@@ -20,7 +20,7 @@ no server needed.
 import os
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def flags():
@@ -67,12 +67,13 @@ def check(config, args) -> str:
   Raises:
     UserError: naming the flag.
   """
-  from jaxnerf import evaluator, exports, geometry_export
+  from jaxnerf.engine import evaluator, runs
+  from jaxnerf.export import geometry
   if args.what == "mesh":
-    exports.scene_bound(config, args.bound)
-    geometry_export.check_resolution(args.resolution)
-    geometry_export.baking.check_memory(
-        geometry_export.mesh_memory_bytes(args.resolution),
+    runs.scene_bound(config, args.bound)
+    geometry.check_resolution(args.resolution)
+    geometry.baking.check_memory(
+        geometry.mesh_memory_bytes(args.resolution),
         f"marching cubes on a {args.resolution}^3 grid", "--resolution")
     stem = args.out or os.path.join(config.train_dir, "mesh")
     for ext in (".ply", ".obj"):
@@ -96,32 +97,34 @@ def check(config, args) -> str:
 
 def output_frame(config, args, points):
   """points [K, 3] in the frame --frame asks for."""
-  from jaxnerf import geometry_export, trainer
+  from jaxnerf.export import geometry
+  from jaxnerf.engine import trainer
   if args.frame == "scene":
     return points
   world = trainer.read_scene_info(config.train_dir).world_from_scene
-  return geometry_export.to_world(points, world)
+  return geometry.to_world(points, world)
 
 
 def mesh(config, args, stem):
   import jax
-  from jaxnerf import exports, geometry_export
-  bound = exports.scene_bound(config, args.bound)
-  field = exports.restore_field(config)
+  from jaxnerf.engine import runs
+  from jaxnerf.export import geometry
+  bound = runs.scene_bound(config, args.bound)
+  field = runs.restore_field(config)
   apply = field.model.apply
   density = jax.jit(lambda p: apply(field.variables, p, method="density"))
   radiance = jax.jit(lambda p, d: apply(field.variables, p, d,
                                         method="radiance"))
-  verts, faces = geometry_export.extract_mesh(density, bound,
+  verts, faces = geometry.extract_mesh(density, bound,
                                               args.resolution, args.threshold)
   if not len(faces):
     from jaxnerf.errors import UserError
     raise UserError(f"--threshold {args.threshold}: the density never "
                     "crosses it inside the scene box; no surface")
-  colours = geometry_export.diffuse_colours(radiance, verts)
+  colours = geometry.diffuse_colours(radiance, verts)
   verts = output_frame(config, args, verts)
-  paths = geometry_export.write_mesh(stem, verts, faces, colours)
-  share = geometry_export.largest_component_fraction(verts, faces)
+  paths = geometry.write_mesh(stem, verts, faces, colours)
+  share = geometry.largest_component_fraction(verts, faces)
   print(f"mesh: {len(verts)} vertices, {len(faces)} faces, largest "
         f"component {100 * share:.1f}% of the vertices, bounds "
         f"{verts.min(0).round(3).tolist()} .. {verts.max(0).round(3).tolist()}"
@@ -131,8 +134,9 @@ def mesh(config, args, stem):
 def pointcloud(config, args, path):
   import numpy as np
   import jax
-  from jaxnerf import evaluator, geometry_export, parallel
-  from jaxnerf.datasets import load_dataset
+  from jaxnerf.engine import evaluator, parallel
+  from jaxnerf.export import geometry
+  from jaxnerf.data.dataset import load_dataset
   renderer = (evaluator.baked_renderer(config) if config.render_baked else
               evaluator.field_renderer(config, parallel.make_mesh()))
   dataset = load_dataset(config, "train")
@@ -142,7 +146,7 @@ def pointcloud(config, args, path):
   for i in views:
     rays = jax.tree.map(lambda x: x[::s, ::s], dataset.image_rays(i))
     out = renderer.render_rays(rays)
-    p, c = geometry_export.depth_points(rays, out, args.min_opacity)
+    p, c = geometry.depth_points(rays, out, args.min_opacity)
     points.append(p)
     colours.append(c)
   points, colours = np.concatenate(points), np.concatenate(colours)
@@ -154,18 +158,20 @@ def pointcloud(config, args, path):
         f"--pixel_stride {s}) is that opaque; no points, nothing written. "
         "Lower it or take more rays")
   points = output_frame(config, args, points)
-  geometry_export.write_point_cloud(path, points, colours)
+  geometry.write_point_cloud(path, points, colours)
   print(f"point cloud: {len(points)} points, bounds "
         f"{points.min(0).round(3).tolist()} .. "
         f"{points.max(0).round(3).tolist()} -> {path}", flush=True)
 
 
 def webgl(config, args, out):
-  from jaxnerf import baking, evaluator, exports, webgl_export
+  from jaxnerf.baked import bake
+  from jaxnerf.engine import evaluator, runs
+  from jaxnerf.export import webgl as webgl_export
   path = config.baked_file or os.path.join(config.train_dir,
                                            evaluator.BAKED_FILE)
-  scene = baking.load(path, config.method)
-  size = webgl_export.export(scene, exports.named_views(config), out)
+  scene = bake.load(path, config.method)
+  size = webgl_export.export(scene, runs.named_views(config), out)
   print(f"web page: {out}/index.html ({size / 2**20:.1f} MiB in all); open "
         "it in a browser", flush=True)
 

@@ -18,11 +18,11 @@ one-line errors (exit status 1).
 import os
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def flags():
-  from jaxnerf.localization import SAMPLINGS, Options
+  from jaxnerf.posing.localization import Options, SAMPLINGS
   d = Options()
   p = cli.FlagParser(prog="localize.py")
   p.add_argument("--image", required=True, help="the photo")
@@ -61,7 +61,7 @@ def check(config, args) -> None:
   Raises:
     UserError: naming the flag.
   """
-  from jaxnerf import evaluator
+  from jaxnerf.engine import evaluator
   cli.check_input_file(args.image, "--image")
   cli.check_input_file(args.init_pose, "--init_pose")
   if args.output:
@@ -71,8 +71,9 @@ def check(config, args) -> None:
 
 def job(config, args):
   import json
-  from jaxnerf import files, localization
-  from jaxnerf.localization import LocalizationError
+  from jaxnerf import files
+  from jaxnerf.posing import localization
+  from jaxnerf.posing.localization import LocalizationError
   check(config, args)
   options = localization.Options(sampling=args.sampling,
                                  iterations=args.iterations,
@@ -94,7 +95,7 @@ def job(config, args):
 
 def main(argv=None) -> int:
   if argv is None:  # cli.main re-executes with huge pages first
-    from jaxnerf import host_memory
+    from jaxnerf.engine import host_memory
     host_memory.reexec_with_huge_pages()
   argv = train_dir_to_config(sys.argv if argv is None else argv)
   return cli.main("localize.py", job, flags(), argv)

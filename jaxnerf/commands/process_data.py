@@ -6,19 +6,19 @@
 Writes a nerfstudio-style transforms.json (train with
 --config.dataset_type=nerfstudio --config.data_dir=DIR), the COLMAP model,
 downscaled copies, the sparse points, report.json and a log (see
-jaxnerf/posing.py). Photos given as DIR/images (nerfstudio's layout) are
-used in place. Nothing in the input is modified, and nothing in the output
+jaxnerf/posing/pipeline.py). Photos given as DIR/images (nerfstudio's layout)
+are used in place. Nothing in the input is modified, and nothing in the output
 folder that this program did not write is replaced. Bad input is one line
 on stderr and exit status 1, before anything is written.
 """
 
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def flags():
-  from jaxnerf import sfm
+  from jaxnerf.posing import sfm
   p = cli.FlagParser(prog="process_data.py",
                      description="Pose photos or a video with SfM (pycolmap).")
   source = p.add_mutually_exclusive_group(required=True)
@@ -48,14 +48,14 @@ def flags():
 
 def request(args):
   """The posing.Request of parsed flags."""
-  from jaxnerf import posing, sfm
+  from jaxnerf.posing import pipeline, sfm
   from jaxnerf.errors import ConfigError
   matching = args.matching or ("sequential" if args.video else "exhaustive")
   if args.overlap is not None and matching != "sequential":
     raise ConfigError(f"--overlap: only for sequential matching (--matching "
                       f"sequential; the default for a video), not {matching}")
   overlap = sfm.SfmOptions.overlap if args.overlap is None else args.overlap
-  return posing.Request(
+  return pipeline.Request(
       output=args.output, images=args.images, video=args.video,
       num_frames=args.num_frames,
       sfm=sfm.SfmOptions(camera_model=args.camera_model, matching=matching,
@@ -69,8 +69,8 @@ def parse(argv):
 
 
 def job(args):
-  from jaxnerf import posing
-  posing.process(request(args))
+  from jaxnerf.posing import pipeline
+  pipeline.process(request(args))
 
 
 def main(argv=None) -> int:

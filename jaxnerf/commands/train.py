@@ -10,11 +10,11 @@ JAXNERF_NUM_PROCESSES=N and JAXNERF_PROCESS_ID=i (0 on the coordinator).
 
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def job(config):
-  from jaxnerf import trainer
+  from jaxnerf.engine import trainer
   trainer.train(config)
 
 

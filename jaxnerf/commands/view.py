@@ -11,7 +11,7 @@ scene of bake.py (`--config.render_baked=true`, much faster on a CPU).
 
 import sys
 
-from jaxnerf import cli
+from jaxnerf.engine import cli
 
 
 def flags():
@@ -25,7 +25,7 @@ def flags():
 
 
 def job(config, args):
-  from jaxnerf import viewer
+  from jaxnerf.export import viewer
   viewer.serve(config, args.host, args.port)
 
 

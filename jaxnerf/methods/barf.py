@@ -43,11 +43,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxnerf import encoding, poses, rendering, sampling
-from jaxnerf.cameras import Cameras
+from jaxnerf.fields import encoding
+from jaxnerf.core import poses
+from jaxnerf.render import compositing, sampling
+from jaxnerf.core.cameras import Cameras
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 # Paper: pose corrections 1e-3 -> 1e-5 (Blender), 3e-3 -> 1e-5 (LLFF).
 POSE_LR = dict(pose_lr_init=1e-3, pose_lr_final=1e-5, pose_lr_delay_steps=0,
@@ -197,7 +199,7 @@ class Barf(nerf.Nerf):
                                              progress))
     raw_density = nerf.add_density_noise(key, raw_density,
                                          self.config.noise_std, randomized)
-    out = rendering.volumetric_rendering(
+    out = compositing.volumetric_rendering(
         self.rgb_activation(raw_rgb),
         self.density_activation(raw_density[..., 0]), t, rays.directions,
         self.config.white_bkgd)

@@ -22,10 +22,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, rendering
-from jaxnerf.cameras import Cameras
-from jaxnerf.methods import _grid, barf, base, instant_ngp
-from jaxnerf.rays import Rays
+from jaxnerf.fields import networks
+from jaxnerf.render import compositing, losses
+from jaxnerf.core.cameras import Cameras
+from jaxnerf.render import samplers
+from jaxnerf.methods import barf, base, instant_ngp
+from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -56,11 +58,11 @@ class BarfHashGrid(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_config(c)
-    self.field = fields.HashGridField(config=c)
+    samplers.check_config(c)
+    self.field = networks.HashGridField(config=c)
     self.cameras = barf.PoseRefinement(c, self.num_cameras, name="cameras")
     self.grid = self.variable("occupancy", "grid",
-                              lambda: _grid.initial_grid(c))
+                              lambda: samplers.initial_grid(c))
 
   def refine_cameras(self, cameras: Cameras) -> Cameras:
     return self.cameras(cameras)
@@ -71,13 +73,13 @@ class BarfHashGrid(nn.Module):
 
   @property
   def step_size(self) -> float:
-    return _grid.step_size(self.config)
+    return samplers.step_size(self.config)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the full-resolution density (the
     coarse-to-fine field would carve away detail the finer levels will
     add)."""
-    self.grid.value = _grid.updated_grid(
+    self.grid.value = samplers.updated_grid(
         self.grid.value, step, key, self.config,
         lambda points, key: self.field.density(points)[0])
 
@@ -86,18 +88,18 @@ class BarfHashGrid(nn.Module):
     """Renders rays [N]: one level with rgb, depth, disp, acc, loss_mask
     and stats (as instant_ngp)."""
     c = self.config
-    key, rays = _grid.jittered_rays(key, rays, c, randomized)
+    key, rays = samplers.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
-    samples, ids, points, _ = _grid.march(key, rays, self.grid.value, c,
+    samples, ids, points, _ = samplers.march(key, rays, self.grid.value, c,
                                           randomized)
     density, rgb = self.field(points, ids, rays.viewdirs,
                               level_weights=level_weights(c, progress))
     density = jnp.where(samples.valid, density, 0.0)
-    weights = rendering.packed_compositing_weights(density, samples.delta,
+    weights = compositing.packed_compositing_weights(density, samples.delta,
                                                    samples.ray_ids)
-    out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
+    out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
-    out.update(_grid.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.distortion_output(c, weights, samples, rays, n))
     out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
     out["stats"] = dict(rays_used=jnp.sum(out["loss_mask"]),
                         samples_per_ray=samples.num_samples / n)
@@ -105,19 +107,19 @@ class BarfHashGrid(nn.Module):
 
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     weights = level_weights(self.config, progress)
-    return self.field.density(_grid.to_field(self.config, points),
+    return self.field.density(samplers.to_field(self.config, points),
                               level_weights=weights)[0]
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
-    return self.field.radiance(_grid.to_field(self.config, points),
+    return self.field.radiance(samplers.to_field(self.config, points),
                                viewdirs, level_weights(self.config, progress))
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
           **losses.weight_decay_terms(params, config.weight_decay_mult),
-          **_grid.regulariser_terms(config, outputs, rays, params)}
+          **samplers.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(

@@ -49,8 +49,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf.cameras import Cameras
-from jaxnerf.rays import Rays
+from jaxnerf.core.cameras import Cameras
+from jaxnerf.core.rays import Rays
 
 # Kinds of per-ray output maps, for how eval.py writes them.
 # rgb: a colour image; depth: expected depth (needs "acc"; colour-mapped);

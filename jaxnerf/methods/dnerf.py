@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, rendering, sampling
+from jaxnerf.fields import encoding
+from jaxnerf.render import compositing, sampling
 from jaxnerf.methods import base, nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def time_fields() -> ml_collections.ConfigDict:
@@ -122,7 +123,7 @@ class DNerf(nerf.Nerf):
     raw_rgb, raw_density = mlp(x, self._encode_viewdirs(rays.viewdirs))
     raw_density = nerf.add_density_noise(key, raw_density,
                                          self.config.noise_std, randomized)
-    out = rendering.volumetric_rendering(
+    out = compositing.volumetric_rendering(
         self.rgb_activation(raw_rgb),
         self.density_activation(raw_density[..., 0]), t, rays.directions,
         self.config.white_bkgd)

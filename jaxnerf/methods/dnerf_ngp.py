@@ -38,9 +38,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, fields, losses, rendering
-from jaxnerf.methods import _grid, base, dnerf, instant_ngp
-from jaxnerf.rays import Rays
+from jaxnerf.fields import encoding, networks
+from jaxnerf.render import compositing, losses
+from jaxnerf.render import samplers
+from jaxnerf.methods import base, dnerf, instant_ngp
+from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -54,7 +56,7 @@ def config_fields() -> ml_collections.ConfigDict:
   c.deform_lr_final = 1e-4
   c.deform_lr_delay_steps = 0
   c.deform_lr_delay_mult = 1.0
-  _grid.add_sampler_fields(c)
+  samplers.add_sampler_fields(c)
   return c
 
 
@@ -66,19 +68,19 @@ class DNerfNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_config(c)
+    samplers.check_config(c)
     # The deformation learns through the canonical field's gradient with
     # respect to its input points (the hash grid passes it on).
-    self.field = fields.HashGridField(config=c)
+    self.field = networks.HashGridField(config=c)
     if c.deformation:
       self.deform = dnerf.DeformationMLP(c.deform_depth, c.deform_width, 0)
-    self.proposals = _grid.proposal_densities(c)
+    self.proposals = samplers.proposal_densities(c)
     self.grid = self.variable("occupancy", "grid",
-                              lambda: _grid.initial_grid(c))
+                              lambda: samplers.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
-    return _grid.state_update_every(self.config)
+    return samplers.state_update_every(self.config)
 
   def canonical(self, points: jax.Array, time: jax.Array):
     """(canonical points [M, 3], density condition [M, D] or None,
@@ -99,7 +101,7 @@ class DNerfNgp(nn.Module):
       canonical, condition, _ = self.canonical(points, time)
       return self.field.density(canonical, condition)[0]
 
-    self.grid.value = _grid.updated_grid(self.grid.value, step, key,
+    self.grid.value = samplers.updated_grid(self.grid.value, step, key,
                                          self.config,
                                          density_at_random_times)
 
@@ -110,30 +112,30 @@ class DNerfNgp(nn.Module):
     loss_mask, stats)."""
     del progress
     c = self.config
-    key, rays = _grid.jittered_rays(key, rays, c, randomized)
+    key, rays = samplers.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
-    (samples, ids, points, budget), proposed = _grid.packed_samples(
+    (samples, ids, points, budget), proposed = samplers.packed_samples(
         key, rays, c, self.proposals, self.grid.value, randomized)
     time = jnp.take(rays.time, ids, axis=0)
     canonical, condition, dx = self.canonical(points, time)
     density, rgb = self.field(canonical, ids, rays.viewdirs,
                               density_condition=condition)
     density = jnp.where(samples.valid, density, 0.0)
-    weights = rendering.packed_compositing_weights(density, samples.delta,
+    weights = compositing.packed_compositing_weights(density, samples.delta,
                                                    samples.ray_ids)
-    out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
+    out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
-    out.update(_grid.distortion_output(c, weights, samples, rays, n))
-    out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
+    out.update(samplers.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
-    out.update(_grid.proposal_outputs(proposed, weights))
+    out.update(samplers.proposal_outputs(proposed, weights))
     moved = jnp.where(samples.valid, jnp.linalg.norm(dx, axis=-1), 0.0)
     out["stats"]["displacement"] = (jnp.sum(moved) /
                                     jnp.maximum(jnp.sum(samples.valid), 1))
     return [out]
 
   def _at_time_zero(self, points: jax.Array):
-    points = _grid.to_field(self.config, points)
+    points = samplers.to_field(self.config, points)
     zero = jnp.zeros(points.shape[:1] + (1,), points.dtype)
     canonical, condition, _ = self.canonical(points, zero)
     return canonical, condition
@@ -156,7 +158,7 @@ class DNerfNgp(nn.Module):
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
           **losses.weight_decay_terms(params, config.weight_decay_mult),
-          **_grid.regulariser_terms(config, outputs, rays, params)}
+          **samplers.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(

@@ -31,9 +31,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, occupancy, rendering
-from jaxnerf.methods import _grid, base
-from jaxnerf.rays import Rays
+from jaxnerf.fields import networks
+from jaxnerf.render import compositing, losses, occupancy
+from jaxnerf.render import samplers
+from jaxnerf.methods import base
+from jaxnerf.core.rays import Rays
 
 
 def grid_fields() -> ml_collections.ConfigDict:
@@ -44,8 +46,8 @@ def grid_fields() -> ml_collections.ConfigDict:
   # [-1.5, 1.5]^3 (the lego's extent is about 1.3 along its widest axis).
   c.scene_bound = 1.5
   # "mipnerf360": unbounded scenes. World points are contracted into the box
-  # (jaxnerf/contraction.py, inner radius scene_bound / 2: that ball keeps
-  # its scale, the rest of the world fills the shell out to scene_bound),
+  # (jaxnerf/render/contraction.py, inner radius scene_bound / 2: that ball
+  # keeps its scale, the rest of the world fills the shell out to scene_bound),
   # and rays are marched through the contracted grid, far unbounded.
   c.contraction = "none"
   # Hash grid (the paper's NeRF settings).
@@ -79,7 +81,7 @@ def grid_fields() -> ml_collections.ConfigDict:
   c.march_steps = 1024  # steps along the box diagonal; sets the step size
   c.early_stop_eps = 1e-4  # stop a ray when grid transmittance is below
   # Packed samples per batch: render_samples_per_ray per ray, and when
-  # training at most samples_budget (jaxnerf/methods/_grid.py: march).
+  # training at most samples_budget (jaxnerf/render/samplers.py: march).
   c.samples_budget = 2**18
   c.render_samples_per_ray = 32
   # The paper: L2 1e-6 on the MLP weights only (kernel_l2 skips the table).
@@ -123,7 +125,7 @@ def config_fields() -> ml_collections.ConfigDict:
   # PlenOctrees' sparsity loss on the field's raw density (the box is the
   # field's, contracted where contraction is set): fewer blocks to bake.
   losses.add_sparsity_fields(c)
-  _grid.add_sampler_fields(c)
+  samplers.add_sampler_fields(c)
   return c
 
 
@@ -139,29 +141,29 @@ class InstantNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_config(c)
-    self.field = fields.HashGridField(config=c)
-    self.proposals = _grid.proposal_densities(c)
+    samplers.check_config(c)
+    self.field = networks.HashGridField(config=c)
+    self.proposals = samplers.proposal_densities(c)
     # Every cell starts just above the threshold (the field learns empty
     # space from the background pixels until four updates have seen it).
     self.grid = self.variable("occupancy", "grid",
-                              lambda: _grid.initial_grid(c))
+                              lambda: samplers.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
-    return _grid.state_update_every(self.config)
+    return samplers.state_update_every(self.config)
 
   @property
   def step_size(self) -> float:
-    return _grid.step_size(self.config)
+    return samplers.step_size(self.config)
 
   def to_field(self, points: jax.Array) -> jax.Array:
     """World points [..., 3] -> the field's box (contracted if set)."""
-    return _grid.to_field(self.config, points)
+    return samplers.to_field(self.config, points)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the density field (mutates it)."""
-    self.grid.value = _grid.updated_grid(
+    self.grid.value = samplers.updated_grid(
         self.grid.value, step, key, self.config,
         lambda points, key: self.field.density(points)[0])
 
@@ -179,7 +181,7 @@ class InstantNgp(nn.Module):
     """
     del progress
     c = self.config
-    key, rays = _grid.jittered_rays(key, rays, c, randomized)
+    key, rays = samplers.jittered_rays(key, rays, c, randomized)
     sparsity = randomized and c.sparsity_loss_mult > 0
     if sparsity:  # else the key stream stays that of runs without it
       key, key_sparsity = jax.random.split(key)
@@ -197,17 +199,17 @@ class InstantNgp(nn.Module):
                         randomized: bool) -> dict[str, jax.Array]:
     c = self.config
     n = rays.origins.shape[0]
-    samples, ids, points, budget = _grid.march(key, rays, self.grid.value,
+    samples, ids, points, budget = samplers.march(key, rays, self.grid.value,
                                                c, randomized)
     density, rgb = self.field(points, ids, rays.viewdirs)
     density = jnp.where(samples.valid, density, 0.0)
-    weights = rendering.packed_compositing_weights(density, samples.delta,
+    weights = compositing.packed_compositing_weights(density, samples.delta,
                                                    samples.ray_ids)
-    out = rendering.packed_composite(weights, rgb, samples.t, samples.ray_ids,
+    out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                      n, c.white_bkgd)
-    out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
+    out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
-    out.update(_grid.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.distortion_output(c, weights, samples, rays, n))
     return out
 
   def _render_proposal(self, rays: Rays, key: jax.Array,
@@ -217,18 +219,18 @@ class InstantNgp(nn.Module):
     complete: no budget)."""
     c = self.config
     n = rays.origins.shape[0]
-    edges, levels = _grid.proposal_edges(key, rays, c, self.proposals,
+    edges, levels = samplers.proposal_edges(key, rays, c, self.proposals,
                                          randomized)
-    mids, ids, points = _grid.dense_points(edges, rays, c)
+    mids, ids, points = samplers.dense_points(edges, rays, c)
     s = mids.shape[-1]
     density, rgb = self.field(points, ids, rays.viewdirs)
-    weights = rendering.interval_weights(density.reshape(n, s), edges,
+    weights = compositing.interval_weights(density.reshape(n, s), edges,
                                          rays.directions)
-    out = rendering.composite(weights, rgb.reshape(n, s, 3), mids,
+    out = compositing.composite(weights, rgb.reshape(n, s, 3), mids,
                               c.white_bkgd)
     del out["weights"]
     out["loss_mask"] = jnp.ones((n,), jnp.float32)
-    out["interlevel"] = _grid.interlevel(edges, weights, levels)
+    out["interlevel"] = samplers.interlevel(edges, weights, levels)
     if c.distortion_mult > 0:
       norm = jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
       out["distortion"] = losses.distortion(weights, edges * norm)
@@ -262,7 +264,7 @@ class InstantNgp(nn.Module):
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
            **losses.weight_decay_terms(params, config.weight_decay_mult),
-           **_grid.regulariser_terms(config, outputs, rays, params),
+           **samplers.regulariser_terms(config, outputs, rays, params),
            **losses.sparsity_terms(outputs, config.sparsity_loss_mult)}
   return terms
 

@@ -29,10 +29,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, fields, losses, mip, rendering, sampling
+from jaxnerf.fields import encoding, networks
+from jaxnerf.render import compositing, losses, mip, sampling
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 RAY_SHAPES = ("cone", "cylinder")
 
@@ -64,9 +65,9 @@ class MipNerf(nn.Module):
       raise ConfigError(f"config.ray_shape: unknown {c.ray_shape!r}; "
                         f"known: {list(RAY_SHAPES)}")
     self.mlp = nerf.make_mlp(c)
-    self.density_activation = fields.activation(c.density_activation,
+    self.density_activation = networks.activation(c.density_activation,
                                                 "density_activation")
-    self.rgb_activation = fields.activation(c.rgb_activation,
+    self.rgb_activation = networks.activation(c.rgb_activation,
                                             "rgb_activation")
 
   def _colour_and_density(self, raw_rgb, raw_density):
@@ -96,7 +97,7 @@ class MipNerf(nn.Module):
     raw_density = nerf.add_density_noise(key, raw_density, c.noise_std,
                                          randomized)
     rgb, density = self._colour_and_density(raw_rgb, raw_density)
-    out = rendering.volumetric_rendering_intervals(
+    out = compositing.volumetric_rendering_intervals(
         rgb, density, t_edges, rays.directions, c.white_bkgd)
     out["t"] = 0.5 * (t_edges[..., 1:] + t_edges[..., :-1])
     out["t_edges"] = t_edges

@@ -7,7 +7,7 @@ the coarse ones -> fine MLP (separate parameters) -> volume rendering.
 NeRF-SH (PlenOctrees, Yu et al. ICCV 2021), with `sh_degree` >= 0: the MLP
 sees the position only and outputs 3 (sh_degree + 1)^2 spherical-harmonic
 coefficients; the colour is rgb_activation(sum_k c_k Y_k(viewdir)), which a
-baked grid reproduces exactly (jaxnerf/baking.py). PlenOctrees' sparsity
+baked grid reproduces exactly (jaxnerf/baked/bake.py). PlenOctrees' sparsity
 loss (`sparsity_loss_mult` > 0) pushes the density of random points in the
 scene box towards zero, so the baked grid keeps fewer cells.
 """
@@ -21,10 +21,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, fields, losses, rendering, sampling
+from jaxnerf.fields import encoding, networks
+from jaxnerf.render import compositing, losses, sampling
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def mlp_fields() -> ml_collections.ConfigDict:
@@ -67,13 +68,13 @@ def sh_degree(c) -> int:
   return c.get("sh_degree", -1)
 
 
-def make_mlp(c) -> fields.MLP:
+def make_mlp(c) -> networks.MLP:
   degree = sh_degree(c)
   if degree > encoding.MAX_SH_DEGREE:
     raise ConfigError(f"config.sh_degree: {degree} is above "
                       f"{encoding.MAX_SH_DEGREE}")
   num_rgb = 3 if degree < 0 else 3 * encoding.sh_basis_size(degree)
-  return fields.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
+  return networks.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
                     netdepth_condition=c.netdepth_condition,
                     netwidth_condition=c.netwidth_condition,
                     skip_layer=c.skip_layer, num_rgb_channels=num_rgb)
@@ -98,9 +99,9 @@ class Nerf(nn.Module):
     self.coarse_mlp = make_mlp(c)
     if c.num_fine_samples > 0:
       self.fine_mlp = make_mlp(c)
-    self.density_activation = fields.activation(c.density_activation,
+    self.density_activation = networks.activation(c.density_activation,
                                                 "density_activation")
-    self.rgb_activation = fields.activation(c.rgb_activation,
+    self.rgb_activation = networks.activation(c.rgb_activation,
                                             "rgb_activation")
 
   def _encode_points(self, points: jax.Array) -> jax.Array:
@@ -133,7 +134,7 @@ class Nerf(nn.Module):
                                self._encode_viewdirs(rays.viewdirs))
     raw_density = add_density_noise(key, raw_density, self.config.noise_std,
                                     randomized)
-    out = rendering.volumetric_rendering(
+    out = compositing.volumetric_rendering(
         self._colour(raw_rgb, rays.viewdirs[:, None, :]),
         self.density_activation(raw_density[..., 0]), t, rays.directions,
         self.config.white_bkgd)

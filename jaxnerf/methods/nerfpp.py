@@ -28,10 +28,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import encoding, fields, losses, rendering, sampling
-from jaxnerf.contraction import sphere_interval
+from jaxnerf.fields import encoding, networks
+from jaxnerf.render import compositing, losses, sampling
+from jaxnerf.render.contraction import sphere_interval
 from jaxnerf.methods import base, nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -84,9 +85,9 @@ class NerfPP(nn.Module):
     levels = 2 if c.num_fine_samples > 0 else 1
     self.fg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
     self.bg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
-    self.density_activation = fields.activation(c.density_activation,
+    self.density_activation = networks.activation(c.density_activation,
                                                 "density_activation")
-    self.rgb_activation = fields.activation(c.rgb_activation,
+    self.rgb_activation = networks.activation(c.rgb_activation,
                                             "rgb_activation")
 
   def _encode(self, x: jax.Array) -> jax.Array:
@@ -119,7 +120,7 @@ class NerfPP(nn.Module):
     # The last foreground interval ends on the sphere, not at infinity.
     delta = jnp.concatenate([t_fg[:, 1:], t_exit], -1) - t_fg
     delta = delta * jnp.linalg.norm(rays.directions, axis=-1, keepdims=True)
-    w_fg = rendering.weights_from_deltas(density_fg, delta)
+    w_fg = compositing.weights_from_deltas(density_fg, delta)
     transmittance = jnp.exp(-jnp.sum(density_fg * delta, axis=-1))  # [N]
     inputs, t_bg = background_points(rays.origins, rays.directions,
                                      1.0 - q_bg, c.sphere_radius)
@@ -128,10 +129,10 @@ class NerfPP(nn.Module):
     # Intervals in the inverted coordinate (NeRF++'s code); the last one
     # reaches infinity.
     delta_bg = jnp.concatenate([q_bg[:, 1:] - q_bg[:, :-1], jnp.full_like(
-        q_bg[:, :1], rendering.FAR_DELTA)], -1)
-    w_bg = rendering.weights_from_deltas(density_bg, delta_bg)
-    fg = rendering.composite(w_fg, rgb_fg, t_fg, False)
-    bg = rendering.composite(w_bg, rgb_bg, t_bg, False)
+        q_bg[:, :1], compositing.FAR_DELTA)], -1)
+    w_bg = compositing.weights_from_deltas(density_bg, delta_bg)
+    fg = compositing.composite(w_fg, rgb_fg, t_fg, False)
+    bg = compositing.composite(w_bg, rgb_bg, t_bg, False)
     rgb = fg["rgb"] + transmittance[:, None] * bg["rgb"]
     if c.white_bkgd:
       rgb = rgb + (transmittance * (1.0 - bg["acc"]))[:, None]

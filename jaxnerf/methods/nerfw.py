@@ -48,10 +48,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, losses, rendering, sampling
+from jaxnerf.fields import networks
+from jaxnerf.render import compositing, losses, sampling
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base, nerf
-from jaxnerf.rays import Rays
+from jaxnerf.core.rays import Rays
 
 
 def wild_fields() -> ml_collections.ConfigDict:
@@ -276,7 +277,7 @@ class NerfW(nerf.Nerf):
     c = self.config
     self.coarse_mlp = nerf.make_mlp(c)
     transient = c.transient_dim > 0
-    self.fine_mlp = fields.MLP(
+    self.fine_mlp = networks.MLP(
         netdepth=c.netdepth, netwidth=c.netwidth,
         netdepth_condition=c.netdepth_condition,
         netwidth_condition=c.netwidth_condition, skip_layer=c.skip_layer,
@@ -288,9 +289,9 @@ class NerfW(nerf.Nerf):
     if transient:
       self.transient_head = TransientHead(c.transient_depth,
                                           c.transient_width)
-    self.density_activation = fields.activation(c.density_activation,
+    self.density_activation = networks.activation(c.density_activation,
                                                 "density_activation")
-    self.rgb_activation = fields.activation(c.rgb_activation,
+    self.rgb_activation = networks.activation(c.rgb_activation,
                                             "rgb_activation")
 
   def _fine_condition(self, viewdirs: jax.Array,
@@ -315,7 +316,7 @@ class NerfW(nerf.Nerf):
                                          randomized)
     static_rgb = self.rgb_activation(raw_rgb)
     static_density = self.density_activation(raw_density[..., 0])
-    out = rendering.volumetric_rendering(static_rgb, static_density, t,
+    out = compositing.volumetric_rendering(static_rgb, static_density, t,
                                          rays.directions, c.white_bkgd)
     out["t"] = t
     if self.transient_code is None:
@@ -327,11 +328,11 @@ class NerfW(nerf.Nerf):
         lambda per_ray: jnp.repeat(per_ray, s, axis=0),
         self.transient_code.value[camera])
     sigma_tau = transient_density(c, raw_td, progress).reshape(n, s)
-    delta = rendering.sample_deltas(t, rays.directions)
+    delta = compositing.sample_deltas(t, rays.directions)
     wild = composite_with_transient(
         static_rgb, static_density * delta,
         nn.sigmoid(raw_tc).reshape(n, s, 3), sigma_tau * delta,
-        sample_beta(c, raw_beta).reshape(n, s), rendering.transmittance,
+        sample_beta(c, raw_beta).reshape(n, s), compositing.transmittance,
         lambda x: jnp.sum(x, axis=1), c.white_bkgd, c.beta_min,
         c.beta_static_gradient)
     out.update(composite=wild["composite"], transient=wild["transient"],

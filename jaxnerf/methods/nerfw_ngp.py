@@ -31,9 +31,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnerf import fields, rendering
-from jaxnerf.methods import _grid, base, instant_ngp, nerfw
-from jaxnerf.rays import Rays
+from jaxnerf.fields import networks
+from jaxnerf.render import compositing
+from jaxnerf.render import samplers
+from jaxnerf.methods import base, instant_ngp, nerfw
+from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -46,7 +48,7 @@ def config_fields() -> ml_collections.ConfigDict:
   c.transient_width = 64
   # The occupancy grid or proposal fields (instant_ngp's sampler): the
   # proposals, like the grid, follow the static density only.
-  _grid.add_sampler_fields(c)
+  samplers.add_sampler_fields(c)
   # NeRF-W's 0.01 lets the transient density stay up everywhere on the
   # hash grid; static density then grows in front of it (lowering beta),
   # the occupancy grid stays 0.76 full after 200 steps on the clean lego
@@ -76,8 +78,8 @@ class NerfWNgp(nn.Module):
 
   def setup(self):
     c = self.config
-    _grid.check_config(c)
-    self.field = fields.HashGridField(config=c)
+    samplers.check_config(c)
+    self.field = networks.HashGridField(config=c)
     self.appearance = nerfw.code_table(self, "appearance", self.num_cameras,
                                        c.appearance_dim, c.code_init_std)
     self.transient_code = nerfw.code_table(self, "transient_code",
@@ -86,17 +88,17 @@ class NerfWNgp(nn.Module):
     if c.transient_dim > 0:
       self.transient_head = nerfw.TransientHead(c.transient_depth,
                                                 c.transient_width)
-    self.proposals = _grid.proposal_densities(c)
+    self.proposals = samplers.proposal_densities(c)
     self.grid = self.variable("occupancy", "grid",
-                              lambda: _grid.initial_grid(c))
+                              lambda: samplers.initial_grid(c))
 
   @property
   def state_update_every(self) -> int:
-    return _grid.state_update_every(self.config)
+    return samplers.state_update_every(self.config)
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
     """Refreshes the occupancy grid from the static density."""
-    self.grid.value = _grid.updated_grid(
+    self.grid.value = samplers.updated_grid(
         self.grid.value, step, key, self.config,
         lambda points, key: self.field.density(points)[0])
 
@@ -109,23 +111,23 @@ class NerfWNgp(nn.Module):
     """Renders rays [N]: one level with the static `rgb` and NeRF-W's maps
     (see nerfw)."""
     c = self.config
-    key, rays = _grid.jittered_rays(key, rays, c, randomized)
+    key, rays = samplers.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     camera = rays.camera_index[:, 0]
-    (samples, ids, points, budget), proposed = _grid.packed_samples(
+    (samples, ids, points, budget), proposed = samplers.packed_samples(
         key, rays, c, self.proposals, self.grid.value, randomized)
     static_density, feats = self.field.density(points)
     static_density = jnp.where(samples.valid, static_density, 0.0)
     static_rgb = self.field.color(feats, ids, rays.viewdirs,
                                   self._appearance_of(camera))
-    weights = rendering.packed_compositing_weights(
+    weights = compositing.packed_compositing_weights(
         static_density, samples.delta, samples.ray_ids)
-    out = rendering.packed_composite(weights, static_rgb, samples.t,
+    out = compositing.packed_composite(weights, static_rgb, samples.t,
                                      samples.ray_ids, n, c.white_bkgd)
-    out.update(_grid.distortion_output(c, weights, samples, rays, n))
-    out.update(_grid.loss_mask_and_stats(samples, self.grid.value, c, n,
+    out.update(samplers.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
                                          budget))
-    out.update(_grid.proposal_outputs(proposed, weights))
+    out.update(samplers.proposal_outputs(proposed, weights))
     if self.transient_code is None:
       return [nerfw.no_transient_outputs(out)]
     raw_td, raw_tc, raw_beta = self.transient_head(
@@ -139,7 +141,7 @@ class NerfWNgp(nn.Module):
     wild = nerfw.composite_with_transient(
         static_rgb, static_density * samples.delta, nn.sigmoid(raw_tc),
         transient_density * samples.delta, nerfw.sample_beta(c, raw_beta),
-        lambda tau: rendering.packed_transmittance(tau, samples.ray_ids),
+        lambda tau: compositing.packed_transmittance(tau, samples.ray_ids),
         ray_sum, c.white_bkgd, c.beta_min, c.beta_static_gradient)
     count = ray_sum(samples.valid.astype(jnp.float32))
     out.update(composite=wild["composite"], transient=wild["transient"],
@@ -159,13 +161,13 @@ class NerfWNgp(nn.Module):
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Static density [M] at points [M, 3]."""
     del progress
-    return self.field.density(_grid.to_field(self.config, points))[0]
+    return self.field.density(samplers.to_field(self.config, points))[0]
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
     """Static colour [M, 3] with the mean appearance code."""
     del progress
-    _, feats = self.field.density(_grid.to_field(self.config, points))
+    _, feats = self.field.density(samplers.to_field(self.config, points))
     ids = jnp.arange(points.shape[0])
     return self.field.color(feats, ids, viewdirs,
                             self._mean_appearance(points.shape[0]))
@@ -175,7 +177,7 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   """nerfw's loss on the one level (no coarse level to add) and the hash
   grid's regularisers."""
   return {**nerfw.loss_terms(config, outputs, rays, rgb, params),
-          **_grid.regulariser_terms(config, outputs, rays, params)}
+          **samplers.regulariser_terms(config, outputs, rays, params)}
 
 
 METHOD = base.Method(

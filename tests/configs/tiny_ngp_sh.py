@@ -3,7 +3,7 @@ bake / view / export tests: about 20 s of training on 2 cores."""
 
 import os
 
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -1,0 +1,310 @@
+"""Configs: ml_collections ConfigDicts, resolved by name and overridden from
+the command line with ml_collections.config_flags.
+
+`python train.py --config=blender --config.batch_size=1024` loads
+`configs/blender.py` (a path to any file with `get_config()` works too) and
+sets `batch_size`. A config is the engine's fields (`base_config`) plus the
+fields of its method (`jaxnerf/methods/<method>.py`), merged by
+`method_config`; `scene` fills the data fields of a known scene layout.
+Field names follow JaxNeRF's flags.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Sequence
+
+import ml_collections
+from absl import flags
+from ml_collections import config_flags
+
+from jaxnerf import methods
+from jaxnerf.errors import ConfigError
+
+# jaxnerf/ (this module is jaxnerf/engine/config.py)
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+
+
+def _configs_dir() -> str:
+  """The checkout's configs/ when the package runs from a checkout (edits
+  there take effect at once), else the copy installed with the package
+  (jaxnerf/configs/ in a wheel, pyproject.toml's package-dir)."""
+  checkout = os.path.join(REPO_ROOT, "configs")
+  if (os.path.isfile(os.path.join(REPO_ROOT, "pyproject.toml")) and
+      os.path.isdir(checkout)):
+    return checkout
+  return os.path.join(PACKAGE_DIR, "configs")
+
+
+CONFIGS_DIR = _configs_dir()
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The engine's fields (every method has them), with JaxNeRF's defaults."""
+  c = ml_collections.ConfigDict()
+  c.method = "nerf"  # a module of jaxnerf/methods/ (or a dotted module path)
+  # Data.
+  c.dataset_type = "blender"  # a module of jaxnerf/data/loaders/
+  c.data_dir = ""  # the scene folder
+  c.train_dir = ""  # checkpoints, summaries, logs, eval outputs
+  c.factor = 0  # downscale images by this integer factor (0 or 1: none)
+  c.white_bkgd = True  # composite RGBA on white, render on white
+  c.near = 2.0
+  c.far = 6.0
+  c.eval_split = "test"
+  c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
+  c.llffhold = 8  # LLFF: every llffhold-th image is a test image
+  c.spherify = False  # LLFF: 360-degree captures (no NDC)
+  # Pose estimation experiments: the training split's given poses are
+  # replaced ("identity") and/or moved by BARF's se(3) noise of this std
+  # per camera (seeded by `seed`); the true poses are kept for evaluation.
+  c.pose_init = "given"  # or "identity"
+  c.pose_noise = 0.0
+  # "world": the noise turns each camera about the world origin (BARF's
+  # w2c o N); "camera": about the camera's own centre.
+  c.pose_noise_frame = "world"
+  # Intrinsics experiment (SCNeRF): every split's focal lengths are given
+  # as (1 + focal_error) times the true ones, as a miscalibrated camera's
+  # would be; the true ones score learned intrinsics in metrics.json.
+  c.focal_error = 0.0
+  # Posed captures (nerfstudio, colmap, nerfies): normalisation on load
+  # (jaxnerf/data/normalization.py) and the split without a listed one.
+  c.orientation_method = "up"  # "up": mean camera up-vector to +z; "none"
+  c.center_method = "poses"  # "poses", "focus" (of the optical axes), "none"
+  c.auto_scale_poses = True  # scale the cameras into the unit cube
+  c.scene_scale = 1.0  # a further scale of the normalised scene
+  c.train_split_fraction = 0.0  # >0: train on this fraction, evenly spaced
+  # Optimisation.
+  c.batch_size = 4096  # rays per step, all devices together
+  c.image_batching = False  # each batch from one random training image
+  c.randomized = True  # jitter samples during training
+  c.lr_init = 5e-4  # the "field" parameter group's schedule
+  c.lr_final = 5e-6
+  c.lr_delay_steps = 0
+  c.lr_delay_mult = 1.0
+  c.adam_b1 = 0.9
+  c.adam_b2 = 0.999
+  c.adam_eps = 1e-8
+  c.grad_max_norm = 0.0  # 0: no clipping
+  c.max_steps = 1_000_000
+  c.seed = 0
+  # Logging and checkpoints.
+  c.print_every = 100
+  c.save_every = 10_000
+  c.keep_checkpoints = 3
+  c.render_every = 5_000  # render a test view into TensorBoard (0: never)
+  c.chunk = 8192  # rays per device call when rendering whole images
+  c.max_time_minutes = 0.0  # stop training after this wall time (0: none)
+  # What the schedules (learning rates, a method's coarse to fine) follow:
+  # "steps", the step count over max_steps; or "time", the training time
+  # spent over max_time_minutes (summed over resumes), so that a run capped
+  # by time still ends annealed. max_steps then only caps the count.
+  c.schedule_clock = "steps"
+  c.metrics_every = 0  # a method's eval_metrics into TensorBoard (0: never)
+  # Evaluation.
+  c.compute_lpips = False
+  c.save_video = True  # a video of the rendered eval views
+  c.render_path = False  # also render a circle (Blender) / spiral (LLFF) path
+  c.render_path_frames = 120
+  # Per-image appearance (methods with transferable per-camera parameters):
+  # render every eval view with training camera N's rows (-1: off), and
+  # blend camera A's rows into camera B's along the render path (-1: off).
+  c.eval_rows_of = -1
+  c.path_rows_from = -1
+  c.path_rows_to = -1
+  # Dynamic scenes: the time of the render path's frames, and the frames
+  # of a second video, the first eval view's camera over time 0 -> 1
+  # (written with render_path; 0: none).
+  c.render_path_time = 0.0
+  c.render_time_frames = 0
+  # Score the baked scene (bake.py) instead of the field: no MLP at all.
+  c.render_baked = False
+  c.baked_file = ""  # "" : <train_dir>/baked.npz
+  return c
+
+
+def method_config(name: str) -> ml_collections.ConfigDict:
+  """base_config plus the fields of method `name`, with its defaults."""
+  method = methods.get(name)
+  c = base_config()
+  c.method = name
+  own = method.fields()
+  clash = sorted(set(own) & set(c))
+  if clash:
+    raise ValueError(f"method {name}: fields {clash} are engine fields; set "
+                     "them in engine_defaults instead")
+  for key in own:
+    c[key] = own[key]
+  for key, value in method.engine_defaults.items():
+    if key not in c:
+      raise ValueError(f"method {name}: engine_defaults sets {key!r}, which "
+                       "is not an engine field")
+    c[key] = value
+  return c
+
+
+# Data fields of each scene layout; `scene` sets them.
+SCENES = {
+    "blender": dict(dataset_type="blender", white_bkgd=True, near=2.0,
+                    far=6.0),
+    # Forward-facing: NDC rays span t in [0, 1]; every 8th view is held out.
+    "llff": dict(dataset_type="llff", white_bkgd=False, near=0.0, far=1.0,
+                 factor=4, llffhold=8),
+    # Near/far and focal come per image from metadata.json.
+    "multiscale": dict(dataset_type="multiscale", white_bkgd=True),
+    # D-NeRF's Blender scenes, with a time per frame.
+    "dnerf": dict(dataset_type="dnerf", white_bkgd=True, near=2.0, far=6.0),
+    # Real captures: near/far come from the sparse points (config.near/far
+    # only without them), every 8th view is held out.
+    "nerfstudio": dict(dataset_type="nerfstudio", white_bkgd=False, near=0.05,
+                       far=4.0, llffhold=8),
+    "colmap": dict(dataset_type="colmap", white_bkgd=False, near=0.05,
+                   far=4.0, llffhold=8),
+    "nerfies": dict(dataset_type="nerfies", white_bkgd=False, near=0.05,
+                    far=4.0),
+}
+
+
+def scene(c: ml_collections.ConfigDict, layout: str, data_dir: str,
+          train_dir: str, **fields) -> ml_collections.ConfigDict:
+  """Sets the data fields of a scene in `layout` (a key of SCENES), then
+  `fields` (overrides of any field). Returns `c`."""
+  c.update(SCENES[layout])
+  c.data_dir = data_dir
+  c.train_dir = train_dir
+  for key, value in fields.items():
+    if key not in c:
+      raise ValueError(f"scene(): {key!r} is not a field of this config")
+    c[key] = value
+  return c
+
+
+def resolve_path(name_or_path: str) -> str:
+  """configs/<name>.py for a bare name, else the path; it must exist."""
+  if name_or_path.endswith(".py") or os.sep in name_or_path:
+    path = name_or_path
+  else:
+    path = os.path.join(CONFIGS_DIR, name_or_path + ".py")
+  if not os.path.isfile(path):
+    known = sorted(f[:-3] for f in (os.listdir(CONFIGS_DIR) if
+                                    os.path.isdir(CONFIGS_DIR) else [])
+                   if f.endswith(".py") and not f.startswith("_"))
+    raise ConfigError(f"--config: no config {name_or_path!r} ({path} does not "
+                      f"exist); known names: {', '.join(known)}")
+  return os.path.abspath(path)
+
+
+def load_config(name_or_path: str) -> ml_collections.ConfigDict:
+  """Loads `get_config()` from configs/<name>.py or from a path (locked: an
+  unknown field is then an error)."""
+  path = resolve_path(name_or_path)
+  spec = importlib.util.spec_from_file_location(
+      "jaxnerf_config_" + os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"{path}: defines no get_config()")
+  config = module.get_config()
+  config.lock()
+  return config
+
+
+def with_method(name_or_path: str, method: str) -> ml_collections.ConfigDict:
+  """Config `name_or_path` with its method replaced by `method`: every field
+  the config sets (differs from its own method's default) and `method`
+  shares keeps the config's value; the rest are `method`'s defaults. One
+  source for a paper's variant on another config's scene, field and
+  schedule (NeRF-W on instant_ngp_demo's grid and sampler)."""
+  base = load_config(name_or_path)
+  own_defaults = method_config(base.method)
+  c = method_config(method)
+  for key in base:
+    if key != "method" and key in c and base[key] != own_defaults[key]:
+      c[key] = base[key]
+  return c
+
+
+def _field_owners(field: str) -> list[str]:
+  """The methods of this package that have `field`."""
+  owners = []
+  for name in methods.available():
+    try:
+      if field in methods.get(name).fields():
+        owners.append(name)
+    except Exception:  # pylint: disable=broad-except
+      pass  # a broken method shows its error when it is used, not here
+  return owners
+
+
+def check_field(config: ml_collections.ConfigDict, field: str) -> None:
+  """Raises ConfigError unless `field` (dotted for nested) is in config."""
+  node = config
+  parts = field.split(".")
+  for i, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      owners = _field_owners(field) if i == 0 else []
+      if owners:
+        raise ConfigError(
+            f"--config.{field}: method {config.method!r} has no field "
+            f"{field!r} (it belongs to {', '.join(owners)})")
+      raise ConfigError(f"--config.{field}: unknown config field "
+                        f"{'.'.join(parts[:i + 1])!r}")
+    node = node[part]
+
+
+def parse_args(argv: Sequence[str], usage: str) -> ml_collections.ConfigDict:
+  """Builds the config from `--config=NAME|PATH` and `--config.FIELD=VALUE`.
+
+  Raises:
+    ConfigError: a missing or unknown config, field, flag or bad value.
+  """
+  argv = list(argv)
+  if "-h" in argv or "--help" in argv:
+    print(usage)
+    raise SystemExit(0)
+  name, fields_given = None, []
+  for i, arg in enumerate(argv):
+    key = arg[2:].partition("=")[0] if arg.startswith("--") else None
+    if key == "config":
+      name = arg.partition("=")[2] if "=" in arg else (
+          argv[i + 1] if i + 1 < len(argv) else None)
+      if name is None:
+        raise ConfigError("--config needs a value")
+      if "=" in arg:
+        argv[i] = "--config=" + resolve_path(name)
+      else:
+        argv[i + 1] = resolve_path(name)
+    elif key and key.startswith("config."):
+      fields_given.append(key[len("config."):])
+  if name is None:
+    raise ConfigError(f"--config is required; {usage}")
+  defaults = load_config(name)
+  for field in fields_given:
+    check_field(defaults, field)
+
+  flag_values = flags.FlagValues()
+  # config_flags finds the overrides in `sys_argv` when the flag is defined.
+  config_flags.DEFINE_config_file("config", None, flag_values=flag_values,
+                                  lock_config=True,
+                                  sys_argv=["jaxnerf"] + argv)
+  try:
+    rest = flag_values(["jaxnerf"] + argv)
+  except flags.UnrecognizedFlagError as e:
+    raise ConfigError(f"unknown argument --{e.flagname}; {usage}") from None
+  except flags.Error as e:
+    raise ConfigError(str(e)) from None
+  if len(rest) > 1:
+    raise ConfigError(f"unknown argument {rest[1]!r}; {usage}")
+  config = flag_values.config
+  if config.method != defaults.method:
+    raise ConfigError(
+        f"--config.method: the method is fixed by the config file "
+        f"({defaults.method!r}, whose fields it sets); start from a config "
+        f"of method {config.method!r} instead")
+  if not config.train_dir:
+    raise ConfigError("config.train_dir: empty; set --config.train_dir=PATH")
+  if not config.data_dir:
+    raise ConfigError("config.data_dir: empty; set --config.data_dir=PATH")
+  return config

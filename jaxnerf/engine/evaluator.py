@@ -1,0 +1,519 @@
+"""Evaluation behind eval.py: render a split, score it, write images.
+
+It knows methods only through `jaxnerf.methods.base.Method`: the outputs a
+method declares are written per view, and a method's test-time
+optimisation runs on each view before it is scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Callable, Optional
+
+import flax.traverse_util
+import jax
+import numpy as np
+import optax
+
+from jaxnerf.core import cameras as cameras_lib, metrics
+from jaxnerf.engine import checkpoints, parallel, trainer, training
+from jaxnerf import files, methods
+from jaxnerf.data import images
+from jaxnerf.data.dataset import Dataset, load_dataset
+from jaxnerf.errors import CheckpointError, ConfigError
+from jaxnerf.methods import base
+
+
+def check_checkpoints(config) -> str:
+  """config.train_dir's checkpoint folder, which must exist (checked before
+  any work, and before orbax, which would make it).
+
+  Raises:
+    CheckpointError: naming config.train_dir.
+  """
+  directory = os.path.join(os.path.abspath(config.train_dir), "checkpoints")
+  if not os.path.isdir(directory):
+    raise CheckpointError(f"config.train_dir: no checkpoint in {directory}; "
+                          "run train.py first")
+  return directory
+
+
+def restore_latest(config, mesh):
+  """(method, model, restored TrainState) from the latest checkpoint."""
+  method = methods.get(config.method)
+  check_checkpoints(config)
+  checkpointer = checkpoints.Checkpointer(config.train_dir,
+                                          config.keep_checkpoints,
+                                          create=False)
+  if checkpointer.latest_step() is None:
+    raise CheckpointError(f"config.train_dir: no checkpoint in "
+                          f"{checkpointer.directory}; run train.py first")
+  scene = trainer.read_scene_info(config.train_dir)
+  model = training.build_model(method, config, scene)
+  state = training.create_train_state(method, model, config,
+                                      jax.random.PRNGKey(config.seed),
+                                      scene.num_cameras)
+  state = checkpointer.restore(parallel.put_replicated(state, mesh))
+  checkpointer.close()
+  return method, model, state
+
+
+def depth_errors(pred_depth: np.ndarray, acc: np.ndarray,
+                 gt_depth: np.ndarray) -> dict[str, float]:
+  """Errors of the expected depth (depth / acc) where ground truth exists."""
+  valid = gt_depth > 0
+  if not valid.any():
+    return {}
+  depth = pred_depth / np.maximum(acc, 1e-6)
+  err = depth[valid] - gt_depth[valid]
+  return {"depth_mae": float(np.mean(np.abs(err))),
+          "depth_rmse": float(np.sqrt(np.mean(err**2)))}
+
+
+def _mean_of(records: list[dict]) -> dict[str, float]:
+  keys = [k for k in records[0] if isinstance(records[0][k], float)]
+  return {k: float(np.mean([r[k] for r in records if k in r])) for k in keys}
+
+
+def make_test_time_optimizer(method: base.Method, model, config, step: int):
+  """The method's test-time optimisation of one view (see base.TestTime).
+
+  The per-camera rows take `<prefix>steps` Adam steps on the test-time loss
+  (`TestTime.loss`, by default the method's loss terms) over random pixels
+  of the `fit` region; everything else stays frozen.
+
+  Returns:
+    optimize(variables, inputs, rgb, cameras, key) -> variables, where
+    `variables` are host variables whose per-camera leaves hold the view's
+    starting rows (`training.unseen_camera_params`), `inputs` the view's
+    Rays or Pixels [H, W] and `rgb` its image [H, W, 3].
+  """
+  spec = method.test_time
+  field = lambda name: config[spec.prefix + name]
+  optimizer = optax.adam(field("lr"))
+  progress = base.Progress.at(step, config.max_steps)
+  per_camera = {g.name for g in method.param_groups if g.per_camera}
+  loss_terms = spec.loss or method.loss_terms
+
+  @jax.jit
+  def run(trainable, frozen, others, fit_inputs, fit_rgb, cameras, key):
+    def loss(trainable, key):
+      key_pixels, key_render = jax.random.split(key)
+      idx = jax.random.randint(key_pixels, (field("batch_size"),), 0,
+                               fit_rgb.shape[0])
+      batch = jax.tree.map(lambda x: x[idx], fit_inputs)
+      params = flax.traverse_util.unflatten_dict({**frozen, **trainable})
+      rays, outputs = training.render(model, {**others, "params": params},
+                                      batch, cameras, key_render,
+                                      config.randomized, progress)
+      terms = loss_terms(config, outputs, rays, fit_rgb[idx], params)
+      return sum(terms.values())
+
+    def body(i, carry):
+      trainable, opt_state = carry
+      grads = jax.grad(loss)(trainable, jax.random.fold_in(key, i))
+      updates, opt_state = optimizer.update(grads, opt_state, trainable)
+      return optax.apply_updates(trainable, updates), opt_state
+
+    return jax.lax.fori_loop(0, field("steps"), body,
+                             (trainable, optimizer.init(trainable)))[0]
+
+  def optimize(variables, inputs, rgb, cameras, key):
+    cols = base.region_columns(spec.fit, rgb.shape[1])
+    fit = lambda x: np.asarray(x)[:, cols].reshape(-1, x.shape[-1])
+    params = flax.traverse_util.flatten_dict(variables["params"])
+    labels = flax.traverse_util.flatten_dict(
+        training.group_labels(method.param_groups, variables["params"]))
+    trainable = {k: v for k, v in params.items() if labels[k] in per_camera}
+    frozen = {k: v for k, v in params.items() if k not in trainable}
+    others = {k: v for k, v in variables.items() if k != "params"}
+    trainable = run(trainable, frozen, others, jax.tree.map(fit, inputs),
+                    fit(rgb), cameras, key)
+    params.update(jax.tree.map(np.asarray, trainable))
+    return {**variables, "params": flax.traverse_util.unflatten_dict(params)}
+
+  return optimize
+
+
+def check_camera_rows(config, method: base.Method, num_cameras: int) -> None:
+  """Checks the fields that pick training cameras' per-camera rows
+  (`eval_rows_of`, `path_rows_from`, `path_rows_to`) and the render times,
+  on the host: inside a jitted render an index past the table would be
+  clamped silently.
+
+  Raises:
+    ConfigError: naming the field.
+  """
+  picked = {name: config[name] for name in
+            ("eval_rows_of", "path_rows_from", "path_rows_to")
+            if config[name] != -1}
+  if picked and not training.transferable_groups(method):
+    raise ConfigError(
+        f"config.{next(iter(picked))}: method {config.method!r} has no "
+        "per-image rows to transfer (no transferable per-camera parameter "
+        "group)")
+  for name, index in picked.items():
+    if not 0 <= index < num_cameras:
+      raise ConfigError(
+          f"config.{name}: {index} is not a training camera; the run has "
+          f"{num_cameras} (0 to {num_cameras - 1}), -1 is off")
+  if (config.path_rows_from == -1) != (config.path_rows_to == -1):
+    raise ConfigError("config.path_rows_from / path_rows_to: set both (the "
+                      "two training cameras whose rows the path blends) or "
+                      "neither")
+  if not 0.0 <= config.render_path_time <= 1.0:
+    raise ConfigError(f"config.render_path_time: {config.render_path_time} "
+                      "is outside [0, 1]")
+
+
+def one_hot_rows(index: int, count: int, num_cameras: int) -> np.ndarray:
+  """[count, num_cameras] weights that pick training camera `index`."""
+  weights = np.zeros((count, num_cameras), np.float32)
+  weights[:, index] = 1.0
+  return weights
+
+
+def runs_test_time(method: base.Method, config) -> bool:
+  """Whether eval.py fits each view's per-camera rows before scoring: not
+  for training views (their rows are trained) nor when the rows are
+  another camera's (`eval_rows_of`)."""
+  return (method.test_time is not None and config.eval_split != "train" and
+          config.eval_rows_of == -1)
+
+
+def variables_for_views(method: base.Method, config, variables: dict,
+                   num_views: int, num_cameras: int) -> dict:
+  """Host variables to render `num_views` views of config.eval_split: the
+  trained per-camera rows for the training split, else those of unseen
+  cameras; with `eval_rows_of`, the transferable rows of that camera."""
+  params = variables["params"]
+  if config.eval_rows_of != -1:
+    params = training.mixed_camera_params(
+        method, params, one_hot_rows(config.eval_rows_of, num_views,
+                                     num_cameras),
+        keep_others=config.eval_split == "train")
+  elif config.eval_split != "train":
+    params = training.unseen_camera_params(method, params, num_views)
+  return {**variables, "params": params}
+
+
+def render_views(method: base.Method, model, config,
+                 state: training.TrainState, dataset: Dataset, mesh,
+                 cameras: Optional[cameras_lib.Cameras] = None,
+                 num_cameras: Optional[int] = None):
+  """Renders every view of `dataset` with the state's model.
+
+  Views outside the training split get the per-camera rows of unseen
+  cameras (`training.unseen_camera_params`), or with `eval_rows_of` a
+  training camera's transferable rows; a method's test-time optimisation
+  runs on each view first (`runs_test_time`).
+
+  Args:
+    cameras: the views' cameras (host) if not the dataset's (a method's
+      `eval_cameras`); methods that cast rays use them.
+  Yields:
+    (view index, dict of host maps [H, W, ...] of the declared outputs).
+  """
+  variables = variables_for_views(
+      method, config, parallel.to_host(training.variables_of(state)),
+      len(dataset), num_cameras if num_cameras is not None else
+      trainer.read_scene_info(config.train_dir).num_cameras)
+  host_cameras = dataset.cameras if cameras is None else cameras
+  cameras = (parallel.put_replicated(host_cameras.device_arrays(), mesh)
+             if method.casts_rays else None)
+  render_fn = training.make_render_fn(method, model, config)
+  position = trainer.schedule_position(config, state.step)
+  optimize = (make_test_time_optimizer(method, model, config, position)
+              if runs_test_time(method, config) else None)
+  for i, gt in enumerate(dataset.images):
+    inputs = dataset.pixels(i) if method.casts_rays else \
+        dataset.image_rays(i)
+    view_variables = variables
+    if optimize is not None:
+      view_variables = optimize(
+          variables, inputs, gt, host_cameras.device_arrays(),
+          jax.random.fold_in(jax.random.PRNGKey(config.seed), i))
+    render = functools.partial(
+        render_fn, parallel.put_replicated(view_variables, mesh),
+        cameras=cameras, step=position)
+    yield i, parallel.render_image(render, inputs, config.chunk, mesh)
+
+
+@dataclasses.dataclass
+class ViewRenderer:
+  """What evaluate(), the viewer and exports render with: the trained field
+  or a baked scene.
+
+  outputs: the maps written per view and their kinds; step: the training
+  step; score_region: the image region scored; suffix: of the output
+  folder;
+  views(dataset) yields (index, host maps [H, W, ...]) per view;
+  render_rays(host Rays [H, W]) -> host maps (an unseen camera's rows);
+  render_path(dataset, out_dir, is_main) writes the render-path videos;
+  metrics() -> entries metrics.json adds beside the images' scores.
+  """
+
+  outputs: dict
+  step: int
+  score_region: str
+  suffix: str
+  views: Callable
+  render_rays: Callable
+  render_path: Callable
+  metrics: Callable
+
+
+def field_renderer(config, mesh) -> ViewRenderer:
+  """Renders with the latest checkpoint's model (with the method's
+  per-camera rows, eval cameras and test-time optimisation)."""
+  method, model, state = restore_latest(config, mesh)
+  check_camera_rows(config, method,
+                    trainer.read_scene_info(config.train_dir).num_cameras)
+  # Maps of what a training image alone holds (transient objects) mean
+  # nothing for other views.
+  written = {name: kind for name, kind in method.outputs.items()
+             if config.eval_split == "train" or
+             name not in method.seen_camera_outputs}
+
+  @functools.cache
+  def context():
+    return trainer.eval_context(
+        model, config, state,
+        trainer.training_cameras(load_dataset(config, "train")))
+
+  def views(dataset):
+    eval_cameras = None
+    if method.eval_cameras and config.eval_split != "train":
+      eval_cameras = method.eval_cameras(context(), dataset.cameras)
+    return render_views(method, model, config, state, dataset, mesh,
+                        eval_cameras)
+
+  variables = parallel.to_host(training.variables_of(state))
+  render = functools.partial(
+      training.make_render_fn(method, model, config),
+      parallel.put_replicated({**variables, "params":
+                               training.unseen_camera_params(
+                                   method, variables["params"], 1)}, mesh),
+      cameras=None, step=trainer.schedule_position(config, state.step))
+  return ViewRenderer(
+      outputs=written, step=int(state.step),
+      score_region=(method.test_time.score if runs_test_time(method, config)
+                    else "all"),
+      suffix="", views=views,
+      render_rays=lambda rays: parallel.render_image(render, rays,
+                                                     config.chunk, mesh),
+      render_path=lambda dataset, out_dir, is_main: render_path_videos(
+          config, method, model, state, dataset, mesh, out_dir, is_main),
+      metrics=lambda: (method.eval_metrics(context()) if method.eval_metrics
+                       else {}))
+
+
+BAKED_FILE = "baked.npz"  # bake.py's output in train_dir
+
+
+def baked_renderer(config) -> ViewRenderer:
+  """Renders the baked scene of `config.baked_file` (default
+  train_dir/baked.npz): no MLP (jaxnerf/baked/render.py)."""
+  from jaxnerf.baked import bake, render as baked_render
+  path = config.baked_file or os.path.join(config.train_dir, BAKED_FILE)
+  scene = bake.load(path, config.method)
+  renderer = baked_render.make_renderer(scene)
+  outputs = dict(base.STANDARD_OUTPUTS)
+
+  def views(dataset):
+    for i in range(len(dataset)):
+      yield i, renderer.render_image(dataset.image_rays(i))
+
+  def render_path(dataset, out_dir, is_main):
+    path_rays = cameras_lib.generate_render_path(dataset,
+                                                 config.render_path_frames)
+    frames = {}
+    for i in range(path_rays.shape[0]):
+      add_frame(frames, outputs, dataset, renderer.render_image(
+          jax.tree.map(lambda x, i=i: x[i], path_rays)))
+    if is_main:
+      write_videos(out_dir, "path", frames)
+
+  return ViewRenderer(outputs=outputs, step=scene.step, score_region="all",
+                      suffix="_" + os.path.splitext(os.path.basename(path))[0],
+                      views=views, render_rays=renderer.render_image,
+                      render_path=render_path, metrics=dict)
+
+
+def evaluate(config) -> dict:
+  """Renders `config.eval_split` with the latest checkpoint (or, with
+  `config.render_baked`, the baked scene).
+
+  Writes the output maps as PNGs (`<view>_<output>.png`), metrics.json and
+  videos to `<train_dir>/eval_<split>_<step>[_<baked file name>]/`.
+  Returns the metrics dict.
+  """
+  is_main = jax.process_index() == 0
+  trainer.check_fields(config, {"chunk": 1, "test_view_limit": 0,
+                                "render_path_frames": 1,
+                                "render_time_frames": 0})
+  mesh = parallel.make_mesh()
+  limit = config.test_view_limit or None
+  renderer = (baked_renderer(config) if config.render_baked else
+              field_renderer(config, mesh))
+  dataset = load_dataset(config, config.eval_split, max_images=limit)
+  step = renderer.step
+  out_dir = os.path.join(config.train_dir,
+                         f"eval_{config.eval_split}_{step}{renderer.suffix}")
+  os.makedirs(out_dir, exist_ok=True)
+  lpips_fn = metrics.get_lpips() if config.compute_lpips else None
+  ssim_fn = jax.jit(metrics.ssim)
+  score_region = renderer.score_region
+  extra = renderer.metrics()
+
+  records, frames = [], {}
+  t0 = time.time()
+  for i, out in renderer.views(dataset):
+    gt = dataset.images[i]
+    rgb = np.clip(out["rgb"], 0, 1)
+    cols = base.region_columns(score_region, gt.shape[1])
+    record = {"name": dataset.names[i],
+              "psnr": float(metrics.psnr(rgb[:, cols], gt[:, cols])),
+              "ssim": float(ssim_fn(rgb[:, cols], gt[:, cols]))}
+    if lpips_fn is not None:
+      record["lpips"] = float(lpips_fn(rgb[:, cols], gt[:, cols]))
+    if dataset.depths is not None and "depth" in out and "acc" in out:
+      record.update(depth_errors(out["depth"], out["acc"], dataset.depths[i]))
+    if "scale" in dataset.extras:
+      record["scale"] = int(dataset.extras["scale"][i])
+    records.append(record)
+    pictures = images.output_images(renderer.outputs, out, dataset.ndc,
+                                    dataset.near, dataset.far)
+    if is_main:
+      for name, picture in pictures.items():
+        images.save_image(os.path.join(out_dir,
+                                       f"{dataset.names[i]}_{name}.png"),
+                          picture)
+    if rgb.shape == dataset.images[0].shape:
+      for name, picture in pictures.items():
+        frames.setdefault(name, []).append(picture)
+    print(f"[{i + 1}/{len(dataset)}] {dataset.names[i]}  psnr "
+          f"{record['psnr']:.2f}  ssim {record['ssim']:.4f}", flush=True)
+  seconds_per_image = (time.time() - t0) / len(dataset)
+
+  result = {"step": step, "split": config.eval_split,
+            "data_dir": os.path.abspath(config.data_dir),
+            "score_region": score_region,
+            "eval_rows_of": config.eval_rows_of,
+            "mean": _mean_of(records), "images": records,
+            "seconds_per_image": seconds_per_image}
+  clash = sorted(set(extra) & set(result))
+  if clash:
+    raise ValueError(f"method {config.method}: eval_metrics returned "
+                     f"{clash}, which metrics.json already has")
+  result.update(extra)
+  if "scale" in dataset.extras:
+    scales = sorted({r["scale"] for r in records})
+    result["per_scale"] = {
+        str(s): _mean_of([r for r in records if r["scale"] == s])
+        for s in scales}
+  if is_main:
+    files.write_json(os.path.join(out_dir, "metrics.json"), result, indent=2)
+    if config.save_video:
+      for name in ("rgb", "depth"):
+        if frames.get(name):
+          images.write_video(os.path.join(out_dir, f"video_{name}.mp4"),
+                             frames[name], fps=10)
+  if config.render_path:
+    renderer.render_path(dataset, out_dir, is_main)
+  mean = result["mean"]
+  print(f"step {step}: mean psnr {mean['psnr']:.2f}  ssim {mean['ssim']:.4f}"
+        + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
+        + (f"  depth_mae {mean['depth_mae']:.4f}" if "depth_mae" in mean
+           else "")
+        + "".join(f"  {k} {v:.4g}" for k, v in extra.items()
+                  if isinstance(v, (int, float)))
+        + f"  ({seconds_per_image:.2f} s/image) -> {out_dir}", flush=True)
+  return result
+
+
+def path_weights(config, num_frames: int, num_cameras: int):
+  """[num_frames, num_cameras] blends of two training cameras' rows along
+  the path (path_rows_from -> path_rows_to), or None when not asked."""
+  if config.path_rows_from == -1:
+    return None
+  s = np.linspace(0.0, 1.0, num_frames, dtype=np.float32)[:, None]
+  return ((1 - s) * one_hot_rows(config.path_rows_from, 1, num_cameras) +
+          s * one_hot_rows(config.path_rows_to, 1, num_cameras))
+
+
+def render_path_videos(config, method: base.Method, model,
+                       state: training.TrainState, dataset: Dataset, mesh,
+                       out_dir: str, is_main: bool) -> None:
+  """Writes path_<output>.mp4: the circle (Blender) or spiral (LLFF) path at
+  time `render_path_time`, with the per-camera rows of an unseen camera,
+  of `eval_rows_of`, or blending `path_rows_from` into `path_rows_to`; and
+  with `render_time_frames`, time_<output>.mp4: the first eval view's
+  camera over time 0 -> 1.
+
+  Rays are cast on the host (every method accepts rays).
+  """
+  variables = parallel.to_host(training.variables_of(state))
+  num_cameras = trainer.read_scene_info(config.train_dir).num_cameras
+  render_fn = training.make_render_fn(method, model, config)
+
+  def renderer(frame_variables):
+    return functools.partial(
+        render_fn, parallel.put_replicated(frame_variables, mesh),
+        cameras=None, step=trainer.schedule_position(config, state.step))
+
+  path_rays = cameras_lib.generate_render_path(dataset,
+                                               config.render_path_frames)
+  path_rays = path_rays.replace(time=np.full_like(path_rays.time,
+                                                  config.render_path_time))
+  weights = path_weights(config, path_rays.shape[0], num_cameras)
+  fixed = None
+  if weights is None:
+    fixed = renderer({**variables, "params": (
+        training.mixed_camera_params(
+            method, variables["params"],
+            one_hot_rows(config.eval_rows_of, 1, num_cameras))
+        if config.eval_rows_of != -1 else
+        training.unseen_camera_params(method, variables["params"], 1))})
+  frames = {}
+  for i in range(path_rays.shape[0]):
+    render = fixed or renderer({**variables, "params":
+                                training.mixed_camera_params(
+                                    method, variables["params"],
+                                    weights[i:i + 1])})
+    rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
+    add_frame(frames, method.outputs, dataset,
+              parallel.render_image(render, rays, config.chunk, mesh))
+  if is_main:
+    write_videos(out_dir, "path", frames)
+
+  if config.render_time_frames > 0:
+    rays = dataset.image_rays(0)
+    render = renderer(variables_for_views(method, config, variables,
+                                     len(dataset), num_cameras))
+    frames = {}
+    for time in np.linspace(0.0, 1.0, config.render_time_frames):
+      timed = rays.replace(time=np.full_like(rays.time, time))
+      add_frame(frames, method.outputs, dataset,
+                parallel.render_image(render, timed, config.chunk, mesh))
+    if is_main:
+      write_videos(out_dir, "time", frames)
+
+
+def add_frame(frames: dict, outputs: dict, dataset: Dataset,
+              out: dict) -> None:
+  """Appends the pictures (of `outputs`) of one rendered frame to `frames`
+  by output."""
+  for name, picture in images.output_images(
+      outputs, out, dataset.ndc, dataset.near, dataset.far).items():
+    frames.setdefault(name, []).append(picture)
+
+
+def write_videos(out_dir: str, prefix: str, frames: dict) -> None:
+  for name in ("rgb", "depth"):
+    if frames.get(name):
+      images.write_video(os.path.join(out_dir, f"{prefix}_{name}.mp4"),
+                         frames[name])

@@ -1,0 +1,2 @@
+"""Cameras from photos: capture (frames, downscaling), SfM, the process_data
+pipeline, localisation (iNeRF)."""
