@@ -133,7 +133,7 @@ def main(config, args):
       args.threshold)
   colours = geometry.diffuse_colours(radiance, verts)
   geometry.write_mesh(os.path.join(config.train_dir, "mesh"), verts,
-                             faces, colours)
+                      faces, colours)
   out["mesh_vertices"], out["mesh_faces"] = len(verts), len(faces)
   out["mesh_largest_component"] = geometry.largest_component_fraction(
       verts, faces)

@@ -64,7 +64,7 @@ def process(images, output, matching, sfm_dir=None):
   os.makedirs(output, exist_ok=True)
   start = time.time()
   pipeline.process(pipeline.Request(output=output, images=images,
-                                sfm=sfm.SfmOptions(matching=matching)),
+                                    sfm=sfm.SfmOptions(matching=matching)),
                  Log(os.path.join(output, pipeline.LOG_FILE)))
   return output, time.time() - start
 

@@ -97,9 +97,9 @@ def mlp_only_seconds(config, params) -> float:
                                           c.include_input)
   dim_view = encoding.positional_encoding_size(3, 0, c.deg_view, True)
   mlp = networks.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
-                   netdepth_condition=c.netdepth_condition,
-                   netwidth_condition=c.netwidth_condition,
-                   skip_layer=c.skip_layer)
+                     netdepth_condition=c.netdepth_condition,
+                     netwidth_condition=c.netwidth_condition,
+                     skip_layer=c.skip_layer)
   coarse, fine = samples_per_step(c, c.batch_size)
   key = jax.random.PRNGKey(2)
   inputs = [(jax.random.normal(key, (c.batch_size, n // c.batch_size, dim)),

@@ -56,10 +56,10 @@ def packed_blob_colour(samples, rays, width: float) -> jax.Array:
   density = jnp.where(samples.valid,
                       8.0 * jnp.exp(-jnp.sum(points**2, -1) / width), 0.0)
   weights = compositing.packed_compositing_weights(density, samples.delta,
-                                                 samples.ray_ids)
+                                                   samples.ray_ids)
   return compositing.packed_composite(weights, jax.nn.sigmoid(3.0 * points),
-                                    samples.t, samples.ray_ids, 1,
-                                    True)["rgb"][0]
+                                      samples.t, samples.ray_ids, 1,
+                                      True)["rgb"][0]
 
 
 def assert_camera_gradient_is_the_renders(render, origin: jax.Array,

@@ -19,7 +19,7 @@ def test_sphere_mesh_lies_within_one_voxel_and_reads_back(tmp_path):
   density = jax.jit(lambda p: jnp.clip(
       (radius - jnp.linalg.norm(p, axis=-1)) * 200 + 10, 0, 50))
   verts, faces = geometry.extract_mesh(density, bound, res, 10.0,
-                                              chunk=4096)
+                                       chunk=4096)
   voxel = 2 * bound / res
   dist = np.linalg.norm(verts, axis=-1)
   assert len(faces) > 1000
@@ -30,7 +30,7 @@ def test_sphere_mesh_lies_within_one_voxel_and_reads_back(tmp_path):
       chunk=4096)
   assert colours.shape == verts.shape and 0 <= colours.min() <= 1
   paths = geometry.write_mesh(str(tmp_path / "sphere"), verts, faces,
-                                     colours)
+                              colours)
   for path in paths:
     mesh = trimesh.load(path, process=False, force="mesh")
     assert len(mesh.vertices) == len(verts) and len(mesh.faces) == len(faces)
@@ -65,7 +65,7 @@ def test_points_from_depth_land_on_the_surface(tmp_path):
   assert points.shape == (4 * 6, 3) and colours.shape == (24, 3)
   np.testing.assert_allclose(points[:, 2], 0.25, atol=1e-5)
   path = geometry.write_point_cloud(str(tmp_path / "p.ply"), points,
-                                           colours)
+                                    colours)
   cloud = trimesh.load(path)
   assert len(cloud.vertices) == 24
   np.testing.assert_allclose(cloud.vertices, points, atol=1e-6)

@@ -223,8 +223,8 @@ def test_proposal_sampler_in_contracted_space_reaches_far_and_trains():
       variables)
   assert np.all(np.isfinite(out["rgb"])) and np.all(np.isfinite(out["depth"]))
   _, levels = jax.jit(lambda v: model.apply(
-      v, method=lambda m: samplers.proposal_edges(key, rays, config,
-                                               m.proposals, False)))(variables)
+      v, method=lambda m: samplers.proposal_edges(
+          key, rays, config, m.proposals, False)))(variables)
   first = np.asarray(levels[0][0]) * 1.2  # t -> world distance (|d| = 1.2)
   np.testing.assert_allclose(first[:, 0], 2.0 * 1.2, rtol=1e-5)  # near
   end = np.linalg.norm(np.asarray(rays.origins) + levels[0][0][:, -1:] *

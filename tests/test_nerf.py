@@ -82,6 +82,6 @@ def test_field_interface_matches_the_rendered_fine_level(tiny_config):
   rgb = model.apply(v, flat, dirs, method="radiance").reshape(t.shape + (3,))
   from jaxnerf.render import compositing
   out = compositing.volumetric_rendering(rgb, density, t, rays.directions,
-                                       tiny_config.white_bkgd)
+                                         tiny_config.white_bkgd)
   np.testing.assert_allclose(out["rgb"], fine["rgb"], atol=1e-5)
   np.testing.assert_allclose(out["weights"], fine["weights"], atol=1e-6)

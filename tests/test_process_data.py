@@ -645,5 +645,5 @@ def test_in_place_through_links(tmp_path):
     assert names == ["image000.png", "image001.png", "image002.png"]
     assert outputs.records == {}
   assert not pipeline.in_place(pipeline.Request(output=str(tmp_path), images=
-                                            photos))
+                                                photos))
   assert sorted(os.listdir(out)) == ["images"]  # prepare wrote nothing

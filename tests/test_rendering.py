@@ -46,7 +46,7 @@ def test_opaque_wall_gives_its_depth_and_disparity():
   density = jnp.zeros((1, 41)).at[0, 25].set(1e4)  # wall at t = 4.5
   rgb = jnp.ones((1, 41, 3))
   out = compositing.volumetric_rendering(rgb, density, t,
-                                       jnp.array([[0.0, 0.0, 1.0]]), False)
+                                         jnp.array([[0.0, 0.0, 1.0]]), False)
   np.testing.assert_allclose(out["depth"], [4.5], rtol=1e-5)
   np.testing.assert_allclose(out["disp"], [1 / 4.5], rtol=1e-5)
   np.testing.assert_allclose(out["acc"], [1.0], rtol=1e-6)
@@ -60,7 +60,7 @@ def test_last_interval_is_infinite_and_empty_ray_has_sentinel_disp():
   out = compositing.volumetric_rendering(rgb, dense_end, t, dirs, False)
   np.testing.assert_allclose(out["acc"], [1.0], rtol=1e-6)
   empty = compositing.volumetric_rendering(rgb, jnp.zeros((1, 8)), t, dirs,
-                                         False)
+                                           False)
   assert float(empty["acc"][0]) == 0.0
   assert float(empty["disp"][0]) == 1e10
 
@@ -90,7 +90,7 @@ def test_volumetric_rendering_intervals_constant_medium():
   rgb = jnp.full((1, 16, 3), 0.25)
   d = jnp.array([[0.0, 1.0, 0.0]])
   out = compositing.volumetric_rendering_intervals(rgb, density, edges, d,
-                                                 white_bkgd=True)
+                                                   white_bkgd=True)
   acc = 1 - np.exp(-0.3 * 4.0)
   np.testing.assert_allclose(out["acc"], [acc], rtol=1e-5)
   np.testing.assert_allclose(out["rgb"], [[0.25 * acc + 1 - acc] * 3],
@@ -170,7 +170,7 @@ def test_packed_compositing_full_rays_and_gradients_match_dense():
     dp = jnp.concatenate([d.reshape(-1), jnp.zeros(len(ray_ids) - num)])
     w = compositing.packed_compositing_weights(dp, delta, ray_ids)
     return jnp.sum(compositing.packed_composite(w, rgbp, tp, ray_ids, 4,
-                                              False)["rgb"])
+                                                False)["rgb"])
 
   np.testing.assert_allclose(packed_loss(density), dense_loss(density),
                              rtol=1e-5)

@@ -257,7 +257,7 @@ def render_packed(grid: BakedGrid, rays: Rays,
   ids = jnp.minimum(samples.ray_ids, n - 1)
   rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
   return compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
-                                    n, grid.white_bkgd)
+                                      n, grid.white_bkgd)
 
 
 # Fixed point of `exclusive_optical_depth`: 2^-16 per unit, one sample's

@@ -116,7 +116,7 @@ def mesh(config, args, stem):
   radiance = jax.jit(lambda p, d: apply(field.variables, p, d,
                                         method="radiance"))
   verts, faces = geometry.extract_mesh(density, bound,
-                                              args.resolution, args.threshold)
+                                       args.resolution, args.threshold)
   if not len(faces):
     from jaxnerf.errors import UserError
     raise UserError(f"--threshold {args.threshold}: the density never "

@@ -43,8 +43,8 @@ def extract_mesh(density_fn: Callable[[jax.Array], jax.Array],
   """
   from skimage import measure
   bake.check_memory(mesh_memory_bytes(resolution),
-                      f"marching cubes on a {resolution}^3 grid",
-                      "--resolution")
+                    f"marching cubes on a {resolution}^3 grid",
+                    "--resolution")
   grid = bake.density_grid(density_fn, resolution, bound, chunk)
   if not grid.min() < threshold < grid.max():
     return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)

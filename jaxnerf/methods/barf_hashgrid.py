@@ -91,14 +91,14 @@ class BarfHashGrid(nn.Module):
     key, rays = samplers.jittered_rays(key, rays, c, randomized)
     n = rays.origins.shape[0]
     samples, ids, points, _ = samplers.march(key, rays, self.grid.value, c,
-                                          randomized)
+                                             randomized)
     density, rgb = self.field(points, ids, rays.viewdirs,
                               level_weights=level_weights(c, progress))
     density = jnp.where(samples.valid, density, 0.0)
     weights = compositing.packed_compositing_weights(density, samples.delta,
-                                                   samples.ray_ids)
+                                                     samples.ray_ids)
     out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
-                                     n, c.white_bkgd)
+                                       n, c.white_bkgd)
     out.update(samplers.distortion_output(c, weights, samples, rays, n))
     out["loss_mask"] = samples.ray_complete.astype(jnp.float32)
     out["stats"] = dict(rays_used=jnp.sum(out["loss_mask"]),

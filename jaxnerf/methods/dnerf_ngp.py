@@ -102,8 +102,8 @@ class DNerfNgp(nn.Module):
       return self.field.density(canonical, condition)[0]
 
     self.grid.value = samplers.updated_grid(self.grid.value, step, key,
-                                         self.config,
-                                         density_at_random_times)
+                                            self.config,
+                                            density_at_random_times)
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
@@ -122,12 +122,12 @@ class DNerfNgp(nn.Module):
                               density_condition=condition)
     density = jnp.where(samples.valid, density, 0.0)
     weights = compositing.packed_compositing_weights(density, samples.delta,
-                                                   samples.ray_ids)
+                                                     samples.ray_ids)
     out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
-                                     n, c.white_bkgd)
+                                       n, c.white_bkgd)
     out.update(samplers.distortion_output(c, weights, samples, rays, n))
     out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
-                                         budget))
+                                            budget))
     out.update(samplers.proposal_outputs(proposed, weights))
     moved = jnp.where(samples.valid, jnp.linalg.norm(dx, axis=-1), 0.0)
     out["stats"]["displacement"] = (jnp.sum(moved) /

@@ -200,15 +200,15 @@ class InstantNgp(nn.Module):
     c = self.config
     n = rays.origins.shape[0]
     samples, ids, points, budget = samplers.march(key, rays, self.grid.value,
-                                               c, randomized)
+                                                  c, randomized)
     density, rgb = self.field(points, ids, rays.viewdirs)
     density = jnp.where(samples.valid, density, 0.0)
     weights = compositing.packed_compositing_weights(density, samples.delta,
-                                                   samples.ray_ids)
+                                                     samples.ray_ids)
     out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
-                                     n, c.white_bkgd)
+                                       n, c.white_bkgd)
     out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
-                                         budget))
+                                            budget))
     out.update(samplers.distortion_output(c, weights, samples, rays, n))
     return out
 
@@ -220,14 +220,14 @@ class InstantNgp(nn.Module):
     c = self.config
     n = rays.origins.shape[0]
     edges, levels = samplers.proposal_edges(key, rays, c, self.proposals,
-                                         randomized)
+                                            randomized)
     mids, ids, points = samplers.dense_points(edges, rays, c)
     s = mids.shape[-1]
     density, rgb = self.field(points, ids, rays.viewdirs)
     weights = compositing.interval_weights(density.reshape(n, s), edges,
-                                         rays.directions)
+                                           rays.directions)
     out = compositing.composite(weights, rgb.reshape(n, s, 3), mids,
-                              c.white_bkgd)
+                                c.white_bkgd)
     del out["weights"]
     out["loss_mask"] = jnp.ones((n,), jnp.float32)
     out["interlevel"] = samplers.interlevel(edges, weights, levels)

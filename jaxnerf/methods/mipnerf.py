@@ -66,9 +66,9 @@ class MipNerf(nn.Module):
                         f"known: {list(RAY_SHAPES)}")
     self.mlp = nerf.make_mlp(c)
     self.density_activation = networks.activation(c.density_activation,
-                                                "density_activation")
+                                                  "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
-                                            "rgb_activation")
+                                              "rgb_activation")
 
   def _colour_and_density(self, raw_rgb, raw_density):
     c = self.config

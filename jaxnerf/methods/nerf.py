@@ -75,9 +75,9 @@ def make_mlp(c) -> networks.MLP:
                       f"{encoding.MAX_SH_DEGREE}")
   num_rgb = 3 if degree < 0 else 3 * encoding.sh_basis_size(degree)
   return networks.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
-                    netdepth_condition=c.netdepth_condition,
-                    netwidth_condition=c.netwidth_condition,
-                    skip_layer=c.skip_layer, num_rgb_channels=num_rgb)
+                      netdepth_condition=c.netdepth_condition,
+                      netwidth_condition=c.netwidth_condition,
+                      skip_layer=c.skip_layer, num_rgb_channels=num_rgb)
 
 
 def add_density_noise(key, raw_density: jax.Array, noise_std: float,
@@ -100,9 +100,9 @@ class Nerf(nn.Module):
     if c.num_fine_samples > 0:
       self.fine_mlp = make_mlp(c)
     self.density_activation = networks.activation(c.density_activation,
-                                                "density_activation")
+                                                  "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
-                                            "rgb_activation")
+                                              "rgb_activation")
 
   def _encode_points(self, points: jax.Array) -> jax.Array:
     c = self.config

@@ -86,9 +86,9 @@ class NerfPP(nn.Module):
     self.fg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
     self.bg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
     self.density_activation = networks.activation(c.density_activation,
-                                                "density_activation")
+                                                  "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
-                                            "rgb_activation")
+                                              "rgb_activation")
 
   def _encode(self, x: jax.Array) -> jax.Array:
     c = self.config

@@ -290,9 +290,9 @@ class NerfW(nerf.Nerf):
       self.transient_head = TransientHead(c.transient_depth,
                                           c.transient_width)
     self.density_activation = networks.activation(c.density_activation,
-                                                "density_activation")
+                                                  "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
-                                            "rgb_activation")
+                                              "rgb_activation")
 
   def _fine_condition(self, viewdirs: jax.Array,
                       appearance: Optional[jax.Array]) -> Optional[jax.Array]:
@@ -317,7 +317,7 @@ class NerfW(nerf.Nerf):
     static_rgb = self.rgb_activation(raw_rgb)
     static_density = self.density_activation(raw_density[..., 0])
     out = compositing.volumetric_rendering(static_rgb, static_density, t,
-                                         rays.directions, c.white_bkgd)
+                                           rays.directions, c.white_bkgd)
     out["t"] = t
     if self.transient_code is None:
       return no_transient_outputs(out)

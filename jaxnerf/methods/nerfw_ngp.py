@@ -123,10 +123,10 @@ class NerfWNgp(nn.Module):
     weights = compositing.packed_compositing_weights(
         static_density, samples.delta, samples.ray_ids)
     out = compositing.packed_composite(weights, static_rgb, samples.t,
-                                     samples.ray_ids, n, c.white_bkgd)
+                                       samples.ray_ids, n, c.white_bkgd)
     out.update(samplers.distortion_output(c, weights, samples, rays, n))
     out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
-                                         budget))
+                                            budget))
     out.update(samplers.proposal_outputs(proposed, weights))
     if self.transient_code is None:
       return [nerfw.no_transient_outputs(out)]
