@@ -59,7 +59,7 @@ def test_with_method_keeps_what_the_config_sets_and_the_methods_defaults(
   # nerf's 1e6 and 1e-8), and instant_ngp's own fields exist.
   path = tmp_path / "base.py"
   path.write_text(
-      "from jaxnerf import config as config_lib\n"
+      "from jaxnerf.engine import config as config_lib\n"
       "def get_config():\n"
       "  c = config_lib.method_config('nerf')\n"
       "  c.batch_size = 123\n"

@@ -72,7 +72,7 @@ def check(config, args) -> str:
   if args.what == "mesh":
     runs.scene_bound(config, args.bound)
     geometry.check_resolution(args.resolution)
-    geometry.baking.check_memory(
+    geometry.bake.check_memory(
         geometry.mesh_memory_bytes(args.resolution),
         f"marching cubes on a {args.resolution}^3 grid", "--resolution")
     stem = args.out or os.path.join(config.train_dir, "mesh")
