@@ -141,3 +141,155 @@ def test_readme_results_cite_rows_of_the_results_table():
   assert cited
   unknown = sorted(set(cited) - rows)
   assert not unknown, f"README cites rows the results table lacks: {unknown}"
+
+
+# Mentions of the package's files and modules in the docs: a path
+# (`jaxnerf/core/rays.py`, `jaxnerf/data/loaders/`, also behind `../` in a
+# link) or a dotted name (`jaxnerf.methods.base.Method`, `from
+# jaxnerf.render import losses`). Nothing path-like may precede them, so
+# URLs (".../google/jaxnerf/...") and the `.jaxnerf` marker do not count; a
+# placeholder such as `jaxnerf/methods/<name>.py` is checked up to its
+# folder.
+PATH_MENTION = re.compile(r"(?<![\w.~/-])((?:\.\./)*)(jaxnerf/[\w./-]*)")
+DOTTED_MENTION = re.compile(r"(?<![\w./-])jaxnerf(?:\.\w+)+")
+FROM_IMPORT = re.compile(r"\bfrom\s+(jaxnerf(?:\.\w+)*)\s+import\s+"
+                         r"\(?\s*(\w+(?:\s*,\s*\w+)*)")
+
+
+def doc_pages(root):
+  """README.md and every docs/**/*.md, relative to `root`."""
+  pages = ["README.md"]
+  for folder, dirs, files in os.walk(os.path.join(root, "docs")):
+    dirs.sort()
+    pages += sorted(os.path.relpath(os.path.join(folder, f), root)
+                    for f in files if f.endswith(".md"))
+  return pages
+
+
+def defined_names(body) -> dict:
+  """{name: node} of what a module or class body defines at its level."""
+  import ast
+  names = {}
+  for node in body:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                         ast.ClassDef)):
+      names[node.name] = node
+    elif isinstance(node, ast.Assign):
+      for target in node.targets:
+        for leaf in ast.walk(target):
+          if isinstance(leaf, ast.Name):
+            names[leaf.id] = node
+    elif isinstance(node, ast.AnnAssign) and isinstance(node.target,
+                                                       ast.Name):
+      names[node.target.id] = node
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+      for alias in node.names:
+        names[(alias.asname or alias.name).split(".")[0]] = node
+    elif isinstance(node, (ast.If, ast.Try)):
+      names.update(defined_names(node.body))
+  return names
+
+
+def missing_dotted(root, dotted, parsed):
+  """Why the dotted name `jaxnerf.a.b...` names nothing in the tree under
+  `root`, or None. The longest prefix that is a module or package must
+  exist; the rest must be defined there (a name of the module, then of a
+  class); deeper attributes are not followed."""
+  import ast
+  parts = dotted.split(".")
+  module_end, module_file = 0, None
+  for end in range(1, len(parts) + 1):
+    base = os.path.join(root, *parts[:end])
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+      if os.path.isfile(candidate):
+        module_end, module_file = end, candidate
+        break
+    else:
+      break
+  if module_file is None:
+    return "no such module"
+  rest = parts[module_end:]
+  if not rest:
+    return None
+  if module_file not in parsed:
+    with open(module_file, encoding="utf-8") as f:
+      parsed[module_file] = ast.parse(f.read())
+  body = parsed[module_file].body
+  module = ".".join(parts[:module_end])
+  for depth, name in enumerate(rest[:2]):
+    names = defined_names(body)
+    # A package's submodule is a name of the package too.
+    if name not in names and not (depth == 0 and os.path.exists(
+        os.path.join(root, *parts[:module_end], name))):
+      return f"{module} defines no {'.'.join(rest[:depth + 1])}"
+    node = names.get(name)
+    if not isinstance(node, ast.ClassDef):
+      break
+    body = node.body
+  return None
+
+
+def stale_mentions(root, rel, text, parsed):
+  """'rel:line: mention (why)' for each mention of a jaxnerf path or
+  module in `text` (the page `rel`) that the tree under `root` lacks."""
+  found = []
+  folder = os.path.dirname(os.path.join(root, rel))
+  for number, line in enumerate(text.splitlines(), 1):
+    for match in PATH_MENTION.finditer(line):
+      ups, path = match.groups()
+      path = re.sub(r"[./-]+$", lambda m: "/" if "/" in m.group() else "",
+                    path)
+      base = os.path.normpath(os.path.join(folder, ups)) if ups else root
+      if not os.path.exists(os.path.join(base, path)):
+        found.append(f"{rel}:{number}: {ups}{path} (no such file)")
+    names = DOTTED_MENTION.findall(line)
+    for module, imported in FROM_IMPORT.findall(line):
+      names += [f"{module}.{n.strip()}" for n in imported.split(",")]
+    for name in names:
+      why = missing_dotted(root, name, parsed)
+      if why:
+        found.append(f"{rel}:{number}: {name} ({why})")
+  return found
+
+
+def test_stale_mentions_finds_moved_paths_and_names():
+  """The check below can fail: it names what the tree lacks, and passes
+  what it holds (files, folders, placeholders, names defined in a module
+  or class, a package's submodules)."""
+  text = "\n".join([
+      "`jaxnerf/core/rays.py`, `jaxnerf/data/loaders/`, and",
+      "`jaxnerf/methods/<name>.py`; [base](../jaxnerf/methods/base.py).",
+      "`jaxnerf.methods.base.Method.casts_rays`, jaxnerf.core.rays.",
+      "from jaxnerf.methods import base, nerf",
+      "https://github.com/google-research/jaxnerf/blob/main/x.py .jaxnerf",
+      "`jaxnerf/rendering.py` and [x](../jaxnerf/render/nope.py)",
+      "`jaxnerf.training.train_step` `jaxnerf.core.rays.Nope`",
+      "from jaxnerf import losses",
+      "`jaxnerf.methods.base.Method.nope`",
+  ])
+  assert stale_mentions(REPO_ROOT, "docs/page.md", text, {}) == [
+      "docs/page.md:6: jaxnerf/rendering.py (no such file)",
+      "docs/page.md:6: ../jaxnerf/render/nope.py (no such file)",
+      "docs/page.md:7: jaxnerf.training.train_step "
+      "(jaxnerf defines no training)",
+      "docs/page.md:7: jaxnerf.core.rays.Nope "
+      "(jaxnerf.core.rays defines no Nope)",
+      "docs/page.md:8: jaxnerf.losses (jaxnerf defines no losses)",
+      "docs/page.md:9: jaxnerf.methods.base.Method.nope "
+      "(jaxnerf.methods.base defines no Method.nope)",
+  ]
+
+
+def test_docs_mention_only_paths_and_modules_that_exist():
+  """Every jaxnerf path and dotted module the README and docs/ mention
+  exists. docs/BENCHMARKS.md's notebook is exempt: each entry describes
+  the tree at its own commit."""
+  parsed, found = {}, []
+  for rel in doc_pages(REPO_ROOT):
+    with open(os.path.join(REPO_ROOT, rel), encoding="utf-8") as f:
+      text = f.read()
+    if rel == os.path.join("docs", "BENCHMARKS.md"):
+      text = text[:text.index("\n# The notebook")]
+    found += stale_mentions(REPO_ROOT, rel, text, parsed)
+  assert not found, ("docs mention what the tree lacks:\n" +
+                     "\n".join(found))
