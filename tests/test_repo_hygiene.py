@@ -6,6 +6,7 @@ that exist.
 Pure file reads (no JAX): the whole module runs in well under 2 s.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -169,7 +170,6 @@ def doc_pages(root):
 
 def defined_names(body) -> dict:
   """{name: node} of what a module or class body defines at its level."""
-  import ast
   names = {}
   for node in body:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
@@ -196,7 +196,6 @@ def missing_dotted(root, dotted, parsed):
   `root`, or None. The longest prefix that is a module or package must
   exist; the rest must be defined there (a name of the module, then of a
   class); deeper attributes are not followed."""
-  import ast
   parts = dotted.split(".")
   module_end, module_file = 0, None
   for end in range(1, len(parts) + 1):
