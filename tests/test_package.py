@@ -81,7 +81,7 @@ def test_every_command_is_a_console_script(installed, tmp_path):
 
 def test_config_names_resolve_from_the_installed_copy(installed, tmp_path):
   _, venv = installed
-  code = ("import jaxnerf; from jaxnerf import config as c; "
+  code = ("import jaxnerf; from jaxnerf.engine import config as c; "
           "print(jaxnerf.__file__); print(c.CONFIGS_DIR); "
           "print(c.load_config('nerfa_demo').method)")
   site = subprocess.check_output([str(venv / "bin" / "python"), "-c", code],
