@@ -13,8 +13,5 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("barf")
-  config_lib.scene(c, "blender", "data/nerf_synthetic/lego",
-                   "runs/barf_lego", factor=2)
-  c.pose_noise = 0.15
-  return c
+  return config_lib.new("barf", "blender", "data/nerf_synthetic/lego",
+                        "runs/barf_lego", factor=2, pose_noise=0.15)

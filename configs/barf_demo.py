@@ -15,33 +15,20 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("barf")
-  config_lib.scene(c, "blender", "data/lego_100", "runs/barf_demo")
-  c.pose_noise = 0.15
-  c.batch_size = 1024
-  c.num_coarse_samples = 32
-  c.num_fine_samples = 64
-  c.netdepth = 4
-  c.netwidth = 128
-  c.netwidth_condition = 64
-  c.skip_layer = 0
-  # Point bands 2^0..2^7, not NeRF's 2^9: a pixel of these 100-pixel views
-  # spans about 0.03 units at the object, finer than the periods of 2^8
-  # and 2^9 (0.025, 0.012) can show. With them the poses jumped away when
-  # the last bands faded in and ended farther from the truth
-  # (docs/BENCHMARKS.md, rows B2 and B6).
-  c.max_deg_point = 8
-  c.lr_init, c.lr_final = 2e-3, 2e-4
-  # Ending at 3e-4, not the paper's 1e-5: on a CPU-sized schedule the poses
-  # then keep converging while the field sharpens (ending at 1e-3 sent them
-  # off when coarse to fine completed). docs/BENCHMARKS.md, "The pose
-  # learning rate's schedule".
-  c.pose_lr_init, c.pose_lr_final = 3e-3, 3e-4
-  c.max_steps = 2500
-  c.metrics_every = 100
-  c.save_every = 500
-  c.render_every = 0
-  c.chunk = 4096
-  # Test-time pose optimisation: the paper's 100 steps, on 256 rays.
-  c.test_time_batch_size = 256
-  return c
+  return config_lib.variant(
+      "demo", method="barf", train_dir="runs/barf_demo", pose_noise=0.15,
+      # Point bands 2^0..2^7, not NeRF's 2^9: a pixel of these 100-pixel
+      # views spans about 0.03 units at the object, finer than the periods
+      # of 2^8 and 2^9 (0.025, 0.012) can show. With them the poses jumped
+      # away when the last bands faded in and ended farther from the truth
+      # (docs/BENCHMARKS.md, rows B2 and B6).
+      max_deg_point=8,
+      lr_final=2e-4,
+      # Ending at 3e-4, not the paper's 1e-5: on a CPU-sized schedule the
+      # poses then keep converging while the field sharpens (ending at 1e-3
+      # sent them off when coarse to fine completed). docs/BENCHMARKS.md,
+      # "The pose learning rate's schedule".
+      pose_lr_init=3e-3, pose_lr_final=3e-4,
+      max_steps=2500, metrics_every=100, render_every=0,
+      # Test-time pose optimisation: the paper's 100 steps, on 256 rays.
+      test_time_batch_size=256)

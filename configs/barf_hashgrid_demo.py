@@ -17,22 +17,11 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("barf_hashgrid")
-  config_lib.scene(c, "blender", "data/lego_100", "runs/barf_hashgrid_demo")
-  c.pose_noise = 0.15
-  c.hash_log2_size = 17
-  c.hash_max_resolution = 512
-  c.occupancy_resolution = 64
-  c.occupancy_update_fraction = 0.5
-  c.march_steps = 384
-  c.batch_size = 8192
-  c.samples_budget = 2**16
-  c.render_samples_per_ray = 48
-  c.pose_lr_init, c.pose_lr_final = 3e-3, 1e-5
-  c.max_steps = 2800
-  c.metrics_every = 100
-  c.save_every = 1000
-  c.render_every = 0
-  c.chunk = 4096
-  c.test_time_batch_size = 1024
-  return c
+  return config_lib.new(
+      "barf_hashgrid", "blender", "data/lego_100", "runs/barf_hashgrid_demo",
+      pose_noise=0.15, hash_log2_size=17, hash_max_resolution=512,
+      occupancy_resolution=64, occupancy_update_fraction=0.5,
+      march_steps=384, batch_size=8192, samples_budget=2**16,
+      render_samples_per_ray=48, pose_lr_init=3e-3, pose_lr_final=1e-5,
+      max_steps=2800, metrics_every=100, save_every=1000, render_every=0,
+      chunk=4096, test_time_batch_size=1024)

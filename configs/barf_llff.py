@@ -13,12 +13,8 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("barf")
-  config_lib.scene(c, "llff", "data/nerf_llff_data/fern", "runs/barf_fern",
-                   factor=8)
-  c.pose_init = "identity"
-  c.pose_lr_init, c.pose_lr_final = 3e-3, 1e-5
-  c.lr_init, c.lr_final = 1e-3, 1e-4
-  # Forward-facing scenes need no background colour.
-  c.white_bkgd = False
-  return c
+  return config_lib.new(
+      "barf", "llff", "data/nerf_llff_data/fern", "runs/barf_fern", factor=8,
+      pose_init="identity", pose_lr_init=3e-3, pose_lr_final=1e-5,
+      lr_init=1e-3, lr_final=1e-4,
+      white_bkgd=False)  # forward-facing scenes need no background colour

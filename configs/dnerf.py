@@ -8,13 +8,9 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("dnerf")
-  config_lib.scene(c, "dnerf", "data/dnerf/lego", "runs/dnerf_lego",
-                   factor=2)
-  c.batch_size = 500
-  c.image_batching = True  # no_batching = True
-  c.max_steps = 800_000
-  # lr = 5e-4 * 0.1^(step / 500k): log-linear, 5e-4 -> 5e-4 * 0.1^1.6.
-  c.lr_init, c.lr_final = 5e-4, 5e-4 * 0.1**1.6
-  c.save_every = 10_000
-  return c
+  return config_lib.new(
+      "dnerf", "dnerf", "data/dnerf/lego", "runs/dnerf_lego", factor=2,
+      batch_size=500, image_batching=True,  # no_batching = True
+      max_steps=800_000, save_every=10_000,
+      # lr = 5e-4 * 0.1^(step / 500k): log-linear, 5e-4 -> 5e-4 * 0.1^1.6.
+      lr_init=5e-4, lr_final=5e-4 * 0.1**1.6)

@@ -4,8 +4,5 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("instant_ngp")
-  config_lib.scene(c, "blender", "data/nerf_synthetic/lego",
-                   "runs/instant_ngp_blender_lego")
-  c.save_every = 5_000
-  return c
+  return config_lib.new("instant_ngp", "blender", "data/nerf_synthetic/lego",
+                        "runs/instant_ngp_blender_lego", save_every=5_000)

@@ -18,12 +18,7 @@ from jaxnerf.methods import instant_ngp
 
 
 def get_config():
-  c = config_lib.method_config("instant_ngp")
-  config_lib.scene(c, "nerfstudio", "data/capture", "runs/capture",
-                   center_method="focus")
-  instant_ngp.unbounded_capture(c)
-  c.max_steps = 20_000
-  c.save_every = 1_000
-  c.render_every = 0
-  c.chunk = 4096
-  return c
+  return instant_ngp.unbounded_capture(config_lib.new(
+      "instant_ngp", "nerfstudio", "data/capture", "runs/capture",
+      center_method="focus", max_steps=20_000, save_every=1_000,
+      render_every=0, chunk=4096))

@@ -15,20 +15,10 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("instant_ngp")
-  config_lib.scene(c, "llff", "data/nerf_llff_data/fern", "runs/instant_ngp_llff",
-                   factor=8)
-  c.scene_bound = 1.0
-  c.hash_max_resolution = 512
-  c.occupancy_resolution = 64
-  c.occupancy_update_fraction = 0.5
-  c.march_steps = 512
-  c.ray_jitter = "cylinder"
-  c.batch_size = 8192
-  c.samples_budget = 2**16
-  c.render_samples_per_ray = 64
-  c.max_steps = 3000
-  c.save_every = 1000
-  c.render_every = 0
-  c.chunk = 4096
-  return c
+  return config_lib.new(
+      "instant_ngp", "llff", "data/nerf_llff_data/fern",
+      "runs/instant_ngp_llff", factor=8, scene_bound=1.0,
+      hash_max_resolution=512, occupancy_resolution=64,
+      occupancy_update_fraction=0.5, march_steps=512, ray_jitter="cylinder",
+      batch_size=8192, samples_budget=2**16, render_samples_per_ray=64,
+      max_steps=3000, save_every=1000, render_every=0, chunk=4096)

@@ -10,7 +10,5 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("nerf")
-  config_lib.scene(c, "llff", "data/nerf_llff_data/fern", "runs/llff_fern")
-  c.noise_std = 1.0
-  return c
+  return config_lib.new("nerf", "llff", "data/nerf_llff_data/fern",
+                        "runs/llff_fern", noise_std=1.0)

@@ -4,8 +4,7 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("mipnerf")
-  config_lib.scene(c, "blender", "data/nerf_synthetic/lego",
-                   "runs/mipnerf_blender_lego")
-  c.image_batching = True  # mip-NeRF's batching = 'single_image'
-  return c
+  return config_lib.new(
+      "mipnerf", "blender", "data/nerf_synthetic/lego",
+      "runs/mipnerf_blender_lego",
+      image_batching=True)  # mip-NeRF's batching = 'single_image'

@@ -8,9 +8,6 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("mipnerf")
-  config_lib.scene(c, "llff", "data/nerf_llff_data/fern",
-                   "runs/mipnerf_llff_fern")
-  c.ray_shape = "cylinder"
-  c.noise_std = 1.0  # mip-NeRF's density_noise
-  return c
+  return config_lib.new(
+      "mipnerf", "llff", "data/nerf_llff_data/fern", "runs/mipnerf_llff_fern",
+      ray_shape="cylinder", noise_std=1.0)  # noise: mip-NeRF's density_noise

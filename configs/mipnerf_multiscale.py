@@ -11,11 +11,10 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("mipnerf")
-  config_lib.scene(c, "multiscale", "data/nerf_multiscale/lego",
-                   "runs/mipnerf_multiscale_lego")
-  # The trainer pools images of mixed sizes into one set of rays, so
-  # per-image batching would not mean one image here; draw from all.
-  c.image_batching = False
-  c.save_video = False  # views alternate between four sizes
-  return c
+  return config_lib.new(
+      "mipnerf", "multiscale", "data/nerf_multiscale/lego",
+      "runs/mipnerf_multiscale_lego",
+      # The trainer pools images of mixed sizes into one set of rays, so
+      # per-image batching would not mean one image here; draw from all.
+      image_batching=False,
+      save_video=False)  # views alternate between four sizes

@@ -6,7 +6,5 @@ from jaxnerf.methods import nerfw
 
 
 def get_config():
-  c = config_lib.load_config("nerfw_demo")
-  c.unlock()
-  c.train_dir = "runs/nerfu_demo"
-  return nerfw.variant(c, "u")
+  return nerfw.variant(
+      config_lib.variant("nerfw_demo", train_dir="runs/nerfu_demo"), "u")

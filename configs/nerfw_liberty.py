@@ -23,19 +23,14 @@ transient head is what takes passers-by and boats out of the static scene.
 """
 
 from jaxnerf.engine import config as config_lib
-from jaxnerf.methods import instant_ngp, nerfw
+from jaxnerf.methods import nerfw
 
 
 def get_config():
-  c = config_lib.method_config("nerfw_ngp")
-  config_lib.scene(c, "colmap", "data/liberty40", "runs/nerfw_liberty",
-                   center_method="focus", factor=4)
-  instant_ngp.unbounded_capture(c)
-  c.sampler = "proposal"
-  c.batch_size = 2048  # x 32 field intervals: 2^16 samples a step
-  c.max_steps = 4000  # not run as written (row W4 ran 12 minutes)
-  c.save_every = 1000
-  c.render_every = 0
-  c.chunk = 4096
-  c.render_path_frames = 60
-  return nerfw.variant(c, "w")
+  return nerfw.variant(config_lib.variant(
+      "instant_ngp_capture", method="nerfw_ngp", layout="colmap",
+      data_dir="data/liberty40", train_dir="runs/nerfw_liberty", factor=4,
+      sampler="proposal",
+      batch_size=2048,  # x 32 field intervals: 2^16 samples a step
+      max_steps=4000,  # not run as written (row W4 ran 12 minutes)
+      render_path_frames=60), "w")

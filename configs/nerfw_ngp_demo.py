@@ -27,10 +27,7 @@ from jaxnerf.methods import nerfw
 
 
 def get_config():
-  c = config_lib.with_method("instant_ngp_demo", "nerfw_ngp")
-  c.data_dir = "data/lego_wild_100"
-  c.train_dir = "runs/nerfw_ngp_demo"
-  c.transient_warmup_steps = 400
-  c.lambda_u = 0.01
-  c.beta_max = 1.0
-  return nerfw.variant(c, "w")
+  return nerfw.variant(config_lib.variant(
+      "instant_ngp_demo", method="nerfw_ngp", data_dir="data/lego_wild_100",
+      train_dir="runs/nerfw_ngp_demo", transient_warmup_steps=400,
+      lambda_u=0.01, beta_max=1.0), "w")

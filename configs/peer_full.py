@@ -9,10 +9,7 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  c = config_lib.method_config("nerf")  # NeRF's defaults: the full MLP
-  config_lib.scene(c, "blender", "data/lego_100", "runs/peer_full")
-  c.batch_size = 1024
-  c.lr_init, c.lr_final = 5e-4, 5e-5
-  c.max_steps = 200_000
-  c.chunk = 4096
-  return c
+  # NeRF's defaults: the full MLP.
+  return config_lib.new("nerf", "blender", "data/lego_100", "runs/peer_full",
+                        batch_size=1024, lr_init=5e-4, lr_final=5e-5,
+                        max_steps=200_000, chunk=4096)

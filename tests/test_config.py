@@ -84,3 +84,62 @@ def test_nerfw_ngp_demo_is_instant_ngp_demo_with_codes():
   assert wild.sampler == "proposal"
   assert wild.transient_warmup_steps == 400
   assert wild.appearance_dim > 0 and wild.transient_dim > 0
+
+
+@pytest.mark.parametrize("name,base,differ", [
+    ("nerfa_demo", "nerfw_demo", {"train_dir", "transient_dim"}),
+    ("nerfu_demo", "nerfw_demo",
+     {"train_dir", "appearance_dim", "test_time_steps"}),
+    ("nerfa_ngp_demo", "nerfw_ngp_demo", {"train_dir", "transient_dim"}),
+    ("tnerf_demo", "dnerf_demo", {"train_dir", "deformation", "max_steps"}),
+    ("peer_small", "peer_full",
+     {"train_dir", "num_coarse_samples", "num_fine_samples", "netdepth",
+      "netwidth", "netwidth_condition"}),
+])
+def test_a_variant_config_differs_from_its_base_by_its_delta(name, base,
+                                                             differ):
+  a, b = config_lib.load_config(name), config_lib.load_config(base)
+  assert set(a) == set(b)
+  assert {k for k in a if a[k] != b[k]} == differ
+
+
+def _config_file(tmp_path, name, body):
+  path = tmp_path / f"{name}.py"
+  path.write_text("from jaxnerf.engine import config as config_lib\n"
+                  f"def get_config():\n  return {body}\n")
+  return str(path)
+
+
+def test_variant_sets_method_layout_and_fields_and_locks(tmp_path):
+  base = _config_file(tmp_path, "base", (
+      "config_lib.new('nerf', 'blender', 'data/x', 'runs/x', "
+      "batch_size=123, netdepth=3)"))
+  c = config_lib.load_config(_config_file(tmp_path, "var", (
+      f"config_lib.variant({base!r}, method='mipnerf', layout='llff', "
+      "train_dir='runs/y', max_steps=7)")))
+  mip = config_lib.method_config("mipnerf")
+  assert c.method == "mipnerf" and "ray_shape" in c
+  # What the base set carries over; the layout's data fields replace the
+  # base's scene; the rest are mipnerf's defaults.
+  assert (c.batch_size, c.netdepth, c.data_dir) == (123, 3, "data/x")
+  assert (c.dataset_type, c.near, c.far, c.factor) == ("llff", 0.0, 1.0, 4)
+  assert (c.train_dir, c.max_steps) == ("runs/y", 7)
+  assert c.lr_init == mip.lr_init
+  assert list(c) == list(mip)  # the method's field order
+  with pytest.raises(AttributeError):
+    c.new_field = 1  # locked
+
+
+@pytest.mark.parametrize("body,match", [
+    ("config_lib.variant('demo', batch_sise=1)",
+     r"var\.py: 'batch_sise' is not a field of method 'nerf'"),
+    ("config_lib.new('nerf', 'blender', 'd', 't', hash_levels=4)",
+     r"var\.py: 'hash_levels' is not a field of method 'nerf'"),
+    ("config_lib.variant('demo', layout='lff')",
+     r"var\.py: scene layout 'lff' is not one of blender, llff"),
+    ("config_lib.variant('dmeo')", r"var\.py: --config: no config 'dmeo'"),
+])
+def test_a_config_files_mistake_is_one_line_naming_file_and_field(
+    tmp_path, body, match):
+  with pytest.raises(ConfigError, match=match):
+    config_lib.load_config(_config_file(tmp_path, "var", body))

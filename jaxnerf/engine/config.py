@@ -6,7 +6,9 @@ the command line with ml_collections.config_flags.
 sets `batch_size`. A config is the engine's fields (`base_config`) plus the
 fields of its method (`jaxnerf/methods/<method>.py`), merged by
 `method_config`; `scene` fills the data fields of a known scene layout.
-Field names follow JaxNeRF's flags.
+A config file is a root (`new`: a method on a scene, with the fields it
+changes) or a delta of another config (`variant`), so no settings are
+written twice. Field names follow JaxNeRF's flags.
 """
 
 from __future__ import annotations
@@ -170,13 +172,61 @@ SCENES = {
 def scene(c: ml_collections.ConfigDict, layout: str, data_dir: str,
           train_dir: str, **fields) -> ml_collections.ConfigDict:
   """Sets the data fields of a scene in `layout` (a key of SCENES), then
-  `fields` (overrides of any field). Returns `c`."""
-  c.update(SCENES[layout])
+  `fields` (overrides of any field). Returns `c`.
+
+  Raises:
+    ConfigError: an unknown layout or field (a config file's mistake).
+  """
+  _set_layout(c, layout)
   c.data_dir = data_dir
   c.train_dir = train_dir
+  return _set_fields(c, fields)
+
+
+def new(method: str, layout: str, data_dir: str, train_dir: str,
+        **fields) -> ml_collections.ConfigDict:
+  """A config file's root: method `method`'s config on a scene in `layout`
+  (`scene`), with `fields` set.
+
+  Raises:
+    ConfigError: an unknown layout or field.
+  """
+  return scene(method_config(method), layout, data_dir, train_dir, **fields)
+
+
+def variant(base: str, *, method: str = "", layout: str = "",
+            **fields) -> ml_collections.ConfigDict:
+  """A config file as a delta of config `base` (a name or path): its
+  method replaced by `method` (with_method's rule: what `base` sets and
+  `method` shares carries over), the data fields of `layout` set (SCENES),
+  then `fields`. Returns it locked, as load_config.
+
+  Raises:
+    ConfigError: an unknown base, layout or field.
+  """
+  c = with_method(base, method) if method else load_config(base)
+  if layout:
+    _set_layout(c, layout)
+  c = _set_fields(c, fields)
+  c.lock()
+  return c
+
+
+def _set_layout(c: ml_collections.ConfigDict, layout: str) -> None:
+  if layout not in SCENES:
+    raise ConfigError(f"scene layout {layout!r} is not one of "
+                      f"{', '.join(SCENES)}")
+  c.update(SCENES[layout])
+
+
+def _set_fields(c: ml_collections.ConfigDict,
+                fields: dict) -> ml_collections.ConfigDict:
+  """Sets existing fields only: a misspelt name fails instead of adding a
+  field that nothing reads."""
   for key, value in fields.items():
     if key not in c:
-      raise ValueError(f"scene(): {key!r} is not a field of this config")
+      raise ConfigError(f"{key!r} is not a field of method {c.method!r}'s "
+                        "config")
     c[key] = value
   return c
 
@@ -206,7 +256,10 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
   spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"{path}: defines no get_config()")
-  config = module.get_config()
+  try:
+    config = module.get_config()
+  except ConfigError as e:  # new / variant / scene: a field or base
+    raise ConfigError(f"{path}: {e}") from None
   config.lock()
   return config
 
