@@ -8,6 +8,7 @@ import numpy as np
 from analytic_fields import SphereField
 from jaxnerf.baked import bake as baking, render
 from jaxnerf.core import cameras, metrics
+from jaxnerf.core.rays import Rays
 from jaxnerf.fields import encoding
 from jaxnerf.render import compositing
 from test_baking import ring_rays
@@ -73,8 +74,8 @@ def test_constant_medium_renders_the_analytic_opacity_and_colour():
       .to_device()
   origins = np.array([[-3.0, 0.1, 0.3], [0.2, -4.0, 0.05]], np.float32)
   directions = np.array([[1.0, 0, 0], [0, 1.0, 0]], np.float32)
-  rays = jax.tree.map(jnp.asarray, __import__("jaxnerf.core.rays").rays.Rays
-                      .create(origins, directions, 0.0, 10.0))
+  rays = jax.tree.map(jnp.asarray,
+                      Rays.create(origins, directions, 0.0, 10.0))
   out = render.Renderer(grid, chunk=4).render_rays(rays)
   acc = 1 - np.exp(-sigma * 2.0)
   colour = 1 / (1 + np.exp(-c * encoding._SH_C0))

@@ -30,7 +30,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 _REEXEC = """
 import os, sys
 sys.path.insert(0, {root!r})
-from jaxnerf import host_memory
+from jaxnerf.engine import host_memory
 print("start", os.environ.get("GLIBC_TUNABLES"), flush=True)
 host_memory.reexec_with_huge_pages()
 print("done", os.environ.get("GLIBC_TUNABLES"), sys.argv[1:])

@@ -253,7 +253,7 @@ def test_plugin_method_trains_and_evaluates_through_train_py(toy_package,
   by eval.py, and test-time optimisation scored on the right half."""
   config_path = tmp_path / "toy_config.py"
   config_path.write_text(f'''
-from jaxnerf import config as config_lib
+from jaxnerf.engine import config as config_lib
 
 
 def get_config():
