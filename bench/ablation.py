@@ -7,10 +7,12 @@ wall-clock marks by bench/quality_vs_time.py's loop, in one process.
       --variant base= --variant jitter=ray_jitter=cone \
       --variant "res256=hash_max_resolution=256" \
       --variant "both=ray_jitter=cone,hash_max_resolution=256" \
-      [--override FIELD=VALUE ...] [--json out.json]
+      [--config.FIELD=VALUE ...] [--json out.json]
 
 A variant is NAME=FIELD=VALUE[,FIELD=VALUE...] (`NAME=` for the config as
-written); --override applies to every variant. Prints each variant's
+written): each FIELD=VALUE is a `--config.FIELD=VALUE` of that variant.
+`--config.FIELD=VALUE` arguments apply to every variant (--data_dir DIR is
+--config.data_dir=DIR). Prints each variant's
 quality_vs_time table, then one table: test PSNR at every mark, the
 training-batch PSNR and its gap to the test PSNR at the last mark, and
 seconds per step as a ratio to the first variant (same process, same
@@ -19,13 +21,12 @@ machine state).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
 
 import quality_vs_time
-from jaxnerf.engine import cli, host_memory
+from jaxnerf.engine import cli
 from jaxnerf.errors import ConfigError
 
 
@@ -54,23 +55,31 @@ def print_summary(variants, results) -> None:
           f"({result['steady_s_per_step'] / max(base_s, 1e-9):.2f}) |")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--config", default="instant_ngp_demo")
+def flags():
+  parser = cli.FlagParser(prog="bench/ablation.py",
+                          description=__doc__.split("\n")[0])
+  parser.add_argument("--config", default="instant_ngp_demo",
+                      help="the config every variant changes")
   parser.add_argument("--variant", action="append", required=True)
-  parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5])
-  parser.add_argument("--data_dir", default="")
-  parser.add_argument("--test_views", type=int, default=0)
-  parser.add_argument("--override", nargs="*", default=[])
+  parser.add_argument("--marks", nargs="+", type=cli.number(above=0.0),
+                      default=[1, 2, 5])
+  parser.add_config_field("--data_dir", "data_dir",
+                          help="= --config.data_dir")
+  parser.add_argument("--test_views", type=cli.integer(0), default=0)
   parser.add_argument("--json", default="")
-  args = parser.parse_args()
+  return parser
+
+
+def job(overrides, args):
   variants = [parse_variant(v) for v in args.variant]
+  # Every variant's config before any work.
+  configs = [overrides.load(args.config, *(f"--config.{f}" for f in fields))
+             for _, fields in variants]
   results = []
-  for name, fields in variants:
+  for (name, fields), config in zip(variants, configs):
     run_args = copy.copy(args)
-    run_args.override = list(args.override) + fields
     run_args.mark_unit = "minutes"
-    result = quality_vs_time.run(args.config, run_args)
+    result = quality_vs_time.run(args.config, config, run_args)
     result.update(variant=name, overrides=fields)
     quality_vs_time.print_table(result)
     results.append(result)
@@ -80,6 +89,9 @@ def main():
   print_summary(variants, results)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/ablation.py", job, flags(), argv, config=cli.EACH)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()
-  sys.exit(cli.guarded(main))
+  sys.exit(main())

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxnerf.baked import bake as baking, finetune as baked_finetune, render
 from jaxnerf.core import cameras
-from jaxnerf.engine import cli, evaluator, host_memory, parallel, runs
+from jaxnerf.engine import cli, evaluator, parallel, runs
 from jaxnerf.export import geometry
 from jaxnerf.data.dataset import load_dataset
 
@@ -75,7 +75,7 @@ def mesh_picture(path, verts, faces, colours, size=480):
   image.save(path)
 
 
-def main(config, args):
+def job(config, args):
   mesh = parallel.make_mesh()
   out = {}
   test = load_dataset(config, config.eval_split)
@@ -149,12 +149,19 @@ def main(config, args):
     print(f"{size}x{size}: field {f:.3f} s, baked {b:.3f} s ({f / b:.1f}x)")
 
 
-if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()
+def flags():
   parser = cli.FlagParser(prog="bench/bake_lego.py")
-  parser.add_argument("--resolution", type=int, default=256)
-  parser.add_argument("--finetune_steps", type=int, default=1000)
-  parser.add_argument("--mesh_resolution", type=int, default=256)
-  parser.add_argument("--threshold", type=float, default=10.0)
+  parser.add_argument("--resolution", type=cli.integer(1), default=256)
+  parser.add_argument("--finetune_steps", type=cli.integer(0), default=1000)
+  parser.add_argument("--mesh_resolution", type=cli.integer(2), default=256)
+  parser.add_argument("--threshold", type=cli.number(), default=10.0)
   parser.add_argument("--picture", default="")
-  sys.exit(cli.run_with_flags(sys.argv, "bench/bake_lego.py", parser, main))
+  return parser
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/bake_lego.py", job, flags(), argv)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

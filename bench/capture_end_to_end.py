@@ -23,7 +23,6 @@ counts its recorded time. --data defaults to $JAXNERF_SHARED_DATA, else
 ../shared/data.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import time
 import numpy as np
 
 from jaxnerf.data import colmap_model
+from jaxnerf.engine import cli
 from jaxnerf.posing import pipeline, sfm
 from jaxnerf.posing.capture import Log
 from jaxnerf.data.loaders import llff, nerfstudio
@@ -219,18 +219,27 @@ def cake(args):
           f" {t:.0f} s)")
 
 
-def main(argv):
-  p = argparse.ArgumentParser()
+def flags():
+  p = cli.FlagParser(prog="bench/capture_end_to_end.py",
+                     description=__doc__.split("\n")[0])
   p.add_argument("--scene", choices=["fern", "cake"], required=True)
   p.add_argument("--work", default="/tmp/capture_end_to_end")
   p.add_argument("--data", default=DATA)
   p.add_argument("--sfm_dir", default=None)
-  p.add_argument("--steps", type=int, default=2000)
-  p.add_argument("--minutes", type=float, default=0.0)
+  p.add_argument("--steps", type=cli.integer(1), default=2000)
+  p.add_argument("--minutes", type=cli.number(0.0), default=0.0)
   p.add_argument("--orbit", default=None, help="cake: write an orbit GIF")
-  args = p.parse_args(argv)
+  return p
+
+
+def job(args):
   {"fern": fern, "cake": cake}[args.scene](args)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/capture_end_to_end.py", job, flags(), argv,
+                  config=cli.NONE)
+
+
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  sys.exit(main())

@@ -24,13 +24,16 @@ the object and the number of table parameters against training pixels.
 
   flock /tmp/cpu.lock python bench/generalisation.py \
       --configs instant_ngp_demo --marks 1 2 5 10 15 --data_dir data/lego_100 \
-      [--override FIELD=VALUE ...] [--json out.json]
+      [--config.FIELD=VALUE ...] [--json out.json]
+
+`--config.FIELD=VALUE` sets the field in every config (--data_dir DIR is
+--config.data_dir=DIR).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 
 import jax
 import numpy as np
@@ -38,7 +41,7 @@ import numpy as np
 import quality_vs_time
 from jaxnerf.core import cameras as cameras_lib
 from jaxnerf.fields import hashgrid
-from jaxnerf.engine import host_memory, parallel, training
+from jaxnerf.engine import cli, parallel, training
 from jaxnerf.core import metrics
 from jaxnerf.methods import base
 
@@ -177,21 +180,27 @@ def print_capacity(config, train) -> None:
           f"{(lv.resolution + 1)**3 / lv.size:7.1f} vertices per entry")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def flags():
+  parser = cli.FlagParser(prog="bench/generalisation.py",
+                          description=__doc__.split("\n")[0])
   parser.add_argument("--configs", nargs="+", default=["instant_ngp_demo"])
-  parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5])
+  parser.add_argument("--marks", nargs="+", type=cli.number(above=0.0),
+                      default=[1, 2, 5])
   parser.add_argument("--mark_unit", choices=("minutes", "steps"),
                       default="minutes")
-  parser.add_argument("--data_dir", default="")
-  parser.add_argument("--test_views", type=int, default=0)
-  parser.add_argument("--train_views", type=int, default=4)
-  parser.add_argument("--supersample", type=int, default=1,
+  parser.add_config_field("--data_dir", "data_dir",
+                          help="= --config.data_dir, for every config")
+  parser.add_argument("--test_views", type=cli.integer(0), default=0)
+  parser.add_argument("--train_views", type=cli.integer(1), default=4)
+  parser.add_argument("--supersample", type=cli.integer(1), default=1,
                       help="k: test views also rendered with k x k rays "
                       "per pixel (1: not)")
-  parser.add_argument("--override", nargs="*", default=[])
   parser.add_argument("--json", default="")
-  args = parser.parse_args()
+  return parser
+
+
+def job(overrides, args):
+  configs = quality_vs_time.load(overrides, args.configs)
   results = []
   printed = set()
 
@@ -204,8 +213,9 @@ def main():
       printed.add(config.method)
     return score(*a)
 
-  for spec in args.configs:
-    results.append(quality_vs_time.run(spec, args, score=score_and_capacity))
+  for spec, config in zip(args.configs, configs):
+    results.append(quality_vs_time.run(spec, config, args,
+                                       score=score_and_capacity))
   for result in results:
     quality_vs_time.print_table(result)
     keys = [k for k in result["rows"][0]
@@ -221,6 +231,10 @@ def main():
       json.dump(results, f, indent=1)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/generalisation.py", job, flags(), argv,
+                  config=cli.EACH)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
-  main()
+  sys.exit(main())

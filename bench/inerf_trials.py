@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from jaxnerf.engine import cli, host_memory
+from jaxnerf.engine import cli
 
 ROT_OK_DEG, TRANS_OK = 5.0, 0.05
 ANGLE_BINS_DEG = (0, 10, 20, 30, 40)
@@ -107,7 +107,7 @@ def flags():
   return p
 
 
-def main(config, args):
+def job(config, args):
   import jax
   import jax.numpy as jnp
   from jaxnerf.engine import evaluator, parallel, training
@@ -226,7 +226,9 @@ def main(config, args):
       json.dump(report, f, indent=1)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/inerf_trials.py", job, flags(), argv)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()
-  sys.exit(cli.run_with_flags(sys.argv, "bench/inerf_trials.py", flags(),
-                              main))
+  sys.exit(main())

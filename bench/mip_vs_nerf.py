@@ -16,12 +16,12 @@ With --single_scale both train and test on the original 100x100 Blender
 scene instead (the paper's single-scale comparison).
 """
 
-import argparse
 import json
 import os
+import sys
 import time
 
-from jaxnerf.engine import host_memory
+from jaxnerf.engine import cli
 from jaxnerf.engine import config as config_lib
 from jaxnerf.engine import evaluator, trainer
 from jaxnerf.data.loaders import multiscale
@@ -59,21 +59,30 @@ def method_config(method: str, data_dir: str, train_dir: str, minutes: float,
   return c
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--minutes", type=float, default=7.0,
+def flags():
+  parser = cli.FlagParser(prog="bench/mip_vs_nerf.py",
+                          description=__doc__.splitlines()[0])
+  parser.add_argument("--minutes", type=cli.number(above=0.0), default=7.0,
                       help="training wall time per method")
-  parser.add_argument("--test_views", type=int, default=10)
+  parser.add_argument("--test_views", type=cli.integer(1), default=10)
   parser.add_argument("--work_dir", default="/tmp/jaxnerf_mip_vs_nerf")
   parser.add_argument("--blender_dir",
                       default=os.path.join(REPO, "data", "lego_100"))
   parser.add_argument("--methods", default="nerf,mipnerf")
-  parser.add_argument("--steps", type=int, default=0,
+  parser.add_argument("--steps", type=cli.integer(0), default=0,
                       help="train this many steps each instead of --minutes")
   parser.add_argument("--single_scale", action="store_true",
                       help="train and test on --blender_dir as it is")
-  args = parser.parse_args()
+  return parser
 
+
+def job(args):
+  from jaxnerf.errors import ConfigError
+  for method in args.methods.split(","):  # before any work
+    train_dir = os.path.join(args.work_dir, method)
+    if os.path.isdir(train_dir):
+      raise ConfigError(f"--work_dir: {train_dir} exists; remove it or give "
+                        "another --work_dir")
   data_dir = os.path.join(args.work_dir, "lego_multiscale")
   if args.single_scale:
     data_dir = args.blender_dir
@@ -83,8 +92,6 @@ def main():
   results = {}
   for method in args.methods.split(","):
     train_dir = os.path.join(args.work_dir, method)
-    if os.path.isdir(train_dir):
-      raise SystemExit(f"{train_dir} exists; remove it or use --work_dir")
     c = method_config(method, data_dir, train_dir, args.minutes,
                       args.test_views, args.single_scale, args.steps)
     t0 = time.time()
@@ -124,6 +131,10 @@ def main():
           f"(incl. compile), eval {r['seconds_per_image']:.2f} s/image")
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/mip_vs_nerf.py", job, flags(), argv,
+                  config=cli.NONE)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
-  main()
+  sys.exit(main())

@@ -4,7 +4,7 @@ images (scripts/make_lego_in_the_wild.py; test images are always clean).
 
   flock /tmp/cpu.lock python bench/nerfw_lego_wild.py --family ngp \
       --minutes 5 --cases color both clean [--work DIR] [--test_views N] \
-      [--override FIELD=VALUE ...]   # --config.FIELD=VALUE for every run
+      [--config.FIELD=VALUE ...]   # passed on to every train.py / eval.py
 
 Cases: `color` (gain/offset; NeRF vs NeRF-A), `occluders` (NeRF vs
 NeRF-U), `both` (NeRF vs NeRF-W, the committed data/lego_wild_100) and
@@ -22,7 +22,6 @@ mean PSNR / SSIM (NeRF's over the whole image).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -30,6 +29,8 @@ import sys
 import time
 
 import numpy as np
+
+from jaxnerf.engine import cli
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {  # case: (data, the NeRF-W variant)
@@ -74,10 +75,9 @@ def right_half_psnr(eval_dir: str, data_dir: str, names: list[str]) -> float:
 
 def train_and_eval(config: str, data_dir: str, train_dir: str,
                    minutes: float, test_views: int,
-                   overrides: list[str]) -> dict:
+                   overrides: tuple[str, ...]) -> dict:
   common = [f"--config={config}", f"--config.data_dir={data_dir}",
-            f"--config.train_dir={train_dir}",
-            *[f"--config.{o}" for o in overrides]]
+            f"--config.train_dir={train_dir}", *overrides]
   t0 = time.time()
   subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"),
                   *common, f"--config.max_time_minutes={minutes}",
@@ -103,30 +103,41 @@ def train_and_eval(config: str, data_dir: str, train_dir: str,
           "psnr_right_half": right_half_psnr(eval_dir, data_dir, names)}
 
 
-def main() -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def configs_of(case: str, args) -> list[str]:
+  configs = [BASELINES[args.family],
+             variant_config(args.family, CASES[case][1])]
+  if args.only:
+    configs = configs[:1] if args.only == "baseline" else configs[1:]
+  return configs
+
+
+def flags():
+  parser = cli.FlagParser(prog="bench/nerfw_lego_wild.py",
+                          description=__doc__.split("\n")[0])
   parser.add_argument("--family", choices=sorted(BASELINES), default="ngp")
-  parser.add_argument("--minutes", type=float, default=5.0)
+  parser.add_argument("--minutes", type=cli.number(above=0.0), default=5.0)
   parser.add_argument("--cases", nargs="+", choices=sorted(CASES),
                       default=["color", "both", "clean"])
   parser.add_argument("--work", default="/tmp/nerfw_lego_wild")
-  parser.add_argument("--test_views", type=int, default=0)
+  parser.add_argument("--test_views", type=cli.integer(0), default=0)
   parser.add_argument("--only", choices=("baseline", "variant"), default=None)
-  parser.add_argument("--override", nargs="*", default=[],
-                      help="FIELD=VALUE: --config.FIELD=VALUE for every run")
-  args = parser.parse_args()
+  return parser
+
+
+def job(overrides, args) -> int:
+  # The --config.FIELD=VALUE arguments, checked on every config before the
+  # first run (then passed on as given).
+  for case in args.cases:
+    for config in configs_of(case, args):
+      overrides.load(config)
   os.makedirs(args.work, exist_ok=True)
   results = []
   for case in args.cases:
     data_dir = data_for(case, args.work)
-    configs = [BASELINES[args.family],
-               variant_config(args.family, CASES[case][1])]
-    if args.only:
-      configs = configs[:1] if args.only == "baseline" else configs[1:]
-    for config in configs:
+    for config in configs_of(case, args):
       row = train_and_eval(config, data_dir,
                            os.path.join(args.work, f"{case}_{config}"),
-                           args.minutes, args.test_views, args.override)
+                           args.minutes, args.test_views, overrides.args)
       row["case"] = case
       results.append(row)
       print(json.dumps(row), flush=True)
@@ -139,6 +150,11 @@ def main() -> int:
           f"{r['train_s']:>8.0f} {r['psnr_right_half']:>16.2f} "
           f"{r['psnr_eval']:>10.2f} {r['ssim_eval']:>6.3f}")
   return 0
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/nerfw_lego_wild.py", job, flags(), argv,
+                  config=cli.EACH)
 
 
 if __name__ == "__main__":

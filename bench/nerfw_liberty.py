@@ -4,7 +4,7 @@ same hash-grid field without embeddings, at the same training wall time.
   flock /tmp/cpu.lock python bench/nerfw_liberty.py \
       --data ../shared/data/phototourism/liberty40 --minutes 12 \
       [--work DIR] [--gif docs/liberty_appearance.gif] \
-      [--override FIELD=VALUE ...]   # --config.FIELD=VALUE for both runs
+      [--config.FIELD=VALUE ...]   # passed on to both runs' commands
 
 The photos and model are only read: the work folder links them and holds
 images_4/ (scripts/downscale_images.py) and the two runs. Both are scored
@@ -17,13 +17,14 @@ another's (eval.py render_path with path_rows_from/to) and writes a GIF.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
 import subprocess
 import sys
 import time
+
+from jaxnerf.engine import cli
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The same field: no appearance codes, no transient head, nothing to fit.
@@ -51,14 +52,14 @@ def latest_eval(train_dir: str, split: str = "test") -> str:
 
 
 def config_args(scene: str, train_dir: str, factor: int,
-                overrides: list[str]) -> list[str]:
+                overrides: tuple[str, ...]) -> list[str]:
   return ["--config=nerfw_liberty", f"--config.data_dir={scene}",
           f"--config.train_dir={train_dir}", f"--config.factor={factor}",
-          *[f"--config.{o}" for o in overrides]]
+          *overrides]
 
 
 def run(name: str, extra: list[str], scene: str, work: str, minutes: float,
-        factor: int, overrides: list[str]) -> dict:
+        factor: int, overrides: tuple[str, ...]) -> dict:
   train_dir = os.path.join(work, name)
   common = config_args(scene, train_dir, factor, overrides) + extra
   t0 = time.time()
@@ -80,7 +81,8 @@ def run(name: str, extra: list[str], scene: str, work: str, minutes: float,
 
 
 def appearance_gif(scene: str, work: str, factor: int, rows: list[int],
-                   frames: int, gif: str, overrides: list[str]) -> None:
+                   frames: int, gif: str, overrides: tuple[str, ...]
+                   ) -> None:
   import imageio.v3 as iio
   train_dir = os.path.join(work, "nerfw")
   common = config_args(scene, train_dir, factor, overrides)
@@ -97,36 +99,47 @@ def appearance_gif(scene: str, work: str, factor: int, rows: list[int],
   print(f"{gif}: {len(clip)} frames from {video}")
 
 
-def main() -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def flags():
+  p = cli.FlagParser(prog="bench/nerfw_liberty.py",
+                     description=__doc__.split("\n")[0])
   p.add_argument("--data", required=True,
                  help="a phototourism scene: images/ and sparse/0")
-  p.add_argument("--minutes", type=float, default=12.0)
-  p.add_argument("--factor", type=int, default=4)
+  p.add_argument("--minutes", type=cli.number(above=0.0), default=12.0)
+  p.add_argument("--factor", type=cli.integer(1), default=4)
   p.add_argument("--work", default="/tmp/nerfw_liberty")
   p.add_argument("--only", choices=("nerfw", "no_embeddings"), default=None)
   p.add_argument("--gif", default=None)
-  p.add_argument("--gif_rows", type=int, nargs=2, default=[3, 20],
+  p.add_argument("--gif_rows", type=cli.integer(0), nargs=2, default=[3, 20],
                  help="training photos whose appearances the GIF blends")
-  p.add_argument("--gif_frames", type=int, default=24)
-  p.add_argument("--override", nargs="*", default=[],
-                 help="FIELD=VALUE: --config.FIELD=VALUE for both runs")
-  args = p.parse_args()
+  p.add_argument("--gif_frames", type=cli.integer(1), default=24)
+  return p
+
+
+def job(overrides, args) -> int:
+  runs = [("nerfw", []), ("no_embeddings", NO_EMBEDDINGS)]
+  runs = [(name, extra) for name, extra in runs
+          if not args.only or name == args.only]
+  # The --config.FIELD=VALUE arguments, checked before any work (then
+  # passed on as given).
+  for _, extra in runs:
+    overrides.load("nerfw_liberty", *extra)
   os.makedirs(args.work, exist_ok=True)
   scene = prepare(args.data, args.work, args.factor)
-  runs = [("nerfw", []), ("no_embeddings", NO_EMBEDDINGS)]
   for name, extra in runs:
-    if args.only and name != args.only:
-      continue
     row = run(name, extra, scene, args.work, args.minutes, args.factor,
-              args.override)
+              overrides.args)
     print(json.dumps(row), flush=True)
     with open(os.path.join(args.work, "results.json"), "a") as f:
       f.write(json.dumps(row) + "\n")
   if args.gif:
     appearance_gif(scene, args.work, args.factor, args.gif_rows,
-                   args.gif_frames, args.gif, args.override)
+                   args.gif_frames, args.gif, overrides.args)
   return 0
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/nerfw_liberty.py", job, flags(), argv,
+                  config=cli.EACH)
 
 
 if __name__ == "__main__":

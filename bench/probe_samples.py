@@ -21,30 +21,31 @@ from jaxnerf.engine import cli, evaluator, parallel, training
 from jaxnerf.data.dataset import load_dataset
 
 
-def main(argv):
-  def job(config):
-    mesh = parallel.make_mesh()
-    _, model, state = evaluator.restore_latest(config, mesh)
-    data = load_dataset(config, config.eval_split, max_images=1)
-    rays = data.image_rays(0).reshape(-1)
-    variables = parallel.to_host(training.variables_of(state))
-    with config.unlocked():
-      config.render_samples_per_ray = 1024
-    model = model.clone(config=config)
-    apply = jax.jit(lambda v, r: model.apply(
-        v, r, jax.random.PRNGKey(0), False)[-1]["stats"]["samples_per_ray"])
-    n = rays.shape[0]
-    means = []
-    for start in range(0, n - config.chunk + 1, config.chunk):
-      chunk = jax.tree.map(lambda x: x[start:start + config.chunk], rays)
-      means.append(float(apply(variables, chunk)))
-    worst = max(means)
-    print(f"samples per ray: mean {np.mean(means):.1f}, worst chunk "
-          f"{worst:.1f}; suggested render_samples_per_ray "
-          f"{8 * math.ceil(1.25 * worst / 8)}", flush=True)
+def job(config):
+  mesh = parallel.make_mesh()
+  _, model, state = evaluator.restore_latest(config, mesh)
+  data = load_dataset(config, config.eval_split, max_images=1)
+  rays = data.image_rays(0).reshape(-1)
+  variables = parallel.to_host(training.variables_of(state))
+  with config.unlocked():
+    config.render_samples_per_ray = 1024
+  model = model.clone(config=config)
+  apply = jax.jit(lambda v, r: model.apply(
+      v, r, jax.random.PRNGKey(0), False)[-1]["stats"]["samples_per_ray"])
+  n = rays.shape[0]
+  means = []
+  for start in range(0, n - config.chunk + 1, config.chunk):
+    chunk = jax.tree.map(lambda x: x[start:start + config.chunk], rays)
+    means.append(float(apply(variables, chunk)))
+  worst = max(means)
+  print(f"samples per ray: mean {np.mean(means):.1f}, worst chunk "
+        f"{worst:.1f}; suggested render_samples_per_ray "
+        f"{8 * math.ceil(1.25 * worst / 8)}", flush=True)
 
-  return cli.run(argv, "bench/probe_samples.py", job)
+
+def main(argv=None) -> int:
+  return cli.main("bench/probe_samples.py", job, argv=argv)
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  sys.exit(main())

@@ -9,10 +9,12 @@ they share the machine state.
 
   flock /tmp/cpu.lock python bench/quality_vs_time.py \
       --configs demo instant_ngp_demo --marks 1 2 5 10 \
-      --data_dir data/lego_100 [--test_views 0] [--override FIELD=VALUE ...]
+      --data_dir data/lego_100 [--test_views 0] [--config.FIELD=VALUE ...]
       [--json out.json]
 
 A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
+`--config.FIELD=VALUE` sets the field in every config, as a command's
+`--config.FIELD=VALUE` (--data_dir DIR is --config.data_dir=DIR).
 
 Prints a table per config (minutes, steps, test PSNR and SSIM, the
 training-batch PSNR of the last 50 steps, rays/s, the machine's 1-minute
@@ -23,18 +25,17 @@ of training throughput: rays/s counts the rays that contributed to the loss
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
+import sys
 import time
 
 import jax
 import numpy as np
 
-from jaxnerf.engine import host_memory
-from jaxnerf.engine import config as config_lib
-from jaxnerf.engine import evaluator, parallel, trainer, training
+from jaxnerf.engine import cli, evaluator, parallel, trainer, training
+from jaxnerf.errors import ConfigError
 from jaxnerf.core import metrics
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.methods import base
@@ -55,19 +56,34 @@ def evaluate(method, model, config, state, test, mesh,
   return dict(psnr=float(np.mean(psnrs)), ssim=float(np.mean(ssims)))
 
 
-def run(spec: str, args, score=None) -> dict:
-  """Trains one config (`name` or `name@marks`) and scores it at the marks.
+def load(overrides: cli.ConfigOverrides, specs: list[str]) -> list:
+  """The config of each spec (`name` or `name@marks`), every one before
+  any work: a bad override or mark stops the run at once.
+
+  Raises:
+    ConfigError: naming the spec, field or argument.
+  """
+  for spec in specs:
+    for mark in spec.partition("@")[2].split(","):
+      try:
+        ok = not mark or float(mark) > 0
+      except ValueError:
+        ok = False
+      if not ok:
+        raise ConfigError(f"--configs {spec}: the marks after @ are "
+                          "numbers > 0, comma-separated")
+  return [overrides.load(spec.partition("@")[0]) for spec in specs]
+
+
+def run(spec: str, config, args, score=None) -> dict:
+  """Trains `config` (of spec `name` or `name@marks`) and scores it at the
+  marks.
 
   score: (method, model, config, state, train, test, mesh) -> dict with at
     least psnr and ssim of the test split, and any further columns for the
     row (bench/generalisation.py); default: `evaluate`.
   """
   name, _, own_marks = spec.partition("@")
-  argv = [f"--config={name}", "--config.train_dir=unused"]
-  if args.data_dir:
-    argv.append(f"--config.data_dir={args.data_dir}")
-  argv += [f"--config.{field_value}" for field_value in args.override]
-  config = config_lib.parse_args(argv, "bench/quality_vs_time.py")
   mesh = parallel.make_mesh()
   train = load_dataset(config, "train")
   test = load_dataset(config, "test",
@@ -164,23 +180,29 @@ def print_table(result: dict) -> None:
           f"{r['rays_per_s']:.0f} | {r['load']:.1f} |")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def flags():
+  parser = cli.FlagParser(prog="bench/quality_vs_time.py",
+                          description=__doc__.split("\n")[0])
   parser.add_argument("--configs", nargs="+",
                       default=["demo", "instant_ngp_demo"])
-  parser.add_argument("--marks", nargs="+", type=float, default=[1, 2, 5, 10])
+  parser.add_argument("--marks", nargs="+", type=cli.number(above=0.0),
+                      default=[1, 2, 5, 10])
   parser.add_argument("--mark_unit", choices=("minutes", "steps"),
                       default="minutes",
                       help="marks in training minutes or in steps (steps: "
                       "comparisons that the machine's load does not skew)")
-  parser.add_argument("--data_dir", default="")
-  parser.add_argument("--test_views", type=int, default=0,
+  parser.add_config_field("--data_dir", "data_dir",
+                          help="= --config.data_dir, for every config")
+  parser.add_argument("--test_views", type=cli.integer(0), default=0,
                       help="evaluate the first N test views (0: all)")
-  parser.add_argument("--override", nargs="*", default=[],
-                      help="FIELD=VALUE applied to every config")
   parser.add_argument("--json", default="")
-  args = parser.parse_args()
-  results = [run(name, args) for name in args.configs]
+  return parser
+
+
+def job(overrides, args):
+  configs = load(overrides, args.configs)
+  results = [run(spec, config, args)
+             for spec, config in zip(args.configs, configs)]
   for result in results:
     print_table(result)
   for a in results:
@@ -193,6 +215,10 @@ def main():
       json.dump(results, f, indent=1)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/quality_vs_time.py", job, flags(), argv,
+                  config=cli.EACH)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
-  main()
+  sys.exit(main())

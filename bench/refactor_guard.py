@@ -16,7 +16,6 @@ Run both sides on the same machine; timing plays no part.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -127,20 +126,29 @@ def compare(args) -> int:
   return 0 if same else 1
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="bench/refactor_guard.py",
-                              allow_abbrev=False)
+def flags():
+  from jaxnerf.engine import cli
+  p = cli.FlagParser(prog="bench/refactor_guard.py")
   sub = p.add_subparsers(dest="what", required=True)
   r = sub.add_parser("record")
   r.add_argument("out")
-  r.add_argument("--steps", type=int, default=50)
+  r.add_argument("--steps", type=cli.integer(1), default=50)
   r.add_argument("--configs", default=DEFAULT_CONFIGS)
   r.add_argument("--cost", default=DEFAULT_COST)
   c = sub.add_parser("compare")
   c.add_argument("before")
   c.add_argument("after")
-  args = p.parse_args(argv)
+  return p
+
+
+def job(args) -> int:
   return record(args) if args.what == "record" else compare(args)
+
+
+def main(argv=None) -> int:
+  from jaxnerf.engine import cli
+  return cli.main("bench/refactor_guard.py", job, flags(), argv,
+                  config=cli.NONE)
 
 
 if __name__ == "__main__":

@@ -24,41 +24,41 @@ from jaxnerf.data import images
 from jaxnerf.data.dataset import load_dataset
 
 
-def main(argv):
-  out, n_frames, rest = None, 24, []
-  for arg in argv[1:]:
-    if arg.startswith("--out="):
-      out = arg.split("=", 1)[1]
-    elif arg.startswith("--frames="):
-      n_frames = int(arg.split("=", 1)[1])
-    else:
-      rest.append(arg)
+def flags():
+  p = cli.FlagParser(prog="bench/render_orbit.py")
+  p.add_argument("--out", required=True, help="the GIF")
+  p.add_argument("--frames", type=cli.integer(2), default=24)
+  return p
 
-  def job(config):
-    mesh = parallel.make_mesh()
-    method, model, state = evaluator.restore_latest(config, mesh)
-    data = load_dataset(config, "train")
-    path = cameras.arc_path(data.camtoworlds, n_frames)
-    rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
-                                data.near, data.far)
-    variables = parallel.to_host(training.variables_of(state))
-    variables["params"] = training.unseen_camera_params(
-        method, variables["params"], 1)
-    render = functools.partial(
-        training.make_render_fn(method, model, config),
-        parallel.put_replicated(variables, mesh), cameras=None,
-        step=state.step)
-    frames = []
-    for i in range(n_frames):
-      image = parallel.render_image(
-          render, jax.tree.map(lambda x, i=i: x[i], rays), config.chunk, mesh)
-      frames.append(images.to_uint8(np.clip(image["rgb"], 0, 1)))
-      print(f"frame {i + 1}/{n_frames}", flush=True)
-    frames = frames + frames[-2:0:-1]  # forth and back
-    iio.imwrite(out, np.stack(frames), duration=80, loop=0)
 
-  return cli.run(["render_orbit.py"] + rest, "bench/render_orbit.py", job)
+def job(config, args):
+  cli.check_output_file(args.out, "--out")  # before any work
+  mesh = parallel.make_mesh()
+  method, model, state = evaluator.restore_latest(config, mesh)
+  data = load_dataset(config, "train")
+  path = cameras.arc_path(data.camtoworlds, args.frames)
+  rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
+                              data.near, data.far)
+  variables = parallel.to_host(training.variables_of(state))
+  variables["params"] = training.unseen_camera_params(
+      method, variables["params"], 1)
+  render = functools.partial(
+      training.make_render_fn(method, model, config),
+      parallel.put_replicated(variables, mesh), cameras=None,
+      step=state.step)
+  frames = []
+  for i in range(args.frames):
+    image = parallel.render_image(
+        render, jax.tree.map(lambda x, i=i: x[i], rays), config.chunk, mesh)
+    frames.append(images.to_uint8(np.clip(image["rgb"], 0, 1)))
+    print(f"frame {i + 1}/{args.frames}", flush=True)
+  frames = frames + frames[-2:0:-1]  # forth and back
+  iio.imwrite(args.out, np.stack(frames), duration=80, loop=0)
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/render_orbit.py", job, flags(), argv)
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  sys.exit(main())

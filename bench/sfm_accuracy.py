@@ -16,7 +16,6 @@ all registered, RMS centre error < 2 % of the spread, mean rotation error
 < 1 degree.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -25,6 +24,7 @@ import time
 
 import numpy as np
 
+from jaxnerf.engine import cli
 from jaxnerf.posing import pipeline, sfm
 from jaxnerf.posing.capture import Log
 from jaxnerf.data.loaders import llff, nerfies, nerfstudio
@@ -92,12 +92,16 @@ def run_scene(name: str, data: str, work: str) -> dict:
       seconds=seconds, stage_seconds=report["seconds"])
 
 
-def main(argv):
-  p = argparse.ArgumentParser()
+def flags():
+  p = cli.FlagParser(prog="bench/sfm_accuracy.py",
+                     description=__doc__.split("\n")[0])
   p.add_argument("--scenes", default="fern,cake")
   p.add_argument("--work", default="/tmp/sfm_accuracy")
   p.add_argument("--data", default=DATA)
-  args = p.parse_args(argv)
+  return p
+
+
+def job(args):
   results = []
   for name in args.scenes.split(","):
     r = run_scene(name, args.data, args.work)
@@ -117,5 +121,10 @@ def main(argv):
     json.dump(results, f, indent=2)
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/sfm_accuracy.py", job, flags(), argv,
+                  config=cli.NONE)
+
+
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  sys.exit(main())

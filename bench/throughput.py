@@ -30,14 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnerf.core import cameras
-from jaxnerf.engine import config as config_lib
 from jaxnerf.fields import encoding, networks
-from jaxnerf.engine import host_memory, parallel, training
+from jaxnerf.engine import cli, parallel, training
 from jaxnerf import methods
-
-USAGE = ("usage: python bench/throughput.py [--config=NAME] "
-         "[--config.FIELD=VALUE ...] [--steps=N] [--render_chunks=N] "
-         "[--profile=DIR]")
 
 
 def mlp_macs_per_sample(config, executed: bool = False) -> tuple[int, int]:
@@ -158,27 +153,21 @@ def synthetic_data(config, num_images: int = 8, size: int = 64):
   return training.TrainData(rgb=rgb, rays=rays), None
 
 
-def parse(argv):
-  steps, render_chunks, profile, config_args = 10, 3, None, []
-  for arg in argv:
-    if arg.startswith("--steps="):
-      steps = int(arg.split("=", 1)[1])
-    elif arg.startswith("--render_chunks="):
-      render_chunks = int(arg.split("=", 1)[1])
-    elif arg.startswith("--profile="):
-      profile = arg.split("=", 1)[1]
-    else:
-      config_args.append(arg)
-  if not any(a.startswith("--config=") or a == "--config"
-             for a in config_args):
-    config_args.insert(0, "--config=blender")
-  config_args += ["--config.train_dir=unused", "--config.data_dir=unused"]
-  config = config_lib.parse_args(config_args, USAGE)
-  return config, steps, render_chunks, profile
+def flags():
+  p = cli.FlagParser(prog="bench/throughput.py",
+                     description="--config defaults to blender; its data "
+                     "and run folder are not used")
+  p.add_argument("--steps", type=cli.integer(1), default=10,
+                 help="timed training steps")
+  p.add_argument("--render_chunks", type=cli.integer(1), default=3,
+                 help="timed render calls")
+  p.add_argument("--profile", default=None,
+                 help="a jax.profiler trace of the timed steps, here")
+  return p
 
 
-def main(argv):
-  config, steps, render_chunks, profile = parse(argv[1:])
+def job(config, args):
+  steps, render_chunks, profile = args.steps, args.render_chunks, args.profile
   mesh = parallel.make_mesh()
   method, model, state = training.setup(config, jax.random.PRNGKey(0))
   state = parallel.put_replicated(state, mesh)
@@ -274,6 +263,10 @@ def main(argv):
   return report
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/throughput.py", job, flags(), argv,
+                  default_config="blender", paths=False)
+
+
 if __name__ == "__main__":
-  host_memory.reexec_with_huge_pages()  # faster XLA steps on CPU
-  main(sys.argv)
+  sys.exit(main())

@@ -22,6 +22,8 @@ import os
 import re
 import sys
 
+from jaxnerf.engine import cli
+
 # Host-side spans of the runtime and of Python, not XLA ops.
 NOT_OPS = re.compile(r"^(\$|Thunk|PjitFunction|Common|Slinky|Threadpool|"
                      r"Python|Parse|Handle|Allocate|Wait|end: )")
@@ -31,7 +33,8 @@ def op_times(trace_dir: str) -> collections.Counter:
   files = sorted(glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"),
                            recursive=True), key=os.path.getmtime)
   if not files:
-    raise SystemExit(f"error: no *.trace.json.gz under {trace_dir}")
+    from jaxnerf.errors import ConfigError
+    raise ConfigError(f"trace_dir: no *.trace.json.gz under {trace_dir}")
   with gzip.open(files[-1]) as f:
     events = json.load(f)["traceEvents"]
   times, counts = collections.Counter(), collections.Counter()
@@ -44,18 +47,20 @@ def op_times(trace_dir: str) -> collections.Counter:
   return times, counts
 
 
-def main(argv):
-  if len(argv) < 2:
-    raise SystemExit(__doc__)
-  calls, top = 1, 25
-  for arg in argv[2:]:
-    if arg.startswith("--calls="):
-      calls = int(arg.split("=", 1)[1])
-    elif arg.startswith("--top="):
-      top = int(arg.split("=", 1)[1])
-    else:
-      raise SystemExit(f"error: unknown argument {arg!r}\n{__doc__}")
-  times, counts = op_times(argv[1])
+def flags():
+  p = cli.FlagParser(prog="bench/trace_summary.py",
+                     description=__doc__.split("\n")[0])
+  p.add_argument("trace_dir", help="the --profile folder of throughput.py")
+  p.add_argument("--calls", type=cli.integer(1), default=1,
+                 help="profiled calls to divide by")
+  p.add_argument("--top", type=cli.integer(1), default=25,
+                 help="op kinds to print")
+  return p
+
+
+def job(args):
+  calls, top = args.calls, args.top
+  times, counts = op_times(args.trace_dir)
   total = sum(times.values())
   print(f"XLA ops: {total / calls:.1f} ms per call ({calls} call(s) traced)")
   for kind, ms in times.most_common(top):
@@ -63,5 +68,10 @@ def main(argv):
           f"{counts[kind] // calls:4d} x {kind}")
 
 
+def main(argv=None) -> int:
+  return cli.main("bench/trace_summary.py", job, flags(), argv,
+                  config=cli.NONE)
+
+
 if __name__ == "__main__":
-  main(sys.argv)
+  sys.exit(main())

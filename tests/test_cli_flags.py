@@ -20,6 +20,8 @@ from typing import Callable, Optional
 import pytest
 
 from conftest import REPO_ROOT
+from jaxnerf.engine import config as config_lib
+from jaxnerf.errors import UserError
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
 COMMANDS = ("train", "eval", "bake", "view", "export", "localize",
@@ -314,3 +316,124 @@ def test_a_bad_flag_from_the_shell(tmp_path):
       "error: bake.py: argument --step_ratio: expected a finite number > 0, "
       "got '0'"]
   assert os.listdir(tmp_path) == []
+
+
+# One argument layer: the commands' config and script flags, and bench/.
+
+BENCH = os.path.join(REPO_ROOT, "bench")
+BENCH_SCRIPTS = sorted(f[:-3] for f in os.listdir(BENCH) if f.endswith(".py"))
+# Arguments each bench script needs before a bad flag is the only error.
+BENCH_ARGS = {
+    "ablation": ["--variant", "base="],
+    "bake_lego": [f"--config={CONFIG}"],
+    "capture_end_to_end": ["--scene", "fern"],
+    "inerf_trials": [f"--config={CONFIG}"],
+    "nerfw_liberty": ["--data", "photos"],
+    "probe_samples": [f"--config={CONFIG}"],
+    "refactor_guard": ["compare", "a.json", "b.json"],
+    "render_orbit": [f"--config={CONFIG}", "--out=orbit.gif"],
+    "trace_summary": ["trace"],
+}
+
+
+def bench(name, monkeypatch):
+  monkeypatch.syspath_prepend(BENCH)  # bench scripts import each other
+  return importlib.import_module(name)
+
+
+def test_the_huge_page_reexec_and_argv_live_in_the_entry_wrapper_only():
+  for folder in ("bench", os.path.join("jaxnerf", "commands")):
+    for name in os.listdir(os.path.join(REPO_ROOT, folder)):
+      if not name.endswith(".py"):
+        continue
+      with open(os.path.join(REPO_ROOT, folder, name)) as f:
+        text = f.read()
+      for what in ("reexec_with_huge_pages", "sys.argv", "ArgumentParser(",
+                   "parse_args(", "--override"):
+        assert what not in text, (folder, name, what)
+
+
+@pytest.mark.parametrize("name", BENCH_SCRIPTS)
+def test_every_bench_script_runs_through_cli_main(name, tmp_path, capsys,
+                                                  monkeypatch):
+  module = bench(name, monkeypatch)
+  monkeypatch.chdir(tmp_path)
+  script = f"bench/{name}.py"
+  with pytest.raises(SystemExit) as e:
+    module.main([script, "--help"])
+  assert e.value.code == 0
+  out, _ = capsys.readouterr()
+  assert out.startswith(f"usage: {script}"), out[:200]
+  # An unknown flag (and an abbreviation) is one line naming it, before
+  # any work: nothing is written.
+  for bad in ("--nope=1", "--hel"):
+    code = module.main([script, *BENCH_ARGS.get(name, []), bad])
+    _, err = capsys.readouterr()
+    assert code == 1, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert bad in err, err
+  assert os.listdir(tmp_path) == []
+
+
+def test_bench_config_overrides_apply_to_every_config(monkeypatch):
+  from jaxnerf.engine import cli
+  qvt = bench("quality_vs_time", monkeypatch)
+  overrides, args = cli.parse(
+      ["q", "--configs", "demo", "instant_ngp_demo@1,2", "--config.chunk",
+       "512", "--data_dir", "/data/x", "--noconfig.randomized"],
+      qvt.flags(), cli.EACH)
+  assert args.configs == ["demo", "instant_ngp_demo@1,2"]
+  # Passed on as given (bench/nerfw_*.py hand them to train.py).
+  assert overrides.args == ("--config.chunk", "512", "--noconfig.randomized")
+  demo, ngp = qvt.load(overrides, args.configs)
+  for c in (demo, ngp):
+    assert (c.chunk, c.data_dir, c.randomized) == (512, "/data/x", False)
+  assert (demo.method, ngp.method) == ("nerf", "instant_ngp")
+  assert ngp.batch_size == config_lib.load_config(
+      "instant_ngp_demo").batch_size
+  # ablation.py's variants: more --config.FIELD=VALUE on top.
+  assert overrides.load("demo", "--config.chunk=64").chunk == 64
+  # Its configs are the script's: a --config would silently replace them.
+  with pytest.raises(UserError, match="--config: this script names its"):
+    cli.parse(["q", "--configs", "demo", "--config=llff_demo"], qvt.flags(),
+              cli.EACH)
+
+
+def test_config_flags_know_booleans_in_the_split():
+  from jaxnerf.engine import cli
+  export = command("export")
+  # A bare boolean --config flag takes no value: the subcommand and the
+  # script's own flags around it stay the script's.
+  config, args = cli.parse(
+      ["export.py", "--config", CONFIG, "--config.render_baked", "mesh",
+       "--resolution", "64", "--config.chunk", "128"], export.flags())
+  assert config.render_baked is True and config.chunk == 128
+  assert (args.what, args.resolution) == ("mesh", 64)
+
+
+def test_localize_train_dir_is_the_config_field():
+  from jaxnerf.engine import cli
+  localize = command("localize")
+  base = [f"--config={CONFIG}", "--image=p.png", "--init_pose=p.json"]
+  for argv in (["--train_dir", "runs/a"], ["--train_dir=runs/a"],
+               ["--train_dir", "runs/a", "--config.train_dir=runs/b"]):
+    config, args = cli.parse(["localize.py", *base, *argv],
+                             localize.flags())
+    assert config.train_dir == "runs/a"  # --train_dir, given, wins
+  config, _ = cli.parse(["localize.py", *base], localize.flags())
+  assert config.train_dir == config_lib.load_config(CONFIG).train_dir
+
+
+@pytest.mark.parametrize("name,argv,says", [
+    ("view", ["--config=demo", "--por=0"], "unrecognized arguments: --por=0"),
+    ("bake", ["--config=demo", "--resol", "64"],
+     "unrecognized arguments: --resol 64"),
+    ("process_data", ["--imag", "photos", "--output", "out"],
+     "one of the arguments --images --video is required"),
+    ("train", ["--conf=demo"], "unrecognized arguments: --conf=demo"),
+    ("train", ["--config.batch_size=2"], "--config is required"),
+])
+def test_abbreviations_are_refused_everywhere(name, argv, says, capsys):
+  assert command(name).main([f"{name}.py", *argv]) == 1
+  _, err = capsys.readouterr()
+  assert err.count("\n") == 1 and says in err, err

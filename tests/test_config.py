@@ -2,17 +2,23 @@ import os
 
 import pytest
 
-from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import cli, config as config_lib
 from jaxnerf.errors import ConfigError
 
-USAGE = "usage"
+
+
+def parse(argv):
+  """The config of a command line (train.py's: config flags only)."""
+  config, _ = cli.parse(["train.py", *argv], cli.FlagParser(prog="train.py"))
+  return config
 
 
 def test_name_resolves_to_configs_folder_and_path_works():
-  by_name = config_lib.parse_args(["--config=demo"], USAGE)
+  by_name = parse(["--config=demo"])
   path = os.path.join(config_lib.CONFIGS_DIR, "demo.py")
-  by_path = config_lib.parse_args([f"--config={path}"], USAGE)
-  assert by_name.to_dict() == by_path.to_dict()
+  by_path = parse([f"--config={path}"])
+  by_space = parse(["--config", "demo"])
+  assert by_name.to_dict() == by_path.to_dict() == by_space.to_dict()
   for field in ("data_dir", "train_dir", "eval_split", "max_steps"):
     assert field in by_name
   assert by_name.eval_split == "test"
@@ -28,27 +34,40 @@ def test_blender_config_matches_jaxnerf():
 
 
 def test_overrides_are_typed():
-  c = config_lib.parse_args(
-      ["--config=demo", "--config.batch_size=256", "--config.lr_init=1e-3",
-       "--config.white_bkgd=false", "--config.train_dir", "/tmp/x",
-       "--config.near=1"], USAGE)
+  c = parse(["--config=demo", "--config.batch_size=256",
+             "--config.lr_init=1e-3", "--config.white_bkgd=false",
+             "--config.train_dir", "/tmp/x", "--config.near=1",
+             "--noconfig.randomized"])
   assert c.batch_size == 256 and c.lr_init == 1e-3
   assert c.white_bkgd is False and c.train_dir == "/tmp/x"
   assert isinstance(c.near, float) and c.near == 1.0
+  assert c.randomized is False
+  with pytest.raises(AttributeError):
+    c.new_field = 1  # locked
 
 
 @pytest.mark.parametrize("argv,match", [
     (["--config=nope"], "no config 'nope'"),
-    (["--config=demo", "--config.nope=1"], "unknown config field 'nope'"),
+    (["--config=demo", "--config.nope=1"],
+     "--config.nope: unknown config field 'nope'"),
+    (["--config=demo", "--config.hash_levels=4"],
+     r"method 'nerf' has no field 'hash_levels' \(it belongs to .*"
+     "instant_ngp"),
     (["--config=demo", "--config.batch_size=many"], "config.batch_size"),
     (["--config=demo", "--config.white_bkgd=maybe"], "config.white_bkgd"),
     (["--config=demo", "--config.batch_size=1.5"], "config.batch_size"),
-    (["--config=demo", "--frobnicate"], "unknown argument"),
+    (["--config=demo", "--config.method=instant_ngp"],
+     "--config.method: the method is fixed"),
+    (["--config.batch_size=2", "--config=demo"], "before a value for --config"),
+    (["--config=demo", "--config.train_dir="], "config.train_dir: empty"),
+    (["--config=demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["--conf=demo"], "unrecognized arguments: --conf=demo"),
+    (["--config"], "--config"),
     ([], "--config is required"),
 ])
 def test_bad_arguments_name_the_problem(argv, match):
   with pytest.raises(ConfigError, match=match):
-    config_lib.parse_args(argv, USAGE)
+    parse(argv)
 
 
 def test_with_method_keeps_what_the_config_sets_and_the_methods_defaults(

@@ -33,26 +33,9 @@ def flags():
   p.add_argument("--batch_size", type=cli.integer(1), default=d.batch_size)
   p.add_argument("--seed", type=cli.integer(0, 2**32 - 1), default=0)
   p.add_argument("--output", default="", help="also write the result here")
-  p.add_argument("--train_dir", default=None,
-                 help="the trained run (= --config.train_dir)")
+  p.add_config_field("--train_dir", "train_dir",
+                     help="the trained run (= --config.train_dir)")
   return p
-
-
-def train_dir_to_config(argv):
-  """argv with `--train_dir DIR` / `--train_dir=DIR` as
-  `--config.train_dir=DIR` (the config parser checks it and loads the run
-  from it); a `--train_dir` without a value is left for the flag parser to
-  report."""
-  out, args = [], list(argv)
-  while args:
-    arg = args.pop(0)
-    if arg.startswith("--train_dir="):
-      out.append("--config.train_dir=" + arg.partition("=")[2])
-    elif arg == "--train_dir" and args and not args[0].startswith("-"):
-      out.append("--config.train_dir=" + args.pop(0))
-    else:
-      out.append(arg)
-  return out
 
 
 def check(config, args) -> None:
@@ -94,10 +77,6 @@ def job(config, args):
 
 
 def main(argv=None) -> int:
-  if argv is None:  # cli.main re-executes with huge pages first
-    from jaxnerf.engine import host_memory
-    host_memory.reexec_with_huge_pages()
-  argv = train_dir_to_config(sys.argv if argv is None else argv)
   return cli.main("localize.py", job, flags(), argv)
 
 

@@ -63,18 +63,13 @@ def request(args):
                          max_image_size=args.max_image_size))
 
 
-def parse(argv):
-  """The posing.Request of command-line flags (without the program name)."""
-  return request(flags().parse_args(list(argv)))
-
-
 def job(args):
   from jaxnerf.posing import pipeline
   pipeline.process(request(args))
 
 
 def main(argv=None) -> int:
-  return cli.main("process_data.py", job, flags(), argv, config=False)
+  return cli.main("process_data.py", job, flags(), argv, config=cli.NONE)
 
 
 if __name__ == "__main__":

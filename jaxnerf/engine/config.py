@@ -13,9 +13,10 @@ written twice. Field names follow JaxNeRF's flags.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import ml_collections
 from absl import flags
@@ -307,57 +308,85 @@ def check_field(config: ml_collections.ConfigDict, field: str) -> None:
     node = node[part]
 
 
-def parse_args(argv: Sequence[str], usage: str) -> ml_collections.ConfigDict:
-  """Builds the config from `--config=NAME|PATH` and `--config.FIELD=VALUE`.
+class _NameOrPath(flags.ArgumentParser):
+  """--config's value: a name of configs/ or a path (`load_config`). The
+  copy it hands config_flags is unlocked, so that a misspelt
+  `--config.FIELD` is added rather than failing without its name;
+  `parse_flags` then names it against `loaded`, the config as written."""
+
+  def __init__(self):
+    super().__init__()
+    self.loaded = None
+
+  def parse(self, argument):
+    self.loaded = None  # until it has loaded: a failure is not a field's
+    self.loaded = load_config(argument)
+    config = copy.deepcopy(self.loaded)
+    config.unlock()
+    return config
+
+  def flag_type(self):
+    return "config object"
+
+
+def parse_flags(argv: Sequence[str]
+                ) -> tuple[Optional[ml_collections.ConfigDict], list[str]]:
+  """The config's command-line flags, by ml_collections.config_flags:
+  `--config=NAME|PATH` (or `--config NAME|PATH`), then any
+  `--config.FIELD=VALUE` (or `--config.FIELD VALUE`, `--[no]config.FLAG`),
+  each typed by the field.
+
+  Args:
+    argv: a command line, the program first.
+
+  Returns:
+    (the config, locked; None without `--config`) and the arguments that
+    are not the config's, the program first, in their order.
 
   Raises:
-    ConfigError: a missing or unknown config, field, flag or bad value.
+    ConfigError: an unknown config or field, a bad value, a changed
+      method.
   """
   argv = list(argv)
-  if "-h" in argv or "--help" in argv:
-    print(usage)
-    raise SystemExit(0)
-  name, fields_given = None, []
-  for i, arg in enumerate(argv):
-    key = arg[2:].partition("=")[0] if arg.startswith("--") else None
-    if key == "config":
-      name = arg.partition("=")[2] if "=" in arg else (
-          argv[i + 1] if i + 1 < len(argv) else None)
-      if name is None:
-        raise ConfigError("--config needs a value")
-      if "=" in arg:
-        argv[i] = "--config=" + resolve_path(name)
-      else:
-        argv[i + 1] = resolve_path(name)
-    elif key and key.startswith("config."):
-      fields_given.append(key[len("config."):])
-  if name is None:
-    raise ConfigError(f"--config is required; {usage}")
-  defaults = load_config(name)
-  for field in fields_given:
-    check_field(defaults, field)
-
-  flag_values = flags.FlagValues()
-  # config_flags finds the overrides in `sys_argv` when the flag is defined.
-  config_flags.DEFINE_config_file("config", None, flag_values=flag_values,
-                                  lock_config=True,
-                                  sys_argv=["jaxnerf"] + argv)
+  values = flags.FlagValues()
+  # config_flags finds the overrides in `sys_argv` when the flag is parsed.
+  config_flags.DEFINE_config_file("config", None, flag_values=values,
+                                  lock_config=False,
+                                  accept_new_attributes=True, sys_argv=argv)
+  loader = values["config"].parser = _NameOrPath()
   try:
-    rest = flag_values(["jaxnerf"] + argv)
-  except flags.UnrecognizedFlagError as e:
-    raise ConfigError(f"unknown argument --{e.flagname}; {usage}") from None
+    rest = values(argv, known_only=True)
+  except flags.IllegalFlagValueError as e:
+    cause = e.__context__
+    if isinstance(cause, ConfigError):  # from load_config
+      raise cause from None
+    if loader.loaded is None and cause is not None:
+      raise cause  # the config file's code failed: a bug, with its trace
+    raise ConfigError(str(e)) from None  # a field's value
   except flags.Error as e:
     raise ConfigError(str(e)) from None
-  if len(rest) > 1:
-    raise ConfigError(f"unknown argument {rest[1]!r}; {usage}")
-  config = flag_values.config
-  if config.method != defaults.method:
+  except KeyError as e:
+    if loader.loaded is None:
+      raise
+    # config_flags' lookup of --config.FIELD.SUB where FIELD has no fields.
+    raise ConfigError(f"--config: {e.args[0] if e.args else e}") from None
+  config = values.config
+  if config is None:
+    return None, rest
+  for field in config_flags.get_override_values(values["config"]):
+    check_field(loader.loaded, field)
+  config.lock()
+  if config.method != loader.loaded.method:
     raise ConfigError(
         f"--config.method: the method is fixed by the config file "
-        f"({defaults.method!r}, whose fields it sets); start from a config "
-        f"of method {config.method!r} instead")
+        f"({loader.loaded.method!r}, whose fields it sets); start from a "
+        f"config of method {config.method!r} instead")
+  return config, rest
+
+
+def check_paths(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError unless the run's folder and the data are named."""
   if not config.train_dir:
     raise ConfigError("config.train_dir: empty; set --config.train_dir=PATH")
   if not config.data_dir:
     raise ConfigError("config.data_dir: empty; set --config.data_dir=PATH")
-  return config
