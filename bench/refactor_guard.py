@@ -56,7 +56,7 @@ def step_cost(name: str) -> dict:
   from jaxnerf.data.dataset import load_dataset
   with tempfile.TemporaryDirectory(prefix="refactor_guard_") as d:
     config = _config(name, os.path.join(d, "run"), 1)
-    method = methods.get(config.method)
+    method = methods.of(config)
     mesh = parallel.make_mesh()
     dataset = load_dataset(config, "train")
     scene = trainer.scene_info(dataset)

@@ -145,7 +145,7 @@ def synthetic_data(config, num_images: int = 8, size: int = 64):
       lambda *xs: np.stack([x.reshape(-1, x.shape[-1]) for x in xs]), *tree)
   rgb = np.random.default_rng(0).uniform(
       size=(num_images, size * size, 3)).astype(np.float32)
-  if methods.get(config.method).casts_rays:
+  if methods.of(config).casts_rays:
     pixels = flat([cameras.pixel_grid(size, size, i)
                    for i in range(num_images)])
     return training.TrainData(rgb=rgb, pixels=pixels), cams.device_arrays()

@@ -14,11 +14,11 @@ the occupancy grid end; rays are marched to (almost) infinity.
 """
 
 from jaxnerf.engine import config as config_lib
-from jaxnerf.methods import instant_ngp
+from jaxnerf.methods.backbones import hashgrid
 
 
 def get_config():
-  return instant_ngp.unbounded_capture(config_lib.new(
+  return hashgrid.unbounded_capture(config_lib.new(
       "instant_ngp", "nerfstudio", "data/capture", "runs/capture",
       center_method="focus", max_steps=20_000, save_every=1_000,
       render_every=0, chunk=4096))

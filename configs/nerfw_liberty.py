@@ -13,7 +13,7 @@ Every 8th photo (5 of 40) is held out; eval.py fits each held-out photo's
 appearance code on its left half and scores the right half (the paper's
 protocol). The scene is unbounded (sky, water, skyline): the cameras are
 centred on the focus of their optical axes and scaled into [-1, 1]^3, and
-the grid is instant_ngp_capture's, contracted (instant_ngp.
+the grid is instant_ngp_capture's, contracted (hashgrid.
 unbounded_capture), sampled by proposal fields in nerfacto's disparity
 spacing: with the occupancy grid and marcher the contracted grid stayed
 mostly occupied, so the sample budget held few of the batch's rays and

@@ -169,7 +169,7 @@ def test_config_trains_and_renders(name, tmp_path):
     shrink(config)
     point_at_data(config, tmp_path)
     config.train_dir = str(tmp_path / "run")
-  method = methods.get(config.method)
+  method = methods.of(config)
   mesh = parallel.make_mesh()
 
   dataset = load_dataset(config, "train", max_images=TRAIN_IMAGES)

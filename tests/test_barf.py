@@ -19,6 +19,7 @@ from jaxnerf.engine import training
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import barf, base
+from jaxnerf.methods.components import camera_refinement
 
 
 def tiny_config(tmp_path, **fields):
@@ -121,7 +122,7 @@ def test_pose_metrics_and_test_cameras_in_the_learned_frame(tmp_path, frame):
     np.testing.assert_allclose(poses.compose(poses.se3_exp(delta), given),
                                learned_world, atol=1e-12)
   params["cameras"]["pose_delta"] = delta.astype(np.float32)
-  metrics = barf.pose_metrics(_context(model, params, given, true, config))
+  metrics = camera_refinement.pose_metrics(_context(model, params, given, true, config))
   assert metrics["rotation_error_deg"] < 1e-3
   assert metrics["translation_error"] < 1e-3  # x100
   assert len(metrics["camera_errors"]) == 6
@@ -129,12 +130,12 @@ def test_pose_metrics_and_test_cameras_in_the_learned_frame(tmp_path, frame):
 
   # Without the corrections the errors are those of the perturbation.
   params["cameras"]["pose_delta"] *= 0
-  metrics = barf.pose_metrics(_context(model, params, given, true, config))
+  metrics = camera_refinement.pose_metrics(_context(model, params, given, true, config))
   assert metrics["rotation_error_deg"] > 3.0
 
   params["cameras"]["pose_delta"] = delta.astype(np.float32)
   test = load_dataset(config, "test", max_images=2).cameras
-  moved = barf.aligned_eval_cameras(
+  moved = camera_refinement.aligned_eval_cameras(
       _context(model, params, given, true, config), test)
   np.testing.assert_allclose(moved.camtoworlds,
                              sim.apply_to_poses(test.camtoworlds), atol=1e-4)
@@ -187,7 +188,7 @@ def test_learned_focal_is_scored_against_the_true_one(tmp_path):
   given = context.train_cameras
   context = dataclasses.replace(context, train_cameras=given.replace(
       fx=given.fx * 1.1, fy=given.fy * 1.1))
-  metrics = barf.pose_metrics(context)
+  metrics = camera_refinement.pose_metrics(context)
   np.testing.assert_allclose(metrics["focal_error_percent"], 5.0, rtol=1e-4)
   np.testing.assert_allclose(metrics["focal_x"], 1.05 * given.fx[0],
                              rtol=1e-5)
@@ -200,11 +201,11 @@ def test_shared_focal_scales_both_axes_by_the_fx_residual():
   effect (its gradient is zero); without it each axis takes its own."""
   cams = small_cameras(np.eye(4)[None, :3])
   residual = jnp.array([np.log(1.05), 0.3, 0.0, 0.0])
-  shared = barf.refine_intrinsics(cams, residual, shared_focal=True)
+  shared = camera_refinement.refine_intrinsics(cams, residual, shared_focal=True)
   np.testing.assert_allclose(shared.fx, 1.05 * cams.fx, rtol=1e-6)
   np.testing.assert_allclose(shared.fy, 1.05 * cams.fy, rtol=1e-6)
-  own = barf.refine_intrinsics(cams, residual)
+  own = camera_refinement.refine_intrinsics(cams, residual)
   np.testing.assert_allclose(own.fy, np.exp(0.3) * cams.fy, rtol=1e-6)
-  grad = jax.grad(lambda d: jnp.sum(barf.refine_intrinsics(
+  grad = jax.grad(lambda d: jnp.sum(camera_refinement.refine_intrinsics(
       cams, d, shared_focal=True).fy))(residual)
   np.testing.assert_allclose(grad, [1.05 * cams.fy[0], 0, 0, 0], rtol=1e-6)

@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 
 from jaxnerf.fields import networks
-from jaxnerf.methods import instant_ngp
+from jaxnerf.methods.backbones import hashgrid
 
 
 def test_mlp_shapes_and_skip():
@@ -21,7 +21,7 @@ def test_mlp_shapes_and_skip():
 
 
 def _hashgrid_config(**overrides):
-  c = instant_ngp.config_fields()
+  c = hashgrid.config_fields()
   c.update(dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
                 **overrides))
   return ml_collections.FrozenConfigDict(c)

@@ -23,42 +23,51 @@ from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.engine.trainer import stack_training_data
 
-# Small settings per method, so a conformance step takes seconds; a method
-# missing here is tested with its defaults.
+# Small settings per backbone and per method, so a conformance step takes
+# seconds; a method missing here is tested with its backbone's (or its own
+# defaults).
+MLP_TINY = dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
+                netwidth=32, netwidth_condition=16)
+GRID_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
+                 occupancy_resolution=16, march_steps=64, samples_budget=2048,
+                 render_samples_per_ray=16, occupancy_update_every=1)
+# The proposal sampler's fields, for the hash-grid backbone's second case.
+PROPOSAL_TINY = dict(sampler="proposal", proposal_samples=(8,),
+                     field_samples=8, proposal_hash_levels=2,
+                     proposal_hash_log2_size=8,
+                     proposal_hash_max_resolution=16, proposal_width=8)
 TINY = {
-    "nerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                 netwidth=32, netwidth_condition=16),
-    "mipnerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                    netwidth=32, netwidth_condition=16, max_deg_point=6),
-    "nerfw": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                  netwidth=32, netwidth_condition=16, appearance_dim=4,
-                  transient_dim=4, transient_depth=2, transient_width=16,
-                  test_time_steps=2, test_time_batch_size=16),
-    "dnerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                  netwidth=32, netwidth_condition=16, deform_depth=2,
-                  deform_width=16, deform_skip=1, max_deg_time=4),
-    "dnerf_ngp": dict(hash_levels=4, hash_log2_size=10,
-                      hash_max_resolution=64, occupancy_resolution=16,
-                      march_steps=64, samples_budget=2048,
-                      render_samples_per_ray=16, occupancy_update_every=1,
-                      deform_width=16),
-    "nerfw_ngp": dict(hash_levels=4, hash_log2_size=10,
-                      hash_max_resolution=64, occupancy_resolution=16,
-                      march_steps=64, samples_budget=2048,
-                      render_samples_per_ray=16, occupancy_update_every=1,
-                      appearance_dim=4, transient_dim=4, transient_width=16,
-                      test_time_steps=2, test_time_batch_size=16),
-    "barf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                 netwidth=32, netwidth_condition=16, learn_intrinsics=True),
-    "instant_ngp": dict(hash_levels=4, hash_log2_size=10,
-                        hash_max_resolution=64, occupancy_resolution=16,
-                        march_steps=64, samples_budget=2048,
-                        render_samples_per_ray=16, occupancy_update_every=1),
-    "nerfpp": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
-                   netwidth=32, netwidth_condition=16, sphere_radius=5.0,
-                   num_bg_coarse_samples=8, num_bg_fine_samples=8),
+    "nerf": MLP_TINY,
+    "mipnerf": dict(MLP_TINY, max_deg_point=6),
+    "nerfw": dict(MLP_TINY, appearance_dim=4, transient_dim=4,
+                  transient_depth=2, transient_width=16, test_time_steps=2,
+                  test_time_batch_size=16),
+    "dnerf": dict(MLP_TINY, deform_depth=2, deform_width=16, deform_skip=1,
+                  max_deg_time=4),
+    "dnerf_ngp": dict(GRID_TINY, deform_width=16),
+    "nerfw_ngp": dict(GRID_TINY, appearance_dim=4, transient_dim=4,
+                      transient_width=16, test_time_steps=2,
+                      test_time_batch_size=16),
+    "barf": dict(MLP_TINY, learn_intrinsics=True),
+    "barf/hashgrid": dict(GRID_TINY, learn_intrinsics=True),
+    "instant_ngp": GRID_TINY,
+    "nerfpp": dict(MLP_TINY, sphere_radius=5.0, num_bg_coarse_samples=8,
+                   num_bg_fine_samples=8),
 }
-TINY["barf_hashgrid"] = TINY["instant_ngp"]
+
+
+def matrix() -> list[tuple[str, str, str]]:
+  """(method, backbone, sampler) of every registered method on each of its
+  backbones, the hash grid with each sampler ("" : the defaults)."""
+  cases = []
+  for name in methods.available():
+    for backbone in methods.get(name).backbones or ("",):
+      cases.append((name, backbone, ""))
+      if backbone == "hashgrid":
+        cases.append((name, backbone, "proposal"))
+  return cases
+
+
 NUM_RAYS = 64
 
 
@@ -93,20 +102,27 @@ def test_engine_modules_never_name_a_method():
       assert not re.search(rf"\b{method}\b", source), (name, method)
 
 
-def tiny_config(method_name, tmp_path):
-  c = config_lib.method_config(method_name)
+def tiny_config(method_name, tmp_path, backbone="", sampler=""):
+  c = config_lib.method_config(method_name, backbone)
   config_lib.scene(c, "blender", EMBEDDED_LEGO, str(tmp_path / "run"))
-  c.update(TINY.get(method_name, {}))
+  first = methods.get(method_name).backbone
+  c.update(TINY.get(method_name if backbone in ("", first) else
+                    f"{method_name}/{backbone}", {}))
+  if sampler == "proposal":
+    c.update(PROPOSAL_TINY)
   c.batch_size = NUM_RAYS
   c.max_steps = 100
   c.lock()
   return c
 
 
-@pytest.mark.parametrize("method_name", methods.available())
-def test_method_conforms_to_the_contract(method_name, tmp_path):
-  config = tiny_config(method_name, tmp_path)
-  method = methods.get(method_name)
+@pytest.mark.parametrize("method_name,backbone,sampler", matrix())
+def test_method_conforms_to_the_contract(method_name, backbone, sampler,
+                                         tmp_path):
+  """Every method on every backbone (and sampler) it supports, so every
+  component with every backbone: init, a finite step, a deterministic
+  render, the field interface and a checkpoint round trip."""
+  config = tiny_config(method_name, tmp_path, backbone, sampler)
   dataset = load_dataset(config, "train", max_images=2)
   scene = base.SceneInfo(num_cameras=len(dataset))
   method, model, state = training.setup(config, jax.random.PRNGKey(0), scene)
@@ -320,3 +336,55 @@ def test_readme_worked_example_trains(tmp_path, monkeypatch):
   assert not np.allclose(state.params["gain"], 1.0)  # it learns
   result = evaluator.evaluate(config)
   assert np.isfinite(result["mean"]["psnr"])
+
+
+def test_compose_merges_a_backbone_and_its_components():
+  import ml_collections
+  from jaxnerf.methods.backbones import mlp
+  from jaxnerf.methods.components import camera_refinement
+
+  def fields():
+    c = ml_collections.ConfigDict()
+    c.gain_init = 1.0
+    return c
+
+  gain = base.Component(
+      name="gain", fields=fields, module=lambda config, scene: None,
+      engine_defaults=dict(batch_size=7),
+      param_groups=(base.ParamGroup("gain", prefix="gain_"),),
+      loss_terms=lambda config, outputs, rays, rgb, params: {"gain": 2.0},
+      outputs={"gain_map": "scalar"})
+  m = base.compose("paper", {"mlp": mlp.BACKBONE},
+                   (camera_refinement.COMPONENT, gain),
+                   fields=lambda b: {"num_fine_samples": 0},
+                   engine_defaults=lambda b: {"batch_size": 9})
+  assert m.backbone == "mlp" and m.backbones == ("mlp",)
+  assert [g.name for g in m.param_groups] == ["pose", "intrinsics", "gain",
+                                               "field"]
+  c = m.fields()
+  assert c.num_fine_samples == 0 and c.gain_init == 1.0
+  assert "pose_lr_init" in c and "netdepth" in c
+  assert m.engine_defaults == {"metrics_every": 1000, "batch_size": 9}
+  assert m.casts_rays and m.test_time is not None
+  assert m.outputs["gain_map"] == "scalar" and "rgb" in m.outputs
+  with pytest.raises(ConfigError, match="no backbone 'hashgrid'"):
+    m.on_backbone("hashgrid")
+  # A field two parts declare is the method's bug, named.
+  clash = base.compose("clash", {"mlp": mlp.BACKBONE}, (gain, gain))
+  with pytest.raises(ValueError, match="gain_init"):
+    clash.fields()
+  with pytest.raises(ValueError, match="neither its backbone"):
+    base.compose("typo", {"mlp": mlp.BACKBONE},
+                 fields=lambda b: {"num_fine_sample": 0}).fields()
+
+
+def test_the_matrix_covers_every_backbone_and_sampler():
+  cases = matrix()
+  for case in (("barf", "mlp", ""), ("barf", "hashgrid", ""),
+               ("barf", "hashgrid", "proposal"),
+               ("instant_ngp", "hashgrid", "proposal"), ("nerf", "mlp", "")):
+    assert case in cases
+  with pytest.raises(ConfigError, match="config.backbone"):
+    methods.get("barf", "voxels")
+  with pytest.raises(ConfigError, match="not composed"):
+    methods.get("mipnerf", "hashgrid")

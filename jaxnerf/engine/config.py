@@ -48,6 +48,10 @@ def base_config() -> ml_collections.ConfigDict:
   """The engine's fields (every method has them), with JaxNeRF's defaults."""
   c = ml_collections.ConfigDict()
   c.method = "nerf"  # a module of jaxnerf/methods/ (or a dotted module path)
+  # The method's backbone (jaxnerf/methods/backbones/: "mlp", "hashgrid")
+  # where it has several; "" for a method of one backbone. Like `method`, a
+  # config file fixes it (the fields depend on it).
+  c.backbone = ""
   # Data.
   c.dataset_type = "blender"  # a module of jaxnerf/data/loaders/
   c.data_dir = ""  # the scene folder
@@ -128,11 +132,14 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def method_config(name: str) -> ml_collections.ConfigDict:
-  """base_config plus the fields of method `name`, with its defaults."""
-  method = methods.get(name)
+def method_config(name: str, backbone: str = ""
+                  ) -> ml_collections.ConfigDict:
+  """base_config plus the fields of method `name` on `backbone` ("": its
+  first), with its defaults."""
+  method = methods.get(name, backbone)
   c = base_config()
   c.method = name
+  c.backbone = method.backbone
   own = method.fields()
   clash = sorted(set(own) & set(c))
   if clash:
@@ -185,14 +192,15 @@ def scene(c: ml_collections.ConfigDict, layout: str, data_dir: str,
 
 
 def new(method: str, layout: str, data_dir: str, train_dir: str,
-        **fields) -> ml_collections.ConfigDict:
-  """A config file's root: method `method`'s config on a scene in `layout`
-  (`scene`), with `fields` set.
+        backbone: str = "", **fields) -> ml_collections.ConfigDict:
+  """A config file's root: method `method`'s config on `backbone` ("": its
+  first) on a scene in `layout` (`scene`), with `fields` set.
 
   Raises:
-    ConfigError: an unknown layout or field.
+    ConfigError: an unknown layout, backbone or field.
   """
-  return scene(method_config(method), layout, data_dir, train_dir, **fields)
+  return scene(method_config(method, backbone), layout, data_dir, train_dir,
+               **fields)
 
 
 def variant(base: str, *, method: str = "", layout: str = "",
@@ -272,10 +280,11 @@ def with_method(name_or_path: str, method: str) -> ml_collections.ConfigDict:
   source for a paper's variant on another config's scene, field and
   schedule (NeRF-W on instant_ngp_demo's grid and sampler)."""
   base = load_config(name_or_path)
-  own_defaults = method_config(base.method)
+  own_defaults = method_config(base.method, base.backbone)
   c = method_config(method)
   for key in base:
-    if key != "method" and key in c and base[key] != own_defaults[key]:
+    if (key not in ("method", "backbone") and key in c and
+        base[key] != own_defaults[key]):
       c[key] = base[key]
   return c
 
@@ -381,6 +390,11 @@ def parse_flags(argv: Sequence[str]
         f"--config.method: the method is fixed by the config file "
         f"({loader.loaded.method!r}, whose fields it sets); start from a "
         f"config of method {config.method!r} instead")
+  if config.backbone != loader.loaded.backbone:
+    raise ConfigError(
+        f"--config.backbone: the backbone is fixed by the config file "
+        f"({loader.loaded.backbone!r}, whose fields it sets); start from a "
+        f"config on backbone {config.backbone!r} instead")
   return config, rest
 
 

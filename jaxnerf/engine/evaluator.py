@@ -43,7 +43,7 @@ def check_checkpoints(config) -> str:
 
 def restore_latest(config, mesh):
   """(method, model, restored TrainState) from the latest checkpoint."""
-  method = methods.get(config.method)
+  method = methods.of(config)
   check_checkpoints(config)
   checkpointer = checkpoints.Checkpointer(config.train_dir,
                                           config.keep_checkpoints,

@@ -332,7 +332,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   check_fields(config, TRAIN_FIELD_MINIMUMS, TRAIN_FIELDS_POSITIVE,
                TRAIN_FIELDS_FRACTION)
   check_clock(config)
-  method = methods.get(config.method)
+  method = methods.of(config)
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.batch_size, mesh, "batch_size")
 

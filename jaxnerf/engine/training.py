@@ -182,7 +182,7 @@ def create_train_state(method: base.Method, model, config,
 
 def setup(config, key: jax.Array, scene: base.SceneInfo = base.SceneInfo()):
   """(method, model, initial TrainState) of `config`."""
-  method = methods.get(config.method)
+  method = methods.of(config)
   model = build_model(method, config, scene)
   return method, model, create_train_state(method, model, config, key,
                                            scene.num_cameras)

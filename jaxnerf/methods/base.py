@@ -243,6 +243,11 @@ class Method:
   seen_camera_outputs: tuple[str, ...] = ()
   eval_metrics: Optional[Callable[[EvalContext], dict]] = None
   eval_cameras: Optional[Callable[[EvalContext, Cameras], Cameras]] = None
+  # Composed methods (`compose`): the backbone this declaration is on, and
+  # the declaration on another backbone by name (None: one backbone only).
+  backbone: str = ""
+  backbones: tuple[str, ...] = ()
+  on_backbone: Optional[Callable[[str], "Method"]] = None
 
   def __post_init__(self):
     for name, kind in self.outputs.items():
@@ -263,3 +268,218 @@ class Method:
       for region in (self.test_time.fit, self.test_time.score):
         if region not in REGIONS:
           raise ValueError(f"method {self.name}: unknown region {region!r}")
+
+
+# Components over backbones ---------------------------------------------------
+#
+# A paper is a backbone (the scene representation, its sampler and its
+# compositing: NeRF's MLP with coarse and fine levels, the hash grid with an
+# occupancy grid or proposals) plus components that any backbone takes
+# (camera refinement, per-image appearance, time, ...). A component
+# contributes config fields, a Flax submodule, parameter groups, loss terms,
+# outputs and evaluation hooks; the backbone's model holds the submodules
+# (each under the component's name) and calls their hooks where its
+# pipeline has the matching step:
+#
+#   refine_cameras(cameras) -> cameras        before rays are cast
+#   encoding_weights(progress, num_bands)     weights [num_bands] of the
+#       -> [num_bands] or None                  encoding's finer bands or
+#                                               levels (coarse to fine)
+#
+# `compose` merges the declarations into the Method the engine knows; the
+# loops never see a component.
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+  """A part any backbone takes; see the section's comment.
+
+  Attributes:
+    name: the submodule's name in the model (and in parameter paths).
+    fields: its config fields with their defaults.
+    module: (config, scene) -> its Flax submodule.
+    engine_defaults, param_groups, outputs, casts_rays, test_time,
+      seen_camera_outputs, eval_metrics, eval_cameras: as Method's; its
+      groups are tried before the backbone's field group.
+    loss_terms: optional (config, outputs, rays, rgb, params) -> dict,
+      added to the backbone's terms.
+  """
+
+  name: str
+  fields: Callable[[], ml_collections.ConfigDict]
+  module: Callable[[Any, SceneInfo], Any]
+  engine_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  param_groups: tuple[ParamGroup, ...] = ()
+  loss_terms: Optional[Callable[[Any, list, Rays, jax.Array, Any],
+                                dict]] = None
+  outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  casts_rays: bool = False
+  test_time: Optional[TestTime] = None
+  seen_camera_outputs: tuple[str, ...] = ()
+  eval_metrics: Optional[Callable[[EvalContext], dict]] = None
+  eval_cameras: Optional[Callable[[EvalContext, Cameras], Cameras]] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+  """A scene representation with its sampler and compositing.
+
+  Attributes:
+    name: what `config.backbone` names ("mlp", "hashgrid").
+    fields: its config fields with their defaults.
+    build: (config, scene, components) -> the Flax model (the contract's
+      model: __call__, density, radiance, refine_cameras, ...), holding the
+      components' submodules and calling their hooks.
+    loss_terms: its own terms (colour, weight decay, regularisers).
+    engine_defaults, outputs: as Method's.
+  """
+
+  name: str
+  fields: Callable[[], ml_collections.ConfigDict]
+  build: Callable[[Any, SceneInfo, tuple[Component, ...]], Any]
+  loss_terms: Callable[[Any, list, Rays, jax.Array, Any], dict]
+  engine_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  outputs: Mapping[str, str] = dataclasses.field(
+      default_factory=lambda: dict(STANDARD_OUTPUTS))
+
+
+def _merged_fields(name: str, parts) -> ml_collections.ConfigDict:
+  """The fields of `parts` ((owner, ConfigDict) pairs) in one ConfigDict;
+  a field two of them declare is a bug of the method."""
+  c, owner = ml_collections.ConfigDict(), {}
+  for who, fields in parts:
+    for key in fields:
+      if key in owner:
+        raise ValueError(f"method {name}: field {key!r} of {who} is also "
+                         f"one of {owner[key]}")
+      owner[key] = who
+      c[key] = fields[key]
+  return c
+
+
+def _only_one(name: str, what: str, values):
+  values = [v for v in values if v is not None]
+  if len(values) > 1:
+    raise ValueError(f"method {name}: more than one component has {what}")
+  return values[0] if values else None
+
+
+def _merged_metrics(hooks):
+  hooks = [h for h in hooks if h is not None]
+  if not hooks:
+    return None
+  if len(hooks) == 1:
+    return hooks[0]
+  return lambda context: {k: v for h in hooks for k, v in h(context).items()}
+
+
+def compose(name: str, backbones: Mapping[str, Backbone],
+            components: tuple[Component, ...] = (),
+            fields: Optional[Callable[[str], Mapping[str, Any]]] = None,
+            engine_defaults: Optional[Callable[[str], Mapping[str, Any]]]
+            = None) -> Method:
+  """A paper as a backbone plus components, on its first backbone; the
+  returned Method's `on_backbone(name)` is the same paper on another.
+
+  Args:
+    backbones: the backbones the paper runs on, the default first.
+    fields: optional backbone name -> {field: value}: the paper's own
+      settings of backbone and component fields (e.g. BARF's 128 coarse
+      samples on the MLP).
+    engine_defaults: optional backbone name -> engine fields the paper sets
+      (over the backbone's and components').
+  """
+  made = {}
+
+  def on(backbone_name: str) -> Method:
+    if backbone_name not in backbones:
+      from jaxnerf.errors import ConfigError
+      raise ConfigError(f"config.backbone: method {name} has no backbone "
+                        f"{backbone_name!r}; known: {list(backbones)}")
+    if backbone_name in made:
+      return made[backbone_name]
+    bb = backbones[backbone_name]
+    settings = dict(fields(backbone_name)) if fields else {}
+
+    def config_fields():
+      c = _merged_fields(name, [(f"backbone {bb.name}", bb.fields())] + [
+          (f"component {p.name}", p.fields()) for p in components])
+      for key, value in settings.items():
+        if key not in c:
+          raise ValueError(f"method {name}: sets {key!r}, which neither its "
+                           f"backbone {bb.name} nor its components have")
+        c[key] = value
+      return c
+
+    defaults = dict(bb.engine_defaults)
+    for p in components:
+      defaults.update(p.engine_defaults)
+    if engine_defaults:
+      defaults.update(engine_defaults(backbone_name))
+    term_fns = [bb.loss_terms] + [p.loss_terms for p in components
+                                  if p.loss_terms is not None]
+
+    def loss_terms(config, outputs, rays, rgb, params):
+      terms = {}
+      for fn in term_fns:
+        terms.update(fn(config, outputs, rays, rgb, params))
+      return terms
+
+    outputs = dict(bb.outputs)
+    for p in components:
+      outputs.update(p.outputs)
+    made[backbone_name] = Method(
+        name=name,
+        fields=config_fields,
+        build_model=lambda config, scene: bb.build(config, scene,
+                                                   tuple(components)),
+        loss_terms=loss_terms,
+        engine_defaults=defaults,
+        param_groups=tuple(g for p in components for g in p.param_groups)
+        + (FIELD_GROUP,),
+        outputs=outputs,
+        casts_rays=any(p.casts_rays for p in components),
+        test_time=_only_one(name, "test_time",
+                            [p.test_time for p in components]),
+        seen_camera_outputs=tuple(o for p in components
+                                  for o in p.seen_camera_outputs),
+        eval_metrics=_merged_metrics([p.eval_metrics for p in components]),
+        eval_cameras=_only_one(name, "eval_cameras",
+                               [p.eval_cameras for p in components]),
+        backbone=backbone_name,
+        backbones=tuple(backbones),
+        on_backbone=on)
+    return made[backbone_name]
+
+  return on(next(iter(backbones)))
+
+
+class Composed:
+  """Mixin of backbone models (Flax modules with `config`, `scene` and
+  `components` attributes): the components' submodules and their hooks."""
+
+  def setup_components(self) -> None:
+    """Call in setup: each component's submodule under its name."""
+    for part in self.components:
+      setattr(self, part.name, part.module(self.config, self.scene))
+
+  def parts_with(self, hook: str) -> list:
+    """The components' submodules that have `hook`, in order."""
+    return [getattr(self, p.name) for p in self.components
+            if hasattr(getattr(self, p.name), hook)]
+
+  def refine_cameras(self, cameras: Cameras) -> Cameras:
+    for part in self.parts_with("refine_cameras"):
+      cameras = part.refine_cameras(cameras)
+    return cameras
+
+  def encoding_weights(self, progress: Optional[Progress],
+                       num_bands: int) -> Optional[jax.Array]:
+    """[num_bands] weights of an encoding's finer bands at `progress`, the
+    product of the components' (None: all on)."""
+    weights = None
+    for part in self.parts_with("encoding_weights"):
+      w = part.encoding_weights(progress, num_bands)
+      if w is not None:
+        weights = w if weights is None else weights * w
+    return weights

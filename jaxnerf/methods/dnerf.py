@@ -27,7 +27,8 @@ import ml_collections
 
 from jaxnerf.fields import encoding
 from jaxnerf.render import compositing, sampling
-from jaxnerf.methods import base, nerf
+from jaxnerf.methods import base
+from jaxnerf.methods.backbones import mlp as mlp_backbone
 from jaxnerf.core.rays import Rays
 
 
@@ -41,7 +42,7 @@ def time_fields() -> ml_collections.ConfigDict:
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = nerf.config_fields()
+  c = mlp_backbone.config_fields()
   c.update(time_fields())
   c.deform_depth = 8
   c.deform_width = 256
@@ -86,7 +87,7 @@ class DeformationMLP(nn.Module):
                     name="displacement")(h)
 
 
-class DNerf(nerf.Nerf):
+class DNerf(mlp_backbone.Nerf):
   """Coarse and fine levels, each a (deformation, canonical) pair (or a
   time-conditioned field for T-NeRF)."""
 
@@ -121,8 +122,8 @@ class DNerf(nerf.Nerf):
     points = sampling.points_along_rays(rays.origins, rays.directions, t)
     x, dx = self._field_input(deform, points, rays.time)
     raw_rgb, raw_density = mlp(x, self._encode_viewdirs(rays.viewdirs))
-    raw_density = nerf.add_density_noise(key, raw_density,
-                                         self.config.noise_std, randomized)
+    raw_density = mlp_backbone.add_density_noise(
+        key, raw_density, self.config.noise_std, randomized)
     out = compositing.volumetric_rendering(
         self.rgb_activation(raw_rgb),
         self.density_activation(raw_density[..., 0]), t, rays.directions,
@@ -180,5 +181,5 @@ METHOD = base.Method(
     name="dnerf",
     fields=config_fields,
     build_model=lambda config, scene: DNerf(config=config),
-    loss_terms=nerf.loss_terms,
+    loss_terms=mlp_backbone.loss_terms,
 )

@@ -41,12 +41,13 @@ import ml_collections
 from jaxnerf.fields import encoding, networks
 from jaxnerf.render import compositing, losses
 from jaxnerf.render import samplers
-from jaxnerf.methods import base, dnerf, instant_ngp
+from jaxnerf.methods import base, dnerf
+from jaxnerf.methods.backbones import hashgrid
 from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = instant_ngp.grid_fields()
+  c = hashgrid.grid_fields()
   c.update(dnerf.time_fields())
   c.max_deg_time = 6
   c.deform_depth = 2
@@ -164,7 +165,7 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
 METHOD = base.Method(
     name="dnerf_ngp",
     fields=config_fields,
-    engine_defaults=instant_ngp.ENGINE_DEFAULTS,
+    engine_defaults=hashgrid.ENGINE_DEFAULTS,
     build_model=lambda config, scene: DNerfNgp(config=config),
     loss_terms=loss_terms,
     param_groups=(base.ParamGroup("deformation", prefix="deform_",

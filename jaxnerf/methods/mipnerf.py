@@ -7,7 +7,7 @@ edges (`sampling.resample_along_rays`) and the *same* MLP renders the fine
 level. Gradients never flow through the resampling (mip-NeRF's
 `stop_level_grad=True`, the paper's setting).
 
-Config fields (besides NeRF's MLP fields, `nerf.mlp_fields`), with the
+Config fields (besides NeRF's MLP fields, `mlp.mlp_fields`), with the
 paper's defaults:
   ray_shape: "cone" | "cylinder".
   disable_integration: use zero covariance (IPE becomes plain PE of the
@@ -32,7 +32,8 @@ import ml_collections
 from jaxnerf.fields import encoding, networks
 from jaxnerf.render import compositing, losses, mip, sampling
 from jaxnerf.errors import ConfigError
-from jaxnerf.methods import base, nerf
+from jaxnerf.methods import base
+from jaxnerf.methods.backbones import mlp
 from jaxnerf.core.rays import Rays
 
 RAY_SHAPES = ("cone", "cylinder")
@@ -40,7 +41,7 @@ RAY_SHAPES = ("cone", "cylinder")
 
 def config_fields() -> ml_collections.ConfigDict:
   """NeRF's MLP fields with the paper's values, plus mip-NeRF's own."""
-  c = nerf.mlp_fields()
+  c = mlp.mlp_fields()
   c.coarse_loss_mult = 0.1  # one MLP for both levels
   c.num_coarse_samples = 128
   c.num_fine_samples = 128
@@ -64,7 +65,7 @@ class MipNerf(nn.Module):
     if c.ray_shape not in RAY_SHAPES:
       raise ConfigError(f"config.ray_shape: unknown {c.ray_shape!r}; "
                         f"known: {list(RAY_SHAPES)}")
-    self.mlp = nerf.make_mlp(c)
+    self.mlp = mlp.make_mlp(c)
     self.density_activation = networks.activation(c.density_activation,
                                                   "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
@@ -94,8 +95,8 @@ class MipNerf(nn.Module):
                                                 c.min_deg_point,
                                                 c.max_deg_point)
     raw_rgb, raw_density = self.mlp(x, self._encode_viewdirs(rays.viewdirs))
-    raw_density = nerf.add_density_noise(key, raw_density, c.noise_std,
-                                         randomized)
+    raw_density = mlp.add_density_noise(key, raw_density, c.noise_std,
+                                        randomized)
     rgb, density = self._colour_and_density(raw_rgb, raw_density)
     out = compositing.volumetric_rendering_intervals(
         rgb, density, t_edges, rays.directions, c.white_bkgd)

@@ -15,8 +15,8 @@ the background in that coordinate). The pixel colour is
     C = C_fg + T_fg * C_bg,
 
 T_fg the transmittance left when the ray leaves the sphere. Each half has a
-coarse and a fine MLP (NeRF's, jaxnerf/methods/nerf.py) with hierarchical
-fine samples from its own coarse weights. rays.far is not used.
+coarse and a fine MLP (NeRF's, jaxnerf/methods/backbones/mlp.py) with
+hierarchical fine samples from its own coarse weights. rays.far is not used.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import ml_collections
 from jaxnerf.fields import encoding, networks
 from jaxnerf.render import compositing, losses, sampling
 from jaxnerf.render.contraction import sphere_interval
-from jaxnerf.methods import base, nerf
+from jaxnerf.methods import base
+from jaxnerf.methods.backbones import mlp as mlp_backbone
 from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = nerf.config_fields()
+  c = mlp_backbone.config_fields()
   # Foreground sphere radius. Posed captures are normalised so the cameras
   # lie in [-1, 1]^3 (auto_scale_poses), within sqrt(3) of the origin.
   c.sphere_radius = 2.0
@@ -83,8 +84,8 @@ class NerfPP(nn.Module):
   def setup(self):
     c = self.config
     levels = 2 if c.num_fine_samples > 0 else 1
-    self.fg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
-    self.bg_mlps = [nerf.make_mlp(c) for _ in range(levels)]
+    self.fg_mlps = [mlp_backbone.make_mlp(c) for _ in range(levels)]
+    self.bg_mlps = [mlp_backbone.make_mlp(c) for _ in range(levels)]
     self.density_activation = networks.activation(c.density_activation,
                                                   "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
@@ -104,8 +105,8 @@ class NerfPP(nn.Module):
 
   def _field(self, mlp, key, inputs, viewdirs, randomized):
     raw_rgb, raw_density = mlp(self._encode(inputs), self._viewdirs(viewdirs))
-    raw_density = nerf.add_density_noise(key, raw_density,
-                                         self.config.noise_std, randomized)
+    raw_density = mlp_backbone.add_density_noise(
+        key, raw_density, self.config.noise_std, randomized)
     return (self.rgb_activation(raw_rgb),
             self.density_activation(raw_density[..., 0]))
 

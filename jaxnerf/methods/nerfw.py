@@ -51,7 +51,8 @@ import ml_collections
 from jaxnerf.fields import networks
 from jaxnerf.render import compositing, losses, sampling
 from jaxnerf.errors import ConfigError
-from jaxnerf.methods import base, nerf
+from jaxnerf.methods import base
+from jaxnerf.methods.backbones import mlp
 from jaxnerf.core.rays import Rays
 
 
@@ -110,7 +111,7 @@ def wild_fields() -> ml_collections.ConfigDict:
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = nerf.config_fields()
+  c = mlp.config_fields()
   wild = wild_fields()
   for key in wild:
     c[key] = wild[key]
@@ -267,7 +268,7 @@ def code_table(module, name: str, num_cameras: int, dim: int, std: float):
                                nn.initializers.normal(std), (dim,))
 
 
-class NerfW(nerf.Nerf):
+class NerfW(mlp.Nerf):
   """NeRF-W: a static coarse NeRF, and a fine NeRF with appearance codes
   and a transient head."""
 
@@ -275,7 +276,7 @@ class NerfW(nerf.Nerf):
 
   def setup(self):
     c = self.config
-    self.coarse_mlp = nerf.make_mlp(c)
+    self.coarse_mlp = mlp.make_mlp(c)
     transient = c.transient_dim > 0
     self.fine_mlp = networks.MLP(
         netdepth=c.netdepth, netwidth=c.netwidth,
@@ -312,8 +313,8 @@ class NerfW(nerf.Nerf):
     outs = self.fine_mlp(self._encode_points(points),
                          self._fine_condition(rays.viewdirs, appearance))
     raw_rgb, raw_density = outs[0], outs[1]
-    raw_density = nerf.add_density_noise(key, raw_density, c.noise_std,
-                                         randomized)
+    raw_density = mlp.add_density_noise(key, raw_density, c.noise_std,
+                                        randomized)
     static_rgb = self.rgb_activation(raw_rgb)
     static_density = self.density_activation(raw_density[..., 0])
     out = compositing.volumetric_rendering(static_rgb, static_density, t,

@@ -34,12 +34,13 @@ import ml_collections
 from jaxnerf.fields import networks
 from jaxnerf.render import compositing
 from jaxnerf.render import samplers
-from jaxnerf.methods import base, instant_ngp, nerfw
+from jaxnerf.methods import base, nerfw
+from jaxnerf.methods.backbones import hashgrid
 from jaxnerf.core.rays import Rays
 
 
 def config_fields() -> ml_collections.ConfigDict:
-  c = instant_ngp.grid_fields()
+  c = hashgrid.grid_fields()
   wild = nerfw.wild_fields()
   for key in wild:
     c[key] = wild[key]
@@ -183,7 +184,7 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
 METHOD = base.Method(
     name="nerfw_ngp",
     fields=config_fields,
-    engine_defaults=instant_ngp.ENGINE_DEFAULTS,
+    engine_defaults=hashgrid.ENGINE_DEFAULTS,
     build_model=lambda config, scene: NerfWNgp(
         config=config, num_cameras=scene.num_cameras),
     loss_terms=loss_terms,

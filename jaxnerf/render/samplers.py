@@ -1,5 +1,5 @@
 """Occupancy-grid upkeep and marching shared by the hash-grid methods
-(`instant_ngp`, `barf_hashgrid`, `nerfw_ngp`, `dnerf_ngp`): Instant-NGP's
+(the hash-grid backbone, `nerfw_ngp`, `dnerf_ngp`): Instant-NGP's
 scheme (jaxnerf/render/occupancy.py) with the field's density supplied by the
 method, so the grid can cover what only some times hold (dnerf_ngp's moving
 parts; nerfw_ngp keeps its transients out: see its docstring).
