@@ -25,7 +25,6 @@ of training throughput: rays/s counts the rays that contributed to the loss
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -97,12 +96,7 @@ def run(spec: str, config, args, score=None) -> dict:
   cameras = (parallel.put_replicated(train.cameras.device_arrays(), mesh)
              if method.casts_rays else None)
   state = parallel.put_replicated(state, mesh)
-  step_fn = jax.jit(
-      functools.partial(training.train_step, method, model, config,
-                        batch_sharding=parallel.batch_sharded(mesh),
-                        sampler=parallel.make_sampler(
-                            mesh, config.batch_size, config.image_batching)),
-      donate_argnums=(0,))
+  step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
 
   marks = sorted([float(m) for m in own_marks.split(",")] if own_marks
                  else args.marks)

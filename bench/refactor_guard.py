@@ -16,7 +16,6 @@ Run both sides on the same machine; timing plays no part.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -70,11 +69,7 @@ def step_cost(name: str) -> dict:
     key = jax.random.PRNGKey(0)
     state = parallel.put_replicated(training.create_train_state(
         method, model, config, key, scene.num_cameras), mesh)
-    step = jax.jit(functools.partial(
-        training.train_step, method, model, config,
-        batch_sharding=parallel.batch_sharded(mesh),
-        sampler=parallel.make_sampler(mesh, config.batch_size,
-                                      config.image_batching)))
+    step = parallel.jit_train_step(method, model, config, mesh)
     cost = step.lower(state, data, cams, key).compile().cost_analysis()
   if isinstance(cost, list):
     cost = cost[0]

@@ -175,11 +175,7 @@ def job(config, args):
   data = parallel.shard_training_data(host_data, config.image_batching, mesh)
   if cams is not None:
     cams = parallel.put_replicated(cams, mesh)
-  step_fn = jax.jit(functools.partial(
-      training.train_step, method, model, config,
-      batch_sharding=parallel.batch_sharded(mesh),
-      sampler=parallel.make_sampler(mesh, config.batch_size,
-                                    config.image_batching)))
+  step_fn = parallel.jit_train_step(method, model, config, mesh)
   key = jax.random.PRNGKey(1)
 
   # Training: compile, then time `steps` consecutive steps.

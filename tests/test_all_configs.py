@@ -183,11 +183,7 @@ def test_config_trains_and_renders(name, tmp_path):
   state = parallel.put_replicated(training.create_train_state(
       method, model, config, jax.random.PRNGKey(config.seed),
       scene.num_cameras), mesh)
-  step = jax.jit(functools.partial(
-      training.train_step, method, model, config,
-      batch_sharding=parallel.batch_sharded(mesh),
-      sampler=parallel.make_sampler(mesh, config.batch_size,
-                                    config.image_batching)))
+  step = parallel.jit_train_step(method, model, config, mesh)
   losses = []
   for _ in range(STEPS):
     state, stats = step(state, data, cameras, jax.random.PRNGKey(1))

@@ -32,6 +32,7 @@ one.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Callable
 
@@ -275,3 +276,21 @@ def render_image(render_fn: Callable, batch, chunk: int,
       store(rows[complete], {k: v[complete] for k, v in out.items()})
       rows = rows[~complete]
   return {k: v.reshape(shape + v.shape[1:]) for k, v in image.items()}
+
+
+def jit_train_step(method, model, config, mesh: Mesh, donate: bool = False):
+  """training.train_step jitted for `mesh`: batches drawn over the sharded
+  training data and laid out data parallel. With `donate`, the state's
+  buffers are reused for the new state (the trainer's loop; callers that
+  keep the old state must not donate).
+
+  Returns:
+    step(state, data, cameras, key, fraction=None) -> (state, stats).
+  """
+  return jax.jit(
+      functools.partial(training.train_step, method, model, config,
+                        batch_sharding=batch_sharded(mesh),
+                        sampler=make_sampler(mesh, config.batch_size,
+                                             config.image_batching)),
+      donate_argnums=(0,) if donate else ())
+

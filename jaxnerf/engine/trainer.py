@@ -368,12 +368,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   write_scene_info(config.train_dir, scene)
   start_step = int(state.step)
 
-  step_fn = jax.jit(
-      functools.partial(training.train_step, method, model, config,
-                        batch_sharding=parallel.batch_sharded(mesh),
-                        sampler=parallel.make_sampler(
-                            mesh, config.batch_size, config.image_batching)),
-      donate_argnums=(0,))
+  step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
   render_fn = training.make_render_fn(method, model, config)
   logger = Logger(config.train_dir)
 
