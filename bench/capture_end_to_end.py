@@ -148,7 +148,8 @@ def fern(args):
                                         "images_8"),
                            os.path.join(work, "sfm"), "exhaustive",
                            args.sfm_dir)
-  fields = dict(max_steps=args.steps, max_time_minutes=args.minutes)
+  fields = dict(max_steps=args.steps, max_time_minutes=args.minutes,
+                schedule_clock=args.clock)
   t_train, t_eval, m_sfm, _ = train_and_eval(sfm_out, os.path.join(work,
                                                                 "run_sfm"),
                                           fields)
@@ -199,7 +200,7 @@ def cake(args):
   with open(os.path.join(scene, "transforms.json"), "w") as f:
     json.dump(meta, f, indent=1)
   fields = dict(max_steps=args.steps, max_time_minutes=args.minutes,
-                factor=2)
+                schedule_clock=args.clock, factor=2)
   t_train, t_eval, m, (per_ray, chunk) = train_and_eval(
       scene, os.path.join(work, "run"), fields, split="val")
   print(f"\ncake (rgb/1x -> SfM, {len(meta['train_filenames'])} train "
@@ -229,6 +230,9 @@ def flags():
   p.add_argument("--steps", type=cli.integer(1), default=2000)
   p.add_argument("--minutes", type=cli.number(0.0), default=0.0)
   p.add_argument("--orbit", default=None, help="cake: write an orbit GIF")
+  p.add_argument("--clock", choices=("steps", "time"), default="steps",
+                 help="what the schedules follow (config.schedule_clock); "
+                 "'time' needs --minutes")
   return p
 
 
