@@ -156,7 +156,3 @@ def read_mark(folder: str) -> Optional[dict]:
     raise ValueError(f"{path}: not a marker (no written_by)")
   return fields
 
-
-def is_ours(folder: str) -> bool:
-  """True if `folder` carries the marker of this package's programs."""
-  return os.path.isfile(os.path.join(folder, MARKER))

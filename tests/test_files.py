@@ -111,9 +111,8 @@ def test_atomic_dir(tmp_path):
 
 def test_marker(tmp_path):
   folder = str(tmp_path)
-  assert files.read_mark(folder) is None and not files.is_ours(folder)
+  assert files.read_mark(folder) is None
   files.mark(folder, "process_data.py", outputs={"images": {}})
-  assert files.is_ours(folder)
   assert files.read_mark(folder) == {"written_by": "process_data.py",
                                      "outputs": {"images": {}}}
   files.mark(folder, "bake.py")  # replaced whole

@@ -30,6 +30,10 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    """The steps of the checkpoints on disk."""
+    return list(self.manager.all_steps())
+
   def save(self, step: int, state) -> None:
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
     self.manager.wait_until_finished()

@@ -379,7 +379,7 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
           f"non-finite loss or gradients at or before step {step}; training "
           f"stopped, the last good checkpoint (step {last}) is kept in "
           f"{checkpointer.directory}")
-    clock.record(step, checkpointer.manager.all_steps())
+    clock.record(step, checkpointer.all_steps())
     checkpointer.save(step, state)
 
   history = []
