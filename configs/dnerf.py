@@ -13,4 +13,5 @@ def get_config():
       batch_size=500, image_batching=True,  # no_batching = True
       max_steps=800_000, save_every=10_000,
       # lr = 5e-4 * 0.1^(step / 500k): log-linear, 5e-4 -> 5e-4 * 0.1^1.6.
-      lr_init=5e-4, lr_final=5e-4 * 0.1**1.6)
+      lr_init=5e-4, lr_final=5e-4 * 0.1**1.6,
+      deform_lr_init=5e-4, deform_lr_final=5e-4 * 0.1**1.6)

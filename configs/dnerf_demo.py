@@ -1,8 +1,8 @@
 """D-NeRF on the embedded dynamic lego (data/dnerf_lego_100: 100x100 on
 black, 50 train / 11 val / 20 test frames with a time each), with the fast
 variant for CPU budgets: a hash-grid canonical field (instant_ngp_demo's
-grid and sampler) and a small deformation MLP (dnerf_ngp). tnerf_demo is its
-T-NeRF baseline.
+grid and sampler) and a small deformation MLP (dnerf on backbone
+"hashgrid"). tnerf_demo is its T-NeRF baseline.
 
   python train.py --config=dnerf_demo
   python eval.py --config=dnerf_demo --config.render_path=true
@@ -15,7 +15,7 @@ from jaxnerf.engine import config as config_lib
 
 def get_config():
   return config_lib.variant(
-      "instant_ngp_demo", method="dnerf_ngp", layout="dnerf",
+      "instant_ngp_demo", method="dnerf", backbone="hashgrid", layout="dnerf",
       data_dir="data/dnerf_lego_100", train_dir="runs/dnerf_demo",
       white_bkgd=False,
       # instant_ngp_demo's grid, finest level 256 for 100x100 views (issue

@@ -1,5 +1,5 @@
-"""NeRF-U on the hash-grid field (nerfw_ngp) on the embedded lego in the
-wild, as configs/nerfw_ngp_demo.py otherwise."""
+"""NeRF-U on the hash-grid field (nerfw on backbone "hashgrid") on the
+embedded lego in the wild, as configs/nerfw_ngp_demo.py otherwise."""
 
 from jaxnerf.engine import config as config_lib
 from jaxnerf.methods import nerfw
@@ -7,4 +7,5 @@ from jaxnerf.methods import nerfw
 
 def get_config():
   return nerfw.variant(
-      config_lib.variant("nerfw_ngp_demo", train_dir="runs/nerfu_ngp_demo"), "u")
+      config_lib.variant("nerfw_ngp_demo", train_dir="runs/nerfu_ngp_demo"),
+      "u")

@@ -1,8 +1,8 @@
-"""NeRF-W on the hash-grid field (nerfw_ngp) for a phototourism scene: a
-COLMAP model and internet photos of one landmark (different cameras, days,
-skies, exposures and passers-by). Made for the 40 Statue of Liberty photos
-the developers test with; any NeRF-W phototourism scene (images/ +
-sparse/0, e.g. its `dense/` folder) loads the same way.
+"""NeRF-W on the hash-grid field (nerfw on backbone "hashgrid") for a
+phototourism scene: a COLMAP model and internet photos of one landmark
+(different cameras, days, skies, exposures and passers-by). Made for the 40
+Statue of Liberty photos the developers test with; any NeRF-W phototourism scene
+(images/ + sparse/0, e.g. its `dense/` folder) loads the same way.
 
   python scripts/downscale_images.py data/liberty40/images --factors 4
   python train.py --config=nerfw_liberty --config.data_dir=data/liberty40
@@ -28,7 +28,8 @@ from jaxnerf.methods import nerfw
 
 def get_config():
   return nerfw.variant(config_lib.variant(
-      "instant_ngp_capture", method="nerfw_ngp", layout="colmap",
+      "instant_ngp_capture", method="nerfw", backbone="hashgrid",
+      layout="colmap",
       data_dir="data/liberty40", train_dir="runs/nerfw_liberty", factor=4,
       sampler="proposal",
       batch_size=2048,  # x 32 field intervals: 2^16 samples a step

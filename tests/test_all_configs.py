@@ -45,7 +45,7 @@ SHRINK = {
     "appearance_dim": 4, "transient_dim": 4, "transient_depth": 2,
     "transient_width": 16, "test_time_steps": 2, "test_time_batch_size": 16,
     "sparsity_samples": 16,
-    # Grid methods (instant_ngp, barf_hashgrid, dnerf_ngp, nerfw_ngp).
+    # Hash-grid backbone (instant_ngp; barf, dnerf, nerfw on it).
     "hash_levels": 4, "hash_log2_size": 10, "hash_max_resolution": 64,
     "occupancy_resolution": 16, "march_steps": 64, "samples_budget": 2048,
     "render_samples_per_ray": 16, "occupancy_update_every": 1,

@@ -125,7 +125,7 @@ def test_march_skips_empty_cells():
 
 
 def _config(method="instant_ngp", **kw):
-  c = config_lib.method_config(method)
+  c = config_lib.method_config(*method.split("/"))
   c.hash_levels, c.hash_log2_size = 4, 10
   c.hash_min_resolution, c.hash_max_resolution = 4, 32
   c.occupancy_resolution, c.march_steps = 8, 32
@@ -141,13 +141,14 @@ def _config(method="instant_ngp", **kw):
   return c
 
 
-# Every method on methods/_grid.py's marcher takes config.contraction (NeRF-W
-# on internet photos of an unbounded scene needs it).
-@pytest.mark.parametrize("method", ["instant_ngp", "nerfw_ngp"])
+# Every method on the hash-grid backbone takes config.contraction (NeRF-W on
+# internet photos of an unbounded scene needs it).
+@pytest.mark.parametrize("method", ["instant_ngp", "nerfw/hashgrid"])
 def test_hash_grid_methods_render_and_train_contracted(method):
   config = _config(method)
   scene = types.SimpleNamespace(num_cameras=2)
-  model = training.build_model(methods.get(method), config, scene)
+  model = training.build_model(methods.get(*method.split("/")), config,
+                               scene)
   key = jax.random.PRNGKey(0)
   rays = _rays(16)
   variables = jax.jit(lambda k: model.init(k, rays, k, randomized=False))(key)

@@ -1,4 +1,4 @@
-"""D-NeRF (jaxnerf/methods/dnerf.py, dnerf_ngp.py) and its data
+"""D-NeRF (jaxnerf/methods/dnerf.py, components/time.py) on both backbones and its data
 (jaxnerf/data/loaders/dnerf.py, scripts/make_embedded_dnerf.py): the
 deformation is the identity at t = 0, T-NeRF sees time, the loader's
 errors, the embedded scene and a short run on it."""
@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 from jaxnerf.engine import config as config_lib, training
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import DatasetError
-from jaxnerf.methods import dnerf
+from jaxnerf.methods.components import time as time_component
 from jaxnerf.core.rays import Rays
 
 DNERF_LEGO = os.path.join(REPO_ROOT, "data", "dnerf_lego_100")
@@ -28,7 +28,7 @@ TINY = {
     "dnerf": dict(num_coarse_samples=8, num_fine_samples=8, netdepth=2,
                   netwidth=32, netwidth_condition=16, deform_depth=2,
                   deform_width=16, deform_skip=1, max_deg_time=4),
-    "dnerf_ngp": dict(hash_levels=4, hash_log2_size=12,
+    "dnerf/hashgrid": dict(hash_levels=4, hash_log2_size=12,
                       hash_max_resolution=64, occupancy_resolution=16,
                       march_steps=64, samples_budget=4096,
                       render_samples_per_ray=16, occupancy_update_every=4,
@@ -37,7 +37,8 @@ TINY = {
 
 
 def tiny_config(method, tmp_path, **fields):
-  c = config_lib.method_config(method)
+  """method: "dnerf" (the MLP) or "dnerf/hashgrid"."""
+  c = config_lib.method_config(*method.split("/"))
   config_lib.scene(c, "dnerf", DNERF_LEGO, str(tmp_path / "run"),
                    white_bkgd=False)
   c.update(TINY[method])
@@ -55,7 +56,7 @@ def randomize(params, key):
                                    for k, x in zip(keys, leaves)])
 
 
-@pytest.mark.parametrize("method_name", ["dnerf", "dnerf_ngp"])
+@pytest.mark.parametrize("method_name", ["dnerf", "dnerf/hashgrid"])
 def test_deformation_is_the_identity_at_time_zero(method_name, tmp_path):
   """With random deformation weights, rays at t = 0 render exactly as the
   canonical field alone (the deformation's weights zeroed); at t = 0.5
@@ -82,7 +83,7 @@ def test_deformation_is_the_identity_at_time_zero(method_name, tmp_path):
   # The displacement itself: zero at t = 0, not at t = 0.5.
   dx = jnp.ones((4, 3))
   time = jnp.array([[0.0], [0.5], [0.0], [1.0]])
-  np.testing.assert_array_equal(dnerf.zero_at_canonical_time(dx, time),
+  np.testing.assert_array_equal(time_component.zero_at_canonical_time(dx, time),
                                 [[0] * 3, [1] * 3, [0] * 3, [1] * 3])
 
   t_config = tiny_config(method_name, tmp_path, deformation=False)
@@ -181,7 +182,7 @@ def test_the_embedded_scene_is_the_npz(tmp_path):
 
 def test_short_run_on_the_dynamic_lego_lowers_the_loss(tmp_path):
   from jaxnerf.engine import trainer
-  config = tiny_config("dnerf_ngp", tmp_path, batch_size=2048, max_steps=60,
+  config = tiny_config("dnerf/hashgrid", tmp_path, batch_size=2048, max_steps=60,
                        print_every=5, save_every=1000, render_every=0,
                        hash_levels=8, hash_max_resolution=128,
                        hash_log2_size=14)
@@ -194,7 +195,7 @@ def test_short_run_on_the_dynamic_lego_lowers_the_loss(tmp_path):
 
 def test_short_run_with_the_proposal_sampler_lowers_the_loss(tmp_path):
   from jaxnerf.engine import trainer
-  config = tiny_config("dnerf_ngp", tmp_path, batch_size=256, max_steps=60,
+  config = tiny_config("dnerf/hashgrid", tmp_path, batch_size=256, max_steps=60,
                        print_every=5, save_every=1000, render_every=0,
                        hash_levels=8, hash_max_resolution=128,
                        hash_log2_size=14, sampler="proposal",

@@ -262,21 +262,21 @@ def test_density_is_zero_where_the_occupancy_grid_is_empty():
   assert np.all(np.asarray(field)[~empty] > 0)
 
 
-@pytest.mark.parametrize("name", ["nerfw_ngp", "dnerf_ngp"])
+@pytest.mark.parametrize("name", ["nerfw/hashgrid", "dnerf/hashgrid"])
 def test_methods_on_the_same_marcher_share_the_regularisers(name):
-  """ray_jitter, distortion_mult and grid_l2_mult act in every method built
-  on methods/_grid.py (they were fields there and silently did nothing);
-  the sparsity loss is instant_ngp's own, not a field of the others; both
-  also take the proposal sampler."""
+  """ray_jitter, distortion_mult and grid_l2_mult act in every method on
+  the hash-grid backbone (they were fields of an older grid module and
+  silently did nothing); the backbone's sampler and sparsity loss are
+  every such method's fields."""
   import types
   from jaxnerf import methods
-  method = methods.get(name)
-  fields = config_lib.method_config(name)
+  method = methods.get(*name.split("/"))
+  fields = config_lib.method_config(*name.split("/"))
   assert "sampler" in fields and "proposal_samples" in fields
-  assert "sparsity_loss_mult" not in fields
+  assert "sparsity_loss_mult" in fields
 
   def configured(**kw):
-    c = config_lib.method_config(name)
+    c = config_lib.method_config(*name.split("/"))
     base = _config()
     for k in ("hash_levels", "hash_log2_size", "hash_min_resolution",
               "hash_max_resolution", "occupancy_resolution", "march_steps",

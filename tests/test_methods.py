@@ -44,10 +44,10 @@ TINY = {
                   test_time_batch_size=16),
     "dnerf": dict(MLP_TINY, deform_depth=2, deform_width=16, deform_skip=1,
                   max_deg_time=4),
-    "dnerf_ngp": dict(GRID_TINY, deform_width=16),
-    "nerfw_ngp": dict(GRID_TINY, appearance_dim=4, transient_dim=4,
-                      transient_width=16, test_time_steps=2,
-                      test_time_batch_size=16),
+    "dnerf/hashgrid": dict(GRID_TINY, deform_width=16),
+    "nerfw/hashgrid": dict(GRID_TINY, appearance_dim=4, transient_dim=4,
+                           transient_width=16, test_time_steps=2,
+                           test_time_batch_size=16),
     "barf": dict(MLP_TINY, learn_intrinsics=True),
     "barf/hashgrid": dict(GRID_TINY, learn_intrinsics=True),
     "instant_ngp": GRID_TINY,
@@ -349,7 +349,8 @@ def test_compose_merges_a_backbone_and_its_components():
     return c
 
   gain = base.Component(
-      name="gain", fields=fields, module=lambda config, scene: None,
+      name="gain", fields=fields,
+      module=lambda config, scene, levels: None,
       engine_defaults=dict(batch_size=7),
       param_groups=(base.ParamGroup("gain", prefix="gain_"),),
       loss_terms=lambda config, outputs, rays, rgb, params: {"gain": 2.0},
@@ -381,7 +382,9 @@ def test_compose_merges_a_backbone_and_its_components():
 def test_the_matrix_covers_every_backbone_and_sampler():
   cases = matrix()
   for case in (("barf", "mlp", ""), ("barf", "hashgrid", ""),
-               ("barf", "hashgrid", "proposal"),
+               ("barf", "hashgrid", "proposal"), ("nerfw", "mlp", ""),
+               ("nerfw", "hashgrid", "proposal"), ("dnerf", "mlp", ""),
+               ("dnerf", "hashgrid", ""), ("dnerf", "hashgrid", "proposal"),
                ("instant_ngp", "hashgrid", "proposal"), ("nerf", "mlp", "")):
     assert case in cases
   with pytest.raises(ConfigError, match="config.backbone"):

@@ -1,4 +1,5 @@
-"""NeRF-W (jaxnerf/methods/nerfw.py, nerfw_ngp.py): the transient loss and
+"""NeRF-W (jaxnerf/methods/nerfw.py; components/appearance.py and
+transients.py) on both backbones: the transient loss and
 compositing against hand-derived values, the appearance code looked up by
 camera index, and a short run on the embedded lego in the wild."""
 
@@ -14,7 +15,8 @@ from conftest import REPO_ROOT
 from jaxnerf.engine import config as config_lib, evaluator, training
 from jaxnerf.render import compositing
 from jaxnerf.errors import ConfigError
-from jaxnerf.methods import base, nerfw
+from jaxnerf.methods import base
+from jaxnerf.methods.components import transients
 from jaxnerf.core.rays import Rays
 
 WILD_LEGO = os.path.join(REPO_ROOT, "data", "lego_wild_100")
@@ -24,14 +26,14 @@ def test_transient_loss_is_mse_at_unit_beta_without_transients():
   rng = np.random.default_rng(0)
   pred, target = rng.uniform(size=(2, 6, 3))
   weights = np.array([1.0, 2.0, 0.5, 1.0, 0.0, 3.0])
-  terms = nerfw.transient_loss_terms(pred, target, np.ones(6), np.zeros(6),
+  terms = transients.transient_loss_terms(pred, target, np.ones(6), np.zeros(6),
                                      weights, lambda_u=0.01)
   mse = np.sum(weights * np.mean((pred - target)**2, -1)) / np.sum(weights)
   np.testing.assert_allclose(float(sum(terms.values())), mse, rtol=1e-6)
   np.testing.assert_allclose(float(terms["uncertainty"]), 0.0, atol=1e-7)
   # beta = 2 and mean transient density 3 on every ray: the colour term is
   # a quarter of the MSE, log beta^2 = 2 log 2, and 2 * 0.01 * 3.
-  terms = nerfw.transient_loss_terms(pred, target, np.full(6, 2.0),
+  terms = transients.transient_loss_terms(pred, target, np.full(6, 2.0),
                                      np.full(6, 3.0), weights, lambda_u=0.01)
   np.testing.assert_allclose(float(terms["colour"]), mse / 4, rtol=1e-6)
   np.testing.assert_allclose(float(terms["uncertainty"]), 2 * np.log(2.0),
@@ -43,7 +45,7 @@ def test_transient_loss_is_mse_at_unit_beta_without_transients():
 def composite(static_tau, transient_tau, beta=None, white_bkgd=True,
               beta_static_gradient=True):
   s = len(static_tau)
-  return nerfw.composite_with_transient(
+  return transients.composite_with_transient(
       jnp.tile(jnp.array([[[1.0, 0.0, 0.0]]]), (1, s, 1)),
       jnp.array([static_tau]),
       jnp.tile(jnp.array([[[0.0, 0.0, 1.0]]]), (1, s, 1)),
@@ -109,16 +111,16 @@ def test_without_transient_density_it_is_the_static_render():
 def test_sample_beta_is_softplus_or_bounded_by_beta_max():
   c = config_lib.method_config("nerfw")
   raw = jnp.array([-30.0, -1.0, 0.0, 2.0, 30.0])
-  np.testing.assert_allclose(nerfw.sample_beta(c, raw),
+  np.testing.assert_allclose(transients.sample_beta(c, raw),
                              np.log1p(np.exp(np.asarray(raw))), rtol=1e-6)
   c.beta_max = 0.8
-  beta = np.asarray(nerfw.sample_beta(c, raw))
+  beta = np.asarray(transients.sample_beta(c, raw))
   np.testing.assert_allclose(beta, 0.8 / (1 + np.exp(-np.asarray(raw))),
                              rtol=1e-6)
   assert beta[2] == pytest.approx(0.4) and beta.max() <= 0.8
   c.beta_max = -1.0
   with pytest.raises(ConfigError, match="config.beta_max"):
-    nerfw.sample_beta(c, raw)
+    transients.sample_beta(c, raw)
 
 
 def tiny_nerfw(tmp_path, data_dir=WILD_LEGO, **fields):
@@ -256,18 +258,18 @@ def test_the_embedded_wild_lego_matches_its_record():
 
 
 def test_hash_grid_variant_marches_where_the_static_scene_is():
-  """nerfw_ngp's occupancy grid follows the static density only: however
+  """On the hash grid, the occupancy grid follows the static density only: however
   dense the transients, the refreshed grid is the same (the union of every
   photo's transients filled the grid and starved the sample budget)."""
   import types
   from jaxnerf import methods
-  method = methods.get("nerfw_ngp")
+  method = methods.get("nerfw", "hashgrid")
   rays = Rays.create(jnp.array([[0.0, 0.0, 4.0]]), jnp.array([[0.0, 0, -1]]),
                      2.0, 6.0)
   key = jax.random.PRNGKey(0)
   grids = []
   for bias in (-4.0, 20.0):  # transient density ~0.02 or ~20 everywhere
-    c = config_lib.method_config("nerfw_ngp")
+    c = config_lib.method_config("nerfw", "hashgrid")
     c.hash_levels, c.hash_log2_size = 4, 10
     c.hash_min_resolution, c.hash_max_resolution = 4, 32
     c.occupancy_resolution, c.march_steps = 8, 32
@@ -284,12 +286,12 @@ def test_hash_grid_variant_marches_where_the_static_scene_is():
 
 
 def test_hash_grid_variant_trains_with_the_proposal_sampler():
-  """nerfw_ngp with sampler="proposal" (nerfw_liberty's, contracted):
+  """NeRF-W on the hash grid with sampler="proposal" (nerfw_liberty's, contracted):
   every ray in the loss, the transient maps and the interlevel term come
   out, and a few steps on three cameras lower the loss and the interlevel
   term."""
   import functools
-  c = config_lib.method_config("nerfw_ngp")
+  c = config_lib.method_config("nerfw", "hashgrid")
   c.update(dict(hash_levels=4, hash_log2_size=10, hash_min_resolution=4,
                 hash_max_resolution=32, appearance_dim=4, transient_dim=4,
                 transient_width=16, sampler="proposal",
@@ -327,7 +329,7 @@ def warmup_model(name, tmp_path):
   if name == "nerfw":
     c = tiny_nerfw(tmp_path, transient_warmup_steps=5)
   else:
-    c = config_lib.method_config("nerfw_ngp")
+    c = config_lib.method_config("nerfw", "hashgrid")
     c.update(dict(hash_levels=4, hash_log2_size=10, hash_min_resolution=4,
                   hash_max_resolution=32, appearance_dim=4, transient_dim=4,
                   transient_width=16, occupancy_resolution=8,
@@ -336,7 +338,7 @@ def warmup_model(name, tmp_path):
   return c
 
 
-@pytest.mark.parametrize("name", ["nerfw", "nerfw_ngp"])
+@pytest.mark.parametrize("name", ["nerfw", "nerfw/hashgrid"])
 def test_transient_head_is_off_during_the_warmup(name, tmp_path):
   """Before `transient_warmup_steps` the fine render is the static one:
   composite = rgb, beta = beta_min, no transient density, and neither the
@@ -385,4 +387,4 @@ def test_negative_warmup_is_a_config_error():
   c.transient_warmup_steps = -1
   with pytest.raises(ConfigError,
                      match=r"config.transient_warmup_steps: must be >= 0"):
-    nerfw.transient_density(c, jnp.zeros(4), base.Progress.at(0, 10))
+    transients.transient_density(c, jnp.zeros(4), base.Progress.at(0, 10))

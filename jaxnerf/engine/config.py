@@ -86,6 +86,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Optimisation.
   c.batch_size = 4096  # rays per step, all devices together
   c.image_batching = False  # each batch from one random training image
+  # >0: each batch is batch_size / patch_size^2 square patches of whole
+  # pixels (image-space methods, patch losses); 0: independent pixels.
+  c.patch_size = 0
   c.randomized = True  # jitter samples during training
   c.lr_init = 5e-4  # the "field" parameter group's schedule
   c.lr_final = 5e-6
@@ -203,17 +206,21 @@ def new(method: str, layout: str, data_dir: str, train_dir: str,
                **fields)
 
 
-def variant(base: str, *, method: str = "", layout: str = "",
-            **fields) -> ml_collections.ConfigDict:
+def variant(base: str, *, method: str = "", backbone: str = "",
+            layout: str = "", **fields) -> ml_collections.ConfigDict:
   """A config file as a delta of config `base` (a name or path): its
-  method replaced by `method` (with_method's rule: what `base` sets and
-  `method` shares carries over), the data fields of `layout` set (SCENES),
-  then `fields`. Returns it locked, as load_config.
+  method (or only its backbone) replaced by `method` on `backbone`
+  (with_method's rule: what `base` sets and the new method shares carries
+  over), the data fields of `layout` set (SCENES), then `fields`. Returns it
+  locked, as load_config.
 
   Raises:
-    ConfigError: an unknown base, layout or field.
+    ConfigError: an unknown base, layout, backbone or field.
   """
-  c = with_method(base, method) if method else load_config(base)
+  if method or backbone:
+    c = with_method(base, method, backbone)
+  else:
+    c = load_config(base)
   if layout:
     _set_layout(c, layout)
   c = _set_fields(c, fields)
@@ -273,15 +280,17 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
   return config
 
 
-def with_method(name_or_path: str, method: str) -> ml_collections.ConfigDict:
-  """Config `name_or_path` with its method replaced by `method`: every field
-  the config sets (differs from its own method's default) and `method`
-  shares keeps the config's value; the rest are `method`'s defaults. One
+def with_method(name_or_path: str, method: str = "",
+                backbone: str = "") -> ml_collections.ConfigDict:
+  """Config `name_or_path` with its method replaced by `method` ("": the
+  same) on `backbone` ("": the method's first): every field the config
+  sets (differs from its own method's default) and the new method shares
+  keeps the config's value; the rest are the new method's defaults. One
   source for a paper's variant on another config's scene, field and
   schedule (NeRF-W on instant_ngp_demo's grid and sampler)."""
   base = load_config(name_or_path)
   own_defaults = method_config(base.method, base.backbone)
-  c = method_config(method)
+  c = method_config(method or base.method, backbone)
   for key in base:
     if (key not in ("method", "backbone") and key in c and
         base[key] != own_defaults[key]):

@@ -27,6 +27,15 @@ The training and evaluation loops know only this contract:
 * `outputs`: the per-ray maps the renderer returns and eval.py writes.
 * `casts_rays`: the batch is pixels and camera indices, and rays are cast
   inside the step from (possibly refined) cameras.
+* `image_space`: the model renders pixels of cameras itself, e.g. by
+  rasterising: `render_pixels(cameras, pixels, key, randomized, progress)
+  -> list[dict]` on Pixels [N] of (refined) Cameras, per-pixel outputs as
+  `__call__`'s. The batch is pixels and camera indices (as `casts_rays`);
+  with `config.patch_size` > 0 a training batch is square patches of
+  whole pixels, [N] = [N / p^2, p, p] row-major, each from one image, so
+  a rasteriser renders each patch as a tile and a loss may read the
+  patches' structure (e.g. D-SSIM). Evaluation hands it rows of pixels of
+  one image in chunks of `config.chunk`.
 * `test_time`: an optional per-image optimisation that eval.py runs before
   scoring (e.g. a test view's pose, or its appearance code).
 * `seen_camera_outputs`: outputs eval.py writes only for training views.
@@ -44,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Optional
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -236,6 +246,7 @@ class Method:
   outputs: Mapping[str, str] = dataclasses.field(
       default_factory=lambda: dict(STANDARD_OUTPUTS))
   casts_rays: bool = False
+  image_space: bool = False
   test_time: Optional[TestTime] = None
   # Outputs meaningful only for views of the training split, whose
   # per-camera rows were learned (NeRF-W's transient objects and
@@ -248,6 +259,11 @@ class Method:
   backbone: str = ""
   backbones: tuple[str, ...] = ()
   on_backbone: Optional[Callable[[str], "Method"]] = None
+
+  @property
+  def pixel_batches(self) -> bool:
+    """Whether batches are pixels and camera indices (not rays)."""
+    return self.casts_rays or self.image_space
 
   def __post_init__(self):
     for name, kind in self.outputs.items():
@@ -275,19 +291,66 @@ class Method:
 # A paper is a backbone (the scene representation, its sampler and its
 # compositing: NeRF's MLP with coarse and fine levels, the hash grid with an
 # occupancy grid or proposals) plus components that any backbone takes
-# (camera refinement, per-image appearance, time, ...). A component
-# contributes config fields, a Flax submodule, parameter groups, loss terms,
-# outputs and evaluation hooks; the backbone's model holds the submodules
-# (each under the component's name) and calls their hooks where its
-# pipeline has the matching step:
+# (camera refinement, per-image appearance, transients, time, ...). A
+# component contributes config fields, a Flax submodule, parameter groups,
+# loss terms, outputs and evaluation hooks; the backbone's model holds the
+# submodules and calls their hooks where its pipeline has the matching step
+# (a submodule has only the hooks it needs):
 #
 #   refine_cameras(cameras) -> cameras        before rays are cast
 #   encoding_weights(progress, num_bands)     weights [num_bands] of the
 #       -> [num_bands] or None                  encoding's finer bands or
 #                                               levels (coarse to fine)
+#   warp(points [M, 3], time [M, 1], level)   where the field is read: the
+#       -> (points [M, 3], condition          points moved (D-NeRF), a
+#           [M, D] or None, stats dict)         per-sample input joining the
+#                                               field's position input
+#                                               (T-NeRF), and log scalars
+#   warp_anytime(points [M, 3], key)          the same at random times: the
+#       -> (points, condition)                  occupancy grid's refresh
+#   colour_condition(camera [N] or None, n,   a per-ray input [N, D] of the
+#       level) -> [N, D] or None                colour branch (appearance
+#                                               codes; None camera: the
+#                                               field interface's mean)
+#   render_samples(out, level, SampleLayout,  more maps of a level (whose
+#       features [M, F], rgb [M, 3],            outputs so far are `out`)
+#       density [M], camera [N], progress)      from its samples (NeRF-W's
+#       -> dict of outputs (and "stats")        transient head)
 #
+# `level` is one of the backbone's level names (its `levels`: "coarse" and
+# "fine" on the MLP, "" for the hash grid's one level); the last one is
+# the rendered result. A component's `colour_loss` replaces the backbone's
+# data term of the last level (NeRF-W's uncertainty-weighted colour).
 # `compose` merges the declarations into the Method the engine knows; the
 # loops never see a component.
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleLayout:
+  """A level's samples of N rays as a component's hooks see them: flat
+  [M] per-sample arrays (a dense backbone flattens its [N, S]).
+
+  Attributes:
+    num_rays: N.
+    to_samples: per-ray [N, ...] -> per-sample [M, ...].
+    ray_sum: per-sample [M, ...] -> per-ray sums [N, ...].
+    ray_mean: per-sample [M] -> per-ray means over the ray's valid samples.
+    transmittance: optical depths [M] -> transmittance before each sample.
+    delta: [M] sample lengths along the ray (times the direction's norm).
+    valid: [M] bool, or None where every sample is.
+  """
+
+  num_rays: int
+  to_samples: Callable[[jax.Array], jax.Array]
+  ray_sum: Callable[[jax.Array], jax.Array]
+  ray_mean: Callable[[jax.Array], jax.Array]
+  transmittance: Callable[[jax.Array], jax.Array]
+  delta: jax.Array
+  valid: Optional[jax.Array] = None
+
+  def masked(self, x: jax.Array) -> jax.Array:
+    """x [M] with invalid samples set to 0."""
+    return x if self.valid is None else jnp.where(self.valid, x, 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,21 +360,32 @@ class Component:
   Attributes:
     name: the submodule's name in the model (and in parameter paths).
     fields: its config fields with their defaults.
-    module: (config, scene) -> its Flax submodule.
+    module: (config, scene, levels) -> its Flax submodule; levels: the
+      backbone's level names (see the section's comment).
+    shared_scope: its variables and submodules sit at the model's top level
+      (flax's share_scope), not under `name`: the paths (and so the
+      initial values and the checkpoints) the paper's model had before it
+      became a component.
     engine_defaults, param_groups, outputs, casts_rays, test_time,
       seen_camera_outputs, eval_metrics, eval_cameras: as Method's; its
       groups are tried before the backbone's field group.
     loss_terms: optional (config, outputs, rays, rgb, params) -> dict,
       added to the backbone's terms.
+    colour_loss: optional (config, last level's outputs, rays, rgb) -> dict
+      or None: terms that replace the backbone's data term of the last
+      level (`rgb_level<last>`), in its place; None keeps it.
   """
 
   name: str
   fields: Callable[[], ml_collections.ConfigDict]
-  module: Callable[[Any, SceneInfo], Any]
+  module: Callable[[Any, SceneInfo, tuple[str, ...]], Any]
+  shared_scope: bool = False
   engine_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   param_groups: tuple[ParamGroup, ...] = ()
   loss_terms: Optional[Callable[[Any, list, Rays, jax.Array, Any],
                                 dict]] = None
+  colour_loss: Optional[Callable[[Any, dict, Rays, jax.Array],
+                                 Optional[dict]]] = None
   outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
   casts_rays: bool = False
   test_time: Optional[TestTime] = None
@@ -331,7 +405,7 @@ class Backbone:
       model: __call__, density, radiance, refine_cameras, ...), holding the
       components' submodules and calling their hooks.
     loss_terms: its own terms (colour, weight decay, regularisers).
-    engine_defaults, outputs: as Method's.
+    engine_defaults, outputs, image_space: as Method's.
   """
 
   name: str
@@ -341,6 +415,7 @@ class Backbone:
   engine_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   outputs: Mapping[str, str] = dataclasses.field(
       default_factory=lambda: dict(STANDARD_OUTPUTS))
+  image_space: bool = False
 
 
 def _merged_fields(name: str, parts) -> ml_collections.ConfigDict:
@@ -371,6 +446,20 @@ def _merged_metrics(hooks):
   if len(hooks) == 1:
     return hooks[0]
   return lambda context: {k: v for h in hooks for k, v in h(context).items()}
+
+
+def _replaced(terms: dict, key: str, new: Optional[dict]) -> dict:
+  """`terms` with `key` replaced by the terms `new`, in its place (the
+  train step sums them in order, so the loss keeps its bits)."""
+  if new is None:
+    return terms
+  out = {}
+  for k, v in terms.items():
+    if k == key:
+      out.update(new)
+    else:
+      out[k] = v
+  return out
 
 
 def compose(name: str, backbones: Mapping[str, Backbone],
@@ -416,11 +505,15 @@ def compose(name: str, backbones: Mapping[str, Backbone],
       defaults.update(p.engine_defaults)
     if engine_defaults:
       defaults.update(engine_defaults(backbone_name))
-    term_fns = [bb.loss_terms] + [p.loss_terms for p in components
-                                  if p.loss_terms is not None]
+    term_fns = [p.loss_terms for p in components if p.loss_terms is not None]
+    colour_fns = [p.colour_loss for p in components
+                  if p.colour_loss is not None]
 
     def loss_terms(config, outputs, rays, rgb, params):
-      terms = {}
+      terms = bb.loss_terms(config, outputs, rays, rgb, params)
+      for fn in colour_fns:
+        terms = _replaced(terms, f"rgb_level{len(outputs) - 1}",
+                          fn(config, outputs[-1], rays, rgb))
       for fn in term_fns:
         terms.update(fn(config, outputs, rays, rgb, params))
       return terms
@@ -439,6 +532,7 @@ def compose(name: str, backbones: Mapping[str, Backbone],
         + (FIELD_GROUP,),
         outputs=outputs,
         casts_rays=any(p.casts_rays for p in components),
+        image_space=bb.image_space,
         test_time=_only_one(name, "test_time",
                             [p.test_time for p in components]),
         seen_camera_outputs=tuple(o for p in components
@@ -456,12 +550,20 @@ def compose(name: str, backbones: Mapping[str, Backbone],
 
 class Composed:
   """Mixin of backbone models (Flax modules with `config`, `scene` and
-  `components` attributes): the components' submodules and their hooks."""
+  `components` attributes and a `levels` tuple of level names): the
+  components' submodules and their hooks (see the components section)."""
 
   def setup_components(self) -> None:
     """Call in setup: each component's submodule under its name."""
     for part in self.components:
-      setattr(self, part.name, part.module(self.config, self.scene))
+      module = part.module(self.config, self.scene, self.levels)
+      setattr(self, part.name, module)
+      if part.shared_scope:
+        module = getattr(self, part.name)
+        nn.share_scope(self, module)
+        # Set up now, in the components' order: their variables draw from
+        # the model's random stream, whose counter is then theirs in order.
+        module._try_setup()  # pylint: disable=protected-access
 
   def parts_with(self, hook: str) -> list:
     """The components' submodules that have `hook`, in order."""
@@ -483,3 +585,60 @@ class Composed:
       if w is not None:
         weights = w if weights is None else weights * w
     return weights
+
+  def warp(self, points: jax.Array, time: Optional[jax.Array], level: str
+           ) -> tuple[jax.Array, Optional[jax.Array], dict]:
+    """(points [M, 3], condition [M, D] or None, stats) where the field is
+    read for samples at points [M, 3] of rays at times [M, 1]."""
+    condition, stats = None, {}
+    for part in self.parts_with("warp"):
+      points, extra, more = part.warp(points, time, level)
+      condition = joined(condition, extra)
+      stats.update(more)
+    return points, condition, stats
+
+  def warp_anytime(self, points: jax.Array, key: jax.Array
+                   ) -> tuple[jax.Array, Optional[jax.Array]]:
+    """`warp` of the last level at random times, for state refreshes."""
+    condition = None
+    for i, part in enumerate(self.parts_with("warp_anytime")):
+      points, extra = part.warp_anytime(
+          points, jax.random.fold_in(key, i) if i else key)
+      condition = joined(condition, extra)
+    return points, condition
+
+  def colour_condition(self, camera: Optional[jax.Array], num_rays: int,
+                       level: str) -> Optional[jax.Array]:
+    """[N, D] per-ray input of the colour branch, or None."""
+    condition = None
+    for part in self.parts_with("colour_condition"):
+      condition = joined(condition,
+                          part.colour_condition(camera, num_rays, level))
+    return condition
+
+  @property
+  def wants_features(self) -> bool:
+    """Whether a component reads the field's per-sample features."""
+    return bool(self.parts_with("render_samples"))
+
+  def render_samples(self, out: dict, level: str, layout: SampleLayout,
+                     features, rgb: jax.Array, density: jax.Array,
+                     camera: jax.Array, progress: Optional[Progress]
+                     ) -> dict:
+    """`out` with the components' maps of this level added."""
+    for part in self.parts_with("render_samples"):
+      more = dict(part.render_samples(out, level, layout, features, rgb,
+                                      density, camera, progress))
+      stats = more.pop("stats", None)
+      out = {**out, **more}
+      if stats:
+        out["stats"] = {**out.get("stats", {}), **stats}
+    return out
+
+
+def joined(a: Optional[jax.Array], b: Optional[jax.Array]
+            ) -> Optional[jax.Array]:
+  """a and b concatenated on the last axis; either may be None."""
+  if a is None or b is None:
+    return b if a is None else a
+  return jnp.concatenate([a, b], axis=-1)

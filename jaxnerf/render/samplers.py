@@ -1,12 +1,13 @@
-"""Occupancy-grid upkeep and marching shared by the hash-grid methods
-(the hash-grid backbone, `nerfw_ngp`, `dnerf_ngp`): Instant-NGP's
-scheme (jaxnerf/render/occupancy.py) with the field's density supplied by the
-method, so the grid can cover what only some times hold (dnerf_ngp's moving
-parts; nerfw_ngp keeps its transients out: see its docstring).
+"""The hash-grid backbone's samplers, behind one interface: the occupancy
+grid's marcher (Instant-NGP's scheme, jaxnerf/render/occupancy.py) or
+proposal fields (jaxnerf/render/proposal.py), chosen by `config.sampler`;
+`packed_samples` gives either as packed samples. The grid's density is
+supplied by the model, so it can cover what only some times hold (the time
+component's moving parts) or leave out what it should not (NeRF-W's
+transients).
 
-Every one of them takes config.contraction: the grid, the marcher and the
-field then live in mip-NeRF 360's contracted box
-(jaxnerf/render/contraction.py).
+Both take config.contraction: the grid, the marcher and the field then
+live in mip-NeRF 360's contracted box (jaxnerf/render/contraction.py).
 
 A sampler of the render layer, not a method.
 """

@@ -147,6 +147,7 @@ class HashGridModel(nn.Module, base.Composed):
   config: Any  # base_config plus config_fields()
   scene: base.SceneInfo = base.SceneInfo()
   components: tuple[base.Component, ...] = ()
+  levels = ("",)  # one level
 
   def setup(self):
     c = self.config
@@ -182,10 +183,17 @@ class HashGridModel(nn.Module, base.Composed):
     return jnp.concatenate([jnp.ones((1,), finer.dtype), finer])
 
   def update_state(self, step: jax.Array, key: jax.Array) -> None:
-    """Refreshes the occupancy grid from the density field (mutates it)."""
+    """Refreshes the occupancy grid from the density field (mutates it;
+    at random times where a component warps the field by time)."""
     self.grid.value = samplers.updated_grid(
         self.grid.value, step, key, self.config,
-        lambda points, key: self.field.density(points)[0])
+        lambda points, key: self.field.density(
+            *self.warp_anytime(points, key))[0])
+
+  @property
+  def acts_per_sample(self) -> bool:
+    """Whether a component reads or moves the field's samples."""
+    return bool(self.parts_with("warp") or self.parts_with("render_samples"))
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
@@ -205,26 +213,35 @@ class HashGridModel(nn.Module, base.Composed):
     if sparsity:  # else the key stream stays that of runs without it
       key, key_sparsity = jax.random.split(key)
     grid_weights = self.level_weights(progress)
-    if c.sampler == "proposal":
+    if c.sampler == "proposal" and not self.acts_per_sample:
       out = self._render_proposal(rays, key, randomized, grid_weights)
     else:
-      out = self._render_occupancy(rays, key, randomized, grid_weights)
+      out = self._render_packed(rays, key, randomized, grid_weights,
+                                progress)
     if sparsity:
       out["sparsity"] = losses.sparsity(
           key_sparsity, lambda p: self.field.density(p)[0],
           c.sparsity_samples, c.scene_bound, c.sparsity_lambda)
     return [out]
 
-  def _render_occupancy(self, rays: Rays, key: jax.Array, randomized: bool,
-                        grid_weights: Optional[jax.Array]
-                        ) -> dict[str, jax.Array]:
+  def _render_packed(self, rays: Rays, key: jax.Array, randomized: bool,
+                     grid_weights: Optional[jax.Array],
+                     progress: Optional[base.Progress]
+                     ) -> dict[str, jax.Array]:
+    """Packed samples (the marcher's, or the proposal intervals as packed
+    samples where a component acts per sample: one layout for its hooks)
+    composited per ray."""
     c = self.config
     n = rays.origins.shape[0]
-    samples, ids, points, budget = samplers.march(key, rays, self.grid.value,
-                                                  c, randomized)
-    density, rgb = self.field(points, ids, rays.viewdirs,
-                              level_weights=grid_weights)
+    camera = rays.camera_index[:, 0]
+    (samples, ids, points, budget), proposed = samplers.packed_samples(
+        key, rays, c, self.proposals, self.grid.value, randomized)
+    points, condition, sample_stats = self.warp(
+        points, jnp.take(rays.time, ids, axis=0), "")
+    density, feats = self.field.density(points, condition, grid_weights)
     density = jnp.where(samples.valid, density, 0.0)
+    rgb = self.field.color(feats, ids, rays.viewdirs,
+                           self.colour_condition(camera, n, ""))
     weights = compositing.packed_compositing_weights(density, samples.delta,
                                                      samples.ray_ids)
     out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
@@ -232,6 +249,25 @@ class HashGridModel(nn.Module, base.Composed):
     out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
                                             budget))
     out.update(samplers.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.proposal_outputs(proposed, weights))
+    valid = samples.valid.astype(jnp.float32)
+    ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
+                                            num_segments=n,
+                                            indices_are_sorted=True)
+    for name, value in sample_stats.items():
+      out["stats"][name] = (jnp.sum(valid * value) /
+                            jnp.maximum(jnp.sum(valid), 1))
+    if self.parts_with("render_samples"):
+      count = ray_sum(valid)
+      layout = base.SampleLayout(
+          num_rays=n, to_samples=lambda per_ray: jnp.take(per_ray, ids, 0),
+          ray_sum=ray_sum,
+          ray_mean=lambda x: ray_sum(x) / jnp.maximum(count, 1.0),
+          transmittance=lambda tau: compositing.packed_transmittance(
+              tau, samples.ray_ids),
+          delta=samples.delta, valid=samples.valid)
+      out = self.render_samples(out, "", layout, feats, rgb, density, camera,
+                                progress)
     return out
 
   def _render_proposal(self, rays: Rays, key: jax.Array, randomized: bool,
@@ -246,8 +282,9 @@ class HashGridModel(nn.Module, base.Composed):
                                             randomized)
     mids, ids, points = samplers.dense_points(edges, rays, c)
     s = mids.shape[-1]
-    density, rgb = self.field(points, ids, rays.viewdirs,
-                              level_weights=grid_weights)
+    density, rgb = self.field(
+        points, ids, rays.viewdirs, level_weights=grid_weights,
+        color_condition=self.colour_condition(rays.camera_index[:, 0], n, ""))
     weights = compositing.interval_weights(density.reshape(n, s), edges,
                                            rays.directions)
     out = compositing.composite(weights, rgb.reshape(n, s, 3), mids,
@@ -262,6 +299,13 @@ class HashGridModel(nn.Module, base.Composed):
                         samples_per_ray=jnp.asarray(s, jnp.float32))
     return out
 
+  def _at_time_zero(self, points: jax.Array):
+    """(field points [M, 3], density condition or None) of world points
+    [M, 3] as the field interface reads them: at time 0."""
+    time = jnp.zeros(points.shape[:1] + (1,), points.dtype)
+    points, condition, _ = self.warp(self.to_field(points), time, "")
+    return points, condition
+
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Density [M] at points [M, 3], as rendered: zero in cells the
     occupancy grid marks empty. The marcher never samples those, so the
@@ -269,12 +313,12 @@ class HashGridModel(nn.Module, base.Composed):
     culling kept most of the lego's blocks without this mask). The grid's
     levels are weighted at `progress`."""
     c = self.config
-    field_points = self.to_field(points)
-    sigma = self.field.density(field_points,
+    field_points, condition = self._at_time_zero(points)
+    sigma = self.field.density(field_points, condition,
                                level_weights=self.level_weights(progress))[0]
     if c.sampler != "occupancy":
       return sigma
-    cells = occupancy.cell_index(field_points, c.scene_bound,
+    cells = occupancy.cell_index(self.to_field(points), c.scene_bound,
                                  c.occupancy_resolution)
     occupied = occupancy.occupied(self.grid.value, c.occupancy_threshold)
     return jnp.where(occupied[cells], sigma, 0.0)
@@ -282,9 +326,14 @@ class HashGridModel(nn.Module, base.Composed):
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
     """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]
-    (the grid's levels weighted at `progress`)."""
-    return self.field.radiance(self.to_field(points), viewdirs,
-                               self.level_weights(progress))
+    (the grid's levels weighted at `progress`; the components' field
+    interface inputs, e.g. the mean appearance code)."""
+    field_points, condition = self._at_time_zero(points)
+    m = points.shape[0]
+    return self.field(field_points, jnp.arange(m), viewdirs,
+                      density_condition=condition,
+                      color_condition=self.colour_condition(None, m, ""),
+                      level_weights=self.level_weights(progress))[1]
 
 
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:

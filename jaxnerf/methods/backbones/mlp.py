@@ -72,7 +72,7 @@ def sh_degree(c) -> int:
   return c.get("sh_degree", -1)
 
 
-def make_mlp(c) -> networks.MLP:
+def make_mlp(c, output_features: bool = False) -> networks.MLP:
   degree = sh_degree(c)
   if degree > encoding.MAX_SH_DEGREE:
     raise ConfigError(f"config.sh_degree: {degree} is above "
@@ -81,7 +81,8 @@ def make_mlp(c) -> networks.MLP:
   return networks.MLP(netdepth=c.netdepth, netwidth=c.netwidth,
                       netdepth_condition=c.netdepth_condition,
                       netwidth_condition=c.netwidth_condition,
-                      skip_layer=c.skip_layer, num_rgb_channels=num_rgb)
+                      skip_layer=c.skip_layer, num_rgb_channels=num_rgb,
+                      output_features=output_features)
 
 
 def add_density_noise(key, raw_density: jax.Array, noise_std: float,
@@ -101,12 +102,19 @@ class Nerf(nn.Module, base.Composed):
   scene: base.SceneInfo = base.SceneInfo()
   components: tuple[base.Component, ...] = ()
 
+  @property
+  def levels(self) -> tuple[str, ...]:
+    return ("coarse", "fine") if self.config.num_fine_samples > 0 else \
+        ("coarse",)
+
   def setup(self):
     c = self.config
     self.setup_components()
-    self.coarse_mlp = make_mlp(c)
+    # The last level's trunk features, for components that read them.
+    features = self.wants_features
+    self.coarse_mlp = make_mlp(c, features and len(self.levels) == 1)
     if c.num_fine_samples > 0:
-      self.fine_mlp = make_mlp(c)
+      self.fine_mlp = make_mlp(c, features)
     self.density_activation = networks.activation(c.density_activation,
                                                   "density_activation")
     self.rgb_activation = networks.activation(c.rgb_activation,
@@ -130,6 +138,27 @@ class Nerf(nn.Module, base.Composed):
         viewdirs, 0, c.deg_view, True, c.legacy_posenc_order,
         self.encoding_weights(progress, c.deg_view))
 
+  def _field_input(self, points: jax.Array, time: jax.Array, level: str,
+                   progress: Optional[base.Progress]):
+    """(the MLP's position input [N, S, D], per-sample stats [N * S]) at
+    points [N, S, 3] of rays at times [N, 1]: the components' `warp`."""
+    n, s = points.shape[:2]
+    points, condition, stats = self.warp(
+        points.reshape(n * s, 3), jnp.repeat(time, s, axis=0), level)
+    x = self._encode_points(points.reshape(n, s, 3), progress)
+    if condition is not None:
+      x = jnp.concatenate([x, condition.reshape(n, s, -1)], axis=-1)
+    return x, stats
+
+  def _condition(self, viewdirs: jax.Array, camera: Optional[jax.Array],
+                 level: str, progress: Optional[base.Progress]
+                 ) -> Optional[jax.Array]:
+    """The colour branch's per-ray input: the encoded direction and the
+    components' `colour_condition`."""
+    return base.joined(self._encode_viewdirs(viewdirs, progress),
+                       self.colour_condition(camera, viewdirs.shape[0],
+                                             level))
+
   def _colour(self, raw_rgb: jax.Array, viewdirs: jax.Array) -> jax.Array:
     """rgb [..., 3] from the MLP's raw colour [..., C]; viewdirs [..., 3]
     broadcast against its leading axes (NeRF-SH evaluates the SH there)."""
@@ -140,20 +169,37 @@ class Nerf(nn.Module, base.Composed):
       raw_rgb = jnp.sum(coeffs * basis[..., None, :], axis=-1)
     return self.rgb_activation(raw_rgb)
 
-  def _render_level(self, mlp, key, rays: Rays, t: jax.Array,
+  def _render_level(self, mlp, level: str, key, rays: Rays, t: jax.Array,
                     randomized: bool,
                     progress: Optional[base.Progress] = None
                     ) -> dict[str, jax.Array]:
+    c = self.config
+    n, s = t.shape
+    camera = rays.camera_index[:, 0]
     points = sampling.points_along_rays(rays.origins, rays.directions, t)
-    raw_rgb, raw_density = mlp(self._encode_points(points, progress),
-                               self._encode_viewdirs(rays.viewdirs, progress))
-    raw_density = add_density_noise(key, raw_density, self.config.noise_std,
-                                    randomized)
-    out = compositing.volumetric_rendering(
-        self._colour(raw_rgb, rays.viewdirs[:, None, :]),
-        self.density_activation(raw_density[..., 0]), t, rays.directions,
-        self.config.white_bkgd)
+    x, sample_stats = self._field_input(points, rays.time, level, progress)
+    raw = mlp(x, self._condition(rays.viewdirs, camera, level, progress))
+    raw_density = add_density_noise(key, raw[1], c.noise_std, randomized)
+    rgb = self._colour(raw[0], rays.viewdirs[:, None, :])
+    density = self.density_activation(raw_density[..., 0])
+    out = compositing.volumetric_rendering(rgb, density, t, rays.directions,
+                                           c.white_bkgd)
     out["t"] = t
+    if sample_stats:
+      out["stats"] = {k: jnp.mean(v) for k, v in sample_stats.items()}
+    if len(raw) > 2:  # a component reads this level's samples
+      delta = compositing.sample_deltas(t, rays.directions).reshape(-1)
+      layout = base.SampleLayout(
+          num_rays=n, to_samples=lambda per_ray: jnp.repeat(per_ray, s, 0),
+          ray_sum=lambda x: jnp.sum(x.reshape((n, s) + x.shape[1:]), 1),
+          ray_mean=lambda x: jnp.mean(x.reshape(n, s), axis=-1),
+          transmittance=lambda tau: compositing.transmittance(
+              tau.reshape(n, s)).reshape(-1),
+          delta=delta)
+      out = self.render_samples(out, level, layout,
+                                raw[2].reshape(n * s, -1),
+                                rgb.reshape(n * s, -1), density.reshape(-1),
+                                camera, progress)
     return out
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
@@ -165,13 +211,13 @@ class Nerf(nn.Module, base.Composed):
     keys = jax.random.split(key, 5)
     t = sampling.stratified_t(keys[0], rays.near, rays.far,
                               c.num_coarse_samples, randomized, c.lindisp)
-    outputs = [self._render_level(self.coarse_mlp, keys[1], rays, t,
-                                  randomized, progress)]
+    outputs = [self._render_level(self.coarse_mlp, "coarse", keys[1], rays,
+                                  t, randomized, progress)]
     if c.num_fine_samples > 0:
       t = sampling.hierarchical_t(keys[2], t, outputs[0]["weights"],
                                   c.num_fine_samples, randomized)
-      outputs.append(self._render_level(self.fine_mlp, keys[3], rays, t,
-                                        randomized, progress))
+      outputs.append(self._render_level(self.fine_mlp, "fine", keys[3], rays,
+                                        t, randomized, progress))
     if randomized and c.get("sparsity_loss_mult", 0.0) > 0:
       outputs[-1]["sparsity"] = losses.sparsity(
           keys[4], self.density, c.sparsity_samples, c.scene_bound,
@@ -182,22 +228,28 @@ class Nerf(nn.Module, base.Composed):
     return self.fine_mlp if self.config.num_fine_samples > 0 else \
         self.coarse_mlp
 
+  def _query(self, points: jax.Array, viewdirs: jax.Array, progress):
+    """The last level's MLP at points [M, 3] seen along [M, 3], at time 0
+    with the components' field-interface inputs (e.g. the mean appearance
+    code): (raw colour [M, 1, C], raw density [M, 1, 1], ...)."""
+    level = self.levels[-1]
+    time = jnp.zeros(points.shape[:1] + (1,), points.dtype)
+    x, _ = self._field_input(points[:, None], time, level, progress)
+    return self._final_mlp()(x, self._condition(viewdirs, None, level,
+                                                progress))
+
   def density(self, points: jax.Array, progress=None) -> jax.Array:
     """Density [M] of the reported (fine) level at points [M, 3]."""
     # The density does not depend on the view: any direction will do.
     any_direction = jnp.zeros_like(points).at[:, 2].set(1.0)
-    raw_density = self._final_mlp()(
-        self._encode_points(points[:, None], progress),
-        self._encode_viewdirs(any_direction, progress))[1]
+    raw_density = self._query(points, any_direction, progress)[1]
     return self.density_activation(raw_density[:, 0, 0])
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
     """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]
     (encodings weighted at `progress`)."""
-    raw_rgb, _ = self._final_mlp()(
-        self._encode_points(points[:, None], progress),
-        self._encode_viewdirs(viewdirs, progress))
+    raw_rgb = self._query(points, viewdirs, progress)[0]
     return self._colour(raw_rgb[:, 0], viewdirs)
 
   def sh_coefficients(self, points: jax.Array) -> Optional[jax.Array]:

@@ -229,7 +229,7 @@ PARAM_GROUPS = (POSE_GROUP, INTRINSICS_GROUP)
 COMPONENT = base.Component(
     name="cameras",
     fields=pose_fields,
-    module=lambda config, scene: PoseRefinement(
+    module=lambda config, scene, levels: PoseRefinement(
         config=config, num_cameras=scene.num_cameras),
     engine_defaults=dict(metrics_every=1000),
     param_groups=PARAM_GROUPS,
