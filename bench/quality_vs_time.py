@@ -91,10 +91,10 @@ def run(spec: str, config, args, score=None) -> dict:
   method, model, state = training.setup(
       config, init_key, base.SceneInfo(num_cameras=len(train)))
   data = parallel.shard_training_data(
-      trainer.stack_training_data(train, method.casts_rays),
-      config.image_batching, mesh)
+      trainer.stack_training_data(train, method.pixel_batches),
+      training.by_image(config), mesh)
   cameras = (parallel.put_replicated(train.cameras.device_arrays(), mesh)
-             if method.casts_rays else None)
+             if method.pixel_batches else None)
   state = parallel.put_replicated(state, mesh)
   step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
 

@@ -60,10 +60,10 @@ def step_cost(name: str) -> dict:
     dataset = load_dataset(config, "train")
     scene = trainer.scene_info(dataset)
     data = parallel.shard_training_data(
-        trainer.stack_training_data(dataset, method.casts_rays),
-        config.image_batching, mesh)
+        trainer.stack_training_data(dataset, method.pixel_batches),
+        training.by_image(config), mesh)
     cams = None
-    if method.casts_rays:
+    if method.pixel_batches:
       cams = parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
     model = training.build_model(method, config, scene)
     key = jax.random.PRNGKey(0)

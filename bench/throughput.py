@@ -145,7 +145,7 @@ def synthetic_data(config, num_images: int = 8, size: int = 64):
       lambda *xs: np.stack([x.reshape(-1, x.shape[-1]) for x in xs]), *tree)
   rgb = np.random.default_rng(0).uniform(
       size=(num_images, size * size, 3)).astype(np.float32)
-  if methods.of(config).casts_rays:
+  if methods.of(config).pixel_batches:
     pixels = flat([cameras.pixel_grid(size, size, i)
                    for i in range(num_images)])
     return training.TrainData(rgb=rgb, pixels=pixels), cams.device_arrays()
@@ -172,7 +172,8 @@ def job(config, args):
   method, model, state = training.setup(config, jax.random.PRNGKey(0))
   state = parallel.put_replicated(state, mesh)
   host_data, cams = synthetic_data(config)
-  data = parallel.shard_training_data(host_data, config.image_batching, mesh)
+  data = parallel.shard_training_data(host_data, training.by_image(config),
+                                      mesh)
   if cams is not None:
     cams = parallel.put_replicated(cams, mesh)
   step_fn = parallel.jit_train_step(method, model, config, mesh)

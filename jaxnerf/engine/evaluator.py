@@ -223,13 +223,13 @@ def render_views(method: base.Method, model, config,
       trainer.read_scene_info(config.train_dir).num_cameras)
   host_cameras = dataset.cameras if cameras is None else cameras
   cameras = (parallel.put_replicated(host_cameras.device_arrays(), mesh)
-             if method.casts_rays else None)
+             if method.pixel_batches else None)
   render_fn = training.make_render_fn(method, model, config)
   position = trainer.schedule_position(config, state.step)
   optimize = (make_test_time_optimizer(method, model, config, position)
               if runs_test_time(method, config) else None)
   for i, gt in enumerate(dataset.images):
-    inputs = dataset.pixels(i) if method.casts_rays else \
+    inputs = dataset.pixels(i) if method.pixel_batches else \
         dataset.image_rays(i)
     view_variables = variables
     if optimize is not None:

@@ -8,8 +8,8 @@ SPMD partitioner inserts the gradient all-reduce (a mean over the global
 batch, so gradients are averaged across devices).
 
 Data feeding (design). Unit u of the training data (a pixel, or with
-image_batching an image) lives on device u % n (n devices) at row u // n:
-the global array of units is sharded over `data`, so a device holds 1 / n
+image_batching or patches an image) lives on device u % n (n devices) at
+row u // n: the global array of units is sharded over `data`, so a device holds 1 / n
 of the units and a process only its devices' share, and no training data
 crosses devices or hosts per step except the batch itself. In the train
 step a shard_map draws the batch's (unit, pixel) indices from the step's
@@ -143,17 +143,18 @@ class ShardedData:
   num_units: int = flax.struct.field(pytree_node=False)
 
 
-def shard_training_data(data: training.TrainData, image_batching: bool,
+def shard_training_data(data: training.TrainData, by_image: bool,
                         mesh: Mesh) -> ShardedData:
   """Places host training data on the devices, unit u on device u % n.
 
   Args:
     data: host TrainData [num_images, pixels, ...], identical on every
       process (only the parts of this process's devices are placed).
+    by_image: units are images (`training.by_image`), else pixels.
   Returns:
     ShardedData.
   """
-  if image_batching:
+  if by_image:
     units = data  # [num_images, pixels, C]
   else:
     units = jax.tree.map(lambda x: x.reshape(-1, 1, x.shape[-1]), data)
@@ -184,7 +185,8 @@ def shard_training_data(data: training.TrainData, image_batching: bool,
   return ShardedData(data=jax.tree.map(place, units), num_units=num_units)
 
 
-def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool):
+def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool,
+                 patch_size: int = 0):
   """The train step's batch sampler over ShardedData (see module doc).
 
   Returns:
@@ -200,7 +202,7 @@ def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool):
     def local(key, data):
       unit, pixel = training.draw_indices(
           jax.random.fold_in(key, 0), batch_size, sharded.num_units,
-          num_pixels, image_batching)
+          num_pixels, image_batching, patch_size, sharded.data.image_width)
       mine = unit % n == jax.lax.axis_index("data")
       row = jnp.where(mine, unit // n, 0)
 
@@ -291,6 +293,7 @@ def jit_train_step(method, model, config, mesh: Mesh, donate: bool = False):
       functools.partial(training.train_step, method, model, config,
                         batch_sharding=batch_sharded(mesh),
                         sampler=make_sampler(mesh, config.batch_size,
-                                             config.image_batching)),
+                                             config.image_batching,
+                                             config.patch_size)),
       donate_argnums=(0,) if donate else ())
 

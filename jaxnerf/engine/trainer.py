@@ -29,24 +29,46 @@ monotonic = time.monotonic  # the Clock's time source
 
 
 def stack_training_data(dataset: Dataset,
-                        casts_rays: bool) -> training.TrainData:
-  """Host arrays [num_images, pixels, ...] of the rays (or the pixels to
-  cast); images of mixed sizes flatten to [1, all pixels]."""
-  per_image = [dataset.pixels(i) if casts_rays else dataset.image_rays(i)
+                        pixels: bool) -> training.TrainData:
+  """Host arrays [num_images, pixels, ...] of the rays (or, with `pixels`,
+  of the pixels); images of mixed sizes flatten to [1, all pixels]."""
+  per_image = [dataset.pixels(i) if pixels else dataset.image_rays(i)
                for i in range(len(dataset))]
   flat = lambda x: x.reshape(-1, x.shape[-1])
+  width = 0
   if len({im.shape for im in dataset.images}) == 1:
     inputs = jax.tree.map(lambda *xs: np.stack([flat(x) for x in xs]),
                           *per_image)
     rgb = np.stack([flat(im) for im in dataset.images])
+    width = dataset.images[0].shape[1]
   else:
     inputs = jax.tree.map(
         lambda *xs: np.concatenate([flat(x) for x in xs])[None], *per_image)
     rgb = np.concatenate([flat(im) for im in dataset.images])[None]
   rgb = rgb.astype(np.float32)
-  if casts_rays:
-    return training.TrainData(rgb=rgb, pixels=inputs)
-  return training.TrainData(rgb=rgb, rays=inputs)
+  if pixels:
+    return training.TrainData(rgb=rgb, pixels=inputs, image_width=width)
+  return training.TrainData(rgb=rgb, rays=inputs, image_width=width)
+
+
+def check_patches(config, data: training.TrainData, mesh) -> None:
+  """Raises ConfigError where config.patch_size cannot tile the batch or
+  the images."""
+  p = config.patch_size
+  if not p:
+    return
+  per_device = p * p * mesh.size
+  if config.batch_size % per_device:
+    raise ConfigError(
+        f"config.patch_size: batch_size {config.batch_size} is not a "
+        f"multiple of patch_size^2 x {mesh.size} devices = {per_device}")
+  if not data.image_width:
+    raise ConfigError("config.patch_size: the training images differ in "
+                      "size; patches need one image size")
+  height = data.rgb.shape[1] // data.image_width
+  if p > min(height, data.image_width):
+    raise ConfigError(f"config.patch_size: {p} is larger than the "
+                      f"{data.image_width}x{height} training images")
 
 
 def scene_info(dataset: Dataset) -> base.SceneInfo:
@@ -118,7 +140,7 @@ TRAIN_FIELD_MINIMUMS = {"batch_size": 1, "max_steps": 1, "print_every": 1,
                         "save_every": 1, "keep_checkpoints": 1,
                         "render_every": 0, "metrics_every": 0, "chunk": 1,
                         "lr_delay_steps": 0, "max_time_minutes": 0,
-                        "grad_max_norm": 0}
+                        "grad_max_norm": 0, "patch_size": 0}
 # Fields that must be above zero, and those in [0, 1).
 TRAIN_FIELDS_POSITIVE = ("lr_init", "lr_final", "adam_eps")
 TRAIN_FIELDS_FRACTION = ("adam_b1", "adam_b2")
@@ -307,7 +329,7 @@ def render_preview(method: base.Method, config, preview: Dataset, render_fn,
     variables["params"] = training.unseen_camera_params(
         method, variables["params"], len(preview))
   cameras = parallel.put_replicated(preview.cameras.device_arrays(), mesh)
-  batch = preview.pixels(0) if method.casts_rays else preview.image_rays(0)
+  batch = preview.pixels(0) if method.pixel_batches else preview.image_rays(0)
   out = parallel.render_image(
       functools.partial(render_fn, variables, cameras=cameras,
                         step=state.step), batch, config.chunk, mesh)
@@ -338,11 +360,13 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
 
   dataset = load_dataset(config, "train")
   scene = scene_info(dataset)
-  data = parallel.shard_training_data(
-      stack_training_data(dataset, method.casts_rays), config.image_batching,
-      mesh)
+  stacked = stack_training_data(dataset, method.pixel_batches)
+  check_patches(config, stacked, mesh)
+  data = parallel.shard_training_data(stacked, training.by_image(config),
+                                      mesh)
+  del stacked
   cameras = None
-  if method.casts_rays:
+  if method.pixel_batches:
     cameras = parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
   train_cameras = training_cameras(dataset)
   del dataset

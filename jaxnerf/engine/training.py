@@ -145,13 +145,24 @@ def build_model(method: base.Method, config, scene: base.SceneInfo):
   return method.build_model(ml_collections.FrozenConfigDict(config), scene)
 
 
-def _init_fn(module, rays: Rays, cameras: Optional[Cameras], key, casts: bool):
-  """Calls everything that creates parameters: the render and, for methods
-  that cast rays, the camera refinement."""
-  if casts and hasattr(module, "refine_cameras"):
-    module.refine_cameras(cameras)
-  return module(rays, key, randomized=False,
-                progress=base.Progress.at(0, 1))
+def _init_fn(module, rays: Rays, cameras: Optional[Cameras], key,
+             pixels: bool):
+  """Calls everything that creates parameters: the render (of pixels, for
+  image-space methods) and, for methods whose batches are pixels, the
+  camera refinement."""
+  if pixels and hasattr(module, "refine_cameras"):
+    cameras = module.refine_cameras(cameras)
+  progress = base.Progress.at(0, 1)
+  if pixels and hasattr(module, "render_pixels"):
+    return module.render_pixels(cameras, dummy_pixels(), key, False,
+                                progress)
+  return module(rays, key, randomized=False, progress=progress)
+
+
+def dummy_pixels() -> Pixels:
+  """The 2x2 pixels of camera 0 (jax arrays) for `model.init`."""
+  return jax.tree.map(lambda x: jnp.asarray(x.reshape(-1, x.shape[-1])),
+                      cameras_lib.pixel_grid(2, 2))
 
 
 def dummy_cameras(num_cameras: int) -> Cameras:
@@ -169,7 +180,7 @@ def create_train_state(method: base.Method, model, config,
   # Jitted: op by op, a NeRF's init compiles some 200 tiny kernels (~10 s).
   @jax.jit
   def init(key, rays, cameras):
-    variables = model.init(key, rays, cameras, key, method.casts_rays,
+    variables = model.init(key, rays, cameras, key, method.pixel_batches,
                            method=_init_fn)
     params = variables.pop("params")
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
@@ -195,12 +206,15 @@ class TrainData:
 
   rgb: [U, P, 3] colours.
   rays: Rays [U, P] (precomputed rays), or
-  pixels: Pixels [U, P] (methods that cast rays in the step).
+  pixels: Pixels [U, P] (methods whose batches are pixels).
+  image_width: the images' width where they share one size (the P pixels
+    of a unit are then its rows, for patches); 0 where they differ.
   """
 
   rgb: jax.Array
   rays: Optional[Rays] = None
   pixels: Optional[Pixels] = None
+  image_width: int = flax.struct.field(pytree_node=False, default=0)
 
   @property
   def inputs(self) -> Rays | Pixels:
@@ -209,12 +223,19 @@ class TrainData:
 
 
 def draw_indices(key: jax.Array, batch_size: int, num_units: int,
-                 num_pixels: int, image_batching: bool):
+                 num_pixels: int, image_batching: bool, patch_size: int = 0,
+                 image_width: int = 0):
   """The (unit, pixel) indices of a batch: [batch_size] each.
 
   With image_batching, one random unit (image) and random pixels of it;
-  else random units, pixel 0 (each unit is one pixel).
+  else random units, pixel 0 (each unit is one pixel). With patch_size p
+  (units are images of width image_width, rows of pixels), batch_size / p^2
+  square patches at random places in random images (one image for all with
+  image_batching), each p^2 pixels in row-major order.
   """
+  if patch_size:
+    return _draw_patches(key, batch_size, num_units, num_pixels,
+                         image_batching, patch_size, image_width)
   key_unit, key_pixel = jax.random.split(key)
   pixel = jax.random.randint(key_pixel, (batch_size,), 0, num_pixels)
   if image_batching:
@@ -225,12 +246,34 @@ def draw_indices(key: jax.Array, batch_size: int, num_units: int,
   return unit, pixel
 
 
+def _draw_patches(key, batch_size: int, num_units: int, num_pixels: int,
+                  image_batching: bool, p: int, width: int):
+  height = num_pixels // width
+  num = batch_size // (p * p)
+  key_unit, key_y, key_x = jax.random.split(key, 3)
+  unit = jax.random.randint(key_unit, (1 if image_batching else num,), 0,
+                            num_units)
+  y0 = jax.random.randint(key_y, (num, 1, 1), 0, height - p + 1)
+  x0 = jax.random.randint(key_x, (num, 1, 1), 0, width - p + 1)
+  dy, dx = jnp.meshgrid(jnp.arange(p), jnp.arange(p), indexing="ij")
+  pixel = ((y0 + dy) * width + x0 + dx).reshape(-1)
+  if image_batching:
+    return jnp.broadcast_to(unit, (batch_size,)), pixel
+  return jnp.repeat(unit, p * p), pixel
+
+
+def by_image(config) -> bool:
+  """Whether training units are whole images (image_batching or patches)
+  rather than single pixels."""
+  return bool(config.image_batching or config.patch_size)
+
+
 def sample_batch(key: jax.Array, data: TrainData, batch_size: int,
-                 image_batching: bool) -> TrainData:
+                 image_batching: bool, patch_size: int = 0) -> TrainData:
   """A random batch of one device's TrainData: leading shape [batch_size]."""
   num_units, num_pixels = data.rgb.shape[:2]
   unit, pixel = draw_indices(key, batch_size, num_units, num_pixels,
-                             image_batching)
+                             image_batching, patch_size, data.image_width)
   return jax.tree.map(lambda x: x[unit, pixel], data)
 
 
@@ -241,7 +284,11 @@ def _apply_render(module, batch: Rays | Pixels, cameras: Optional[Cameras],
   if isinstance(batch, Pixels):
     if hasattr(module, "refine_cameras"):
       cameras = module.refine_cameras(cameras)
+    # Image-space methods get the rays too: the loss reads their weights.
     rays = cameras_lib.cast_rays(cameras, batch)
+    if hasattr(module, "render_pixels"):
+      return rays, module.render_pixels(cameras, batch, key, randomized,
+                                        progress)
   else:
     rays = batch
   return rays, module(rays, key, randomized=randomized, progress=progress)
@@ -305,7 +352,7 @@ def train_step(method: base.Method, model, config, state: TrainState,
   key_batch, key_render = jax.random.split(key)
   if sampler is None:
     batch = sample_batch(key_batch, data, config.batch_size,
-                         config.image_batching)
+                         config.image_batching, config.patch_size)
   else:
     batch = sampler(key_batch, data)
   if batch_sharding is not None:
