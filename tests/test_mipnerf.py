@@ -89,7 +89,7 @@ def test_short_training_run_on_embedded_lego_improves_the_loss(tmp_path):
                              str(tmp_path), splits=("train",), max_images=4)
   c = tiny_config(data_dir=str(tmp_path))
   data = jax.tree.map(jnp.asarray, stack_training_data(
-      load_dataset(c, "train"), casts_rays=False))
+      load_dataset(c, "train"), pixels=False))
   method, model, state = training.setup(c, jax.random.PRNGKey(0))
   step = jax.jit(functools.partial(training.train_step, method, model, c))
 

@@ -124,7 +124,7 @@ def test_train_step_is_a_pure_function_of_state_and_key(tiny_config):
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine.trainer import stack_training_data
   data = stack_training_data(load_dataset(tiny_config, "train", max_images=4),
-                             casts_rays=False)
+                             pixels=False)
   state, step = _step_fn(tiny_config)
   key = jax.random.PRNGKey(3)
   s1, stats1 = step(state, data, key)
@@ -141,7 +141,7 @@ def test_non_finite_update_is_skipped_and_counted(tiny_config):
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine.trainer import stack_training_data
   data = stack_training_data(load_dataset(tiny_config, "train", max_images=2),
-                             casts_rays=False)
+                             pixels=False)
   data = training.TrainData(rays=data.rays, rgb=data.rgb * np.nan)
   state, step = _step_fn(tiny_config)
   new, stats = step(state, data, jax.random.PRNGKey(0))

@@ -61,6 +61,7 @@ import ml_collections
 
 from jaxnerf.core.cameras import Cameras
 from jaxnerf.core.rays import Rays
+from jaxnerf.render import compositing
 
 # Kinds of per-ray output maps, for how eval.py writes them.
 # rgb: a colour image; depth: expected depth (needs "acc"; colour-mapped);
@@ -352,6 +353,19 @@ class SampleLayout:
     """x [M] with invalid samples set to 0."""
     return x if self.valid is None else jnp.where(self.valid, x, 0.0)
 
+  @classmethod
+  def dense(cls, delta: jax.Array) -> "SampleLayout":
+    """The layout of dense samples [N, S] (flattened row-major) whose
+    lengths along the ray are delta [N, S]."""
+    n, s = delta.shape
+    return cls(
+        num_rays=n, to_samples=lambda per_ray: jnp.repeat(per_ray, s, 0),
+        ray_sum=lambda x: jnp.sum(x.reshape((n, s) + x.shape[1:]), 1),
+        ray_mean=lambda x: jnp.mean(x.reshape(n, s), axis=-1),
+        transmittance=lambda tau: compositing.transmittance(
+            tau.reshape(n, s)).reshape(-1),
+        delta=delta.reshape(-1))
+
 
 @dataclasses.dataclass(frozen=True)
 class Component:
@@ -596,6 +610,32 @@ class Composed:
       condition = joined(condition, extra)
       stats.update(more)
     return points, condition, stats
+
+  def warp_dense(self, points: jax.Array, time: jax.Array, level: str
+                 ) -> tuple[jax.Array, Optional[jax.Array], dict]:
+    """`warp` of dense samples: points [N, S, 3] of rays at times [N, 1]
+    -> (points [N, S, 3], condition [N, S, D] or None, per-sample stats
+    [N * S])."""
+    n, s = points.shape[:2]
+    points, condition, stats = self.warp(
+        points.reshape(n * s, 3), jnp.repeat(time, s, axis=0), level)
+    if condition is not None:
+      condition = condition.reshape(n, s, -1)
+    return points.reshape(n, s, 3), condition, stats
+
+  def render_dense(self, out: dict, level: str, raw: tuple,
+                   rgb: jax.Array, density: jax.Array, delta: jax.Array,
+                   camera: jax.Array, progress: Optional[Progress]) -> dict:
+    """`render_samples` of a dense level: the MLP's outputs `raw` (its
+    features third, where a component asked for them), rgb [N, S, 3],
+    density and delta [N, S]."""
+    if len(raw) < 3:
+      return out
+    n, s = density.shape
+    return self.render_samples(out, level, SampleLayout.dense(delta),
+                               raw[2].reshape(n * s, -1),
+                               rgb.reshape(n * s, -1), density.reshape(-1),
+                               camera, progress)
 
   def warp_anytime(self, points: jax.Array, key: jax.Array
                    ) -> tuple[jax.Array, Optional[jax.Array]]:

@@ -142,13 +142,9 @@ class Nerf(nn.Module, base.Composed):
                    progress: Optional[base.Progress]):
     """(the MLP's position input [N, S, D], per-sample stats [N * S]) at
     points [N, S, 3] of rays at times [N, 1]: the components' `warp`."""
-    n, s = points.shape[:2]
-    points, condition, stats = self.warp(
-        points.reshape(n * s, 3), jnp.repeat(time, s, axis=0), level)
-    x = self._encode_points(points.reshape(n, s, 3), progress)
-    if condition is not None:
-      x = jnp.concatenate([x, condition.reshape(n, s, -1)], axis=-1)
-    return x, stats
+    points, condition, stats = self.warp_dense(points, time, level)
+    return base.joined(self._encode_points(points, progress),
+                       condition), stats
 
   def _condition(self, viewdirs: jax.Array, camera: Optional[jax.Array],
                  level: str, progress: Optional[base.Progress]
@@ -174,7 +170,6 @@ class Nerf(nn.Module, base.Composed):
                     progress: Optional[base.Progress] = None
                     ) -> dict[str, jax.Array]:
     c = self.config
-    n, s = t.shape
     camera = rays.camera_index[:, 0]
     points = sampling.points_along_rays(rays.origins, rays.directions, t)
     x, sample_stats = self._field_input(points, rays.time, level, progress)
@@ -187,20 +182,9 @@ class Nerf(nn.Module, base.Composed):
     out["t"] = t
     if sample_stats:
       out["stats"] = {k: jnp.mean(v) for k, v in sample_stats.items()}
-    if len(raw) > 2:  # a component reads this level's samples
-      delta = compositing.sample_deltas(t, rays.directions).reshape(-1)
-      layout = base.SampleLayout(
-          num_rays=n, to_samples=lambda per_ray: jnp.repeat(per_ray, s, 0),
-          ray_sum=lambda x: jnp.sum(x.reshape((n, s) + x.shape[1:]), 1),
-          ray_mean=lambda x: jnp.mean(x.reshape(n, s), axis=-1),
-          transmittance=lambda tau: compositing.transmittance(
-              tau.reshape(n, s)).reshape(-1),
-          delta=delta)
-      out = self.render_samples(out, level, layout,
-                                raw[2].reshape(n * s, -1),
-                                rgb.reshape(n * s, -1), density.reshape(-1),
-                                camera, progress)
-    return out
+    return self.render_dense(
+        out, level, raw, rgb, density,
+        compositing.sample_deltas(t, rays.directions), camera, progress)
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
