@@ -9,6 +9,7 @@ fails the run, so no CI result silently leaves them out.
 """
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -116,3 +117,15 @@ def tiny_config(tmp_path):
     c.render_every = 0
     c.chunk = 1024
   return c
+
+
+def install_plugin(tmp_path, monkeypatch, source: str, module: str) -> None:
+  """tests/<source> importable as `module` ("package.name", a package made
+  in tmp_path, which goes on sys.path): a method from outside jaxnerf, as a
+  user's own would be."""
+  package, name = module.split(".")
+  folder = tmp_path / package
+  folder.mkdir(exist_ok=True)
+  (folder / "__init__.py").write_text("")
+  shutil.copy(os.path.join(REPO_ROOT, "tests", source), folder / f"{name}.py")
+  monkeypatch.syspath_prepend(str(tmp_path))

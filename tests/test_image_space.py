@@ -6,7 +6,6 @@ evaluated through train.py's and eval.py's loops."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import EMBEDDED_LEGO, REPO_ROOT, xla_flags
+from conftest import EMBEDDED_LEGO, REPO_ROOT, install_plugin, xla_flags
 from jaxnerf.engine import config as config_lib, training
 from jaxnerf.errors import ConfigError
 
@@ -48,12 +47,8 @@ def test_patches_are_whole_squares_of_one_image():
 @pytest.fixture
 def toy_image_package(tmp_path, monkeypatch):
   """tests/toy_image_method.py as the module toy_images.toy_image_method."""
-  package = tmp_path / "toy_images"
-  package.mkdir()
-  (package / "__init__.py").write_text("")
-  shutil.copy(os.path.join(REPO_ROOT, "tests", "toy_image_method.py"),
-              package / "toy_image_method.py")
-  monkeypatch.syspath_prepend(str(tmp_path))
+  install_plugin(tmp_path, monkeypatch, "toy_image_method.py",
+                 "toy_images.toy_image_method")
   return tmp_path
 
 

@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import EMBEDDED_LEGO, REPO_ROOT
+from conftest import EMBEDDED_LEGO, REPO_ROOT, install_plugin
 from jaxnerf.engine import checkpoints, config as config_lib, training
 from jaxnerf import methods
 from jaxnerf.data.dataset import load_dataset
@@ -137,12 +136,8 @@ def test_every_backbone_takes_the_components_together(backbone, tmp_path,
   """Appearance, transients and time on one backbone (mip-NeRF's too, on
   which no paper of the package uses them yet): the contract holds, and
   every component's parameters are there and get a gradient."""
-  package = tmp_path / "toy_compositions"
-  package.mkdir()
-  (package / "__init__.py").write_text("")
-  shutil.copy(os.path.join(REPO_ROOT, "tests", "toy_compositions.py"),
-              package / "every_component.py")
-  monkeypatch.syspath_prepend(str(tmp_path))
+  install_plugin(tmp_path, monkeypatch, "toy_compositions.py",
+                 ALL_COMPONENTS)
   c = config_lib.method_config(ALL_COMPONENTS, backbone)
   config_lib.scene(c, "blender", EMBEDDED_LEGO, str(tmp_path / "run"))
   c.update(dict(TINY["nerfw" if backbone == "mlp" else "nerfw/hashgrid"]
@@ -232,12 +227,8 @@ def check_contract(config, tmp_path):
 @pytest.fixture
 def toy_package(tmp_path, monkeypatch):
   """tests/toy_method.py as the module toy_methods.toy_method."""
-  package = tmp_path / "toy_methods"
-  package.mkdir()
-  (package / "__init__.py").write_text("")
-  shutil.copy(os.path.join(REPO_ROOT, "tests", "toy_method.py"),
-              package / "toy_method.py")
-  monkeypatch.syspath_prepend(str(tmp_path))
+  install_plugin(tmp_path, monkeypatch, "toy_method.py",
+                 "toy_methods.toy_method")
   return tmp_path
 
 

@@ -21,10 +21,7 @@ from jaxnerf.methods import base
 def config_fields():
   c = ml_collections.ConfigDict()
   for group, lr in (("camera_", 1e-3), ("gain_", 5e-2)):
-    c[group + "lr_init"] = lr
-    c[group + "lr_final"] = lr / 10
-    c[group + "lr_delay_steps"] = 0
-    c[group + "lr_delay_mult"] = 1.0
+    c.update(base.schedule_fields(group, lr, lr / 10))
   c.test_time_steps = 100
   c.test_time_lr = 0.05
   c.test_time_batch_size = 256

@@ -151,6 +151,15 @@ class ParamGroup:
 FIELD_GROUP = ParamGroup("field")
 
 
+def schedule_fields(prefix: str, lr_init: float, lr_final: float,
+                    delay_steps: int = 0, delay_mult: float = 1.0) -> dict:
+  """A parameter group's schedule fields (`<prefix>lr_init`, ...), for a
+  method's or component's `fields`."""
+  return {f"{prefix}lr_init": lr_init, f"{prefix}lr_final": lr_final,
+          f"{prefix}lr_delay_steps": delay_steps,
+          f"{prefix}lr_delay_mult": delay_mult}
+
+
 def per_camera_param(module, name: str, num_cameras: int, init_fn,
                      row_shape: tuple[int, ...]):
   """A [num_cameras, *row_shape] parameter of a per_camera group, made in

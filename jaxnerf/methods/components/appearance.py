@@ -34,10 +34,7 @@ def appearance_fields() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.appearance_dim = 48  # 0: no codes
   c.appearance_init_std = 1.0  # codes start N(0, std^2), as nn.Embedding
-  c.appearance_lr_init = 5e-4
-  c.appearance_lr_final = 5e-5
-  c.appearance_lr_delay_steps = 0
-  c.appearance_lr_delay_mult = 1.0
+  c.update(base.schedule_fields("appearance_", 5e-4, 5e-5))
   # Test views: Adam on the appearance code, left half of the image.
   c.test_time_steps = 64
   c.test_time_lr = 0.05

@@ -46,10 +46,6 @@ from jaxnerf.errors import ConfigError
 from jaxnerf.fields import encoding
 from jaxnerf.methods import base
 
-# Paper: pose corrections 1e-3 -> 1e-5 (Blender), 3e-3 -> 1e-5 (LLFF).
-POSE_LR = dict(pose_lr_init=1e-3, pose_lr_final=1e-5, pose_lr_delay_steps=0,
-               pose_lr_delay_mult=1.0)
-
 
 def pose_fields() -> ml_collections.ConfigDict:
   """The pose and intrinsics fields every BARF-style method shares."""
@@ -59,7 +55,8 @@ def pose_fields() -> ml_collections.ConfigDict:
   c.coarse_to_fine = True
   c.c2f_start = 0.1
   c.c2f_end = 0.5
-  c.update(POSE_LR)
+  # Paper: pose corrections 1e-3 -> 1e-5 (Blender), 3e-3 -> 1e-5 (LLFF).
+  c.update(base.schedule_fields("pose_", 1e-3, 1e-5))
   # Where the corrections act (`poses.move`): "world" (BARF's: rotations
   # about the world origin) or "camera" (about each camera's centre). Adam
   # scales each coordinate alone, so the frame changes the optimisation.
@@ -71,10 +68,7 @@ def pose_fields() -> ml_collections.ConfigDict:
   # camera models assume); False: SCNeRF's two.
   c.shared_focal = False
   c.learn_distortion = False
-  c.intrinsics_lr_init = 1e-3
-  c.intrinsics_lr_final = 1e-4
-  c.intrinsics_lr_delay_steps = 0
-  c.intrinsics_lr_delay_mult = 1.0
+  c.update(base.schedule_fields("intrinsics_", 1e-3, 1e-4))
   # Test-time pose optimisation of each evaluated view (paper: 100 steps at
   # the pose learning rate, 1024 rays).
   c.test_time_steps = 100

@@ -45,10 +45,7 @@ def time_fields() -> ml_collections.ConfigDict:
   c.deform_skip = 4  # the encoded x joins again after this many layers
   c.deform_max_deg_point = 10  # frequencies of x at the deformation's input
   # The deformation's own Adam ("deformation" parameter group).
-  c.deform_lr_init = 5e-4
-  c.deform_lr_final = 5e-6
-  c.deform_lr_delay_steps = 0
-  c.deform_lr_delay_mult = 1.0
+  c.update(base.schedule_fields("deform_", 5e-4, 5e-6))
   return c
 
 

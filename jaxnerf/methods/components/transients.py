@@ -85,10 +85,7 @@ def transient_fields() -> ml_collections.ConfigDict:
   # term weighs an empty ray ~(0.5 / beta_min)^2 times an object ray and
   # the static scene takes hundreds of steps to form (docs/BENCHMARKS.md).
   c.transient_warmup_steps = 0
-  c.transient_lr_init = 5e-4
-  c.transient_lr_final = 5e-5
-  c.transient_lr_delay_steps = 0
-  c.transient_lr_delay_mult = 1.0
+  c.update(base.schedule_fields("transient_", 5e-4, 5e-5))
   return c
 
 
