@@ -18,6 +18,7 @@ import imageio.v3 as iio
 import jax
 import numpy as np
 
+from jaxnerf import files
 from jaxnerf.core import cameras
 from jaxnerf.engine import cli, evaluator, parallel, training
 from jaxnerf.data import images
@@ -53,7 +54,8 @@ def job(config, args):
     frames.append(images.to_uint8(np.clip(image["rgb"], 0, 1)))
     print(f"frame {i + 1}/{args.frames}", flush=True)
   frames = frames + frames[-2:0:-1]  # forth and back
-  iio.imwrite(args.out, np.stack(frames), duration=80, loop=0)
+  iio.imwrite(args.out, np.stack(frames), duration=80, loop=0,
+              comment=files.SIGNATURE)
 
 
 def main(argv=None) -> int:

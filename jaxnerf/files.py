@@ -156,3 +156,22 @@ def read_mark(folder: str) -> Optional[dict]:
     raise ValueError(f"{path}: not a marker (no written_by)")
   return fields
 
+
+
+# What this program writes into the head of each output file it may later
+# replace (a PLY/OBJ header comment, an HTML/JS comment, a JSON field): a
+# file at an output path without it is someone else's and is never
+# replaced.
+SIGNATURE = "written by jaxnerf"
+
+
+def signed(path: str, head: int = 4096) -> bool:
+  """Whether `path` is a regular file (not a link) whose first `head` bytes
+  hold SIGNATURE."""
+  if os.path.islink(path) or not os.path.isfile(path):
+    return False
+  try:
+    with open(path, "rb") as f:
+      return SIGNATURE.encode() in f.read(head)
+  except OSError:
+    return False

@@ -295,7 +295,7 @@ def test_a_damaged_baked_file_is_one_line(run_dir, tmp_path, capsys):
 
 def scene_js_views(out):
   text = (out / "scene.js").read_text()
-  prefix = "window.BAKED = "
+  prefix = "// written by jaxnerf (export.py webgl)\nwindow.BAKED = "
   assert text.startswith(prefix) and text.endswith(";\n")
   return json.loads(text[len(prefix):-2])["views"]
 

@@ -36,14 +36,17 @@ def command(name):
 class Paths:
   """What a row's arguments point at, under the test's tmp_path: `run` and
   `out` do not exist (and must not appear), `file` is a file, `folder` a
-  folder, `photos` an empty folder; `photo` and `pose` exist."""
+  folder, `photos` an empty folder; `photo` and `pose` exist; `site` is a
+  folder with someone's index.html, `stem` the stem of someone's
+  mesh.ply."""
 
   root: str
 
   def __getattr__(self, name):
     names = {"run": "run", "out": "out", "file": "file.txt",
              "folder": "folder", "photos": "photos", "photo": "photo.png",
-             "pose": "pose.json", "missing": "missing"}
+             "pose": "pose.json", "missing": "missing", "site": "site",
+             "stem": "mesh"}
     if name not in names:
       raise AttributeError(name)
     return os.path.join(self.root, names[name])
@@ -51,7 +54,9 @@ class Paths:
   def make(self):
     os.makedirs(self.folder)
     os.makedirs(self.photos)
-    for path in (self.file, self.photo, self.pose):
+    os.makedirs(self.site)
+    for path in (self.file, self.photo, self.pose,
+                 os.path.join(self.site, "index.html"), self.stem + ".ply"):
       with open(path, "w") as f:
         f.write("x")
 
@@ -136,6 +141,10 @@ def config_rows_brief(command, sub=None):
 
 UNDER_FILE = lambda p: os.path.join(p.file, "x.out")
 
+# A file at an output path that this program did not write is never
+# replaced (files.SIGNATURE, or a baked scene's format).
+NOT_OURS = ("was not written by jaxnerf",)
+
 ROWS = [
     *config_rows("train"),
     Row("train", "--config", lambda p: ["--config.print_every=0"],
@@ -161,6 +170,7 @@ ROWS = [
     *R("bake", "--bound", "-1", "nan"),
     P("bake", "--out", UNDER_FILE, ("is a file, not a folder",)),
     P("bake", "--out", lambda p: p.folder, ("is a folder",)),
+    P("bake", "--out", lambda p: p.file, NOT_OURS),
     P("bake", "--input", lambda p: p.missing, ("not found",)),
     P("bake", "--input", lambda p: p.file, ("--finetune_steps",)),
     *R("bake", "--finetune_steps", "-1"),
@@ -182,6 +192,7 @@ ROWS = [
         ("unrecognized arguments: --view_stride",), replace=True),
     P("export", "--out", UNDER_FILE, ("is a file, not a folder",),
       sub="mesh"),
+    P("export", "--out", lambda p: p.stem, NOT_OURS, sub="mesh"),
     *R("export", "--resolution", "1", "x", "20000", sub="mesh"),
     *R("export", "--threshold", "nan", "dense", sub="mesh"),
     *R("export", "--bound", "-2", sub="mesh"),
@@ -190,6 +201,7 @@ ROWS = [
       sub="pointcloud"),
     P("export", "--out", lambda p: p.folder, ("is a folder",),
       sub="pointcloud"),
+    P("export", "--out", lambda p: p.file, NOT_OURS, sub="pointcloud"),
     *R("export", "--view_stride", "0", sub="pointcloud"),
     *R("export", "--pixel_stride", "0", "2.5", sub="pointcloud"),
     *R("export", "--min_opacity", "1", "-0.1", "nan", sub="pointcloud"),
@@ -198,6 +210,7 @@ ROWS = [
       sub="webgl"),
     P("export", "--out", lambda p: os.path.join(p.file, "web"),
       ("is a file, not a folder",), sub="webgl"),
+    P("export", "--out", lambda p: p.site, NOT_OURS, sub="webgl"),
     # localize.py
     *config_rows_brief("localize"),
     P("localize", "--image", lambda p: p.missing, ("not found",)),
@@ -209,6 +222,7 @@ ROWS = [
     *R("localize", "--seed", "-1", str(2**40)),
     P("localize", "--output", UNDER_FILE, ("is a file, not a folder",)),
     P("localize", "--output", lambda p: p.folder, ("is a folder",)),
+    P("localize", "--output", lambda p: p.file, NOT_OURS),
     Row("localize", "--train_dir", lambda p: ["--train_dir"],
         ("--train_dir", "expected one argument")),
     Row("localize", "--train_dir", lambda p: ["--train_dir", p.missing],

@@ -81,3 +81,37 @@ def test_exports_map_back_to_the_capture_frame():
   np.testing.assert_allclose(geometry.to_world(points, m),
                              [[1, 4, 3], [-1, 2, 3], [1, 2, 3]], atol=1e-6)
   assert geometry.to_world(points, None) is points
+
+
+def test_outputs_are_signed_so_only_ours_are_replaced(tmp_path):
+  """A mesh and a point cloud carry files.SIGNATURE in their headers (the
+  readers still read them), so a rerun may replace them; a file there
+  that we did not write is refused before any work."""
+  from jaxnerf import files
+  from jaxnerf.engine import cli
+  from jaxnerf.errors import ConfigError
+  box = trimesh.creation.box()
+  colours = np.full((len(box.vertices), 3), 0.5)
+  stem = str(tmp_path / "mesh")
+  for _ in range(2):  # the second run replaces the first's files
+    for ext in (".ply", ".obj"):
+      cli.check_output_file(stem + ext, "--out")
+    paths = geometry.write_mesh(stem, np.asarray(box.vertices),
+                                np.asarray(box.faces), colours)
+  for path in paths:
+    assert files.signed(path)
+    back = trimesh.load(path, process=False)
+    np.testing.assert_allclose(back.vertices, box.vertices, atol=1e-6)
+    assert len(back.faces) == len(box.faces)
+  cloud = str(tmp_path / "cloud.ply")
+  geometry.write_point_cloud(cloud, np.asarray(box.vertices), colours)
+  assert files.signed(cloud)
+  assert len(trimesh.load(cloud).vertices) == len(box.vertices)
+  foreign = tmp_path / "theirs.ply"
+  foreign.write_bytes(box.export(file_type="ply"))  # trimesh's, not ours
+  with pytest.raises(ConfigError, match="was not written by jaxnerf"):
+    cli.check_output_file(str(foreign), "--out")
+  link = tmp_path / "link.ply"
+  link.symlink_to(cloud)  # even a link to our own file is not replaced
+  with pytest.raises(ConfigError, match="was not written by jaxnerf"):
+    cli.check_output_file(str(link), "--out")

@@ -533,6 +533,19 @@ _META_FIELDS = {"bound": float, "step_ratio": float, "white_bkgd": bool,
                 "method": str, "step": int}
 
 
+def is_baked_file(path: str) -> bool:
+  """Whether `path` is a regular file (not a link) holding a baked scene of
+  this program's format (any version): bake.py may replace it."""
+  if os.path.islink(path) or not os.path.isfile(path):
+    return False
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      meta = json.loads(str(f["meta"]))
+  except (*_UNREADABLE, AttributeError, TypeError):
+    return False  # AttributeError/TypeError: a bare .npy array
+  return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
 def load(path: str, method: Optional[str] = None) -> BakedScene:
   """Reads a baked scene.
 

@@ -73,11 +73,12 @@ def check(config, args) -> tuple[BakeOptions, str]:
       raise ConfigError("--input: fine-tunes a baked file; give "
                         "--finetune_steps N (> 0) too")
   else:
-    cli.check_output_file(out, "--out")
+    cli.check_output_file(out, "--out", baking.is_baked_file)
     baking.check_options(options)
   if args.finetune_steps > 0:
     cli.check_output_file(finetuned_path(args.input or out),
-                          "--input" if args.input else "--out")
+                          "--input" if args.input else "--out",
+                          baking.is_baked_file)
   return options, out
 
 

@@ -85,6 +85,9 @@ def check(config, args) -> str:
     return path
   out = args.out or os.path.join(config.train_dir, "webgl")
   cli.check_output_folder(out, "--out")
+  from jaxnerf.export import webgl
+  for name in webgl.FILES:
+    cli.check_output_file(os.path.join(out, name), "--out")
   if config.baked_file:
     cli.check_input_file(config.baked_file, "config.baked_file")
   else:

@@ -70,7 +70,9 @@ def job(config, args):
       os.makedirs(os.path.dirname(os.path.abspath(args.output)),
                   exist_ok=True)
       with files.atomic_open(args.output) as f:
-        f.write(text + "\n")
+        json.dump({"comment": f"{files.SIGNATURE} (localize.py)", **result},
+                  f, indent=1)
+        f.write("\n")
     except OSError as e:
       raise LocalizationError(f"--output: {args.output}: {e.strerror}") \
           from None

@@ -287,14 +287,22 @@ def check_creatable_folder(folder: str, flag: str, given: str = "") -> None:
                       "(permission denied)")
 
 
-def check_output_file(path: str, flag: str) -> None:
+def check_output_file(path: str, flag: str,
+                      ours: Optional[Callable[[str], bool]] = None) -> None:
   """Raises ConfigError unless a file can be written at `path`: not an
-  existing folder, and its folder exists or can be created."""
+  existing folder, its folder exists or can be created, and nothing is
+  there but a file this program wrote (`ours(path)`, by default
+  `files.signed`), which it may replace."""
+  from jaxnerf import files
   from jaxnerf.errors import ConfigError
   if not path or path.endswith(os.sep):
     raise ConfigError(f"{flag}: {path!r}: a file name is needed")
   if os.path.isdir(path):
     raise ConfigError(f"{flag}: {path}: is a folder; give a file name")
+  if os.path.lexists(path) and not (ours or files.signed)(path):
+    raise ConfigError(f"{flag}: {path} exists and was not written by "
+                      f"jaxnerf; it is left alone: move it or choose "
+                      f"another {flag}")
   check_creatable_folder(os.path.dirname(os.path.abspath(path)), flag, path)
 
 

@@ -88,12 +88,22 @@ def write_mesh(path_stem: str, vertices: np.ndarray, faces: np.ndarray,
                          process=False)
   paths = [path_stem + ".ply", path_stem + ".obj"]
   os.makedirs(os.path.dirname(os.path.abspath(path_stem)), exist_ok=True)
-  for path, kwargs in zip(paths, ({}, {"include_color": True})):
-    ext = os.path.splitext(path)[1]
+  obj = f"# {files.SIGNATURE}\n" + mesh.export(file_type="obj",
+                                               include_color=True)
+  for path, data in zip(paths, (signed_ply(mesh.export(file_type="ply")),
+                                obj.encode())):
     # A temporary name renamed when complete: never a partial mesh.
-    with files.atomic_path(path, suffix=ext) as tmp:
-      mesh.export(tmp, file_type=ext[1:], **kwargs)
+    with files.atomic_open(path, "wb") as f:
+      f.write(data)
   return paths
+
+
+def signed_ply(data: bytes) -> bytes:
+  """A PLY file's bytes with files.SIGNATURE as a header comment after its
+  format line (readers skip comments)."""
+  magic, fmt, rest = data.split(b"\n", 2)
+  return b"\n".join([magic, fmt, f"comment {files.SIGNATURE}".encode(),
+                     rest])
 
 
 def depth_points(rays: Rays, out: dict[str, np.ndarray],
@@ -135,8 +145,8 @@ def write_point_cloud(path: str, points: np.ndarray,
                          np.full((len(colours), 1), 255.0)], -1)
   cloud = trimesh.PointCloud(points, colors=rgba.round().astype(np.uint8))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with files.atomic_path(path, suffix=".ply") as tmp:
-    cloud.export(tmp, file_type="ply")
+  with files.atomic_open(path, "wb") as f:
+    f.write(signed_ply(cloud.export(file_type="ply")))
   return path
 
 

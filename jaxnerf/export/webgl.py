@@ -103,6 +103,9 @@ def scene_data(scene: BakedScene, views: dict[str, Dataset]) -> dict:
       method=scene.method, step_trained=scene.step)
 
 
+FILES = ("index.html", "viewer.js", "scene.js")
+
+
 def export(scene: BakedScene, views: dict[str, Dataset], out_dir: str) -> int:
   """Writes index.html, viewer.js and scene.js to out_dir (made if
   missing; other files in it are left alone), each atomically: a killed
@@ -111,11 +114,10 @@ def export(scene: BakedScene, views: dict[str, Dataset], out_dir: str) -> int:
   data = scene_data(scene, views)  # before anything is written
   os.makedirs(out_dir, exist_ok=True)
   with files.atomic_open(os.path.join(out_dir, "scene.js")) as f:
-    f.write("window.BAKED = ")
+    f.write(f"// {files.SIGNATURE} (export.py webgl)\nwindow.BAKED = ")
     json.dump(data, f)
     f.write(";\n")
   for name in ("viewer.js", "index.html"):
     with files.atomic_path(os.path.join(out_dir, name)) as tmp:
       shutil.copyfile(os.path.join(WEB_DIR, "webgl_" + name), tmp)
-  return sum(os.path.getsize(os.path.join(out_dir, n))
-             for n in ("index.html", "viewer.js", "scene.js"))
+  return sum(os.path.getsize(os.path.join(out_dir, n)) for n in FILES)

@@ -1,4 +1,5 @@
 "use strict";
+// written by jaxnerf (export.py webgl)
 // Ray-marches the baked block-sparse grid of scene.js (window.BAKED) in a
 // WebGL 2 fragment shader: the same samples, trilinear lookups, SH colour
 // and colour threshold as jaxnerf/baked/render.py.
