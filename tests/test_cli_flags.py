@@ -232,6 +232,7 @@ ROWS = [
     *R("process_data", "--num_frames", "0"),
     *R("process_data", "--max_features", "0"),
     *R("process_data", "--max_image_size", "0"),
+    *R("process_data", "--num_threads", "0", "-2", "two"),
     *R("process_data", "--camera_model", "FISHEYE_9000"),
     *R("process_data", "--matching", "psychic"),
     P("process_data", "--images", lambda p: p.missing),

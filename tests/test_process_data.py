@@ -135,7 +135,10 @@ def test_sfm_on_six_photos(tmp_path):
   photos = _fern_photos(str(tmp_path / "photos"), 6)
   before = _digest(photos)
   out = str(tmp_path / "out")
-  result = _run("--images", photos, "--output", out)
+  # One thread: COLMAP's threads make the poses vary from run to run (mean
+  # rotation error 0.8-1.3 degrees here, once 2.6 in a CI run); one thread
+  # gives the same poses every time.
+  result = _run("--images", photos, "--output", out, "--num_threads", "1")
   assert result.returncode == 0, result.stderr[-2000:]
   assert _digest(photos) == before
   for stage in ("extraction", "matching (exhaustive)", "mapping"):

@@ -43,6 +43,10 @@ def flags():
   p.add_argument("--max_image_size", type=int, default=3200,
                  help="SIFT runs on images at most this large (default 3200,"
                  f" at least {sfm.MIN_IMAGE_SIZE})")
+  p.add_argument("--num_threads", type=int, default=-1,
+                 help="COLMAP's threads (default -1: all cores); with "
+                 "several, SfM is not deterministic, 1 gives the same poses "
+                 "on every run")
   return p
 
 
@@ -60,7 +64,8 @@ def request(args):
       num_frames=args.num_frames,
       sfm=sfm.SfmOptions(camera_model=args.camera_model, matching=matching,
                          overlap=overlap, max_features=args.max_features,
-                         max_image_size=args.max_image_size))
+                         max_image_size=args.max_image_size,
+                         num_threads=args.num_threads))
 
 
 def job(args):

@@ -67,6 +67,8 @@ def check_options(options: SfmOptions) -> None:
   _check_int(options.overlap, "--overlap", 1)
   _check_int(options.max_features, "--max_features", 1)
   _check_int(options.max_image_size, "--max_image_size", MIN_IMAGE_SIZE)
+  if options.num_threads != -1:
+    _check_int(options.num_threads, "--num_threads (or -1: all cores)", 1)
 
 
 def exhaustive_pairs(names: list[str]) -> list[tuple[str, str]]:
