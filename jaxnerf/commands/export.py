@@ -148,7 +148,11 @@ def pointcloud(config, args, path):
   views = range(0, len(dataset), args.view_stride)
   for i in views:
     rays = jax.tree.map(lambda x: x[::s, ::s], dataset.image_rays(i))
-    out = renderer.render_rays(rays)
+    if renderer.render_rays is None:  # renders whole cameras
+      out = {k: v[::s, ::s] for k, v in renderer.render_camera(
+          dataset.cameras, i).items()}
+    else:
+      out = renderer.render_rays(rays)
     p, c = geometry.depth_points(rays, out, args.min_opacity)
     points.append(p)
     colours.append(c)

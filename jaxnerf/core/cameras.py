@@ -501,7 +501,16 @@ def arc_path(camtoworlds: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def generate_render_path(dataset, n_frames: int = 120) -> Rays:
-  """Rays for a video of `dataset`'s scene.
+  """Rays for a video of `dataset`'s scene: those of
+  `render_path_cameras`, Rays with leading shape [n_frames, H, W] (float32
+  numpy arrays)."""
+  cams = render_path_cameras(dataset, n_frames)
+  rays = [image_rays(cams, i) for i in range(len(cams))]
+  return jax.tree.map(lambda *xs: np.stack(xs), *rays)
+
+
+def render_path_cameras(dataset, n_frames: int = 120) -> Cameras:
+  """Cameras for a video of `dataset`'s scene.
 
   Forward-facing (`dataset.ndc`) scenes get `spiral_path` over the poses and
   depth bounds the loader stored in `dataset.extras` ('poses', all the
@@ -514,8 +523,8 @@ def generate_render_path(dataset, n_frames: int = 120) -> Rays:
     dataset: a `jaxnerf.data.loaders.Dataset`.
     n_frames: number of frames.
   Returns:
-    Rays with leading shape [n_frames, H, W] (the dataset's image size,
-    focal, near/far and ndc), float32 numpy arrays.
+    host Cameras [n_frames] (the dataset's image size, focal, near/far and
+    ndc).
   Raises:
     ValueError: an NDC dataset without extras['bounds'].
   """
@@ -529,12 +538,13 @@ def generate_render_path(dataset, n_frames: int = 120) -> Rays:
     positions = np.asarray(dataset.camtoworlds, np.float64)[:, :3, 3]
     start, end = azimuth_span(positions)
     if end - start < 360.0 - MAX_CIRCLE_GAP_DEG:
-      return pinhole_rays(arc_path(dataset.camtoworlds, n_frames),
-                          dataset.height, dataset.width, dataset.focal,
-                          dataset.near, dataset.far)
-    dists = np.linalg.norm(positions, axis=-1)
-    elevation = np.rad2deg(np.arcsin(np.clip(positions[:, 2] / dists, -1, 1)))
-    # NeRF's phi is minus the elevation above the z = 0 plane.
-    path = circle_path(n_frames, float(dists.mean()), -float(elevation.mean()))
-  return pinhole_rays(path, dataset.height, dataset.width, dataset.focal,
-                      dataset.near, dataset.far, ndc=dataset.ndc)
+      path = arc_path(dataset.camtoworlds, n_frames)
+    else:
+      dists = np.linalg.norm(positions, axis=-1)
+      elevation = np.rad2deg(np.arcsin(np.clip(positions[:, 2] / dists, -1,
+                                               1)))
+      # NeRF's phi is minus the elevation above the z = 0 plane.
+      path = circle_path(n_frames, float(dists.mean()),
+                         -float(elevation.mean()))
+  return Cameras.create(path, dataset.focal, dataset.width, dataset.height,
+                        dataset.near, dataset.far, ndc=dataset.ndc)

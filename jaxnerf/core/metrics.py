@@ -110,7 +110,8 @@ def ssim(img0: jax.Array,
          filter_sigma: float = 1.5,
          k1: float = 0.01,
          k2: float = 0.03,
-         return_map: bool = False) -> jax.Array:
+         return_map: bool = False,
+         clip: bool = True) -> jax.Array:
   """Structural similarity (Wang et al. 2004), as multinerf computes it.
 
   Args:
@@ -120,6 +121,9 @@ def ssim(img0: jax.Array,
     filter_size, filter_sigma: the separable Gaussian window.
     k1, k2: the SSIM stabilising constants.
     return_map: return the per-pixel map instead of its mean.
+    clip: clip the (co)variances to valid values, as multinerf; False:
+      3DGS's unclipped form, whose gradient is finite where an image is
+      flat (the clip's sqrt(0) is not: a loss wants False).
   Returns:
     [...] mean SSIM over H, W and C (a scalar for one image), or the map
     [..., H - filter_size + 1, W - filter_size + 1, C] if `return_map`.
@@ -137,11 +141,12 @@ def ssim(img0: jax.Array,
                      f"{filter_size}-tap SSIM filter.")
 
   return _ssim(img0, img1, max_val, filter_size, filter_sigma, k1, k2,
-               return_map)
+               return_map, clip)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4, 7))
-def _ssim(img0, img1, max_val, filter_size, filter_sigma, k1, k2, return_map):
+@functools.partial(jax.jit, static_argnums=(3, 4, 7, 8))
+def _ssim(img0, img1, max_val, filter_size, filter_sigma, k1, k2, return_map,
+          clip=True):
   """Jitted body of `ssim` (inputs already validated, [..., H, W, C])."""
   filt = _gaussian_filter(filter_size, filter_sigma)
 
@@ -165,11 +170,11 @@ def _ssim(img0, img1, max_val, filter_size, filter_sigma, k1, k2, return_map):
   mu11 = mu1 * mu1
   mu01 = mu0 * mu1
 
-  # Clip the variances and covariances to valid values.
-  sigma00 = jnp.maximum(0.0, sigma00)
-  sigma11 = jnp.maximum(0.0, sigma11)
-  sigma01 = jnp.sign(sigma01) * jnp.minimum(
-      jnp.sqrt(sigma00 * sigma11), jnp.abs(sigma01))
+  if clip:  # the variances and covariances to valid values
+    sigma00 = jnp.maximum(0.0, sigma00)
+    sigma11 = jnp.maximum(0.0, sigma11)
+    sigma01 = jnp.sign(sigma01) * jnp.minimum(
+        jnp.sqrt(sigma00 * sigma11), jnp.abs(sigma01))
 
   c1 = (k1 * max_val) ** 2
   c2 = (k2 * max_val) ** 2

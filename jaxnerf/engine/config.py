@@ -89,6 +89,9 @@ def base_config() -> ml_collections.ConfigDict:
   # >0: each batch is batch_size / patch_size^2 square patches of whole
   # pixels (image-space methods, patch losses); 0: independent pixels.
   c.patch_size = 0
+  # >0: renders hand the model square tiles of render_tile pixels a side,
+  # in tile-major order (rasterisers); 0: rows of pixels.
+  c.render_tile = 0
   c.randomized = True  # jitter samples during training
   c.lr_init = 5e-4  # the "field" parameter group's schedule
   c.lr_final = 5e-6

@@ -239,7 +239,9 @@ def render_views(method: base.Method, model, config,
     render = functools.partial(
         render_fn, parallel.put_replicated(view_variables, mesh),
         cameras=cameras, step=position)
-    yield i, parallel.render_image(render, inputs, config.chunk, mesh)
+    yield i, parallel.render_image(
+        render, inputs, config.chunk, mesh,
+        config.render_tile if method.image_space else 0)
 
 
 @dataclasses.dataclass
@@ -251,7 +253,10 @@ class ViewRenderer:
   step; score_region: the image region scored; suffix: of the output
   folder;
   views(dataset) yields (index, host maps [H, W, ...]) per view;
-  render_rays(host Rays [H, W]) -> host maps (an unseen camera's rows);
+  render_rays(host Rays [H, W]) -> host maps (an unseen camera's rows), or
+  None where the model renders cameras, not rays (image-space methods);
+  render_camera(host Cameras, i) -> host maps [H, W] of camera i (an
+  unseen camera's rows);
   render_path(dataset, out_dir, is_main) writes the render-path videos;
   metrics() -> entries metrics.json adds beside the images' scores.
   """
@@ -261,7 +266,8 @@ class ViewRenderer:
   score_region: str
   suffix: str
   views: Callable
-  render_rays: Callable
+  render_rays: Optional[Callable]
+  render_camera: Callable
   render_path: Callable
   metrics: Callable
 
@@ -297,14 +303,18 @@ def field_renderer(config, mesh) -> ViewRenderer:
       parallel.put_replicated({**variables, "params":
                                training.unseen_camera_params(
                                    method, variables["params"], 1)}, mesh),
-      cameras=None, step=trainer.schedule_position(config, state.step))
+      step=trainer.schedule_position(config, state.step))
   return ViewRenderer(
       outputs=written, step=int(state.step),
       score_region=(method.test_time.score if runs_test_time(method, config)
                     else "all"),
       suffix="", views=views,
-      render_rays=lambda rays: parallel.render_image(render, rays,
-                                                     config.chunk, mesh),
+      render_rays=None if method.image_space else (
+          lambda rays: parallel.render_image(
+              functools.partial(render, cameras=None), rays, config.chunk,
+              mesh)),
+      render_camera=lambda cams, i: render_camera(method, config, mesh,
+                                                  render, cams, i),
       render_path=lambda dataset, out_dir, is_main: render_path_videos(
           config, method, model, state, dataset, mesh, out_dir, is_main),
       metrics=lambda: (method.eval_metrics(context()) if method.eval_metrics
@@ -340,6 +350,8 @@ def baked_renderer(config) -> ViewRenderer:
   return ViewRenderer(outputs=outputs, step=scene.step, score_region="all",
                       suffix="_" + os.path.splitext(os.path.basename(path))[0],
                       views=views, render_rays=renderer.render_image,
+                      render_camera=lambda cams, i: renderer.render_image(
+                          cameras_lib.image_rays(cams, i)),
                       render_path=render_path, metrics=dict)
 
 
@@ -445,6 +457,25 @@ def path_weights(config, num_frames: int, num_cameras: int):
           s * one_hot_rows(config.path_rows_to, 1, num_cameras))
 
 
+def render_camera(method: base.Method, config, mesh, render: Callable,
+                  cameras: cameras_lib.Cameras, i: int) -> dict[str, np.ndarray]:
+  """Host maps [H, W] of camera i of host `cameras`: its rays, or (an
+  image-space method) its pixels in tiles.
+
+  Args:
+    render: make_render_fn's function with variables and step bound.
+  """
+  if method.image_space:
+    return parallel.render_image(
+        functools.partial(render, cameras=parallel.put_replicated(
+            cameras.device_arrays(), mesh)),
+        cameras_lib.pixel_grid(int(cameras.width[i]), int(cameras.height[i]),
+                               i), config.chunk, mesh, config.render_tile)
+  return parallel.render_image(functools.partial(render, cameras=None),
+                               cameras_lib.image_rays(cameras, i),
+                               config.chunk, mesh)
+
+
 def render_path_videos(config, method: base.Method, model,
                        state: training.TrainState, dataset: Dataset, mesh,
                        out_dir: str, is_main: bool) -> None:
@@ -454,7 +485,7 @@ def render_path_videos(config, method: base.Method, model,
   with `render_time_frames`, time_<output>.mp4: the first eval view's
   camera over time 0 -> 1.
 
-  Rays are cast on the host (every method accepts rays).
+  Rays are cast on the host (an image-space method renders the cameras).
   """
   variables = parallel.to_host(training.variables_of(state))
   num_cameras = trainer.read_scene_info(config.train_dir).num_cameras
@@ -463,13 +494,11 @@ def render_path_videos(config, method: base.Method, model,
   def renderer(frame_variables):
     return functools.partial(
         render_fn, parallel.put_replicated(frame_variables, mesh),
-        cameras=None, step=trainer.schedule_position(config, state.step))
+        step=trainer.schedule_position(config, state.step))
 
-  path_rays = cameras_lib.generate_render_path(dataset,
-                                               config.render_path_frames)
-  path_rays = path_rays.replace(time=np.full_like(path_rays.time,
-                                                  config.render_path_time))
-  weights = path_weights(config, path_rays.shape[0], num_cameras)
+  path = cameras_lib.render_path_cameras(dataset, config.render_path_frames)
+  path = path.replace(time=np.full_like(path.time, config.render_path_time))
+  weights = path_weights(config, len(path), num_cameras)
   fixed = None
   if weights is None:
     fixed = renderer({**variables, "params": (
@@ -479,26 +508,25 @@ def render_path_videos(config, method: base.Method, model,
         if config.eval_rows_of != -1 else
         training.unseen_camera_params(method, variables["params"], 1))})
   frames = {}
-  for i in range(path_rays.shape[0]):
+  for i in range(len(path)):
     render = fixed or renderer({**variables, "params":
                                 training.mixed_camera_params(
                                     method, variables["params"],
                                     weights[i:i + 1])})
-    rays = jax.tree.map(lambda x, i=i: x[i], path_rays)
     add_frame(frames, method.outputs, dataset,
-              parallel.render_image(render, rays, config.chunk, mesh))
+              render_camera(method, config, mesh, render, path, i))
   if is_main:
     write_videos(out_dir, "path", frames)
 
   if config.render_time_frames > 0:
-    rays = dataset.image_rays(0)
     render = renderer(variables_for_views(method, config, variables,
                                      len(dataset), num_cameras))
     frames = {}
     for time in np.linspace(0.0, 1.0, config.render_time_frames):
-      timed = rays.replace(time=np.full_like(rays.time, time))
+      timed = dataset.cameras.replace(
+          time=np.full_like(dataset.cameras.time, time))
       add_frame(frames, method.outputs, dataset,
-                parallel.render_image(render, timed, config.chunk, mesh))
+                render_camera(method, config, mesh, render, timed, 0))
     if is_main:
       write_videos(out_dir, "time", frames)
 

@@ -223,8 +223,34 @@ def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool,
   return sample
 
 
+def to_tiles(batch, tile: int):
+  """Host pixels [H, W, C] (any pytree) -> [H' * W' / tile^2 * tile^2, C]
+  in tile-major order: tiles of tile x tile pixels (row-major inside, the
+  tiles row-major), H and W padded up to multiples of `tile` by repeating
+  the last row and column."""
+  def one(x):
+    x = np.asarray(x)
+    h, w = x.shape[:2]
+    hp, wp = -(-h // tile) * tile, -(-w // tile) * tile
+    x = np.pad(x, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")
+    x = x.reshape(hp // tile, tile, wp // tile, tile, x.shape[-1])
+    return x.transpose(0, 2, 1, 3, 4).reshape(-1, x.shape[-1])
+  return jax.tree.map(one, batch)
+
+
+def from_tiles(maps: dict, height: int, width: int, tile: int) -> dict:
+  """`to_tiles` undone on rendered maps [N, ...] -> [height, width, ...]."""
+  ty, tx = -(-height // tile), -(-width // tile)
+
+  def one(x):
+    x = x.reshape((ty, tx, tile, tile) + x.shape[1:])
+    x = x.transpose((0, 2, 1, 3) + tuple(range(4, x.ndim)))
+    return x.reshape((ty * tile, tx * tile) + x.shape[4:])[:height, :width]
+  return {k: one(v) for k, v in maps.items()}
+
+
 def render_image(render_fn: Callable, batch, chunk: int,
-                 mesh: Mesh) -> dict[str, np.ndarray]:
+                 mesh: Mesh, tile: int = 0) -> dict[str, np.ndarray]:
   """Renders rays (or pixels) of any leading shape in fixed-size chunks.
 
   Every chunk has the same shape (the last one is padded), so `render_fn`
@@ -238,9 +264,19 @@ def render_image(render_fn: Callable, batch, chunk: int,
     batch: host Rays or Pixels with leading shape [...] (e.g. [H, W]);
       every leaf has one trailing channel axis.
     chunk: rays per call; rounded up to a multiple of the device count.
+    tile: >0 (config.render_tile): batch is one image's pixels [H, W],
+      handed to render_fn as whole tiles of tile x tile pixels in
+      tile-major order (`to_tiles`), chunks a multiple of tile^2 per
+      device.
   Returns:
     dict of host arrays with leading shape [...] (without RAY_COMPLETE).
   """
+  if tile:
+    height, width = jax.tree.leaves(batch)[0].shape[:2]
+    unit = tile * tile * mesh.size
+    maps = render_image(render_fn, to_tiles(batch, tile),
+                        -(-chunk // unit) * unit, mesh)
+    return from_tiles(maps, height, width, tile)
   leaves = jax.tree.leaves(batch)
   shape = leaves[0].shape[:-1]
   flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]), batch)

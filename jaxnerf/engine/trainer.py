@@ -66,6 +66,9 @@ def check_patches(config, data: training.TrainData, mesh) -> None:
     raise ConfigError("config.patch_size: the training images differ in "
                       "size; patches need one image size")
   height = data.rgb.shape[1] // data.image_width
+  if config.render_tile and p % config.render_tile:
+    raise ConfigError(f"config.patch_size: {p} is not a multiple of "
+                      f"config.render_tile {config.render_tile}")
   if p > min(height, data.image_width):
     raise ConfigError(f"config.patch_size: {p} is larger than the "
                       f"{data.image_width}x{height} training images")
@@ -74,10 +77,19 @@ def check_patches(config, data: training.TrainData, mesh) -> None:
 def scene_info(dataset: Dataset) -> base.SceneInfo:
   """The SceneInfo of a training split."""
   world = dataset.world_from_scene
+  points = dataset.extras.get("points")
+  cams = dataset.cameras
   return base.SceneInfo(
       num_cameras=len(dataset),
       world_from_scene=None if world is None else tuple(
-          tuple(float(v) for v in row) for row in np.asarray(world)))
+          tuple(float(v) for v in row) for row in np.asarray(world)),
+      points=None if points is None or not len(points) else base.ScenePoints(
+          xyz=np.asarray(points, np.float32)[:, :3]),
+      frustum=base.Frustums(
+          camtoworlds=np.asarray(cams.camtoworlds, np.float32),
+          fx=cams.fx, fy=cams.fy, cx=cams.cx, cy=cams.cy, width=cams.width,
+          height=cams.height, near=cams.near, far=cams.far),
+      training=True)
 
 
 def write_scene_info(train_dir: str, scene: base.SceneInfo) -> None:
@@ -140,7 +152,8 @@ TRAIN_FIELD_MINIMUMS = {"batch_size": 1, "max_steps": 1, "print_every": 1,
                         "save_every": 1, "keep_checkpoints": 1,
                         "render_every": 0, "metrics_every": 0, "chunk": 1,
                         "lr_delay_steps": 0, "max_time_minutes": 0,
-                        "grad_max_norm": 0, "patch_size": 0}
+                        "grad_max_norm": 0, "patch_size": 0,
+                        "render_tile": 0}
 # Fields that must be above zero, and those in [0, 1).
 TRAIN_FIELDS_POSITIVE = ("lr_init", "lr_final", "adam_eps")
 TRAIN_FIELDS_FRACTION = ("adam_b1", "adam_b2")
@@ -332,7 +345,8 @@ def render_preview(method: base.Method, config, preview: Dataset, render_fn,
   batch = preview.pixels(0) if method.pixel_batches else preview.image_rays(0)
   out = parallel.render_image(
       functools.partial(render_fn, variables, cameras=cameras,
-                        step=state.step), batch, config.chunk, mesh)
+                        step=state.step), batch, config.chunk, mesh,
+      config.render_tile if method.image_space else 0)
   logger.image(step, "test/target", preview.images[0])
   shown = {name: kind for name, kind in method.outputs.items()
            if config.eval_split == "train" or

@@ -371,6 +371,11 @@ def train_step(method: base.Method, model, config, state: TrainState,
       loss_fn, has_aux=True)(state.params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  if method.after_step is not None:
+    params, opt_state = method.after_step(
+        config, params, opt_state, state.step + 1, jax.random.fold_in(key, 2),
+        lambda prefix: learning_rate_schedule(config, prefix, fraction)(
+            state.step))
   finite = jnp.isfinite(loss) & jnp.all(jnp.array(
       [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
   # A non-finite update is never applied, so no checkpoint can hold one.

@@ -45,13 +45,13 @@ def scene_info(train: Dataset, views: dict[str, Dataset]) -> dict:
                      for i in range(len(d))})
 
 
-def render_png(render_rays: Callable, outputs: dict, c2w: np.ndarray,
+def render_png(render_camera: Callable, outputs: dict, c2w: np.ndarray,
                width: int, height: int, focal: float, near: float,
                far: float, mode: str) -> bytes:
   """One view as PNG bytes: rgb, colour-mapped depth or opacity."""
   cams = cameras_lib.Cameras.create(c2w[None], focal, width, height, near,
                                     far)
-  out = render_rays(cameras_lib.image_rays(cams, 0))
+  out = render_camera(cams, 0)
   pictures = images.output_images(
       {k: v for k, v in outputs.items() if k in ("rgb", "depth", "acc")},
       out, False, near, far)
@@ -62,7 +62,7 @@ def render_png(render_rays: Callable, outputs: dict, c2w: np.ndarray,
   return buffer.getvalue()
 
 
-def make_handler(info: dict, render_rays: Callable, outputs: dict):
+def make_handler(info: dict, render_camera: Callable, outputs: dict):
   lock = threading.Lock()  # one render at a time (JAX uses every core)
   with open(os.path.join(WEB_DIR, "viewer.html"), "rb") as f:
     page = f.read()
@@ -100,7 +100,7 @@ def make_handler(info: dict, render_rays: Callable, outputs: dict):
       except (KeyError, ValueError) as e:
         return self._send(400, f"bad request: {e}".encode(), "text/plain")
       with lock:
-        png = render_png(render_rays, outputs, c2w, w, h, f, info["near"],
+        png = render_png(render_camera, outputs, c2w, w, h, f, info["near"],
                          info["far"], mode)
       print(f"rendered {w}x{h} {mode}", flush=True)
       return self._send(200, png, "image/png")
@@ -152,8 +152,17 @@ def start(config, host: str, port: int):
     raise
   holder["handler"] = make_handler(
       scene_info(train, views),
-      padded(renderer.render_rays, config.chunk), renderer.outputs)
+      camera_renderer(renderer, config.chunk), renderer.outputs)
   return server, renderer.step
+
+
+def camera_renderer(renderer, chunk: int) -> Callable:
+  """(host Cameras, i) -> maps: through the rays `padded` where the
+  renderer takes rays, else the renderer's own."""
+  if renderer.render_rays is None:
+    return renderer.render_camera
+  render = padded(renderer.render_rays, chunk)
+  return lambda cams, i: render(cameras_lib.image_rays(cams, i))
 
 
 def padded(render_rays: Callable, chunk: int) -> Callable:

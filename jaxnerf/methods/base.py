@@ -89,6 +89,49 @@ class Progress:
         step.astype(jnp.float32) / max(max_steps, 1), 0.0, 1.0))
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScenePoints:
+  """The training scene's sparse points (SfM), for initialisers: xyz [P, 3]
+  and rgb [P, 3] in [0, 1] (numpy). Compared and hashed by identity."""
+
+  xyz: Any
+  rgb: Any = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Frustums:
+  """The training cameras' viewing volumes between near and far, for
+  initialisers: numpy camtoworlds [C, 3, 4], fx, fy, cx, cy, width,
+  height, near, far [C]. Compared and hashed by identity."""
+
+  camtoworlds: Any
+  fx: Any
+  fy: Any
+  cx: Any
+  cy: Any
+  width: Any
+  height: Any
+  near: Any
+  far: Any
+
+  def sample(self, key: jax.Array, num: int) -> jax.Array:
+    """[num, 3] points on random pixels' rays of random cameras, uniform
+    in disparity between the camera's near and far."""
+    k_cam, k_xy, k_t = jax.random.split(key, 3)
+    cam = jax.random.randint(k_cam, (num,), 0, len(self.fx))
+    at = lambda x: jnp.asarray(x, jnp.float32)[cam]
+    u = jax.random.uniform(k_xy, (num, 2))
+    x = (u[:, 0] * at(self.width) - at(self.cx)) / at(self.fx)
+    y = -(u[:, 1] * at(self.height) - at(self.cy)) / at(self.fy)
+    near = jnp.maximum(at(self.near), 1e-3)
+    far = jnp.maximum(at(self.far), near * 1.001)
+    s = jax.random.uniform(k_t, (num,))
+    depth = 1.0 / (1.0 / near * (1 - s) + 1.0 / far * s)
+    c2w = jnp.asarray(self.camtoworlds, jnp.float32)[cam]
+    local = jnp.stack([x, y, -jnp.ones_like(x)], -1) * depth[:, None]
+    return jnp.einsum("nij,nj->ni", c2w[:, :, :3], local) + c2w[:, :, 3]
+
+
 @dataclasses.dataclass(frozen=True)
 class SceneInfo:
   """What the model may need to know about the training scene.
@@ -97,10 +140,17 @@ class SceneInfo:
     per-camera parameters.
   world_from_scene: the training Dataset's `world_from_scene` as a 4x4
     nested tuple (None: the scene is in its own frame); for exports.
+  points, frustums: the training scene's sparse points and camera volumes
+    (initialisers; None when restoring a trained run).
+  training: the info was made from the training data (not read back from
+    a run folder): an initialiser that needs what the data lacks may fail.
   """
 
   num_cameras: int = 1
   world_from_scene: Optional[tuple[tuple[float, ...], ...]] = None
+  points: Optional[ScenePoints] = None
+  frustum: Optional[Frustums] = None
+  training: bool = False
 
 
 def match_all(path: tuple[str, ...]) -> bool:
@@ -269,6 +319,11 @@ class Method:
   backbone: str = ""
   backbones: tuple[str, ...] = ()
   on_backbone: Optional[Callable[[str], "Method"]] = None
+  # Optional (config, params, opt_state, step, key, learning_rate) ->
+  # (params, opt_state): an edit after every update (step: updates applied
+  # so far, including this one; learning_rate(prefix): a group's rate at
+  # this step). Static shapes: e.g. 3DGS-MCMC moving dead Gaussians.
+  after_step: Optional[Callable[..., tuple]] = None
 
   @property
   def pixel_batches(self) -> bool:
@@ -428,7 +483,9 @@ class Backbone:
       model: __call__, density, radiance, refine_cameras, ...), holding the
       components' submodules and calling their hooks.
     loss_terms: its own terms (colour, weight decay, regularisers).
-    engine_defaults, outputs, image_space: as Method's.
+    engine_defaults, outputs, image_space, after_step: as Method's.
+    param_groups: its own groups (tried after the components', before the
+      engine's `field` group, which takes every other parameter).
   """
 
   name: str
@@ -439,6 +496,8 @@ class Backbone:
   outputs: Mapping[str, str] = dataclasses.field(
       default_factory=lambda: dict(STANDARD_OUTPUTS))
   image_space: bool = False
+  param_groups: tuple[ParamGroup, ...] = ()
+  after_step: Optional[Callable[..., tuple]] = None
 
 
 def _merged_fields(name: str, parts) -> ml_collections.ConfigDict:
@@ -552,7 +611,7 @@ def compose(name: str, backbones: Mapping[str, Backbone],
         loss_terms=loss_terms,
         engine_defaults=defaults,
         param_groups=tuple(g for p in components for g in p.param_groups)
-        + (FIELD_GROUP,),
+        + bb.param_groups + (FIELD_GROUP,),
         outputs=outputs,
         casts_rays=any(p.casts_rays for p in components),
         image_space=bb.image_space,
@@ -565,7 +624,8 @@ def compose(name: str, backbones: Mapping[str, Backbone],
                                [p.eval_cameras for p in components]),
         backbone=backbone_name,
         backbones=tuple(backbones),
-        on_backbone=on)
+        on_backbone=on,
+        after_step=bb.after_step)
     return made[backbone_name]
 
   return on(next(iter(backbones)))
