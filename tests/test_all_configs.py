@@ -53,6 +53,9 @@ SHRINK = {
     "proposal_samples": (8, 8), "proposal_hash_levels": 2,
     "proposal_hash_log2_size": 10, "proposal_hash_max_resolution": 32,
     "proposal_width": 8,
+    # Splat backbone (splat): a 16-pixel patch is one tile.
+    "splat_count": 256, "splat_init_count": 128, "splat_capacity": 32,
+    "patch_size": 16,
 }
 STEPS = 2
 RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view
@@ -167,6 +170,8 @@ def test_config_trains_and_renders(name, tmp_path):
   config = config_lib.load_config(name)
   with config.unlocked():
     shrink(config)
+    if config.patch_size:  # one patch a step
+      config.batch_size = config.patch_size**2
     point_at_data(config, tmp_path)
     config.train_dir = str(tmp_path / "run")
   method = methods.of(config)
@@ -175,10 +180,10 @@ def test_config_trains_and_renders(name, tmp_path):
   dataset = load_dataset(config, "train", max_images=TRAIN_IMAGES)
   scene = trainer.scene_info(dataset)
   data = parallel.shard_training_data(
-      trainer.stack_training_data(dataset, method.casts_rays),
-      config.image_batching, mesh)
+      trainer.stack_training_data(dataset, method.pixel_batches),
+      training.by_image(config), mesh)
   cameras = (parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
-             if method.casts_rays else None)
+             if method.pixel_batches else None)
   model = training.build_model(method, config, scene)
   state = parallel.put_replicated(training.create_train_state(
       method, model, config, jax.random.PRNGKey(config.seed),
@@ -196,8 +201,8 @@ def test_config_trains_and_renders(name, tmp_path):
       method, config, parallel.to_host(training.variables_of(state)), 1,
       scene.num_cameras)
   view_cameras = (parallel.put_replicated(view.cameras.device_arrays(), mesh)
-                  if method.casts_rays else None)
-  inputs = view.pixels(0) if method.casts_rays else view.image_rays(0)
+                  if method.pixel_batches else None)
+  inputs = view.pixels(0) if method.pixel_batches else view.image_rays(0)
   h, w = (min(RENDER_SIZE, n) for n in view.images[0].shape[:2])
   top, left = (view.images[0].shape[0] - h) // 2, (
       view.images[0].shape[1] - w) // 2
@@ -206,7 +211,8 @@ def test_config_trains_and_renders(name, tmp_path):
       training.make_render_fn(method, model, config),
       parallel.put_replicated(variables, mesh), cameras=view_cameras,
       step=state.step)
-  out = parallel.render_image(render, patch, config.chunk, mesh)
+  out = parallel.render_image(render, patch, config.chunk, mesh,
+                              config.render_tile if method.image_space else 0)
   assert set(out) == set(method.outputs)
   assert out["rgb"].shape == (h, w, 3)
   for key, value in out.items():

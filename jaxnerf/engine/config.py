@@ -63,6 +63,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_split = "test"
   c.test_view_limit = 0  # eval.py renders only the first N views (0: all)
   c.llffhold = 8  # LLFF: every llffhold-th image is a test image
+  # LLFF without spherify: NDC rays (NeRF's forward-facing setting); False:
+  # pinhole cameras between the scene's depth bounds (rasterisers).
+  c.llff_ndc = True
   c.spherify = False  # LLFF: 360-degree captures (no NDC)
   # Pose estimation experiments: the training split's given poses are
   # replaced ("identity") and/or moved by BARF's se(3) noise of this std

@@ -224,30 +224,25 @@ def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
   return {k: v.reshape((height, width) + v.shape[1:]) for k, v in out.items()}
 
 
-def tile_boxes(proj: Projection, origin: jax.Array, tile: int):
-  """[G, 2] first and last tile (x, y) of each Gaussian's 3-sigma box in
-  the grid of `tile`-pixel tiles from pixel `origin` (unclipped)."""
-  rel = proj.xy - origin
-  lo = jnp.floor((rel - proj.radius[:, None]) / tile).astype(jnp.int32)
-  hi = jnp.floor((rel + proj.radius[:, None]) / tile).astype(jnp.int32)
-  return lo, hi
-
-
-def select_front(order: jax.Array, lo: jax.Array, hi: jax.Array,
-                 valid: jax.Array, tiles: jax.Array, capacity: int):
+def select_front(order: jax.Array, proj: Projection, valid: jax.Array,
+                 first: jax.Array, last: jax.Array, capacity: int):
   """The front-most `capacity` Gaussians of each tile, with no bound on the
-  tiles a Gaussian touches: every tile tests every Gaussian's box, in depth
-  order (one sort, `order`, shared by all tiles).
+  tiles a Gaussian touches and no grid: every tile tests every Gaussian's
+  3-sigma box against its pixel centres, in depth order (one sort,
+  `order`, shared by all tiles).
 
   Args:
-    order: [G] Gaussian indices front to back; lo, hi [G, 2], valid [G]:
-      in that order. tiles: [T, 2] tile (x, y).
+    order: [G] Gaussian indices front to back; proj, valid [G]: in that
+      order. first, last: [T, 2] the first and last pixel centre of each
+      tile.
   Returns:
     (ids [T, capacity], mask [T, capacity], overflow [] Gaussian-tile pairs
     left out).
   """
-  inside = (valid[None] & jnp.all(tiles[:, None] >= lo[None], -1) &
-            jnp.all(tiles[:, None] <= hi[None], -1))  # [T, G]
+  lo = proj.xy - proj.radius[:, None]
+  hi = proj.xy + proj.radius[:, None]
+  inside = (valid[None] & jnp.all(last[:, None] >= lo[None], -1) &
+            jnp.all(first[:, None] <= hi[None], -1))  # [T, G]
   rank = jnp.cumsum(inside, axis=1, dtype=jnp.int32)
   count = rank[:, -1]
   slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
@@ -273,8 +268,9 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
       the backward pass recomputing each group's per-pixel values rather
       than keeping them); 0: all at once.
     binning: "dense" (`select_front`: every tile tests every Gaussian, no
-      Gaussian is cut) or "sort" (`bin_tiles`: one sort of tile/depth keys,
-      at most max_tiles tiles a Gaussian).
+      Gaussian is cut, tiles anywhere) or "sort" (`bin_tiles`: one sort of
+      tile/depth keys, at most max_tiles tiles a Gaussian; tiles must lie
+      on the view's grid).
   Returns:
     (maps [T, tile^2, ...] as `composite`'s, stats: overflow and cut).
   """
@@ -289,11 +285,12 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
   else:
     order = jnp.argsort(jnp.where(proj.valid,
                                   jax.lax.stop_gradient(proj.depth), jnp.inf))
-    lo, hi = tile_boxes(proj, origin, tile)
-    lo, hi, valid = lo[order], hi[order], proj.valid[order]
-    select = lambda tiles: select_front(order, lo, hi, valid, tiles,
-                                        capacity)
-    ids = mask = corner  # per group, below
+    ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[order]), proj)
+    select = lambda ends: select_front(order, ordered, ordered.valid,
+                                       ends[:, 0], ends[:, 1], capacity)
+    # Per group, below: each tile's first and last pixel centre.
+    ids = jnp.stack([pixels[:, 0], pixels[:, -1]], 1)
+    mask = ids
 
   @jax.checkpoint
   def one(pix, idx, m):

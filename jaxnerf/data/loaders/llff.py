@@ -266,6 +266,9 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
           f"{pb_path}: config.spherify needs converging optical axes; these "
           "are parallel (no point closest to all of them)") from None
     near, far, ndc = float(bounds.min() * 0.9), float(bounds.max()), False
+  elif not config.get("llff_ndc", True):
+    # Pinhole cameras in the recentred frame (rasterisers cannot use NDC).
+    near, far, ndc = float(bounds.min() * 0.9), float(bounds.max()), False
   else:
     near, far, ndc = 0.0, 1.0, True
   # Finite inputs can still overflow (bounds near 0 scale by 1 / bound) or

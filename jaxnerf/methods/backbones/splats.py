@@ -262,6 +262,9 @@ class SplatModel(nn.Module, base.Composed):
     row-major, tile-major order (render_image's `tile` layout)."""
     del key
     c = self.config
+    if cameras.ndc:
+      raise ConfigError("config.llff_ndc: splats render pinhole cameras, "
+                        "not NDC rays; set it to false")
     t = c.render_tile
     xy = pixels.xy
     cam = pixels.camera_index[:, 0]

@@ -1,0 +1,18 @@
+"""3D Gaussian splats on an LLFF forward-facing scene (the fern at factor 8,
+504x378), in the recentred frame with pinhole cameras (no NDC), initial
+means along the training cameras' rays between the depth bounds (the
+LLFF release has no sparse points). Patches of 128 pixels.
+
+  python train.py --config=splat_llff \
+      --config.data_dir=/path/to/nerf_llff_data/fern --config.train_dir=runs/fern_splat
+"""
+
+from jaxnerf.engine import config as config_lib
+
+
+def get_config():
+  return config_lib.new(
+      "splat", "llff", "data/nerf_llff_data/fern", "runs/splat_llff",
+      factor=8, llff_ndc=False, splat_init="frustum", splat_count=100_000,
+      splat_init_count=20_000, patch_size=128, batch_size=128 * 128,
+      max_steps=10_000, save_every=1000, render_every=0)
