@@ -13,8 +13,9 @@ rendered colours: <out>.ply. Both are written in the capture's own frame
 (where the loader normalised the scene, the run's recorded world_from_scene
 maps them back; --frame=scene keeps the normalised frame). webgl:
 index.html + viewer.js + scene.js from the baked scene (bake.py;
-`--config.baked_file` picks another file); open index.html in any browser,
-no server needed.
+`--config.baked_file` picks another file), or for a splat run the
+Gaussians of its latest checkpoint, drawn sorted (splat_web.py, no bake);
+open index.html in any browser, no server needed.
 """
 
 import os
@@ -54,7 +55,8 @@ def flags():
     q.add_argument("--frame", choices=("world", "scene"), default="world",
                    help="the capture's frame or the normalised one the run "
                    "trained in")
-  web_p = sub.add_parser("webgl", help="a static page of the baked scene")
+  web_p = sub.add_parser("webgl", help="a static page of the baked scene "
+                         "(a splat run: of its Gaussians)")
   web_p.add_argument("--out", default="",
                      help="the page's folder (default: <train_dir>/webgl)")
   return p
@@ -85,7 +87,11 @@ def check(config, args) -> str:
     return path
   out = args.out or os.path.join(config.train_dir, "webgl")
   cli.check_output_folder(out, "--out")
-  from jaxnerf.export import webgl
+  from jaxnerf.export import splat_web, webgl
+  if splat_web.renders_splats(config):  # the page draws the Gaussians
+    for name in splat_web.FILES:
+      cli.check_output_file(os.path.join(out, name), "--out")
+    return out
   for name in webgl.FILES:
     cli.check_output_file(os.path.join(out, name), "--out")
   if config.baked_file:
@@ -174,7 +180,14 @@ def pointcloud(config, args, path):
 def webgl(config, args, out):
   from jaxnerf.baked import bake
   from jaxnerf.engine import evaluator, runs
+  from jaxnerf.export import splat_web
   from jaxnerf.export import webgl as webgl_export
+  if splat_web.renders_splats(config):
+    size, count, step = splat_web.export_run(config, out)
+    print(f"web page: {out}/index.html ({count} Gaussians of step {step}, "
+          f"{size / 2**20:.1f} MiB in all); open it in a browser",
+          flush=True)
+    return
   path = config.baked_file or os.path.join(config.train_dir,
                                            evaluator.BAKED_FILE)
   scene = bake.load(path, config.method)
