@@ -114,7 +114,8 @@ def in_use(c, step) -> jax.Array:
   events = jnp.clip(
       (jnp.minimum(step, c.splat_relocate_stop - 1) - c.splat_relocate_start)
       // c.splat_relocate_every + 1, 0, None)
-  grown = jnp.floor(c.splat_init_count *
+  # (1 + 1e-6): 100 x 1.05 is 104.99999 in float32.
+  grown = jnp.floor(c.splat_init_count * (1.0 + 1e-6) *
                     (1.0 + c.splat_growth) ** events.astype(jnp.float32))
   return jnp.minimum(grown, c.splat_count).astype(jnp.int32)
 

@@ -1,0 +1,168 @@
+"""jaxnerf/methods/backbones/splats.py: 3DGS-MCMC's relocation (eq. 9),
+the growth schedule, the relocation step on parameters and Adam moments,
+the SGLD noise, and the splat method's train step on one device and four."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from jaxnerf.errors import ConfigError
+from jaxnerf.methods.backbones import splats
+from jaxnerf.render import splatting
+
+
+def fields(**overrides):
+  c = splats.config_fields()
+  c.patch_size = 16
+  c.render_tile = 16
+  c.white_bkgd = True
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def test_relocation_keeps_the_opacity_of_n_copies():
+  """1 - (1 - o')^N = o: N copies stacked render the old opacity; N = 1
+  changes nothing."""
+  o = jnp.array([0.1, 0.5, 0.9, 0.99, 0.3])
+  n = jnp.array([1, 2, 3, 7, 51])
+  new, factor = splats.relocation(o, n, 51)
+  np.testing.assert_allclose(1 - (1 - new)**n, o, rtol=1e-5)
+  assert float(new[0]) == pytest.approx(0.1) and float(factor[0]) == \
+      pytest.approx(1.0, rel=1e-6)
+  assert np.all(np.asarray(factor[1:]) > 0)
+
+
+def test_relocation_scale_against_the_papers_sum():
+  """eq. 9 by hand for N = 2: o' = 1 - sqrt(1 - o); the denominator is
+  o' + (o' - o'^2 / sqrt 2)."""
+  o = 0.6
+  new, factor = splats.relocation(jnp.array([o]), jnp.array([2]), 51)
+  op = 1 - np.sqrt(1 - o)
+  assert float(new[0]) == pytest.approx(op, rel=1e-6)
+  assert float(factor[0]) == pytest.approx(o / (op + op - op**2 / np.sqrt(2)),
+                                           rel=1e-5)
+
+
+def test_slots_in_use_grow_five_percent_per_relocation():
+  c = fields(splat_count=1000, splat_init_count=100, splat_relocate_start=500,
+             splat_relocate_every=100, splat_relocate_stop=2000)
+  at = lambda s: int(splats.in_use(c, s))
+  assert at(0) == at(499) == 100
+  assert at(500) == 105 and at(599) == 105 and at(600) == 110
+  assert at(10**6) == at(1999) == int(np.floor(100 * 1.05**15))
+  c.splat_init_count = 900
+  assert at(10**6) == 1000  # capped at splat_count
+
+
+def test_relocate_moves_dead_onto_live_and_resets_their_moments():
+  c = fields(splat_count=8, splat_init_count=6, splat_relocate_start=0,
+             splat_relocate_every=1, splat_growth=0.0)
+  logits = jnp.array([2.0, -9.0, 0.0, -9.0, 1.0, 3.0, -20.0, -20.0])
+  params = {"means": jnp.arange(24.0).reshape(8, 3),
+            "log_scales": jnp.zeros((8, 3)),
+            "quats": jnp.tile(jnp.array([1.0, 0, 0, 0]), (8, 1)),
+            "opacity_logits": logits,
+            "sh_dc": jnp.zeros((8, 1, 3)), "sh_rest": jnp.zeros((8, 15, 3))}
+  opt = optax.adam(1e-3)
+  state = opt.init(params)
+  state = jax.tree.map(lambda x: x + 1.0 if x.ndim else x, state)
+  new, new_state = splats.relocate(c, params, state, jnp.asarray(1),
+                                   jax.random.PRNGKey(0))
+  opacity = jax.nn.sigmoid(new["opacity_logits"])
+  # Slots 1 and 3 (dead, in use) now sit on live means; 6 and 7 stay unused.
+  live_means = {tuple(np.asarray(params["means"][i])) for i in (0, 2, 4, 5)}
+  for i in (1, 3):
+    assert tuple(np.asarray(new["means"][i])) in live_means
+    assert float(opacity[i]) > c.splat_min_opacity
+  np.testing.assert_array_equal(new["opacity_logits"][6:], -20.0)
+  # Each copy and its source share an opacity below the source's old one,
+  # and their Adam moments restart; untouched rows keep theirs.
+  mu = new_state[0].mu["means"]
+  moved = np.asarray(jnp.any(new["means"] != params["means"], -1))
+  touched = set(np.flatnonzero(np.asarray(mu[:, 0]) == 0))
+  assert {1, 3} <= touched and not touched & {6, 7}
+  for i in touched - {1, 3}:
+    assert float(opacity[i]) < float(jax.nn.sigmoid(logits[i]))
+  assert not moved[[0, 2, 4, 5]].any()
+
+
+def test_noise_moves_transparent_gaussians_only():
+  c = fields(splat_count=2)
+  params = {"means": jnp.zeros((2, 3)), "log_scales": jnp.zeros((2, 3)),
+            "quats": jnp.tile(jnp.array([1.0, 0, 0, 0]), (2, 1)),
+            "opacity_logits": jnp.array([6.0, -6.0])}
+  out = splats.add_noise(c, params, jax.random.PRNGKey(0), 1e-4)
+  step = np.linalg.norm(np.asarray(out["means"]), axis=-1)
+  assert step[0] < 1e-6 < 1e-2 < step[1]
+
+
+def test_bad_fields_are_one_line_errors():
+  for field, value, text in (("splat_init", "points", "splat_init"),
+                             ("splat_sh_degree", 4, "splat_sh_degree"),
+                             ("splat_init_count", 0, "splat_init_count"),
+                             ("splat_binning", "tiles", "splat_binning")):
+    with pytest.raises(ConfigError, match=f"config.{text}"):
+      splats.check_config(fields(**{field: value}))
+  with pytest.raises(ConfigError, match="config.patch_size"):
+    splats.check_config(fields(patch_size=24))
+
+
+SCRIPT = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, numpy as np
+    sys.path.insert(0, {repo!r})
+    from jaxnerf.data.dataset import load_dataset
+    from jaxnerf.engine import config as config_lib, parallel, trainer
+    from jaxnerf.engine import training
+    from jaxnerf import methods
+    config = config_lib.load_config("splat_demo")
+    with config.unlocked():
+      config.data_dir = os.path.join({repo!r}, "data/lego_100")
+      config.splat_count, config.splat_init_count = 512, 256
+      config.splat_relocate_start, config.splat_relocate_every = 2, 2
+      config.patch_size, config.batch_size = 32, 4 * 32 * 32
+    dataset = load_dataset(config, "train", max_images=8)
+    method = methods.of(config)
+    out = {{}}
+    for n in (1, 4):
+      mesh = parallel.make_mesh(jax.devices()[:n])
+      scene = trainer.scene_info(dataset)
+      data = parallel.shard_training_data(
+          trainer.stack_training_data(dataset, True), True, mesh)
+      cams = parallel.put_replicated(dataset.cameras.device_arrays(), mesh)
+      model = training.build_model(method, config, scene)
+      state = parallel.put_replicated(training.create_train_state(
+          method, model, config, jax.random.PRNGKey(0), scene.num_cameras),
+          mesh)
+      step = parallel.jit_train_step(method, model, config, mesh)
+      for _ in range(3):
+        state, stats = step(state, data, cams, jax.random.PRNGKey(1))
+      out[n] = (parallel.to_host(state.params), float(stats["loss"]))
+    for k in out[1][0]:
+      np.testing.assert_allclose(out[1][0][k], out[4][0][k], rtol=2e-4,
+                                 atol=2e-5, err_msg=k)
+    print("losses", out[1][1], out[4][1])
+""")
+
+
+def test_one_device_and_four_take_the_same_steps():
+  """Three steps (a relocation among them) of the splat method on one
+  device and on four: the same parameters (data parallel, four patches a
+  step)."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  run = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=repo)],
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  losses = [float(v) for v in run.stdout.split("losses")[1].split()]
+  assert np.isfinite(losses).all()
+  assert losses[0] == pytest.approx(losses[1], rel=1e-4)
