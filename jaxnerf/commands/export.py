@@ -1,10 +1,12 @@
-"""Exports a trained run: a coloured mesh, a point cloud, or a static web
-page that ray-marches the baked scene with WebGL.
+"""Exports a trained run: a coloured mesh, a point cloud, a static web
+page that ray-marches the baked scene with WebGL, or a Gaussian-splat
+run's Gaussians as a 3D Gaussian Splatting PLY.
 
   python export.py mesh --config=instant_ngp_demo [--resolution 256]
       [--threshold 10] [--out runs/instant_ngp_demo/mesh]
   python export.py pointcloud --config=instant_ngp_demo [--view_stride 5]
   python export.py webgl --config=instant_ngp_demo [--out DIR]
+  python export.py splat --config=splat_demo [--out PATH] [--frame world]
 
 mesh: marching cubes on the field's density inside the scene box, vertex
 colours from its radiance (mean over directions): <out>.ply and <out>.obj.
@@ -15,7 +17,13 @@ maps them back; --frame=scene keeps the normalised frame). webgl:
 index.html + viewer.js + scene.js from the baked scene (bake.py;
 `--config.baked_file` picks another file), or for a splat run the
 Gaussians of its latest checkpoint, drawn sorted (splat_web.py, no bake);
-open index.html in any browser, no server needed.
+open index.html in any browser, no server needed. splat: the Gaussians in use (opacity >= 1/255; a
+splat run's unused slots are left out) in the PLY layout of the 3DGS
+reference code, which its viewers and tools read: <train_dir>/splats.ply
+by default, in the capture's frame as the mesh (Gaussians, their
+rotations and view-dependent colours moved exactly; --frame=scene keeps
+the trained frame). jaxnerf.export.splat_ply.params_from_ply reads such
+a file back, ours or another program's.
 """
 
 import os
@@ -25,11 +33,12 @@ from jaxnerf.engine import cli
 
 
 def flags():
-  """The parser: one subcommand (mesh, pointcloud, webgl) with its own
+  """The parser: one subcommand (mesh, pointcloud, webgl, splat) with its
+  own
   flags; a flag of another subcommand is an error, not silently ignored."""
   p = cli.FlagParser(prog="export.py")
   sub = p.add_subparsers(dest="what", required=True, metavar="{mesh,"
-                         "pointcloud,webgl}")
+                         "pointcloud,webgl,splat}")
   mesh_p = sub.add_parser("mesh", help="a coloured triangle mesh (PLY, OBJ)")
   mesh_p.add_argument("--out", default="",
                       help="<out>.ply and <out>.obj (default: "
@@ -51,7 +60,11 @@ def flags():
   cloud_p.add_argument("--min_opacity", type=cli.number(0.0, below=1.0),
                        default=0.5,
                        help="rays more transparent are dropped")
-  for q in (mesh_p, cloud_p):
+  splat_p = sub.add_parser("splat", help="a splat run's Gaussians as a "
+                           "3D Gaussian Splatting PLY")
+  splat_p.add_argument("--out", default="",
+                       help="default: <train_dir>/splats.ply")
+  for q in (mesh_p, cloud_p, splat_p):
     q.add_argument("--frame", choices=("world", "scene"), default="world",
                    help="the capture's frame or the normalised one the run "
                    "trained in")
@@ -81,8 +94,9 @@ def check(config, args) -> str:
     for ext in (".ply", ".obj"):
       cli.check_output_file(stem + ext, "--out")
     return stem
-  if args.what == "pointcloud":
-    path = args.out or os.path.join(config.train_dir, "pointcloud.ply")
+  if args.what in ("pointcloud", "splat"):
+    name = "pointcloud.ply" if args.what == "pointcloud" else "splats.ply"
+    path = args.out or os.path.join(config.train_dir, name)
     cli.check_output_file(path, "--out")
     return path
   out = args.out or os.path.join(config.train_dir, "webgl")
@@ -196,10 +210,42 @@ def webgl(config, args, out):
         "it in a browser", flush=True)
 
 
+def splat(config, args, path):
+  from jaxnerf.engine import runs, trainer
+  from jaxnerf.errors import CheckpointError, ConfigError
+  from jaxnerf.export import splat_ply
+  world = None
+  if args.frame == "world":
+    world = trainer.read_scene_info(config.train_dir).world_from_scene
+    if world is not None:  # a bad one is refused before the restore
+      splat_ply.similarity_parts(world, os.path.join(
+          config.train_dir, trainer.SCENE_FILE) + ": world_from_scene")
+  field = runs.restore_field(config)
+  params = splat_ply.splat_params(field.variables["params"])
+  if params is None:
+    raise ConfigError(
+        f"--config.method: {config.method!r} is not a Gaussian-splat "
+        f"method (the run's parameters have no {', '.join(splat_ply.NAMES)}"
+        "); export.py splat exports a splat run (e.g. --config=splat_demo)")
+  bad = splat_ply.first_nonfinite(params)
+  if bad is not None:
+    raise CheckpointError(f"config.train_dir: the checkpoint of step "
+                          f"{field.step} has non-finite {bad}; nothing "
+                          "written")
+  count = splat_ply.write(path, params, world)
+  total = params["means"].shape[0]
+  frame = args.frame
+  if frame == "world" and world is None:
+    frame += " (the run's scene was not normalised: its own frame)"
+  print(f"splats: {count} Gaussians of {total} slots (the rest unused: "
+        f"opacity below 1/255), SH degree {splat_ply.sh_degree_of(params)}, "
+        f"frame {frame} -> {path}", flush=True)
+
+
 def job(config, args):
   out = check(config, args)
-  {"mesh": mesh, "pointcloud": pointcloud, "webgl": webgl}[args.what](
-      config, args, out)
+  {"mesh": mesh, "pointcloud": pointcloud, "webgl": webgl, "splat": splat}[
+      args.what](config, args, out)
 
 
 def main(argv=None) -> int:
