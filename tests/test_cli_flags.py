@@ -211,6 +211,11 @@ ROWS = [
     P("export", "--out", lambda p: os.path.join(p.file, "web"),
       ("is a file, not a folder",), sub="webgl"),
     P("export", "--out", lambda p: p.site, NOT_OURS, sub="webgl"),
+    P("export", "--out", UNDER_FILE, ("is a file, not a folder",),
+      sub="splat"),
+    P("export", "--out", lambda p: p.folder, ("is a folder",), sub="splat"),
+    P("export", "--out", lambda p: p.stem + ".ply", NOT_OURS, sub="splat"),
+    *R("export", "--frame", "camera", sub="splat"),
     # localize.py
     *config_rows_brief("localize"),
     P("localize", "--image", lambda p: p.missing, ("not found",)),
