@@ -233,7 +233,10 @@ def inria_ply(path, g=50, seed=4):
                    ["end_header\n"])
   with open(path, "wb") as f:
     f.write(header.encode() + records.tobytes())
-  f32 = lambda x: np.asarray(x, np.float32)
+
+  def f32(x):
+    return np.asarray(x, np.float32)
+
   return {"means": f32(xyz), "sh_dc": f32(dc).transpose(0, 2, 1),
           "sh_rest": f32(rest).transpose(0, 2, 1),
           "opacity_logits": f32(opacity[:, 0]), "log_scales": f32(scale),
@@ -269,7 +272,10 @@ def test_ascii_any_order_extra_properties_and_a_padded_degree(tmp_path):
     records[n] = rows[:, i] if n != "red" else 7
   plyfile.PlyData([plyfile.PlyElement.describe(records, "vertex")],
                   text=True).write(path)
-  col = lambda n: rows[:, names.index(n)].astype(np.float32)
+
+  def col(name):
+    return rows[:, names.index(name)].astype(np.float32)
+
   p = splat_ply.params_from_ply(path, sh_degree=2)
   np.testing.assert_array_equal(p["means"], np.stack(
       [col("x"), col("y"), col("z")], -1))
@@ -348,7 +354,7 @@ def test_a_missing_file_and_a_folder(tmp_path):
       splat_ply.read(str(path))
 
 
-# export.py splat ---------------------------------------------------------------
+# export.py splat ------------------------------------------------------------
 
 SHRINK = ["--config.splat_count=500", "--config.splat_init_count=500",
           "--config.patch_size=32", "--config.batch_size=1024"]
@@ -404,18 +410,47 @@ def test_export_splat_end_to_end(tmp_path, capsys):
   assert splat_ply.read(str(mine))["means"].shape == (int(keep.sum()), 3)
 
 
-def test_export_splat_of_a_run_of_another_method(tmp_path, capsys,
-                                                 monkeypatch):
-  """The run's parameters decide (a field method's have no Gaussians)."""
+def dead_params():
+  p = random_params(6)
+  p["opacity_logits"][:] = -20.0
+  return p
+
+
+def nan_params():
+  p = random_params(6)
+  p["quats"][3, 1] = np.nan
+  return p
+
+
+BAD_RUNS = {
+    "another_method": (lambda: {"hash_grid": np.zeros(4),
+                                "means": np.zeros((3, 3))},
+                       "--config.method: 'splat' is not a Gaussian-splat "
+                       "method (the run's parameters are not Gaussians' "
+                       "means, log_scales, quats, opacity_logits, sh_dc, "
+                       "sh_rest); export.py splat exports a splat run (e.g. "
+                       "--config=splat_demo)"),
+    "all_unused": (dead_params, "config.train_dir: no Gaussian of the "
+                   "checkpoint of step 5 is in use (opacity >= 1/255); "
+                   "nothing written"),
+    "non_finite": (nan_params, "config.train_dir: the checkpoint of step 5 "
+                   "has non-finite quats; nothing written"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUNS))
+def test_export_splat_of_a_run_it_cannot_export(tmp_path, capsys,
+                                                monkeypatch, case):
+  """The restored parameters decide (a field method's have no Gaussians);
+  the restore is faked: no training."""
   from jaxnerf.engine import runs
+  make, says = BAD_RUNS[case]
   (tmp_path / "run").mkdir()
   files.write_json(str(tmp_path / "run" / "scene.json"), {"num_cameras": 1})
-  field = runs.Field(method=None, model=None, step=5, variables={
-      "params": {"hash_grid": np.zeros(4), "means": np.zeros((3, 3))}})
+  field = runs.Field(method=None, model=None, step=5,
+                     variables={"params": make()})
   monkeypatch.setattr(runs, "restore_field", lambda config: field)
   assert command("export", tmp_path / "run", "splat") == 1
   err = capsys.readouterr().err
-  assert err.startswith("error: --config.method: 'splat' is not a "
-                        "Gaussian-splat method"), err
-  assert err.count("\n") == 1
+  assert err.splitlines() == ["error: " + says], err
   assert os.listdir(tmp_path / "run") == ["scene.json"]

@@ -17,13 +17,14 @@ maps them back; --frame=scene keeps the normalised frame). webgl:
 index.html + viewer.js + scene.js from the baked scene (bake.py;
 `--config.baked_file` picks another file), or for a splat run the
 Gaussians of its latest checkpoint, drawn sorted (splat_web.py, no bake);
-open index.html in any browser, no server needed. splat: the Gaussians in use (opacity >= 1/255; a
-splat run's unused slots are left out) in the PLY layout of the 3DGS
-reference code, which its viewers and tools read: <train_dir>/splats.ply
-by default, in the capture's frame as the mesh (Gaussians, their
-rotations and view-dependent colours moved exactly; --frame=scene keeps
-the trained frame). jaxnerf.export.splat_ply.params_from_ply reads such
-a file back, ours or another program's.
+open index.html in any browser, no server needed.
+splat: a splat run's Gaussians in use (opacity >= 1/255: its unused slots
+are left out) as the PLY of the 3DGS reference code, which its viewers and
+tools read: <train_dir>/splats.ply by default, in the capture's frame as
+the mesh (Gaussians, their rotations and view-dependent colours moved
+exactly; --frame=scene keeps the trained frame).
+jaxnerf.export.splat_ply.params_from_ply reads such a file back, ours or
+another program's.
 """
 
 import os
@@ -34,8 +35,7 @@ from jaxnerf.engine import cli
 
 def flags():
   """The parser: one subcommand (mesh, pointcloud, webgl, splat) with its
-  own
-  flags; a flag of another subcommand is an error, not silently ignored."""
+  own flags; a flag of another subcommand is an error, not silently ignored."""
   p = cli.FlagParser(prog="export.py")
   sub = p.add_subparsers(dest="what", required=True, metavar="{mesh,"
                          "pointcloud,webgl,splat}")
@@ -225,13 +225,18 @@ def splat(config, args, path):
   if params is None:
     raise ConfigError(
         f"--config.method: {config.method!r} is not a Gaussian-splat "
-        f"method (the run's parameters have no {', '.join(splat_ply.NAMES)}"
-        "); export.py splat exports a splat run (e.g. --config=splat_demo)")
+        f"method (the run's parameters are not Gaussians' "
+        f"{', '.join(splat_ply.NAMES)}); export.py splat exports a splat "
+        "run (e.g. --config=splat_demo)")
   bad = splat_ply.first_nonfinite(params)
   if bad is not None:
     raise CheckpointError(f"config.train_dir: the checkpoint of step "
                           f"{field.step} has non-finite {bad}; nothing "
                           "written")
+  if not splat_ply.in_use(params).any():
+    raise CheckpointError(f"config.train_dir: no Gaussian of the checkpoint "
+                          f"of step {field.step} is in use (opacity >= "
+                          "1/255); nothing written")
   count = splat_ply.write(path, params, world)
   total = params["means"].shape[0]
   frame = args.frame

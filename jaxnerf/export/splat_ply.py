@@ -179,14 +179,14 @@ def sh_rotations(rotation: np.ndarray, degree: int,
     y_turned = np.asarray(encoding.spherical_harmonics(dirs @ rotation.T,
                                                        degree))
   out = []
-  for l in range(1, degree + 1):
-    band = slice(l * l, (l + 1)**2)
+  for b in range(1, degree + 1):
+    band = slice(b * b, (b + 1)**2)
     # y D^T = y_turned.
     dt, *_ = np.linalg.lstsq(y[:, band], y_turned[:, band], rcond=None)
     d = dt.T
-    error = np.abs(d @ d.T - np.eye(2 * l + 1)).max()
+    error = np.abs(d @ d.T - np.eye(2 * b + 1)).max()
     if error > 1e-6:
-      raise ValueError(f"sh_rotations: band {l}'s matrix is not orthogonal "
+      raise ValueError(f"sh_rotations: band {b}'s matrix is not orthogonal "
                        f"(off by {error:.2g}); is the matrix a rotation?")
     out.append(d)
   return out
@@ -217,8 +217,8 @@ def transformed(params: dict, matrix, name: str = "world_from_scene"
         np.array([0.0, 1.0, 0.0, 0.0]))
   degree = sh_degree_of(p)
   rest = p["sh_rest"].copy()
-  for l, d in enumerate(sh_rotations(rotation, degree), start=1):
-    band = slice(l * l - 1, (l + 1)**2 - 1)  # sh_rest has no band 0
+  for b, d in enumerate(sh_rotations(rotation, degree), start=1):
+    band = slice(b * b - 1, (b + 1)**2 - 1)  # sh_rest has no band 0
     rest[:, band] = np.einsum("ij,gjc->gic", d, p["sh_rest"][:, band])
   out["sh_rest"] = rest
   return out
@@ -234,7 +234,8 @@ def vertex_array(params: dict) -> np.ndarray:
   g = np.shape(params["means"])[0]
   columns = [np.asarray(params["means"]), np.zeros((g, 3)),
              np.asarray(params["sh_dc"]).reshape(g, 3),
-             np.swapaxes(np.asarray(params["sh_rest"]), 1, 2).reshape(g, -1),
+             np.swapaxes(np.asarray(params["sh_rest"]), 1, 2).reshape(
+                 g, REST_COUNTS[degree]),
              np.asarray(params["opacity_logits"]).reshape(g, 1),
              np.asarray(params["log_scales"]), np.asarray(params["quats"])]
   flat = np.concatenate([c.astype(np.float32) for c in columns], axis=1)
@@ -352,9 +353,12 @@ def read(path: str) -> dict:
                          f"(vertex {bad[0]}, {len(bad)} in all)")
     columns[name] = values
   g = len(data)
-  stack = lambda ns: np.stack([columns[n] for n in ns] or
-                              [np.zeros((g, 0), np.float32)],
-                              -1).reshape(g, -1)
+
+  def stack(names):  # [G, len(names)]
+    if not names:
+      return np.zeros((g, 0), np.float32)
+    return np.stack([columns[n] for n in names], -1)
+
   quats = stack(["rot_0", "rot_1", "rot_2", "rot_3"])
   zero = np.flatnonzero(~np.any(quats != 0, axis=-1))
   if len(zero):
