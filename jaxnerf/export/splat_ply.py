@@ -33,6 +33,7 @@ import os
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxnerf import files
@@ -105,7 +106,6 @@ def gaussians(params: dict):
   """What splatting.project / sh_colours take, from params (traceable):
   (means [G, 3], covariances [G, 3, 3], opacities [G], sh [G, K, 3], the
   SH degree)."""
-  import jax.numpy as jnp
   p = {name: jnp.asarray(params[name]) for name in NAMES}
   return (p["means"], splatting.covariances(p["log_scales"], p["quats"]),
           jax.nn.sigmoid(p["opacity_logits"]),
