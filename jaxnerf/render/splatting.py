@@ -173,6 +173,20 @@ def bin_tiles(proj: Projection, tile_ids: jax.Array, origin: jax.Array,
   return ids, mask, stats
 
 
+def _alphas(pixels, xy, conic, opacity, radius, mask):
+  """[..., P, K] alpha of Gaussians [..., K] at pixels [..., P, 2]: 0 below
+  1/255, outside the 3-sigma box or masked; at most 0.99."""
+  d = pixels[..., :, None, :] - xy[..., None, :, :]  # [..., P, K, 2]
+  a, b, c = (conic[..., None, :, i] for i in range(3))
+  power = -0.5 * (a * d[..., 0]**2 + c * d[..., 1]**2) - b * d[..., 0] * \
+      d[..., 1]
+  alpha = jnp.minimum(MAX_ALPHA, opacity[..., None, :] * jnp.exp(
+      jnp.minimum(power, 0.0)))
+  inside = jnp.all(jnp.abs(d) <= radius[..., None, :, None], -1)
+  return jnp.where(mask[..., None, :] & inside & (power <= 0) &
+                   (alpha >= MIN_ALPHA), alpha, 0.0)
+
+
 def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
               opacity: jax.Array, radius: jax.Array, rgb: jax.Array,
               depth: jax.Array, mask: jax.Array) -> dict:
@@ -188,13 +202,7 @@ def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
   Returns:
     rgb [P, 3] (no background), depth [P] (sum of w z), acc [P].
   """
-  d = pixels[:, None, :] - xy[None]  # [P, K, 2]
-  power = -0.5 * (conic[:, 0] * d[..., 0]**2 + conic[:, 2] * d[..., 1]**2) \
-      - conic[:, 1] * d[..., 0] * d[..., 1]
-  alpha = jnp.minimum(MAX_ALPHA, opacity * jnp.exp(jnp.minimum(power, 0.0)))
-  inside = jnp.all(jnp.abs(d) <= radius[None, :, None], -1)
-  alpha = jnp.where(mask & inside & (power <= 0) & (alpha >= MIN_ALPHA),
-                    alpha, 0.0)
+  alpha = _alphas(pixels, xy, conic, opacity, radius, mask)
   log_t = jnp.cumsum(jnp.log1p(-alpha), axis=-1)  # after each Gaussian
   alpha = jnp.where(log_t >= jnp.log(MIN_TRANSMITTANCE), alpha, 0.0)
   log_after = jnp.cumsum(jnp.log1p(-alpha), axis=-1)
@@ -202,6 +210,51 @@ def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
   w = alpha * before
   return {"rgb": w @ rgb, "depth": w @ depth, "acc": 1.0 - jnp.exp(
       log_after[:, -1])}
+
+
+def composite_chunks(pixels, xy, conic, opacity, radius, rgb, depth, mask,
+                     chunk: int) -> dict:
+  """`composite` of tiles [T, P, 2] / [T, K, ...], `chunk` Gaussians at a
+  time front to back, skipping a chunk (lax.cond) when no tile lists one
+  of its Gaussians or every pixel has stopped: a tile's cost follows its
+  list, not the capacity. The same values as `composite` per tile."""
+  t, p = pixels.shape[:2]
+  k = xy.shape[1]
+  n = -(-k // chunk)
+  pad = n * chunk - k
+  split = lambda x: jnp.moveaxis(jnp.pad(
+      x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).reshape(
+          (t, n, chunk) + x.shape[2:]), 1, 0)
+  parts = tuple(split(x) for x in (xy, conic, opacity, radius, rgb, depth,
+                                   mask))
+  stop = jnp.log(MIN_TRANSMITTANCE)
+
+  def body(carry, part):
+    log_all, log_kept, out_rgb, out_depth = carry
+    g_xy, g_conic, g_opacity, g_radius, g_rgb, g_depth, g_mask = part
+
+    def run(carry):
+      log_all, log_kept, out_rgb, out_depth = carry
+      alpha = _alphas(pixels, g_xy, g_conic, g_opacity, g_radius, g_mask)
+      # Inria stops a pixel for good at the first Gaussian that would take
+      # it below 1e-4: a running sum over every Gaussian, kept or not.
+      run_all = log_all[..., None] + jnp.cumsum(jnp.log1p(-alpha), -1)
+      alpha = jnp.where(run_all >= stop, alpha, 0.0)
+      log1m = jnp.log1p(-alpha)
+      after = log_kept[..., None] + jnp.cumsum(log1m, -1)
+      w = alpha * jnp.exp(after - log1m)
+      return (run_all[..., -1], after[..., -1],
+              out_rgb + jnp.einsum("tpk,tkc->tpc", w, g_rgb),
+              out_depth + jnp.einsum("tpk,tk->tp", w, g_depth))
+
+    busy = jnp.any(g_mask) & jnp.any(log_all >= stop)
+    return jax.lax.cond(busy, run, lambda c: c, carry), None
+
+  zeros = jnp.zeros((t, p))
+  (_, log_kept, out_rgb, out_depth), _ = jax.lax.scan(
+      body, (zeros, zeros, jnp.zeros((t, p, 3)), zeros), parts)
+  return {"rgb": out_rgb, "depth": out_depth,
+          "acc": 1.0 - jnp.exp(log_kept)}
 
 
 def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
@@ -256,8 +309,8 @@ def select_front(order: jax.Array, proj: Projection, valid: jax.Array,
 def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
                  pixels: jax.Array, origin: jax.Array, tiles_x, tiles_y,
                  tile: int, max_tiles: int, capacity: int,
-                 tiles_per_step: int = 0, binning: str = "dense"
-                 ) -> tuple[dict, dict]:
+                 tiles_per_step: int = 0, binning: str = "dense",
+                 chunk: int = 0) -> tuple[dict, dict]:
   """One view's tiles: binned, then composited tile by tile.
 
   Args:
@@ -271,6 +324,9 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
       Gaussian is cut, tiles anywhere) or "sort" (`bin_tiles`: one sort of
       tile/depth keys, at most max_tiles tiles a Gaussian; tiles must lie
       on the view's grid).
+    chunk: >0: composite that many Gaussians at a time, skipping the rest
+      of a group's lists once they end or every pixel has stopped
+      (`composite_chunks`); 0: the whole capacity at once.
   Returns:
     (maps [T, tile^2, ...] as `composite`'s, stats: overflow and cut).
   """
@@ -293,16 +349,19 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     mask = ids
 
   @jax.checkpoint
-  def one(pix, idx, m):
-    return composite(pix, proj.xy[idx], proj.conic[idx], opacity[idx],
-                     proj.radius[idx], colours[idx], proj.depth[idx], m)
+  def tiles(pix, idx, m):
+    args = (pix, proj.xy[idx], proj.conic[idx], opacity[idx],
+            proj.radius[idx], colours[idx], proj.depth[idx], m)
+    if chunk:
+      return composite_chunks(*args, chunk=chunk)
+    return jax.vmap(composite)(*args)
 
   def group(args):
     pix, idx, m = args
     overflow = jnp.zeros((), jnp.int32)
     if select is not None:
       idx, m, overflow = select(idx)
-    return jax.vmap(one)(pix, idx, m), overflow
+    return tiles(pix, idx, m), overflow
 
   num = pixels.shape[0]
   if not tiles_per_step or tiles_per_step >= num:

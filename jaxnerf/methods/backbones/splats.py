@@ -67,6 +67,9 @@ def config_fields() -> ml_collections.ConfigDict:
   c.splat_max_tiles = 32  # tiles one Gaussian may touch ("sort")
   c.splat_capacity = 256  # Gaussians per tile
   c.splat_tiles_per_step = 64  # tiles composited at once (memory)
+  # Gaussians composited at a time; a group of tiles stops when its lists
+  # end or its pixels are opaque (0: the whole capacity at once).
+  c.splat_chunk = 32
   c.splat_ssim_weight = 0.2  # L1 (1 - w) + w D-SSIM
   # 3DGS-MCMC.
   c.splat_relocate_every = 100
@@ -252,7 +255,7 @@ class SplatModel(nn.Module, base.Composed):
       return splatting.render_tiles(
           proj, opacity, colours, pix, origin, grid[0], grid[1],
           c.render_tile, c.splat_max_tiles, c.splat_capacity,
-          c.splat_tiles_per_step, c.splat_binning)
+          c.splat_tiles_per_step, c.splat_binning, c.splat_chunk)
 
     maps, stats = jax.vmap(view)(views, pixels, origins, grids)
     return maps, jax.tree.map(jnp.sum, stats)
