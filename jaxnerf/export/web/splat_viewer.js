@@ -209,25 +209,30 @@ gl.bindVertexArray(null);
 
 // Blending into the canvas's 8-bit framebuffer clamps every splat's
 // premultiplied colour to 1 before it is added (trained colours exceed 1)
-// and rounds the sums at each step: a half-float framebuffer holds them
-// where the GPU can render to one (EXT_color_buffer_float; ?fb=8 forces
-// the canvas, for comparison).
-let accumulate = null;
-if (params.get("fb") !== "8" && gl.getExtension("EXT_color_buffer_float")) {
+// and rounds the sums at each step; a half-float one still rounds them to
+// 11 bits, which hundreds of faint overlapping splats feel. A float32
+// framebuffer holds them where the GPU can render to and blend into one
+// (EXT_color_buffer_float, EXT_float_blend), else half floats, else the
+// canvas (?fb=16 and ?fb=8 ask for less, for comparison).
+const asked = parseInt(params.get("fb") || "32");
+let accumulate = null, framebuffer = "8-bit";
+const floatTarget = asked > 8 && gl.getExtension("EXT_color_buffer_float");
+const floatBlend = asked > 16 && floatTarget && gl.getExtension("EXT_float_blend");
+if (floatTarget) {
   const texture = gl.createTexture();
   gl.activeTexture(gl.TEXTURE2);
   gl.bindTexture(gl.TEXTURE_2D, texture);
-  gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA16F, width, height);
+  gl.texStorage2D(gl.TEXTURE_2D, 1, floatBlend ? gl.RGBA32F : gl.RGBA16F, width, height);
   for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
   accumulate = gl.createFramebuffer();
   gl.bindFramebuffer(gl.FRAMEBUFFER, accumulate);
   gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
-  if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) accumulate = null;
+  if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) === gl.FRAMEBUFFER_COMPLETE) framebuffer = floatBlend ? "float32" : "half-float";
+  else accumulate = null;
   gl.bindFramebuffer(gl.FRAMEBUFFER, null);
 }
 gl.useProgram(copy);
 gl.uniform1i(gl.getUniformLocation(copy, "accumulated"), 2);
-const framebuffer = accumulate ? "half-float" : "8-bit";
 
 // Depth order, front first: a counting sort of 16-bit keys over the depth
 // range in view (stable, so equal keys keep their index order).
@@ -278,6 +283,7 @@ function draw() {
     gl.bindFramebuffer(gl.FRAMEBUFFER, accumulate);
     gl.viewport(0, 0, width, height);
     gl.disable(gl.DEPTH_TEST);
+    gl.disable(gl.DITHER);  // rounding, as the reference's 8-bit image
     gl.clearColor(0, 0, 0, 0);
     gl.clear(gl.COLOR_BUFFER_BIT);
     // Front to back: C += (1 - A) a c, A += (1 - A) a.
