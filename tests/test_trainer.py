@@ -3,6 +3,7 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -107,3 +108,18 @@ def test_time_clocked_run_anneals_and_resumes(tiny_config, monkeypatch):
   with open(f"{c.train_dir}/{trainer.CLOCK_FILE}") as f:
     assert max(float(v) for v in json.load(f).values()) >= 24.0
   assert np.isfinite(more[-1]["loss"])
+
+
+def test_restoring_into_other_shapes_is_a_one_line_error(tmp_path):
+  """A config whose model has other shapes than the run's checkpoint (a
+  shape field given to train.py but not to eval.py): CheckpointError
+  naming the folder, not orbax's traceback."""
+  from jaxnerf.engine import checkpoints
+  from jaxnerf.errors import CheckpointError
+  saver = checkpoints.Checkpointer(str(tmp_path))
+  saver.save(1, {"means": np.zeros((500, 3), np.float32)})
+  with pytest.raises(CheckpointError, match="does not fit this config's "
+                     "model") as e:
+    saver.restore({"means": jax.numpy.zeros((20000, 3))})
+  assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+  saver.close()

@@ -13,6 +13,8 @@ from typing import Optional
 
 import orbax.checkpoint as ocp
 
+from jaxnerf.errors import CheckpointError
+
 
 class Checkpointer:
   """Saves and restores TrainStates under `<train_dir>/checkpoints`."""
@@ -41,7 +43,18 @@ class Checkpointer:
   def restore(self, template, step: Optional[int] = None):
     """Restores into the structure (and shardings) of `template`."""
     step = self.latest_step() if step is None else step
-    return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+    try:
+      return self.manager.restore(step,
+                                  args=ocp.args.StandardRestore(template))
+    except ValueError as e:
+      # Orbax's message for a template of other shapes or structure: a
+      # config that builds another model than the run's (a field that
+      # sets a shape, e.g. splat_count, given to train.py only).
+      first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+      raise CheckpointError(
+          f"{self.directory}: checkpoint {step} does not fit this config's "
+          f"model ({first[:200]}); pass the --config overrides the run was "
+          "trained with") from None
 
   def close(self) -> None:
     self.manager.close()

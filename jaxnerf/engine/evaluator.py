@@ -98,12 +98,19 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
   per_camera = {g.name for g in method.param_groups if g.per_camera}
   loss_terms = spec.loss or method.loss_terms
 
-  @jax.jit
-  def run(trainable, frozen, others, fit_inputs, fit_rgb, cameras, key):
+  @functools.partial(jax.jit, static_argnums=7)
+  def run(trainable, frozen, others, fit_inputs, fit_rgb, cameras, key,
+          fit_width: int):
     def loss(trainable, key):
       key_pixels, key_render = jax.random.split(key)
-      idx = jax.random.randint(key_pixels, (field("batch_size"),), 0,
-                               fit_rgb.shape[0])
+      if method.image_space and config.patch_size:
+        # A rasteriser renders patches: square ones of the fit region.
+        _, idx = training.draw_indices(
+            key_pixels, field("batch_size"), 1, fit_rgb.shape[0], True,
+            config.patch_size, fit_width)
+      else:
+        idx = jax.random.randint(key_pixels, (field("batch_size"),), 0,
+                                 fit_rgb.shape[0])
       batch = jax.tree.map(lambda x: x[idx], fit_inputs)
       params = flax.traverse_util.unflatten_dict({**frozen, **trainable})
       rays, outputs = training.render(model, {**others, "params": params},
@@ -131,7 +138,7 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
     frozen = {k: v for k, v in params.items() if k not in trainable}
     others = {k: v for k, v in variables.items() if k != "params"}
     trainable = run(trainable, frozen, others, jax.tree.map(fit, inputs),
-                    fit(rgb), cameras, key)
+                    fit(rgb), cameras, key, cols.stop - cols.start)
     params.update(jax.tree.map(np.asarray, trainable))
     return {**variables, "params": flax.traverse_util.unflatten_dict(params)}
 

@@ -20,7 +20,7 @@ corrupted on loading and the true ones kept for evaluation, for any method.
 """
 
 from jaxnerf.methods import base
-from jaxnerf.methods.backbones import hashgrid, mlp
+from jaxnerf.methods.backbones import hashgrid, mlp, splats
 from jaxnerf.methods.components import camera_refinement
 
 
@@ -43,6 +43,7 @@ def paper_engine_defaults(backbone: str) -> dict:
 
 
 METHOD = base.compose(
-    "barf", {"mlp": mlp.BACKBONE, "hashgrid": hashgrid.BACKBONE},
+    "barf", {"mlp": mlp.BACKBONE, "hashgrid": hashgrid.BACKBONE,
+             "splats": splats.BACKBONE},
     (camera_refinement.COMPONENT,), fields=paper_settings,
     engine_defaults=paper_engine_defaults)
