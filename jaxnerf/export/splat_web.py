@@ -24,6 +24,7 @@ unused slots) are not written.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import os
 import shutil
@@ -41,6 +42,8 @@ TEXTURE_WIDTH = 1024
 PARAMS = ("means", "log_scales", "quats", "opacity_logits", "sh_dc",
           "sh_rest")
 _HALF_MAX = float(np.finfo(np.float16).max)
+# splatting.project drops Gaussians this close (its `near` default).
+NEAR = inspect.signature(splatting.project).parameters["near"].default
 
 
 def renders_splats(config) -> bool:
@@ -138,7 +141,7 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
   return dict(
       count=n, sh_degree=int(round(np.sqrt(k))) - 1, sh_layers=layers,
       texture_width=TEXTURE_WIDTH, white_bkgd=bool(white_bkgd),
-      near=0.01, low_pass=splatting.LOW_PASS,
+      near=NEAR, low_pass=splatting.LOW_PASS,
       max_alpha=splatting.MAX_ALPHA, min_alpha=splatting.MIN_ALPHA,
       geometry=_b64(_layers(geometry)),
       sh=_b64(_layers(sh.reshape(n, layers, 4))),

@@ -305,6 +305,7 @@ function draw() {
     gl.drawArrays(gl.TRIANGLES, 0, 3);
     gl.bindVertexArray(null);
     gl.finish();
+    canvas.dataset.pose = JSON.stringify(pose);  // what the frame shows
     frames++;
     const now = performance.now();
     if (now - since > 500 || document.body.dataset.state !== "ready") {
