@@ -10,7 +10,11 @@ the same cutoffs (alpha 0 below 1/255, at most 0.99, 0 outside the box).
 The CPU sorts the Gaussians by depth (a counting sort of 16-bit keys) when
 the camera moves and the GPU blends them front to back (the "under"
 operator on premultiplied colour), which is splatting.composite's sum
-without its early stop at transmittance 1e-4.
+without its early stop at transmittance 1e-4; into a float32 framebuffer
+where the GPU blends floats (else half floats, else the 8-bit canvas,
+which clamps each splat's colour times alpha to 1), then onto the
+background. tests/test_splat_web.py: the page equals the JAX render
+rounded to 8 bits.
 
 Data: two 2-D texture arrays, one texel per Gaussian per layer (x fastest
 in rows of TEXTURE_WIDTH): RGBA32F layers (mean, opacity), (cov xx, xy, xz,
