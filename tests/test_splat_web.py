@@ -7,12 +7,12 @@ import json
 import os
 import time
 
+import browser
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import browser
 from conftest import EMBEDDED_LEGO
+
 from jaxnerf import files
 from jaxnerf.core import cameras as cameras_lib
 from jaxnerf.core import metrics
@@ -141,7 +141,7 @@ def page(tmp_path_factory):
   the fallbacks half-float and 8-bit."""
   out = tmp_path_factory.mktemp("splat_web") / "page"
   params = random_params()
-  size, count = splat_web.export(params, views(), str(out), True)
+  _, count = splat_web.export(params, views(), str(out), True)
   shots = {fb: screenshot(out, f"test:0{fb}") for fb in ("&fb=16",
                                                          "&fb=8")}
   shots[""], orbit = screenshot(out, drag=(40, 15))
@@ -293,7 +293,7 @@ def test_without_webgl_2_the_page_says_so(page):
 
 
 def test_an_orbit_resorts_and_still_matches(page):
-  params, _, _, shots, (pixels, c2w) = page
+  params, _, _, _, (pixels, c2w) = page
   # The drag turned the camera about the scene's up axis and its own x.
   turn = np.degrees(np.arccos(np.clip(c2w[:, 2] @ CAMERA[:, 2], -1, 1)))
   assert 10 < turn < 60, turn
@@ -305,3 +305,27 @@ def test_an_orbit_resorts_and_still_matches(page):
   # start view's picture.
   assert psnr(pixels, ref) > quantisation_floor(ref) - 2.0
   assert psnr(pixels, reference(params)) < 30
+
+
+@pytest.mark.parametrize("case", ["nan", "unused"])
+def test_export_py_webgl_refuses_a_broken_or_empty_checkpoint(
+    tmp_path, capsys, monkeypatch, case):
+  from jaxnerf.commands import export
+  from jaxnerf.engine import runs
+  params = random_params()
+  if case == "nan":
+    params["quats"][3] = np.nan
+  else:
+    params["opacity_logits"][:] = -20.0
+  monkeypatch.setattr(runs, "restore_field", lambda config: runs.Field(
+      method=None, model=None, step=7, variables={"params": params}))
+  assert export.main(["export.py", "--config=splat_demo",
+                      f"--config.data_dir={EMBEDDED_LEGO}",
+                      f"--config.train_dir={tmp_path / 'run'}", "webgl",
+                      f"--out={tmp_path / 'web'}"]) == 1
+  err = capsys.readouterr().err
+  says = {"nan": "has non-finite quats",
+          "unused": "no Gaussian of the checkpoint of step 7 is in use"}
+  assert err.startswith("error: config.train_dir: ") and err.count(
+      "\n") == 1 and says[case] in err, err
+  assert not (tmp_path / "web").exists()

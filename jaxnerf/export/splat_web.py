@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import math
 import os
 import shutil
 
@@ -74,7 +75,7 @@ def _layers(values: np.ndarray) -> np.ndarray:
 def used_degree(sh: np.ndarray) -> int:
   """The highest SH band with a nonzero coefficient in sh [G, K, 3]."""
   k = sh.shape[1]
-  degree = int(round(np.sqrt(k))) - 1
+  degree = math.isqrt(k) - 1
   while degree > 0 and not np.any(sh[:, degree * degree:]):
     degree -= 1
   return degree
@@ -142,16 +143,16 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
       [cams["train"]] if "train" in cams else cams.values())])
   up = axes.sum(0)
   up = up / max(np.linalg.norm(up), 1e-12)
-  return dict(
-      count=n, sh_degree=int(round(np.sqrt(k))) - 1, sh_layers=layers,
-      texture_width=TEXTURE_WIDTH, white_bkgd=bool(white_bkgd),
-      near=NEAR, low_pass=splatting.LOW_PASS,
-      max_alpha=splatting.MAX_ALPHA, min_alpha=splatting.MIN_ALPHA,
-      geometry=_b64(_layers(geometry)),
-      sh=_b64(_layers(sh.reshape(n, layers, 4))),
-      views={f"{name}:{i}": _camera(v, i) for name, v in cams.items()
-             for i in range(len(v))},
-      up=up.tolist(), method=method, step_trained=int(step))
+  return {
+      "count": n, "sh_degree": math.isqrt(k) - 1, "sh_layers": layers,
+      "texture_width": TEXTURE_WIDTH, "white_bkgd": bool(white_bkgd),
+      "near": NEAR, "low_pass": splatting.LOW_PASS,
+      "max_alpha": splatting.MAX_ALPHA, "min_alpha": splatting.MIN_ALPHA,
+      "geometry": _b64(_layers(geometry)),
+      "sh": _b64(_layers(sh.reshape(n, layers, 4))),
+      "views": {f"{name}:{i}": _camera(v, i) for name, v in cams.items()
+                for i in range(len(v))},
+      "up": up.tolist(), "method": method, "step_trained": int(step)}
 
 
 def export(params, views: dict, out_dir: str, white_bkgd: bool,
@@ -194,8 +195,18 @@ def export_run(config, out_dir: str) -> tuple[int, int, int]:
   missing = [k for k in PARAMS if k not in params]
   if missing:
     raise CheckpointError(
-        f"{config.train_dir}: the checkpoint of method {config.method!r} "
+        f"config.train_dir: the checkpoint of method {config.method!r} "
         f"has no Gaussians ({', '.join(missing)} missing)")
+  # As export.py splat: a broken or empty checkpoint is no page.
+  for k in PARAMS:
+    if not np.all(np.isfinite(params[k])):
+      raise CheckpointError(f"config.train_dir: the checkpoint of step "
+                            f"{field.step} has non-finite {k}; nothing "
+                            "written")
+  if not len(gaussians(params)["means"]):
+    raise CheckpointError(f"config.train_dir: no Gaussian of the checkpoint "
+                          f"of step {field.step} is in use (opacity >= "
+                          "1/255); nothing written")
   size, count = export(params, runs.named_views(config), out_dir,
                        bool(config.white_bkgd), config.method, field.step)
   return size, count, field.step
