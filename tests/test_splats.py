@@ -166,3 +166,81 @@ def test_one_device_and_four_take_the_same_steps():
   losses = [float(v) for v in run.stdout.split("losses")[1].split()]
   assert np.isfinite(losses).all()
   assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+def tiny(name, train_dir, **fields):
+  from jaxnerf.engine import config as config_lib
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  c = config_lib.load_config(name)
+  with c.unlocked():
+    c.data_dir = os.path.join(repo, c.data_dir)
+    c.train_dir = str(train_dir)
+    c.update(dict(splat_count=600, splat_init_count=300, patch_size=32,
+                  batch_size=32 * 32, max_steps=6, print_every=3,
+                  save_every=3, splat_relocate_start=2,
+                  splat_relocate_every=2, test_view_limit=1,
+                  save_video=False, max_time_minutes=0.0))
+    c.update(fields)
+  return c
+
+
+def test_splats_train_resume_and_evaluate_whole_views(tmp_path):
+  """train.py's loop, a resume, and eval.py on whole 100x100 views (tiles
+  of 16 pixels, padded to 112 and cropped): the evaluator's image equals
+  the dense reference render of the trained Gaussians."""
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.engine import evaluator, parallel, trainer
+  config = tiny("splat_demo", tmp_path / "run", max_steps=3)
+  state, _ = trainer.train(config)
+  with config.unlocked():
+    config.max_steps = 6
+  state, history = trainer.train(config)
+  assert int(state.step) == 6 and history[0]["step"] > 3
+  result = evaluator.evaluate(config)
+  assert np.isfinite(result["mean"]["psnr"])
+  # The same view by the dense reference, on white.
+  view = load_dataset(config, "test", max_images=1)
+  _, model, restored = evaluator.restore_latest(config,
+                                                parallel.make_mesh())
+  params = parallel.to_host(restored.params)
+  sh = np.concatenate([params["sh_dc"], params["sh_rest"]], 1)
+  c2w = np.asarray(view.cameras.camtoworlds[0], np.float32)
+  colours = splatting.sh_colours(params["means"], sh, c2w[:, 3], 3,
+                                 splats.band_weights(config, None) * 0 +
+                                 np.asarray(splats.band_weights(
+                                     config, _progress(6, config))))
+  ref = splatting.render_dense(
+      params["means"], splatting.covariances(params["log_scales"],
+                                             params["quats"]),
+      jax.nn.sigmoid(params["opacity_logits"]), colours, c2w,
+      view.cameras.fx[0], view.cameras.fy[0], view.cameras.cx[0],
+      view.cameras.cy[0], 100, 100)
+  rendered = next(evaluator.render_views(
+      splats_method(config), model, config, restored, view,
+      parallel.make_mesh()))[1]
+  np.testing.assert_allclose(rendered["rgb"],
+                             ref["rgb"] + (1 - ref["acc"][..., None]),
+                             atol=2e-5)
+
+
+def _progress(step, config):
+  from jaxnerf.methods import base
+  return base.Progress.at(step, config.max_steps)
+
+
+def splats_method(config):
+  from jaxnerf import methods
+  return methods.of(config)
+
+
+def test_splat_wild_fits_test_codes_on_tiles_of_the_left_half(tmp_path):
+  """splat_wild's test-time fit draws 16-pixel tiles of the left half (a
+  render's layout) and changes the view's code; eval.py scores the right
+  half."""
+  from jaxnerf.engine import evaluator
+  config = tiny("splat_wild_demo", tmp_path / "wild",
+                test_time_steps=3, test_time_batch_size=4 * 256)
+  from jaxnerf.engine import trainer
+  trainer.train(config)
+  result = evaluator.evaluate(config)
+  assert np.isfinite(result["mean"]["psnr"])

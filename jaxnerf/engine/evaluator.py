@@ -103,11 +103,12 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
           fit_width: int):
     def loss(trainable, key):
       key_pixels, key_render = jax.random.split(key)
-      if method.image_space and config.patch_size:
-        # A rasteriser renders patches: square ones of the fit region.
+      if method.image_space and config.render_tile:
+        # A rasteriser renders whole tiles: random ones of the fit region,
+        # in a render's layout (tile-major, each tile row-major).
         _, idx = training.draw_indices(
             key_pixels, field("batch_size"), 1, fit_rgb.shape[0], True,
-            config.patch_size, fit_width)
+            config.render_tile, fit_width)
       else:
         idx = jax.random.randint(key_pixels, (field("batch_size"),), 0,
                                  fit_rgb.shape[0])
@@ -115,7 +116,8 @@ def make_test_time_optimizer(method: base.Method, model, config, step: int):
       params = flax.traverse_util.unflatten_dict({**frozen, **trainable})
       rays, outputs = training.render(model, {**others, "params": params},
                                       batch, cameras, key_render,
-                                      config.randomized, progress)
+                                      config.randomized and
+                                      not method.image_space, progress)
       terms = loss_terms(config, outputs, rays, fit_rgb[idx], params)
       return sum(terms.values())
 

@@ -199,6 +199,12 @@ class SplatModel(nn.Module, base.Composed):
     check_config(c)
     self.setup_components()
     g = c.splat_count
+    # Per-image appearance (a component's colour_condition): a code ->
+    # per-view gains and offsets of the Gaussians' colours, zero at the
+    # start (the image's exposure and white balance, not the geometry).
+    self.appearance_head = (nn.Dense(6, kernel_init=nn.initializers.zeros,
+                                     name="appearance_head")
+                            if self.parts_with("colour_condition") else None)
 
     def init_means(key, shape):
       del shape
@@ -243,8 +249,12 @@ class SplatModel(nn.Module, base.Composed):
     c = self.config
     means, covs, opacity, sh = self.gaussians()
     weights = band_weights(c, progress)
+    affine = jnp.zeros((views.shape[0], 6))
+    codes = self.colour_condition(views, views.shape[0], self.levels[-1])
+    if self.appearance_head is not None and codes is not None:
+      affine = self.appearance_head(codes)
 
-    def view(cam, pix, origin, grid):
+    def view(cam, pix, origin, grid, affine):
       c2w = cameras.camtoworlds[cam]
       proj = splatting.project(
           means, covs, c2w, cameras.fx[cam], cameras.fy[cam],
@@ -252,18 +262,20 @@ class SplatModel(nn.Module, base.Composed):
           cameras.height[cam])
       colours = splatting.sh_colours(means, sh, c2w[:, 3], c.splat_sh_degree,
                                      weights)
+      colours = colours * jnp.exp(affine[:3]) + affine[3:]
       return splatting.render_tiles(
           proj, opacity, colours, pix, origin, grid[0], grid[1],
           c.render_tile, c.splat_max_tiles, c.splat_capacity,
           c.splat_tiles_per_step, c.splat_binning, c.splat_chunk)
 
-    maps, stats = jax.vmap(view)(views, pixels, origins, grids)
+    maps, stats = jax.vmap(view)(views, pixels, origins, grids, affine)
     return maps, jax.tree.map(jnp.sum, stats)
 
   def render_pixels(self, cameras, pixels, key, randomized, progress=None):
     """Training (randomized): pixels [N] are N / p^2 row-major p x p
-    patches, one view each. Rendering: N / t^2 tiles of one camera, each
-    row-major, tile-major order (render_image's `tile` layout)."""
+    patches, one view each. Rendering (and test-time fits): N / t^2 tiles
+    of one camera anywhere in it, each row-major, tile after tile
+    (render_image's `tile` layout)."""
     del key
     c = self.config
     if cameras.ndc:
@@ -282,7 +294,11 @@ class SplatModel(nn.Module, base.Composed):
       origins = xy.reshape(b, p * p, 2)[:, 0] - 0.5
       grids = jnp.full((b, 2), s)
     elif self.is_initializing() and n % (t * t):
-      # model.init's few pixels: the parameters exist after setup.
+      # model.init's few pixels: the parameters exist after setup (and
+      # the appearance head's after its first call).
+      codes = self.colour_condition(cam[:1], 1, self.levels[-1])
+      if self.appearance_head is not None and codes is not None:
+        self.appearance_head(codes)
       zeros = jnp.zeros((n,))
       return [{"rgb": jnp.zeros((n, 3)) + self.sh_dc[0, 0] * 0,
                "depth": zeros, "acc": zeros}]
@@ -309,6 +325,9 @@ class SplatModel(nn.Module, base.Composed):
     if c.white_bkgd:
       rgb = rgb + (1.0 - acc[:, None])
     out = {"rgb": rgb, "depth": maps["depth"], "acc": acc}
+    if randomized and c.patch_size:
+      # The layout, static in its shape, for the loss (D-SSIM on patches).
+      out["patches"] = jnp.zeros((b, c.patch_size, c.patch_size, 0))
     if randomized:
       out["stats"] = {"tile_overflow": stats["overflow"].astype(jnp.float32),
                       "tiles_cut": stats["cut"].astype(jnp.float32),
@@ -362,10 +381,12 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   weight = rays.lossmult[..., 0]
   l1 = jnp.sum(weight * jnp.mean(jnp.abs(pred - rgb), -1)) / jnp.sum(weight)
   terms = {"l1": (1.0 - c.splat_ssim_weight) * l1}
-  p = c.patch_size
-  if c.splat_ssim_weight and p >= 11:
-    shape = (-1, p, p, 3)
-    ssim = metrics.ssim(pred.reshape(shape), rgb.reshape(shape), clip=False)
+  patches = outputs[-1].get("patches")  # absent: tiles (test-time fits)
+  if c.splat_ssim_weight and patches is not None and patches.shape[1] >= 11:
+    shape = patches.shape[:3] + (3,)
+    # Pixels out of the loss (lossmult 0) match the target in D-SSIM too.
+    seen = jnp.where(weight[:, None] > 0, pred, rgb)
+    ssim = metrics.ssim(seen.reshape(shape), rgb.reshape(shape), clip=False)
     terms["dssim"] = c.splat_ssim_weight * (1.0 - jnp.mean(ssim))
   terms["opacity_reg"] = c.splat_opacity_reg * jnp.mean(
       nn.sigmoid(params["opacity_logits"]))
