@@ -2,10 +2,12 @@
 Gaussians to covariances, EWA projection into a pinhole camera, tile
 binning by one sort, and front-to-back compositing per tile.
 
-Every Gaussian is truncated at the square box of its 3-sigma screen radius
-(alpha is 0 outside it, as well as below 1/255), so a pixel's colour does
-not depend on which tiles were rendered together: a training patch, a tile
-of a whole image and the dense reference (`render_dense`) agree.
+Every Gaussian is truncated at its 3-sigma ellipse (alpha is 0 outside it,
+as well as below 1/255), so a pixel's colour does not depend on which tiles
+were rendered together: a training patch, a tile of a whole image and the
+dense reference (`render_dense`) agree. Tiles list a Gaussian only where
+that support meets them (an ellipse-rectangle test), so thin or faint
+Gaussians fill far fewer lists than their bounding squares would.
 
 Static shapes under jit: a Gaussian touches at most `max_tiles` tiles (a
 bigger one is cut, and counted), a tile composites at most `capacity`
@@ -31,6 +33,9 @@ LOW_PASS = 0.3
 MAX_ALPHA = 0.99
 MIN_ALPHA = 1.0 / 255.0
 MIN_TRANSMITTANCE = 1e-4
+# A Gaussian's support: the 3-sigma ellipse (squared Mahalanobis distance
+# at most 9), where also its alpha reaches 1/255.
+MAX_MAHALANOBIS = 9.0
 # Tile ids are ty * TILE_STRIDE + tx (images up to TILE_STRIDE tiles wide).
 TILE_STRIDE = 4096
 _NO_TILE = jnp.iinfo(jnp.int32).max
@@ -182,9 +187,9 @@ def _alphas(pixels, xy, conic, opacity, radius, mask):
       d[..., 1]
   alpha = jnp.minimum(MAX_ALPHA, opacity[..., None, :] * jnp.exp(
       jnp.minimum(power, 0.0)))
-  inside = jnp.all(jnp.abs(d) <= radius[..., None, :, None], -1)
-  return jnp.where(mask[..., None, :] & inside & (power <= 0) &
-                   (alpha >= MIN_ALPHA), alpha, 0.0)
+  del radius  # the support is the 3-sigma ellipse
+  return jnp.where(mask[..., None, :] & (power >= -0.5 * MAX_MAHALANOBIS) &
+                   (power <= 0) & (alpha >= MIN_ALPHA), alpha, 0.0)
 
 
 def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
@@ -277,25 +282,54 @@ def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
   return {k: v.reshape((height, width) + v.shape[1:]) for k, v in out.items()}
 
 
-def select_front(order: jax.Array, proj: Projection, valid: jax.Array,
+def min_mahalanobis(xy: jax.Array, conic: jax.Array, first: jax.Array,
+                    last: jax.Array) -> jax.Array:
+  """The least squared Mahalanobis distance d^T conic d from each Gaussian
+  to each rectangle [first, last] of pixel centres (0 inside): a convex
+  quadratic's minimum over a box is inside it or on an edge, where it is a
+  clamped 1-D minimum.
+
+  Args:
+    xy [G, 2], conic [G, 3]; first, last [T, 2].
+  Returns:
+    [T, G].
+  """
+  a, b, c = conic[:, 0], conic[:, 1], conic[:, 2]
+  lo = first[:, None] - xy[None]  # [T, G, 2] offsets of the box's corners
+  hi = last[:, None] - xy[None]
+  q = lambda dx, dy: a * dx * dx + 2 * b * dx * dy + c * dy * dy
+  best = jnp.full(lo.shape[:2], jnp.inf)
+  for dx in (lo[..., 0], hi[..., 0]):  # vertical edges
+    dy = jnp.clip(-b * dx / c, lo[..., 1], hi[..., 1])
+    best = jnp.minimum(best, q(dx, dy))
+  for dy in (lo[..., 1], hi[..., 1]):  # horizontal edges
+    dx = jnp.clip(-b * dy / a, lo[..., 0], hi[..., 0])
+    best = jnp.minimum(best, q(dx, dy))
+  inside = jnp.all((lo <= 0) & (hi >= 0), -1)
+  return jnp.where(inside, 0.0, best)
+
+
+def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
                  first: jax.Array, last: jax.Array, capacity: int):
   """The front-most `capacity` Gaussians of each tile, with no bound on the
   tiles a Gaussian touches and no grid: every tile tests every Gaussian's
-  3-sigma box against its pixel centres, in depth order (one sort,
-  `order`, shared by all tiles).
+  support (3-sigma ellipse, where alpha reaches 1/255) against the
+  rectangle of its pixel centres, in depth order (one sort, `order`,
+  shared by all tiles).
 
   Args:
-    order: [G] Gaussian indices front to back; proj, valid [G]: in that
+    order: [G] Gaussian indices front to back; proj, opacity [G]: in that
       order. first, last: [T, 2] the first and last pixel centre of each
       tile.
   Returns:
     (ids [T, capacity], mask [T, capacity], overflow [] Gaussian-tile pairs
     left out).
   """
-  lo = proj.xy - proj.radius[:, None]
-  hi = proj.xy + proj.radius[:, None]
-  inside = (valid[None] & jnp.all(last[:, None] >= lo[None], -1) &
-            jnp.all(first[:, None] <= hi[None], -1))  # [T, G]
+  # alpha = o exp(-q / 2) >= 1/255 where q <= 2 log(255 o).
+  reach = jnp.minimum(MAX_MAHALANOBIS, 2.0 * jnp.log(
+      jnp.maximum(opacity, 1e-30) / MIN_ALPHA))
+  inside = proj.valid[None] & (
+      min_mahalanobis(proj.xy, proj.conic, first, last) <= reach[None])
   rank = jnp.cumsum(inside, axis=1, dtype=jnp.int32)
   count = rank[:, -1]
   slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
@@ -342,8 +376,9 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     order = jnp.argsort(jnp.where(proj.valid,
                                   jax.lax.stop_gradient(proj.depth), jnp.inf))
     ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[order]), proj)
-    select = lambda ends: select_front(order, ordered, ordered.valid,
-                                       ends[:, 0], ends[:, 1], capacity)
+    faint = jax.lax.stop_gradient(opacity[order])
+    select = lambda ends: select_front(order, ordered, faint, ends[:, 0],
+                                       ends[:, 1], capacity)
     # Per group, below: each tile's first and last pixel centre.
     ids = jnp.stack([pixels[:, 0], pixels[:, -1]], 1)
     mask = ids

@@ -56,7 +56,8 @@ def config_fields() -> ml_collections.ConfigDict:
   c.splat_init = "box"
   c.splat_box = 1.3
   c.splat_init_opacity = 0.1
-  # Initial scale: this times the mean spacing of G points in their volume.
+  # Initial scale: this times the mean spacing of the splat_init_count
+  # Gaussians in use at the start.
   c.splat_init_scale = 1.0
   c.splat_sh_degree = 3
   c.splat_sh_interval = 1000  # steps between SH bands switched on
@@ -169,11 +170,12 @@ def initial_means(c, scene: base.SceneInfo, key) -> jax.Array:
                             maxval=c.splat_box)
 
 
-def _spacing(means: jax.Array) -> jax.Array:
-  """[] the mean spacing of points spread over their bounding box."""
+def _spacing(means: jax.Array, count: int) -> jax.Array:
+  """[] the mean spacing of `count` points spread over the bounding box of
+  means [G, 3]."""
   lo, hi = jnp.percentile(means, 2, axis=0), jnp.percentile(means, 98, axis=0)
   volume = jnp.prod(jnp.maximum(hi - lo, 1e-6))
-  return jnp.cbrt(volume / means.shape[0])
+  return jnp.cbrt(volume / count)
 
 
 def band_weights(c, progress: Optional[base.Progress]) -> jax.Array:
@@ -214,7 +216,8 @@ class SplatModel(nn.Module, base.Composed):
 
     def init_scales(key, shape):
       del key
-      spacing = _spacing(jax.lax.stop_gradient(self.means))
+      spacing = _spacing(jax.lax.stop_gradient(self.means),
+                         c.splat_init_count)
       return jnp.full(shape, jnp.log(spacing * c.splat_init_scale))
 
     self.log_scales = self.param("log_scales", init_scales, (g, 3))
@@ -388,10 +391,16 @@ def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
     seen = jnp.where(weight[:, None] > 0, pred, rgb)
     ssim = metrics.ssim(seen.reshape(shape), rgb.reshape(shape), clip=False)
     terms["dssim"] = c.splat_ssim_weight * (1.0 - jnp.mean(ssim))
-  terms["opacity_reg"] = c.splat_opacity_reg * jnp.mean(
-      nn.sigmoid(params["opacity_logits"]))
-  terms["scale_reg"] = c.splat_scale_reg * jnp.mean(
-      jnp.exp(params["log_scales"]))
+  # Means over the Gaussians in use (3DGS-MCMC's count), not the slots:
+  # unused ones (opacity ~0) would dilute the weights.
+  opacity = nn.sigmoid(params["opacity_logits"])
+  used = jax.lax.stop_gradient(opacity >= splatting.MIN_ALPHA)
+  count = jnp.maximum(jnp.sum(used), 1.0)
+  terms["opacity_reg"] = c.splat_opacity_reg * jnp.sum(
+      jnp.where(used, opacity, 0.0)) / count
+  terms["scale_reg"] = c.splat_scale_reg * jnp.sum(
+      jnp.where(used[:, None], jnp.exp(params["log_scales"]), 0.0)) / (
+          3 * count)
   return terms
 
 
@@ -446,9 +455,14 @@ def relocate(c, params: dict, opt_state, step, key):
   opacity = jax.nn.sigmoid(logits)
   alive = opacity > c.splat_min_opacity
   dead = ~alive & (jnp.arange(g) < in_use(c, step))
-  draw = jax.random.categorical(
-      key, jnp.where(alive, jnp.log(jnp.maximum(opacity, 1e-12)), -jnp.inf),
-      shape=(g,))
+  # Sources in proportion to opacity, without replacement (Gumbel top-k)
+  # while live ones last: 3DGS-MCMC draws with replacement, which piles
+  # copies of the most opaque onto one spot, past a tile's static capacity.
+  score = jnp.where(alive, jnp.log(jnp.maximum(opacity, 1e-12)) +
+                    jax.random.gumbel(key, (g,)), -jnp.inf)
+  ranked = jnp.argsort(-score)
+  rank = jnp.cumsum(dead) - 1
+  draw = ranked[rank % jnp.maximum(jnp.sum(alive), 1)]
   source = jnp.where(dead, draw, jnp.arange(g))
   copies = jnp.zeros(g, jnp.int32).at[draw].add(dead.astype(jnp.int32)) + 1
   new_opacity, factor = relocation(opacity, copies, c.splat_max_copies)
