@@ -1,7 +1,14 @@
 """3D Gaussian splats on the embedded 100x100 lego, for a budget of 15
-minutes on 2 CPU cores: 3DGS-MCMC's fixed count, random initial means in
-the scene box, one 96x96 crop of a training image a step (the L1 + D-SSIM
-loss reads it as an image)."""
+minutes on 2 CPU cores: 3DGS-MCMC's fixed count (20 k slots, 5 k in use at
+the start, 5 % more at every relocation), random initial means in the
+scene box at opacity 0.5 and a quarter of their spacing, one 96x96 crop of
+a training image a step (the L1 + D-SSIM loss reads it as an image), tiles
+of 8 pixels listing at most 256 Gaussians each. The learning rates follow
+the time budget (schedule_clock "time"), so a shorter
+--config.max_time_minutes ends its schedule too.
+
+Why these settings: docs/BENCHMARKS.md, section "Gaussian splats".
+"""
 
 from jaxnerf.engine import config as config_lib
 
@@ -9,6 +16,9 @@ from jaxnerf.engine import config as config_lib
 def get_config():
   return config_lib.new(
       "splat", "blender", "data/lego_100", "runs/splat_demo",
-      splat_count=20_000, patch_size=96, batch_size=96 * 96,
-      max_steps=6000, max_time_minutes=15.0, splat_relocate_stop=5000,
-      splat_sh_interval=500, save_every=500, render_every=0)
+      splat_count=20_000, splat_init_count=5000, splat_init_opacity=0.5,
+      splat_init_scale=0.25, render_tile=8, splat_capacity=256,
+      patch_size=96, batch_size=96 * 96, max_steps=100_000,
+      max_time_minutes=15.0, schedule_clock="time",
+      splat_relocate_stop=10**9, splat_sh_interval=500, save_every=500,
+      render_every=0)

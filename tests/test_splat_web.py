@@ -180,11 +180,14 @@ def test_page_matches_the_jax_render(page, monkeypatch):
     m.setattr(splatting, "LOW_PASS", 0.0)
     wrong["no low-pass filter"] = reference(params)
   with monkeypatch.context() as m:
-    m.setattr(splatting, "MIN_ALPHA", 0.0)
-    wrong["no 1/255 cutoff"] = reference(params)
+    # (Without the 1/255 cut-off the picture moves less than the 8-bit
+    # floor since the support is the 3-sigma ellipse: 58.3 dB here.)
+    m.setattr(splatting, "MAX_MAHALANOBIS", 1e9)
+    wrong["no 3-sigma ellipse"] = reference(params)
   scores = {name: psnr(pixels, image) for name, image in wrong.items()}
-  # Measured: 21.1, 23.2, 22.2, 14.7, 2.5, 32.1, 37.3 and 54.5 dB.
-  assert all(s < bound for s in scores.values()), (scores, bound)
+  # Measured: 21.1, 23.2, 22.2, 14.7, 2.5, 32.1 and 37.3 dB (the ellipse
+  # variant is below the bound too).
+  assert all(s < bound for s in scores.values()), (sorted(scores.items(), key=lambda x: -x[1])[:3], bound)
 
 
 def test_the_fallback_framebuffers(page):

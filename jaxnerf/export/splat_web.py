@@ -148,6 +148,7 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
       "texture_width": TEXTURE_WIDTH, "white_bkgd": bool(white_bkgd),
       "near": NEAR, "low_pass": splatting.LOW_PASS,
       "max_alpha": splatting.MAX_ALPHA, "min_alpha": splatting.MIN_ALPHA,
+      "max_mahalanobis": splatting.MAX_MAHALANOBIS,
       "geometry": _b64(_layers(geometry)),
       "sh": _b64(_layers(sh.reshape(n, layers, 4))),
       "views": {f"{name}:{i}": _camera(v, i) for name, v in cams.items()

@@ -3,7 +3,8 @@
 // Rasterises the Gaussians of scene.js (window.SPLATS) with WebGL 2 as
 // jaxnerf/render/splatting.py does: a quad over each Gaussian's 3-sigma box
 // (EWA projection, Jacobian clamp, low-pass and SH colour in the vertex
-// shader), the 1/255 and 0.99 alpha cutoffs in the fragment shader, blended
+// shader), the 3-sigma ellipse and the 1/255 and 0.99 alpha cutoffs in the
+// fragment shader, blended
 // front to back in the depth order a counting sort gives on the CPU.
 (function () {
 const status = document.getElementById("status");
@@ -139,9 +140,9 @@ out vec4 result;
 const float MAX_ALPHA = ${f(S.max_alpha)}, MIN_ALPHA = ${f(S.min_alpha)};
 void main() {
   vec2 d = vec2(gl_FragCoord.x, size.y - gl_FragCoord.y) - centre;
-  if (any(greaterThan(abs(d), vec2(radius)))) discard;
   float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
-  if (power > 0.0) discard;
+  // The support: the 3-sigma ellipse (splatting.MAX_MAHALANOBIS).
+  if (power > 0.0 || power < -0.5 * ${f(S.max_mahalanobis)}) discard;
   float alpha = min(MAX_ALPHA, opacity * exp(power));
   if (alpha < MIN_ALPHA) discard;
   result = vec4(colour * alpha, alpha);  // premultiplied
