@@ -9,7 +9,6 @@ import textwrap
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -205,10 +204,9 @@ def test_splats_train_resume_and_evaluate_whole_views(tmp_path):
   params = parallel.to_host(restored.params)
   sh = np.concatenate([params["sh_dc"], params["sh_rest"]], 1)
   c2w = np.asarray(view.cameras.camtoworlds[0], np.float32)
-  colours = splatting.sh_colours(params["means"], sh, c2w[:, 3], 3,
-                                 splats.band_weights(config, None) * 0 +
-                                 np.asarray(splats.band_weights(
-                                     config, _progress(6, config))))
+  colours = splatting.sh_colours(
+      params["means"], sh, c2w[:, 3], 3,
+      splats.band_weights(config, _progress(6, config)))
   ref = splatting.render_dense(
       params["means"], splatting.covariances(params["log_scales"],
                                              params["quats"]),
