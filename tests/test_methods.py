@@ -53,6 +53,13 @@ TINY = {
     "nerfpp": dict(MLP_TINY, sphere_radius=5.0, num_bg_coarse_samples=8,
                    num_bg_fine_samples=8),
 }
+# The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
+SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
+                   patch_size=16, render_tile=16)
+TINY.update({"splat": SPLATS_TINY,
+             "splat_wild": dict(SPLATS_TINY, appearance_dim=4,
+                                test_time_steps=2, test_time_batch_size=256),
+             "barf/splats": dict(SPLATS_TINY, learn_intrinsics=True)})
 
 
 def matrix() -> list[tuple[str, str, str]]:
@@ -109,7 +116,7 @@ def tiny_config(method_name, tmp_path, backbone="", sampler=""):
                     f"{method_name}/{backbone}", {}))
   if sampler == "proposal":
     c.update(PROPOSAL_TINY)
-  c.batch_size = NUM_RAYS
+  c.batch_size = c.patch_size**2 if c.patch_size else NUM_RAYS
   c.max_steps = 100
   c.lock()
   return c
@@ -162,8 +169,9 @@ def check_contract(config, tmp_path):
   scene = base.SceneInfo(num_cameras=len(dataset))
   method, model, state = training.setup(config, jax.random.PRNGKey(0), scene)
   data = jax.tree.map(jnp.asarray,
-                      stack_training_data(dataset, method.casts_rays))
-  cameras = dataset.cameras.device_arrays() if method.casts_rays else None
+                      stack_training_data(dataset, method.pixel_batches))
+  cameras = (dataset.cameras.device_arrays() if method.pixel_batches else
+             None)
 
   # One finite train step that changes the parameters.
   step = jax.jit(functools.partial(training.train_step, method, model, config))
@@ -180,14 +188,20 @@ def check_contract(config, tmp_path):
   # Deterministic render: declared outputs with declared shapes, the same
   # for any key.
   render = training.make_render_fn(method, model, config)
-  inputs = dataset.pixels(0) if method.casts_rays else dataset.image_rays(0)
-  chunk = jax.tree.map(lambda x: jnp.asarray(x[40, 30:30 + 16]), inputs)
+  inputs = (dataset.pixels(0) if method.pixel_batches else
+            dataset.image_rays(0))
+  if method.image_space:  # one 16 x 16 tile (a render's layout)
+    chunk = jax.tree.map(lambda x: jnp.asarray(
+        x[40:56, 30:46].reshape(256, -1)), inputs)
+  else:
+    chunk = jax.tree.map(lambda x: jnp.asarray(x[40, 30:30 + 16]), inputs)
+  n = chunk.xy.shape[0] if method.image_space else 16
   variables = training.variables_of(new_state)
   out = render(variables, chunk, cameras, new_state.step)
   assert set(out) - {training.RAY_COMPLETE} == set(method.outputs)
   out.pop(training.RAY_COMPLETE, None)
   for name, kind in method.outputs.items():
-    expected = (16, 3) if kind == "rgb" else (16,)
+    expected = (n, 3) if kind == "rgb" else (n,)
     assert out[name].shape == expected, (name, out[name].shape)
     assert np.all(np.isfinite(out[name]))
   # Jitted (eager dispatch costs seconds per method on 2 cores); the key is

@@ -178,7 +178,8 @@ def tiny(name, train_dir, **fields):
                   batch_size=32 * 32, max_steps=6, print_every=3,
                   save_every=3, splat_relocate_start=2,
                   splat_relocate_every=2, test_view_limit=1,
-                  save_video=False, max_time_minutes=0.0))
+                  save_video=False, max_time_minutes=0.0,
+                  schedule_clock="steps"))
     c.update(fields)
   return c
 
