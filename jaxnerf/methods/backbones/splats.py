@@ -303,7 +303,7 @@ class SplatModel(nn.Module, base.Composed):
       if self.appearance_head is not None and codes is not None:
         self.appearance_head(codes)
       zeros = jnp.zeros((n,))
-      return [{"rgb": jnp.zeros((n, 3)) + self.sh_dc[0, 0] * 0,
+      return [{"rgb": jnp.zeros((n, 3)),
                "depth": zeros, "acc": zeros}]
     else:
       if n % (t * t):
