@@ -20,6 +20,7 @@ import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from jaxnerf.synthetic import plans  # noqa: E402
 
@@ -65,12 +66,12 @@ def main(argv=None) -> int:
           f"{sys.executable}; run this script with the generator's "
           "environment (see requirements-blender.txt)", file=sys.stderr)
     return 1
-  from jaxnerf.synthetic import generate  # pylint: disable=import-outside-toplevel
+  from blender import dataset  # pylint: disable=import-outside-toplevel
   plan = plans.plan(args.dataset, args.seed, args.size, args.views)
   command = " ".join(["python", "scripts/render_synthetic.py"] +
                      [shlex.quote(a) for a in (sys.argv[1:] if argv is None
                                                else argv)])
-  cost = generate.render(plan, args.out, args.samples, command,
+  cost = dataset.render(plan, args.out, args.samples, command,
                          args.threads, log=lambda m: None)
   print(f"{args.out}: {cost['views']} views in {cost['seconds']} s "
         f"({cost['seconds_per_view']} s a view), {cost['megabytes']} MB")

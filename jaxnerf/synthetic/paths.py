@@ -142,7 +142,7 @@ def flow(depth: np.ndarray, index: np.ndarray, c2w_a: np.ndarray,
   b is ignored (as Blender's vector pass)."""
   h, w = depth.shape
   origins, dirs = pixel_rays(c2w_a, w, h, camera_angle_x)
-  points = origins + dirs * depth[..., None]
+  points = origins + dirs * np.where(depth > 0, depth, 1.0)[..., None]
   for label, move in (moves or {}).items():
     at = index == label
     points[at] = points[at] @ move[:3, :3].T + move[:3, 3]

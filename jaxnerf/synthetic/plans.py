@@ -108,10 +108,18 @@ def plan(name: str, seed: int = 0, size: int = 100,
     track = paths.handheld(n, rng, radius, 30.0, target, sweep_deg=sweep)
     frames = n
     time_of = (lambda i: i / max(n - 1, 1)) if tiny else None
+    # The tiny check sees every kind of light: the flash on its path, a
+    # point light and an environment on its two test views.
+    test_lights = ([lights.point((2.0, -2.0, 3.0), FLASH_POWER),
+                    lights.gradient([0.2, 0.4, 1.0], [1.0, 0.8, 0.6],
+                                    [0.1, 0.1, 0.1], 0.8,
+                                    lights.spot(60.0, 40.0, 30.0))]
+                   if tiny else [light])
+    n_test = count(2 if tiny else 20)
     splits = {"train": _views(track, lambda i: light, time_of),
-              "test": _views(paths.hemisphere(count(2 if tiny else 20),
-                                              radius, rng, 20.0, target),
-                             lambda i: light,
+              "test": _views(paths.hemisphere(n_test, radius, rng, 20.0,
+                                              target),
+                             lambda i: test_lights[i % len(test_lights)],
                              (lambda i: 0.5) if tiny else None)}
     if tiny:
       size = min(size, 16)

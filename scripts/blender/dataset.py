@@ -16,7 +16,7 @@
 
 The folder is filled beside its final name and renamed when complete, so
 an interruption leaves no partial dataset; an existing `out` is never
-touched. Runs inside Blender's Python (imports `blender`).
+touched. Runs inside Blender's Python (imports `scene`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import numpy as np
 import plyfile
 
 from jaxnerf import files
-from jaxnerf.synthetic import blender, ground_truth, lights, paths
+from jaxnerf.synthetic import ground_truth, lights, paths
+
+from blender import scene as blender
 
 PROGRAM = "scripts/render_synthetic.py"
 ENV_SIZE = (32, 64)  # rows, columns of each environment's map

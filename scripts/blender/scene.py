@@ -1,7 +1,9 @@
-"""Renders a plan (`plans.plan`) with Blender's Cycles on the CPU.
+"""Builds and renders a plan's scene (`jaxnerf.synthetic.plans`) with
+Blender's Cycles on the CPU.
 
 Runs only inside Blender's Python module (`bpy`, requirements-blender.txt,
-its own virtual environment); nothing else in the package imports it.
+its own virtual environment), so it lives beside the script, not in the
+package.
 
 Each view is rendered twice: the image (Cycles' path tracer, `samples` a
 pixel, Blender's default 1.5 px filter, OpenImageDenoise, the Standard view

@@ -1,0 +1,1 @@
+"""The generator's Blender side (bpy): scripts/render_synthetic.py."""
