@@ -5,9 +5,11 @@ data drawn from a seed, so the same command gives the same dataset.
 
   relight     NRF/NeRV's setting: one object (`scenes.trio`); training
               and validation views lit by a flash at the camera, test
-              views under point lights elsewhere and under environments.
+              views under point lights elsewhere and under environments;
+              ground-truth maps on the validation and test views.
   collection  NeRD's setting: the same object, every image under its own
-              environment (skies and gradients, turned at random).
+              environment (skies and gradients, suns at random); maps
+              on the test views.
   tabletop    objects on a ground plane under one sky, a continuous
               handheld path of frames (with optical flow) for training
               and hemisphere views for testing; labels and depth.
@@ -103,7 +105,7 @@ def plan(name: str, seed: int = 0, size: int = 100,
                             moving=2 if tiny else 0)
     radius, target = scene["radius"], scene["target"]
     light = flash if tiny else lights.sky(120.0, 35.0, strength=0.25)
-    n = count(4 if tiny else 120)
+    n = count(4 if tiny else 100)
     sweep = 20.0 if tiny else 360.0
     track = paths.handheld(n, rng, radius, 30.0, target, sweep_deg=sweep)
     frames = n
@@ -127,7 +129,7 @@ def plan(name: str, seed: int = 0, size: int = 100,
     scene = scenes.room(rng)
     lamp = [lights.point((1.5, 1.5, 2.6), 400.0),
             lights.point((-1.5, -1.0, 2.6), 300.0, (1.0, 0.85, 0.7))]
-    n = count(120)
+    n = count(100)
     track = paths.handheld(n, rng, scene["radius"], 10.0, scene["target"],
                            radius_jitter=0.05, elevation_jitter_deg=4.0)
     frames = n
@@ -135,9 +137,13 @@ def plan(name: str, seed: int = 0, size: int = 100,
               "test": _views(paths.handheld(count(20), rng, 2.0, 15.0,
                                             scene["target"]),
                              lambda i: lamp)}
+  # The relighting sets' training views need only their images and
+  # lights; their maps would double the data's size.
+  truth = (("val", "test") if name in ("relight", "collection")
+           else tuple(splits))
   return {"name": name, "seed": seed, "width": size, "height": size,
           "camera_angle_x": CAMERA_ANGLE_X, "scene": scene,
-          "splits": splits,
+          "splits": splits, "ground_truth_splits": truth,
           # Frames of the first split form one continuous animation (the
           # camera keyed per frame): optical flow between them.
           "path_split": "train" if frames else None}

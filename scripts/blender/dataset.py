@@ -2,10 +2,12 @@
 
   <out>/transforms_<split>.json   camera_angle_x and frames: file_path,
                                   transform_matrix, lights (lights.py's
-                                  records), ground_truth, and time for
-                                  animated scenes
+                                  records), ground_truth (where the view
+                                  has maps), and time for animated
+                                  scenes
   <out>/<split>/r_<i>.png         RGBA, 8-bit sRGB, straight alpha
-  <out>/<split>/r_<i>_gt.npz      ground_truth.py's maps
+  <out>/<split>/r_<i>_gt.npz      ground_truth.py's maps (on the plan's
+                                  ground_truth_splits)
   <out>/environments/env_<k>.npz  each environment's radiance map ("map",
                                   equirectangular) and its SH ("sh")
   <out>/mesh.ply                  the scene's triangles at time 0 (world
@@ -111,18 +113,19 @@ def render(plan: dict, out: str, samples: int, command: str,
         blender.set_lights(view["lights"], c2w[:3, 3].tolist())
         stem = f"{split}/r_{i}"
         blender.render_image(os.path.join(folder, stem + ".png"), samples)
-        maps = blender.render_ground_truth(flow=on_path)
-        if on_path:
-          ahead = views[min(i + 1, len(views) - 1)]["transform_matrix"]
-          maps["flow"] = np.concatenate([paths.flow(
-              maps["depth"], maps["index"], c2w, np.asarray(ahead),
-              plan["camera_angle_x"], blender.object_moves(i + 1, i + 2)),
-              maps.pop("flow_back")], -1)
-        ground_truth.write(os.path.join(folder, stem + "_gt.npz"), maps)
         frame = {"file_path": f"./{stem}",
                  "transform_matrix": c2w.tolist(),
-                 "lights": copy.deepcopy(view["lights"]),
-                 "ground_truth": f"./{stem}_gt.npz"}
+                 "lights": copy.deepcopy(view["lights"])}
+        if split in plan["ground_truth_splits"]:
+          maps = blender.render_ground_truth(flow=on_path)
+          if on_path:
+            ahead = views[min(i + 1, len(views) - 1)]["transform_matrix"]
+            maps["flow"] = np.concatenate([paths.flow(
+                maps["depth"], maps["index"], c2w, np.asarray(ahead),
+                plan["camera_angle_x"], blender.object_moves(i + 1, i + 2)),
+                maps.pop("flow_back")], -1)
+          ground_truth.write(os.path.join(folder, stem + "_gt.npz"), maps)
+          frame["ground_truth"] = f"./{stem}_gt.npz"
         for record in frame["lights"]:
           if record["type"] == "collocated":
             record["position"] = c2w[:3, 3].tolist()
