@@ -84,8 +84,8 @@ def test_commands_are_the_top_of_the_import_order():
 
 # The architecture, lowest layer first: a module may import only from its
 # own layer and those below it (errors and files are the ground).
-LAYERS = ("errors", "files", "core", "fields", "data", "render", "baked",
-          "methods", "engine", "export", "posing", "synthetic", "commands")
+LAYERS = ("errors", "files", "synthetic", "core", "fields", "data", "render",
+          "baked", "methods", "engine", "export", "posing", "commands")
 
 
 def layer_of(module: str) -> int:

@@ -8,6 +8,7 @@ its formula, and determinism."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,9 @@ import plyfile
 import pytest
 
 from conftest import REPO_ROOT
+from jaxnerf.data.dataset import load_dataset
+from jaxnerf.engine.config import base_config
+from jaxnerf.errors import DatasetError
 from jaxnerf.synthetic import ground_truth, lights, paths, plans, scenes
 from raycast import first_hits
 
@@ -386,3 +390,22 @@ def test_the_same_command_renders_the_same_files(tiny):
         for key in ga:
           np.testing.assert_array_equal(ga[key], gb[key], err_msg=key)
   assert read_mesh(a)[0].tobytes() == read_mesh(b)[0].tobytes()
+
+
+def test_the_blender_loader_reads_the_float_depth(tiny, tmp_path):
+  config = base_config()
+  config.dataset_type, config.data_dir = "blender", tiny[0]
+  data = load_dataset(config, "test")
+  for depth, (_, _, frame) in zip(data.depths,
+                                  [f for f in frames(tiny[0])
+                                   if f[0] == "test"]):
+    want = ground_truth.read(os.path.join(tiny[0], frame["ground_truth"]))
+    np.testing.assert_array_equal(depth, want["depth"])
+  # A broken ground-truth file is a one-line error naming it.
+  broken = str(tmp_path / "broken")
+  shutil.copytree(tiny[0], broken)
+  with open(os.path.join(broken, "test", "r_0_gt.npz"), "wb") as f:
+    f.write(b"not an npz")
+  config.data_dir = broken
+  with pytest.raises(DatasetError, match="r_0_gt.npz: not a readable"):
+    load_dataset(config, "test")

@@ -12,6 +12,7 @@ from jaxnerf.data.dataset import (Dataset, brief, check_same_size, matrix,
                                   number, read_json)
 from jaxnerf.errors import DatasetError
 from jaxnerf.data.images import read_image
+from jaxnerf.synthetic import ground_truth
 
 
 def downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -139,6 +140,15 @@ def downsample_depth(depth: np.ndarray, factor: int,
   return np.where(frac >= min_valid, mean, 0.0)[..., 0]
 
 
+def read_ground_truth_depth(path: str) -> np.ndarray:
+  """[H, W] float32 camera-z depth of a generated view's ground truth."""
+  try:
+    return ground_truth.read(path)["depth"].astype(np.float32)
+  except (OSError, ValueError) as e:
+    raise DatasetError(f"{path}: not a readable ground-truth file ({e})"
+                       ) from None
+
+
 def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   data_dir = config.data_dir
   if not os.path.isdir(data_dir):
@@ -159,8 +169,14 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
     poses.append(np.asarray(frame["transform_matrix"], np.float32)[:3, :4])
     names.append(os.path.basename(stem))
     depth_path = stem + "_depth_0001.png"
-    if os.path.isfile(depth_path):
-      depths.append(read_image(depth_path))
+    if isinstance(frame.get("ground_truth"), str):
+      # The generator's float camera-z depth (jaxnerf/synthetic).
+      depth_path = os.path.normpath(os.path.join(data_dir,
+                                                 frame["ground_truth"]))
+      depths.append(("z", read_ground_truth_depth(depth_path)))
+      depth_paths.append(depth_path)
+    elif os.path.isfile(depth_path):
+      depths.append(("png", read_image(depth_path)))
       depth_paths.append(depth_path)
   check_same_size(images, paths)
   full_height, full_width = images[0].shape[:2]
@@ -177,15 +193,17 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   if len(depths) == len(images):
     full_focal = cameras.focal_from_fov(full_width, camera_angle_x)
     depth_list = []
-    for d, depth_path in zip(depths, depth_paths):
-      d = d[..., 0] if d.ndim == 3 else d
+    for (kind, d), depth_path in zip(depths, depth_paths):
+      if kind == "png":
+        d = d[..., 0] if d.ndim == 3 else d
       if d.shape != (full_height, full_width):
         raise DatasetError(f"{depth_path}: depth map is {d.shape[1]}x"
                            f"{d.shape[0]} but the images are {full_width}x"
                            f"{full_height}")
       # Convert at full resolution (exact per-pixel ray lengths), then
       # average camera-z over the valid pixels of each block.
-      z = distance_to_z_depth(depth_png_to_distance(d), full_focal)
+      z = (distance_to_z_depth(depth_png_to_distance(d), full_focal)
+           if kind == "png" else d)
       depth_list.append(downsample_depth(z, factor).astype(np.float32))
   return Dataset(images=[im.astype(np.float32) for im in images],
                  cameras=cams, names=names, near=config.near, far=config.far,
