@@ -37,6 +37,8 @@ class Cameras:
     distortion: [C, 4] OpenCV (k1, k2, p1, p2); used only if `distorted`.
     near, far: [C] ray bounds (0 and 1 in NDC).
     time: [C] capture time in [0, 1] (dynamic scenes; else 0).
+    light: [C, L] each image's light (`jaxnerf.core.lighting`; one zero
+      column where the data names none, as `Rays.light`).
     ndc: rays are warped into normalised device coordinates (static).
     distorted: apply `distortion` (static: undistortion costs iterations).
   """
@@ -52,17 +54,18 @@ class Cameras:
   near: Any
   far: Any
   time: Any
+  light: Any
   ndc: bool = flax.struct.field(pytree_node=False, default=False)
   distorted: bool = flax.struct.field(pytree_node=False, default=False)
 
   @classmethod
   def create(cls, camtoworlds, focal, width, height, near, far, *,
              fy=None, cx=None, cy=None, distortion=None, time=None,
-             ndc: bool = False) -> "Cameras":
+             light=None, ndc: bool = False) -> "Cameras":
     """Host cameras from [C, 3|4, 4] poses and scalars or [C] intrinsics.
 
     Defaults: fy = focal, principal point at the image centre, no
-    distortion, time 0. Poses keep their dtype and intrinsics are float64,
+    distortion, time 0, no light ([C, 1] zeros). Poses keep their dtype and intrinsics are float64,
     so rays cast on the host are as exact as the inputs (`device_arrays`
     makes the float32 copy for a device).
     """
@@ -81,7 +84,10 @@ class Cameras:
                cy=per_camera(height / 2 if cy is None else cy),
                width=width, height=height, distortion=distortion,
                near=per_camera(near), far=per_camera(far),
-               time=per_camera(0.0 if time is None else time), ndc=ndc,
+               time=per_camera(0.0 if time is None else time),
+               light=(np.zeros((c, 1)) if light is None else
+                      np.asarray(light, np.float64).reshape(c, -1)),
+               ndc=ndc,
                distorted=bool(np.any(distortion != 0)))
 
   def device_arrays(self) -> "Cameras":
@@ -282,7 +288,10 @@ def cast_rays(cameras: Cameras, pixels: Pixels) -> Rays:
                      column(cam.far), viewdirs=f32(viewdirs),
                      radii=column(radii * RADIUS_PER_PIXEL),
                      lossmult=pixels.lossmult,
-                     camera_index=pixels.camera_index, time=column(cam.time))
+                     camera_index=pixels.camera_index, time=column(cam.time),
+                     light=xp.broadcast_to(
+                         f32(cam.light), origins.shape[:-1] +
+                         cam.light.shape[-1:]))
 
 
 def image_rays(cameras: Cameras, index: int,

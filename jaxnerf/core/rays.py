@@ -29,6 +29,9 @@ class Rays:
     camera_index: [..., 1] int32 index of the ray's camera in its split (per
       camera parameters such as pose corrections or appearance codes).
     time: [..., 1] capture time in [0, 1] (dynamic scenes; 0 otherwise).
+    light: [..., L] the light of the ray's image (`jaxnerf.core.lighting`'s
+      vector; one zero column, L = 1, where the data names no light: a
+      zero-size column would trip every flattening reshape).
   """
 
   origins: jax.Array
@@ -40,6 +43,7 @@ class Rays:
   lossmult: jax.Array
   camera_index: jax.Array
   time: jax.Array
+  light: jax.Array
 
   @classmethod
   def create(cls, origins, directions, near, far, *,
@@ -47,11 +51,14 @@ class Rays:
              radii: Optional[jax.Array] = None,
              lossmult: Optional[jax.Array] = None,
              camera_index: Optional[jax.Array] = None,
-             time: Optional[jax.Array] = None) -> "Rays":
+             time: Optional[jax.Array] = None,
+             light: Optional[jax.Array] = None) -> "Rays":
     """Rays from origins [..., 3], directions [..., 3] and near/far [..., 1]
     (or scalars); the optional fields default to normalised directions, zero
-    radii, unit loss weight, camera 0 and time 0. Works on numpy and jax
-    arrays alike (the result has the type of `origins`)."""
+    radii, unit loss weight, camera 0, time 0 and no light ([..., 1]
+    zeros).
+    Works on numpy and jax arrays alike (the result has the type of
+    `origins`)."""
     xp = np if isinstance(origins, np.ndarray) else jax.numpy
     shape = origins.shape[:-1] + (1,)
     column = lambda value, dtype: xp.broadcast_to(xp.asarray(value, dtype),
@@ -67,7 +74,9 @@ class Rays:
                                origins.dtype),
                camera_index=column(0 if camera_index is None else camera_index,
                                    np.int32),
-               time=column(0.0 if time is None else time, origins.dtype))
+               time=column(0.0 if time is None else time, origins.dtype),
+               light=(xp.zeros(shape, origins.dtype) if light is None
+                      else light))
 
   @classmethod
   def dummy(cls, num_rays: int = 1) -> "Rays":

@@ -377,6 +377,16 @@ class Method:
 #       level) -> [N, D] or None                colour branch (appearance
 #                                               codes; None camera: the
 #                                               field interface's mean)
+#   shade(level, features [M, F], t [M],      the samples' colour from a
+#       ray_ids [M], rays, SampleLayout,        material under the rays'
+#       density [M], density_fn)                light (relighting), instead
+#       -> (rgb [M, 3], maps {name: [M, k]})    of the field's colour; the
+#       or None                                 backbone composites the maps
+#                                               into outputs; density_fn:
+#                                               world points -> density
+#                                               (shadow rays)
+#   headlight(features [M, F], viewdirs       the field interface's colour
+#       [M, 3]) -> rgb [M, 3]                   where a component shades
 #   render_samples(out, level, SampleLayout,  more maps of a level (whose
 #       features [M, F], rgb [M, 3],            outputs so far are `out`)
 #       density [M], camera [N], progress)      from its samples (NeRF-W's
@@ -679,6 +689,23 @@ class Composed:
       condition = joined(condition, extra)
       stats.update(more)
     return points, condition, stats
+
+  def shade(self, level: str, feats, t, ray_ids, rays, layout,
+            density, density_fn):
+    """The shading component's (rgb, maps) of a level's samples, or None
+    (the backbone's own colour)."""
+    parts = self.parts_with("shade")
+    if len(parts) > 1:
+      raise ValueError("more than one component shades the samples")
+    if not parts:
+      return None
+    return parts[0].shade(level, feats, t, ray_ids, rays, layout, density,
+                          density_fn)
+
+  def headlight(self, feats, viewdirs):
+    """The shading component's field-interface colour, or None."""
+    parts = self.parts_with("headlight")
+    return parts[0].headlight(feats, viewdirs) if parts else None
 
   def warp_dense(self, points: jax.Array, time: jax.Array, level: str
                  ) -> tuple[jax.Array, Optional[jax.Array], dict]:

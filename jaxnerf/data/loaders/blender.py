@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from jaxnerf.core import cameras
+from jaxnerf.core import cameras, lighting
 from jaxnerf.data.dataset import (Dataset, brief, check_same_size, matrix,
                                   number, read_json)
 from jaxnerf.errors import DatasetError
@@ -157,7 +157,23 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   meta = read_transforms(path)
   factor = max(int(config.factor), 1)
   images, paths, poses, names, depths, depth_paths = [], [], [], [], [], []
-  for frame in meta["frames"][:max_images]:
+  frames = meta["frames"][:max_images]
+  lit = [i for i, frame in enumerate(frames) if "lights" in frame]
+  if lit and len(lit) < len(frames):
+    bare = next(i for i in range(len(frames)) if i not in lit)
+    raise DatasetError(f"{path}: frames[{bare}] names no 'lights' but "
+                       f"frames[{lit[0]}] does (a relighting split names "
+                       "every image's light)")
+  light = None
+  if lit:
+    try:
+      light = np.stack([lighting.encode(
+          frame["lights"] if isinstance(frame["lights"], list) else [None],
+          np.asarray(frame["transform_matrix"], float)[:3, 3],
+          f"frames[{i}].lights") for i, frame in enumerate(frames)])
+    except ValueError as e:
+      raise DatasetError(f"{path}: {e}") from None
+  for frame in frames:
     stem = os.path.normpath(os.path.join(data_dir, frame["file_path"]))
     image_path = stem if stem.endswith(".png") else stem + ".png"
     rgba = read_image(image_path)
@@ -188,7 +204,7 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   height, width = images[0].shape[:2]
   focal = cameras.focal_from_fov(width, camera_angle_x)
   cams = cameras.Cameras.create(np.stack(poses), focal, width, height,
-                                config.near, config.far)
+                                config.near, config.far, light=light)
   depth_list = None
   if len(depths) == len(images):
     full_focal = cameras.focal_from_fov(full_width, camera_angle_x)

@@ -193,7 +193,8 @@ class HashGridModel(nn.Module, base.Composed):
   @property
   def acts_per_sample(self) -> bool:
     """Whether a component reads or moves the field's samples."""
-    return bool(self.parts_with("warp") or self.parts_with("render_samples"))
+    return bool(self.parts_with("warp") or self.parts_with("render_samples")
+                or self.parts_with("shade"))
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
@@ -240,32 +241,40 @@ class HashGridModel(nn.Module, base.Composed):
         points, jnp.take(rays.time, ids, axis=0), "")
     density, feats = self.field.density(points, condition, grid_weights)
     density = jnp.where(samples.valid, density, 0.0)
-    rgb = self.field.color(feats, ids, rays.viewdirs,
-                           self.colour_condition(camera, n, ""))
-    weights = compositing.packed_compositing_weights(density, samples.delta,
-                                                     samples.ray_ids)
-    out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
-                                       n, c.white_bkgd)
-    out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
-                                            budget))
-    out.update(samplers.distortion_output(c, weights, samples, rays, n))
-    out.update(samplers.proposal_outputs(proposed, weights))
     valid = samples.valid.astype(jnp.float32)
     ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
                                             num_segments=n,
                                             indices_are_sorted=True)
+    count = ray_sum(valid)
+    layout = base.SampleLayout(
+        num_rays=n, to_samples=lambda per_ray: jnp.take(per_ray, ids, 0),
+        ray_sum=ray_sum,
+        ray_mean=lambda x: ray_sum(x) / jnp.maximum(count, 1.0),
+        transmittance=lambda tau: compositing.packed_transmittance(
+            tau, samples.ray_ids),
+        delta=samples.delta, valid=samples.valid)
+    shaded = self.shade("", feats, samples.t, ids, rays, layout, density,
+                        self.density)
+    if shaded is None:
+      rgb, maps = self.field.color(feats, ids, rays.viewdirs,
+                                   self.colour_condition(camera, n, "")), {}
+    else:
+      rgb, maps = shaded
+    weights = compositing.packed_compositing_weights(density, samples.delta,
+                                                     samples.ray_ids)
+    out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
+                                       n, c.white_bkgd)
+    for name, value in maps.items():  # [N, k], [N] where k is 1
+      out[name] = ray_sum(weights[:, None] * value).squeeze(-1) if (
+          value.shape[-1] == 1) else ray_sum(weights[:, None] * value)
+    out.update(samplers.loss_mask_and_stats(samples, self.grid.value, c, n,
+                                            budget))
+    out.update(samplers.distortion_output(c, weights, samples, rays, n))
+    out.update(samplers.proposal_outputs(proposed, weights))
     for name, value in sample_stats.items():
       out["stats"][name] = (jnp.sum(valid * value) /
                             jnp.maximum(jnp.sum(valid), 1))
     if self.parts_with("render_samples"):
-      count = ray_sum(valid)
-      layout = base.SampleLayout(
-          num_rays=n, to_samples=lambda per_ray: jnp.take(per_ray, ids, 0),
-          ray_sum=ray_sum,
-          ray_mean=lambda x: ray_sum(x) / jnp.maximum(count, 1.0),
-          transmittance=lambda tau: compositing.packed_transmittance(
-              tau, samples.ray_ids),
-          delta=samples.delta, valid=samples.valid)
       out = self.render_samples(out, "", layout, feats, rgb, density, camera,
                                 progress)
     return out
@@ -330,6 +339,11 @@ class HashGridModel(nn.Module, base.Composed):
     interface inputs, e.g. the mean appearance code)."""
     field_points, condition = self._at_time_zero(points)
     m = points.shape[0]
+    if self.parts_with("headlight"):
+      feats = self.field.density(
+          field_points, condition,
+          level_weights=self.level_weights(progress))[1]
+      return self.headlight(feats, viewdirs)
     return self.field(field_points, jnp.arange(m), viewdirs,
                       density_condition=condition,
                       color_condition=self.colour_condition(None, m, ""),

@@ -1,0 +1,105 @@
+"""The light of an image as one fixed-size vector per camera and per ray
+(`Cameras.light`, `Rays.light`), so that relighting methods read it in a
+jitted step like the time of a dynamic scene.
+
+Layout (LIGHT_DIM = 35 floats):
+  [0:3]   a point light's position in world coordinates
+  [3:6]   its radiant intensity per colour channel (W/sr: Blender's power
+          times colour over 4 pi), 0 without a point light
+  [6]     1 where the point light sits at the camera's centre (a flash)
+  [7]     1 where an environment lights the image
+  [8:35]  the environment's radiance in spherical harmonics of degree <= 2
+          (9 x 3, row-major; jaxnerf.synthetic.lights' basis and order)
+
+Data that names no light gives one zero column instead (NONE_DIM); a model
+that needs a light gets `default_flash` there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+LIGHT_DIM = 35
+NONE_DIM = 1
+
+
+def encode(records: list, camera_position, where: str) -> np.ndarray:
+  """[LIGHT_DIM] vector of an image's light records (the generator's
+  format: jaxnerf.synthetic.lights); at most one point light (collocated
+  or not) and one environment.
+
+  Raises:
+    ValueError: a record of an unknown type, or a second point light or
+      environment, naming `where`.
+  """
+  vec = np.zeros(LIGHT_DIM)
+  points = envs = 0
+  for k, record in enumerate(records):
+    at = f"{where}[{k}]"
+    if not isinstance(record, dict):
+      raise ValueError(f"{at}: a light must be an object")
+    kind = record.get("type")
+    if kind in ("collocated", "point"):
+      points += 1
+      position = (camera_position if kind == "collocated"
+                  else record.get("position"))
+      if np.shape(position) != (3,) or "power" not in record:
+        raise ValueError(f"{at}: a {kind} light needs 'power'" +
+                         ("" if kind == "collocated" else
+                          " and 'position' [x, y, z]"))
+      vec[0:3] = position
+      vec[3:6] = (float(record["power"]) *
+                  np.asarray(record.get("color", (1.0, 1.0, 1.0)), float)
+                  / (4.0 * math.pi))
+      vec[6] = kind == "collocated"
+    elif kind == "environment":
+      envs += 1
+      if np.shape(record.get("sh")) != (9, 3):
+        raise ValueError(f"{at}: an environment needs its 'sh' (9 x 3)")
+      vec[7] = 1.0
+      vec[8:35] = np.asarray(record["sh"], float).reshape(-1)
+    else:
+      raise ValueError(f"{at}.type: unknown light type {kind!r}; one of "
+                       "collocated, point, environment")
+  if points > 1 or envs > 1:
+    raise ValueError(f"{where}: at most one point light and one "
+                     "environment an image")
+  return vec
+
+
+def default_flash(origins, intensity: float):
+  """[..., LIGHT_DIM] a flash of `intensity` (W/sr, white) at each ray's
+  origin: the light of a view the data gives none (a render path)."""
+  shape = origins.shape[:-1]
+  return jnp.concatenate([
+      origins, jnp.full(shape + (3,), intensity, origins.dtype),
+      jnp.ones(shape + (1,), origins.dtype),
+      jnp.zeros(shape + (LIGHT_DIM - 7,), origins.dtype)], -1)
+
+
+def resolve(light, origins, intensity: float):
+  """The rays' light [..., LIGHT_DIM]: theirs, or `default_flash` where
+  the data named none (static: decided by the light's width)."""
+  if light.shape[-1] == LIGHT_DIM:
+    return light
+  return default_flash(origins, intensity)
+
+
+def position(light):
+  return light[..., 0:3]
+
+
+def intensity(light):
+  return light[..., 3:6]
+
+
+def collocated(light):
+  return light[..., 6] > 0.5
+
+
+def environment_sh(light):
+  """[..., 9, 3] SH coefficients (zero without an environment)."""
+  return light[..., 8:35].reshape(light.shape[:-1] + (9, 3))
