@@ -15,10 +15,12 @@ colour:
   metallic  [H, W] f16      its metallic
   index     [H, W] uint8    the object's label (`index` of its shape in
                             scene.json; 0 where no surface)
-  flow      [H, W, 4] f16   only on a path's frames: pixel motion (x right,
-                            y down) of each surface point to the next frame
-                            (channels 0-1; from depth, poses and the
-                            objects' motion) and to the previous frame
+  flow      [H, W, 4] f16   on a path's frames where objects move (in a
+                            still scene `paths.flow` of the depth and the
+                            two cameras is the flow): the pixel motion (x
+                            right, y down) of each surface point to the
+                            next frame (channels 0-1; from depth, poses
+                            and the objects' motion) and to the previous
                             (2-3; Blender's vector pass); occlusion is
                             ignored, and the path's ends hold still
 """

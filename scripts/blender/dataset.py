@@ -7,7 +7,8 @@
                                   scenes
   <out>/<split>/r_<i>.png         RGBA, 8-bit sRGB, straight alpha
   <out>/<split>/r_<i>_gt.npz      ground_truth.py's maps (on the plan's
-                                  ground_truth_splits)
+                                  ground_truth_splits; flow on a path's
+                                  frames where objects move)
   <out>/environments/env_<k>.npz  each environment's radiance map ("map",
                                   equirectangular) and its SH ("sh")
   <out>/mesh.ply                  the scene's triangles at time 0 (world
@@ -94,6 +95,9 @@ def render(plan: dict, out: str, samples: int, command: str,
     blender.key_path(track, [v["transform_matrix"]
                              for v in plan["splits"][path_split]])
   scene = blender.bpy.context.scene
+  # Flow is stored where objects move; in a still scene it is the depth
+  # reprojected into the next camera (jaxnerf.synthetic.paths.flow).
+  moving = any("motion" in s for s in plan["scene"]["shapes"])
   n_views = 0
   with files.atomic_dir(out) as folder:
     envs = _environments(plan, folder)
@@ -117,8 +121,8 @@ def render(plan: dict, out: str, samples: int, command: str,
                  "transform_matrix": c2w.tolist(),
                  "lights": copy.deepcopy(view["lights"])}
         if split in plan["ground_truth_splits"]:
-          maps = blender.render_ground_truth(flow=on_path)
-          if on_path:
+          maps = blender.render_ground_truth(flow=on_path and moving)
+          if on_path and moving:
             ahead = views[min(i + 1, len(views) - 1)]["transform_matrix"]
             maps["flow"] = np.concatenate([paths.flow(
                 maps["depth"], maps["index"], c2w, np.asarray(ahead),
