@@ -55,3 +55,31 @@ def test_seen_camera_outputs_must_be_declared_outputs():
   with pytest.raises(ValueError, match="seen_camera_outputs names 'beta'"):
     base.Method(name="x", fields=dict, build_model=None, loss_terms=None,
                 seen_camera_outputs=("beta",))
+
+
+def test_material_errors_by_hand():
+  """Albedo is scored after a least-squares scale per channel (half the
+  true albedo scores as perfect); normals by their mean angle, decoded
+  from the composite of (n + 1) / 2 with the opacity."""
+  rng = np.random.default_rng(0)
+  albedo = rng.uniform(0.1, 0.9, (4, 5, 3))
+  surface = np.ones((4, 5), bool)
+  surface[0] = False
+  up = np.zeros((4, 5, 3))
+  up[..., 2] = 1.0
+  tilt = np.radians(10.0)
+  tilted = np.stack([np.zeros((4, 5)), np.full((4, 5), np.sin(tilt)),
+                     np.full((4, 5), np.cos(tilt))], -1)
+  acc = np.full((4, 5), 0.8)  # a composite: sum of weights (n + 1) / 2
+  out = {"albedo": 0.5 * albedo, "normal": acc[..., None] * (tilted + 1) / 2,
+         "acc": acc}
+  extras = {"albedo": [albedo], "normal": [up], "surface": [surface]}
+  record = evaluator.material_errors(out, extras, 0)
+  assert record["albedo_psnr"] > 100.0
+  assert record["normal_deg"] == pytest.approx(10.0, abs=1e-6)
+  noisy = dict(out, albedo=albedo + 0.1 * (np.arange(3) == 0))
+  # Channel 0 off by 0.1 (a scale takes part of it): at most 0.01 / 3.
+  assert 10 * np.log10(3 / 0.01) < evaluator.material_errors(
+      noisy, extras, 0)[
+      "albedo_psnr"] < 60.0
+  assert evaluator.material_errors(out, {}, 0) == {}

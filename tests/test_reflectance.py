@@ -77,7 +77,7 @@ def column(density_fn, light_pos, collocated, intensity=25.0):
   rays = Rays.create(origin, direction, 0.0, 6.0, light=jnp.asarray(light))
   rgb, maps = module.apply(params, "", feats, t, jnp.zeros(s, jnp.int32),
                            rays, layout, density, with_surface,
-                           method="shade")
+                           lambda: None, None, method="shade")
   assert set(maps) == {"albedo", "roughness", "normal", "orientation"}
   return rgb, z, int(jnp.argmin(jnp.abs(z)))
 

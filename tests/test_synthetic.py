@@ -409,3 +409,22 @@ def test_the_blender_loader_reads_the_float_depth(tiny, tmp_path):
   config.data_dir = broken
   with pytest.raises(DatasetError, match="r_0_gt.npz: not a readable"):
     load_dataset(config, "test")
+
+
+def test_the_blender_loader_gives_the_material_maps(tiny):
+  config = base_config()
+  config.dataset_type, config.data_dir = "blender", tiny[0]
+  data = load_dataset(config, "test")
+  _, _, frame = [f for f in frames(tiny[0]) if f[0] == "test"][0]
+  want = ground_truth.read(os.path.join(tiny[0], frame["ground_truth"]))
+  np.testing.assert_array_equal(data.extras["surface"][0], want["index"] > 0)
+  np.testing.assert_allclose(data.extras["albedo"][0], want["albedo"],
+                             rtol=1e-3)
+  np.testing.assert_allclose(np.linalg.norm(
+      data.extras["normal"][0][want["index"] > 0], axis=-1), 1.0, atol=1e-5)
+  config.factor = 2
+  half = load_dataset(config, "test")
+  assert half.extras["albedo"][0].shape == (8, 8, 3)
+  # A half-resolution pixel is surface only where its whole block is.
+  block = (want["index"] > 0).reshape(8, 2, 8, 2).all(axis=(1, 3))
+  np.testing.assert_array_equal(half.extras["surface"][0], block)

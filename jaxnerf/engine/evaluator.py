@@ -73,6 +73,39 @@ def depth_errors(pred_depth: np.ndarray, acc: np.ndarray,
           "depth_rmse": float(np.sqrt(np.mean(err**2)))}
 
 
+def material_errors(out: dict, extras: dict, i: int) -> dict[str, float]:
+  """Errors of a relighting or surface method's albedo and normal maps
+  where the data carries ground truth (the generator's scenes:
+  extras 'albedo', 'normal' and 'surface', per image) on the surface
+  pixels:
+    albedo_psnr: PSNR of the linear albedo after a least-squares scale
+      per channel (albedo is known only up to the light's scale: NeRFactor
+      and NeRV score it so);
+    normal_deg: mean angle between the rendered and true normals; a
+      rendered `normal` map is the composite of (n + 1) / 2, so the normal
+      is the unit vector of 2 normal - acc.
+  """
+  record = {}
+  mask = extras.get("surface", [None] * (i + 1))[i]
+  if mask is None or not mask.any():
+    return record
+  if "albedo" in out and "albedo" in extras:
+    pred = np.asarray(out["albedo"], np.float64)[mask]
+    true = np.asarray(extras["albedo"][i], np.float64)[mask]
+    scale = np.sum(pred * true, 0) / np.maximum(np.sum(pred * pred, 0),
+                                                1e-12)
+    mse = np.mean((pred * scale - true) ** 2)
+    record["albedo_psnr"] = float(-10.0 * np.log10(max(mse, 1e-12)))
+  if "normal" in out and "normal" in extras and "acc" in out:
+    n = (2.0 * np.asarray(out["normal"], np.float64) -
+         np.asarray(out["acc"], np.float64)[..., None])[mask]
+    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+    cos = np.sum(n * np.asarray(extras["normal"][i], np.float64)[mask], -1)
+    record["normal_deg"] = float(np.degrees(np.mean(
+        np.arccos(np.clip(cos, -1.0, 1.0)))))
+  return record
+
+
 def _mean_of(records: list[dict]) -> dict[str, float]:
   keys = [k for k in records[0] if isinstance(records[0][k], float)]
   return {k: float(np.mean([r[k] for r in records if k in r])) for k in keys}
@@ -403,6 +436,7 @@ def evaluate(config) -> dict:
       record["lpips"] = float(lpips_fn(rgb[:, cols], gt[:, cols]))
     if dataset.depths is not None and "depth" in out and "acc" in out:
       record.update(depth_errors(out["depth"], out["acc"], dataset.depths[i]))
+    record.update(material_errors(out, dataset.extras, i))
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)

@@ -379,12 +379,14 @@ class Method:
 #                                               field interface's mean)
 #   shade(level, features [M, F], t [M],      the samples' colour from a
 #       ray_ids [M], rays, SampleLayout,        material under the rays'
-#       density [M], density_fn)                light (relighting), instead
-#       -> (rgb [M, 3], maps {name: [M, k]})    of the field's colour; the
-#       or None                                 backbone composites the maps
-#                                               into outputs; density_fn:
+#       density [M], density_fn,              light (relighting), instead
+#       field_colour, progress)                 of the field's colour; the
+#       -> (rgb [M, 3], maps {name: [M, k]})    backbone composites the maps
+#       or None                                 into outputs; density_fn:
 #                                               world points -> density
-#                                               (shadow rays)
+#                                               (shadow rays); field_colour:
+#                                               () -> the backbone's own
+#                                               colour of the samples
 #   headlight(features [M, F], viewdirs       the field interface's colour
 #       [M, 3]) -> rgb [M, 3]                   where a component shades
 #   render_samples(out, level, SampleLayout,  more maps of a level (whose
@@ -691,7 +693,7 @@ class Composed:
     return points, condition, stats
 
   def shade(self, level: str, feats, t, ray_ids, rays, layout,
-            density, density_fn):
+            density, density_fn, field_colour, progress):
     """The shading component's (rgb, maps) of a level's samples, or None
     (the backbone's own colour)."""
     parts = self.parts_with("shade")
@@ -700,7 +702,7 @@ class Composed:
     if not parts:
       return None
     return parts[0].shade(level, feats, t, ray_ids, rays, layout, density,
-                          density_fn)
+                          density_fn, field_colour, progress)
 
   def headlight(self, feats, viewdirs):
     """The shading component's field-interface colour, or None."""

@@ -140,13 +140,29 @@ def downsample_depth(depth: np.ndarray, factor: int,
   return np.where(frac >= min_valid, mean, 0.0)[..., 0]
 
 
-def read_ground_truth_depth(path: str) -> np.ndarray:
-  """[H, W] float32 camera-z depth of a generated view's ground truth."""
+def read_ground_truth(path: str) -> dict:
+  """A generated view's ground-truth maps (jaxnerf.synthetic)."""
   try:
-    return ground_truth.read(path)["depth"].astype(np.float32)
+    return ground_truth.read(path)
   except (OSError, ValueError) as e:
     raise DatasetError(f"{path}: not a readable ground-truth file ({e})"
                        ) from None
+
+
+def material_extras(maps: list, factor: int) -> dict:
+  """extras 'albedo' [H, W, 3], 'normal' [H, W, 3] (unit) and 'surface'
+  [H, W] bool per image at the loaded resolution: a downsampled pixel is
+  surface where every pixel of its block is."""
+  out = {"albedo": [], "normal": [], "surface": []}
+  for m in maps:
+    hit = (m["index"] > 0).astype(np.float64)[..., None]
+    out["surface"].append(downsample(hit, factor)[..., 0] > 1.0 - 1e-9)
+    out["albedo"].append(downsample(m["albedo"].astype(np.float64),
+                                    factor).astype(np.float32))
+    n = downsample(m["normal"].astype(np.float64), factor)
+    out["normal"].append((n / np.maximum(np.linalg.norm(
+        n, axis=-1, keepdims=True), 1e-12)).astype(np.float32))
+  return out
 
 
 def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
@@ -157,6 +173,7 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   meta = read_transforms(path)
   factor = max(int(config.factor), 1)
   images, paths, poses, names, depths, depth_paths = [], [], [], [], [], []
+  truths = []
   frames = meta["frames"][:max_images]
   lit = [i for i, frame in enumerate(frames) if "lights" in frame]
   if lit and len(lit) < len(frames):
@@ -189,7 +206,8 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
       # The generator's float camera-z depth (jaxnerf/synthetic).
       depth_path = os.path.normpath(os.path.join(data_dir,
                                                  frame["ground_truth"]))
-      depths.append(("z", read_ground_truth_depth(depth_path)))
+      truths.append(read_ground_truth(depth_path))
+      depths.append(("z", truths[-1]["depth"].astype(np.float32)))
       depth_paths.append(depth_path)
     elif os.path.isfile(depth_path):
       depths.append(("png", read_image(depth_path)))
@@ -221,6 +239,8 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
       z = (distance_to_z_depth(depth_png_to_distance(d), full_focal)
            if kind == "png" else d)
       depth_list.append(downsample_depth(z, factor).astype(np.float32))
+  extras = (material_extras(truths, factor) if len(truths) == len(images)
+            else {})
   return Dataset(images=[im.astype(np.float32) for im in images],
                  cameras=cams, names=names, near=config.near, far=config.far,
-                 depths=depth_list)
+                 depths=depth_list, extras=extras)

@@ -253,13 +253,11 @@ class HashGridModel(nn.Module, base.Composed):
         transmittance=lambda tau: compositing.packed_transmittance(
             tau, samples.ray_ids),
         delta=samples.delta, valid=samples.valid)
+    field_colour = lambda: self.field.color(
+        feats, ids, rays.viewdirs, self.colour_condition(camera, n, ""))
     shaded = self.shade("", feats, samples.t, ids, rays, layout, density,
-                        self.density)
-    if shaded is None:
-      rgb, maps = self.field.color(feats, ids, rays.viewdirs,
-                                   self.colour_condition(camera, n, "")), {}
-    else:
-      rgb, maps = shaded
+                        self.density, field_colour, progress)
+    rgb, maps = (field_colour(), {}) if shaded is None else shaded
     weights = compositing.packed_compositing_weights(density, samples.delta,
                                                      samples.ray_ids)
     out = compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,

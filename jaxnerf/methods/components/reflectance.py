@@ -58,6 +58,10 @@ def reflectance_fields() -> ml_collections.ConfigDict:
   c.light_intensity = 16.0 * 3.141592653589793
   c.shadow_samples = 64
   c.orientation_mult = 0.1
+  # Geometry first: for this fraction of training the colour is blended
+  # from the backbone's own view-dependent colour into the shaded one
+  # (linearly; 0: shaded from the start, the paper's).
+  c.reflectance_warmup = 0.0
   return c
 
 
@@ -118,9 +122,12 @@ class Reflectance(nn.Module):
   def shade(self, level: str, feats: jax.Array, t: jax.Array,
             ray_ids: jax.Array, rays: Rays, layout: base.SampleLayout,
             density: jax.Array,
-            density_fn: Callable[[jax.Array], jax.Array]):
+            density_fn: Callable[[jax.Array], jax.Array],
+            field_colour: Callable[[], jax.Array],
+            progress: Optional[base.Progress]):
     """(sRGB colour [M, 3], per-sample maps to composite) of a level's
-    samples, or None on levels other than the last."""
+    samples, or None on levels other than the last. `field_colour()`: the
+    backbone's own colour of the samples (the warm-up's)."""
     if level != self.levels[-1]:
       return None
     c = self.config
@@ -153,6 +160,10 @@ class Reflectance(nn.Module):
                            shadows)
     light_t = jnp.where(at(flash), camera_t, at(light_t))
     rgb = linear_to_srgb(radiance * light_t[:, None])
+    if c.reflectance_warmup > 0:
+      mix = (1.0 if progress is None else
+             jnp.clip(progress.fraction / c.reflectance_warmup, 0.0, 1.0))
+      rgb = mix * rgb + (1.0 - mix) * field_colour()
     facing = jnp.maximum(jnp.sum(normal * at(rays.viewdirs), -1), 0.0) ** 2
     maps = {"albedo": albedo, "roughness": roughness[:, None],
             "normal": normal * 0.5 + 0.5, "orientation": facing[:, None]}
