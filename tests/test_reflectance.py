@@ -114,3 +114,19 @@ def test_a_light_elsewhere_is_shadowed_by_what_lies_towards_it():
     dist2 = float(jnp.sum((light - jnp.array([0.0, 0.0, z[k]])) ** 2))
     want = reflectance.linear_to_srgb(lit * 25.0 / dist2 * transmit)
     np.testing.assert_allclose(rgb[k], want, rtol=0.02)
+
+
+def test_gradient_normals_of_a_sphere_point_outwards():
+  """Density falling off from the origin (a blob): -grad points away
+  from the centre; the tetrahedron's error is first order in the step
+  (its Hessian term), so it shrinks with the step."""
+  blob = lambda p: jnp.exp(-jnp.sum(p ** 2, axis=-1))
+  points = jax.random.normal(jax.random.PRNGKey(3), (50, 3))
+  # Away from the centre, where the gradient vanishes and has no direction.
+  points = points / jnp.linalg.norm(points, axis=-1, keepdims=True) * (
+      jnp.linspace(0.5, 1.5, 50)[:, None])
+  want = points / jnp.linalg.norm(points, axis=-1, keepdims=True)
+  errors = [float(jnp.max(jnp.abs(reflectance.gradient_normals(
+      blob, points, step) - want))) for step in (0.003, 0.01, 0.03)]
+  assert errors[1] < 0.02
+  assert errors[0] < errors[1] / 2 < errors[2] / 4
