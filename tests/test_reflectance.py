@@ -130,3 +130,18 @@ def test_gradient_normals_of_a_sphere_point_outwards():
       blob, points, step) - want))) for step in (0.003, 0.01, 0.03)]
   assert errors[1] < 0.02
   assert errors[0] < errors[1] / 2 < errors[2] / 4
+
+
+def test_a_uniform_environment_by_hand():
+  """Radiance c from every direction (SH: c sqrt(4 pi) on Y_00) on a
+  surface seen head-on: irradiance pi c, so the diffuse lobe gives
+  (1 - F0) albedo c, and the mirror term F0 c."""
+  c = 0.5
+  sh = np.zeros((1, 9, 3))
+  sh[0, 0] = c * math.sqrt(4 * math.pi)
+  up = jnp.array([[0.0, 0.0, 1.0]])
+  np.testing.assert_allclose(lighting.sh_irradiance(jnp.asarray(sh), up),
+                             math.pi * c, rtol=1e-5)
+  out = reflectance.environment(up, up, jnp.full((1, 3), 0.5),
+                                jnp.asarray(sh))
+  np.testing.assert_allclose(out, 0.96 * 0.5 * c + 0.04 * c, rtol=1e-5)

@@ -22,6 +22,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnerf.synthetic import lights
+
 LIGHT_DIM = 35
 NONE_DIM = 1
 
@@ -103,3 +105,28 @@ def collocated(light):
 def environment_sh(light):
   """[..., 9, 3] SH coefficients (zero without an environment)."""
   return light[..., 8:35].reshape(light.shape[:-1] + (9, 3))
+
+
+def has_environment(light):
+  return light[..., 7] > 0.5
+
+
+# Ramamoorthi & Hanrahan 2001: the clamped cosine's SH bands, so that the
+# irradiance of radiance L_lm is sum A_l L_lm Y_lm(n).
+COSINE_BANDS = (math.pi, 2 * math.pi / 3, 2 * math.pi / 3, 2 * math.pi / 3,
+                math.pi / 4, math.pi / 4, math.pi / 4, math.pi / 4,
+                math.pi / 4)
+
+
+def sh_radiance(sh, directions):
+  """[..., 3] radiance of SH coefficients [..., 9, 3] towards unit
+  directions [..., 3]."""
+  basis = lights.sh_basis(directions, xp=jnp)
+  return jnp.einsum("...k,...kc->...c", basis, sh)
+
+
+def sh_irradiance(sh, normals):
+  """[..., 3] irradiance at a surface of unit normal [..., 3] under the
+  environment's SH [..., 9, 3] (no occlusion)."""
+  basis = lights.sh_basis(normals, xp=jnp) * jnp.asarray(COSINE_BANDS)
+  return jnp.einsum("...k,...kc->...c", basis, sh)

@@ -119,14 +119,15 @@ def equirect_solid_angles(height: int, width: int) -> np.ndarray:
   return np.repeat((2.0 * np.pi / width) * band[:, None], width, axis=1)
 
 
-def sh_basis(directions: np.ndarray) -> np.ndarray:
+def sh_basis(directions: np.ndarray, xp=np) -> np.ndarray:
   """[..., 9] real spherical harmonics of degree <= 2 at unit
   `directions` [..., 3], in the order (l, m) = (0,0), (1,-1), (1,0),
   (1,1), (2,-2), (2,-1), (2,0), (2,1), (2,2) (Ramamoorthi & Hanrahan
-  2001's constants)."""
+  2001's constants). `xp`: the array module (jax.numpy in a jitted
+  renderer; this layer imports no JAX)."""
   x, y, z = directions[..., 0], directions[..., 1], directions[..., 2]
-  return np.stack([
-      0.282095 * np.ones_like(x),
+  return xp.stack([
+      0.282095 * xp.ones_like(x),
       0.488603 * y, 0.488603 * z, 0.488603 * x,
       1.092548 * x * y, 1.092548 * y * z, 0.315392 * (3.0 * z * z - 1.0),
       1.092548 * x * z, 0.546274 * (x * x - y * y)], -1)

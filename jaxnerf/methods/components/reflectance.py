@@ -11,6 +11,10 @@ surface and the transmittance from the light to the sample:
 
   L_i = T_light(x_i) I / |x_l - x_i|^2 f(n_i, v, l) (n_i . l)^+
 
+An environment (SH of degree 2 in the light vector) adds the diffuse
+lobe under its irradiance and a Fresnel-weighted mirror term, without
+occlusion (`environment`: the paper lights by point lights only).
+
 With the light at the camera (the paper's training setting: a flash),
 the light's path is the camera ray's, so T_light(x_i) is the camera
 transmittance T_i the compositing already has. A light elsewhere (a test
@@ -125,6 +129,22 @@ def shadow_transmittance(density_fn: Callable[[jax.Array], jax.Array],
   return jnp.exp(-jnp.sum(sigma, axis=-1) * length / steps)
 
 
+def environment(normal, view, albedo, sh):
+  """[M, 3] radiance towards `view` of surfaces [M] under environments
+  given by SH [M, 9, 3], without occlusion (the paper lights by point
+  lights; NeRV's point is what this misses): the diffuse lobe under the
+  SH irradiance, weighted by what the specular surface lets through, plus
+  Schlick's dielectric Fresnel times the environment in the mirror
+  direction (degree 2 is already as blurred as a rough lobe)."""
+  n_dot_v = jnp.clip(jnp.sum(normal * view, -1, keepdims=True), 0.0, 1.0)
+  fresnel = brdf.fresnel_schlick(n_dot_v, brdf.DIELECTRIC_F0)
+  mirror = 2.0 * n_dot_v * normal - view
+  diffuse = (1.0 - fresnel) * albedo / jnp.pi * lighting.sh_irradiance(
+      sh, normal)
+  return jnp.maximum(diffuse + fresnel * lighting.sh_radiance(sh, mirror),
+                     0.0)
+
+
 class Reflectance(nn.Module):
   """The component's submodule: the material head."""
 
@@ -184,7 +204,10 @@ class Reflectance(nn.Module):
                                                                  jnp.float32),
                            shadows)
     light_t = jnp.where(at(flash), camera_t, at(light_t))
-    rgb = linear_to_srgb(radiance * light_t[:, None])
+    radiance = radiance * light_t[:, None] + at(
+        lighting.has_environment(light))[:, None] * environment(
+            normal, v, albedo, at(lighting.environment_sh(light)))
+    rgb = linear_to_srgb(radiance)
     if c.reflectance_warmup > 0:
       mix = (1.0 if progress is None else
              jnp.clip(progress.fraction / c.reflectance_warmup, 0.0, 1.0))
