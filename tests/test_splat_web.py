@@ -71,10 +71,10 @@ def views(c2w=CAMERA):
 
 
 def reference(params, c2w=CAMERA, background=1.0, front_first=True,
-              radius_scale=1.0, cx=CX):
+              cx=CX):
   """splatting's float render of the camera on the background, clipped to
-  [0, 1] as an 8-bit image stores it. The wrong ones: `front_first=False`
-  composites back first; `radius_scale` scales the 3-sigma boxes."""
+  [0, 1] as an 8-bit image stores it. The wrong one: `front_first=False`
+  composites back first."""
   p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
   covs = splatting.covariances(p["log_scales"], p["quats"])
   opacity = 1.0 / (1.0 + jnp.exp(-p["opacity_logits"]))
@@ -90,8 +90,8 @@ def reference(params, c2w=CAMERA, background=1.0, front_first=True,
   x, y = jnp.meshgrid(jnp.arange(WIDTH) + 0.5, jnp.arange(HEIGHT) + 0.5)
   out = splatting.composite(
       jnp.stack([x, y], -1).reshape(-1, 2), proj.xy[order],
-      proj.conic[order], opacity[order], radius_scale * proj.radius[order],
-      colours[order], proj.depth[order], proj.valid[order])
+      proj.conic[order], opacity[order], colours[order], proj.depth[order],
+      proj.valid[order])
   rgb = out["rgb"] + (1.0 - out["acc"])[:, None] * background
   return np.clip(np.asarray(rgb).reshape(HEIGHT, WIDTH, 3), 0.0, 1.0)
 

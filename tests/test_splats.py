@@ -3,6 +3,7 @@ the growth schedule, the relocation step on parameters and Adam moments,
 the SGLD noise, and the splat method's train step on one device and four."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import numpy as np
 import optax
 import pytest
 
+from conftest import EMITTER_FLAG
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods.backbones import splats
 from jaxnerf.render import splatting
@@ -115,9 +117,46 @@ def test_bad_fields_are_one_line_errors():
     splats.check_config(fields(patch_size=24))
 
 
+def test_barf_on_splats_refuses_learned_distortion(tmp_path, capsys):
+  """The rasteriser projects pinhole cameras: camera refinement's k1, k2
+  would change nothing, so train.py says so in one line (exit 1)."""
+  from conftest import EMBEDDED_LEGO
+  from jaxnerf.commands import train
+  splats.check_config(fields(learn_distortion=False))
+  assert train.main(["train.py", "--config=barf_splat_demo",
+                     f"--config.data_dir={EMBEDDED_LEGO}",
+                     f"--config.train_dir={tmp_path / 'run'}",
+                     "--config.learn_distortion=true"]) == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: config.learn_distortion: the splat "
+                        "rasteriser renders pinhole cameras") and err.count(
+                            "\n") == 1, err
+
+
+def test_frustum_init_samples_inside_the_training_cameras_views():
+  """Frustums.sample: each point is in front of one of the cameras,
+  within its image and between its near and far."""
+  from jaxnerf.core import cameras as cameras_lib
+  from jaxnerf.methods import base
+  c2w = np.stack([np.eye(4), np.eye(4)])
+  c2w[1, :3, 3] = [20.0, 0.0, 0.0]  # frustums apart
+  cams = cameras_lib.Cameras.create(c2w, 50.0, 64, 48, 2.0, 6.0)
+  points = np.asarray(base.Frustums(cameras=cams).sample(
+      jax.random.PRNGKey(0), 400))
+  seen = []
+  for i in range(2):
+    local = points - c2w[i, :3, 3]  # both cameras look down -z
+    depth = -local[:, 2]
+    u = 32.0 + 50.0 * local[:, 0] / depth
+    v = 24.0 - 50.0 * local[:, 1] / depth
+    seen.append((depth >= 2.0 - 1e-4) & (depth <= 6.0 + 1e-4) &
+                (u >= 0) & (u <= 64) & (v >= 0) & (v <= 48))
+  assert np.all(seen[0] | seen[1])
+  assert 100 < seen[0].sum() < 300 and 100 < seen[1].sum() < 300
+
+
 SCRIPT = textwrap.dedent("""
     import os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     import jax, numpy as np
     sys.path.insert(0, {repo!r})
     from jaxnerf.data.dataset import load_dataset
@@ -159,8 +198,13 @@ def test_one_device_and_four_take_the_same_steps():
   device and on four: the same parameters (data parallel, four patches a
   step)."""
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  # XLA's default -O2, not the suite's -O0: at -O0 one quaternion's
+  # near-zero gradient sums to the other sign on four devices, which Adam
+  # (eps 1e-15, inria's) turns into a whole step the other way.
+  env = dict(os.environ, XLA_FLAGS=f"{EMITTER_FLAG} "
+             "--xla_force_host_platform_device_count=4")
   run = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=repo)],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, env=env)
   assert run.returncode == 0, run.stderr[-3000:]
   losses = [float(v) for v in run.stdout.split("losses")[1].split()]
   assert np.isfinite(losses).all()
@@ -184,30 +228,54 @@ def tiny(name, train_dir, **fields):
   return c
 
 
-def test_splats_train_resume_and_evaluate_whole_views(tmp_path):
-  """train.py's loop, a resume, and eval.py on whole 100x100 views (tiles
-  of 16 pixels, padded to 112 and cropped): the evaluator's image equals
-  the dense reference render of the trained Gaussians."""
-  from jaxnerf.data.dataset import load_dataset
-  from jaxnerf.engine import evaluator, parallel, trainer
-  config = tiny("splat_demo", tmp_path / "run", max_steps=3)
-  state, _ = trainer.train(config)
-  with config.unlocked():
-    config.max_steps = 6
+@pytest.fixture(scope="module")
+def wild_run(tmp_path_factory):
+  """splat_wild (the splat backbone with per-image appearance codes) for 6
+  steps through train.py's loop, checkpoints at 3 and 6; then the step-6
+  checkpoint removed (as if killed after step 3) and the loop resumed:
+  (config, the straight run's params, the resumed state and history). One
+  run (one train step compiled) for the end-to-end tests below."""
+  from jaxnerf.engine import trainer
+  config = tiny("splat_wild_demo", tmp_path_factory.mktemp("wild") / "run",
+                keep_checkpoints=2, test_time_steps=3,
+                test_time_batch_size=4 * 256)
+  straight, _ = trainer.train(config)
+  straight = jax.tree.map(np.asarray, straight.params)
+  shutil.rmtree(os.path.join(config.train_dir, "checkpoints", "6"))
   state, history = trainer.train(config)
+  return config, straight, state, history
+
+
+def test_splats_train_resume_and_evaluate_whole_views(wild_run):
+  """train.py's loop and a resume (the same steps as the straight run),
+  then the evaluator on a whole 100x100 view (tiles of 16 pixels, padded
+  to 112 and cropped): its image equals the dense reference render of the
+  trained Gaussians, with the appearance code's colour gains and offsets
+  (training camera 0's code: eval_rows_of, no test-time fit)."""
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.engine import evaluator, parallel
+  config, straight, state, history = wild_run
   assert int(state.step) == 6 and history[0]["step"] > 3
-  result = evaluator.evaluate(config)
-  assert np.isfinite(result["mean"]["psnr"])
-  # The same view by the dense reference, on white.
+  resumed = jax.tree_util.tree_leaves_with_path(state.params)
+  assert len(resumed) == len(jax.tree.leaves(straight)) == 9
+  for (path, a), b in zip(resumed, jax.tree.leaves(straight)):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.eval_rows_of = 0
   view = load_dataset(config, "test", max_images=1)
   _, model, restored = evaluator.restore_latest(config,
                                                 parallel.make_mesh())
   params = parallel.to_host(restored.params)
+  head = params["appearance_head"]
+  affine = params["appearance"][0] @ head["kernel"] + head["bias"]
+  assert np.abs(affine).max() > 1e-6  # the code matters
   sh = np.concatenate([params["sh_dc"], params["sh_rest"]], 1)
   c2w = np.asarray(view.cameras.camtoworlds[0], np.float32)
   colours = splatting.sh_colours(
       params["means"], sh, c2w[:, 3], 3,
       splats.band_weights(config, _progress(6, config)))
+  colours = colours * np.exp(affine[:3]) + affine[3:]
   ref = splatting.render_dense(
       params["means"], splatting.covariances(params["log_scales"],
                                              params["quats"]),
@@ -232,14 +300,10 @@ def splats_method(config):
   return methods.of(config)
 
 
-def test_splat_wild_fits_test_codes_on_tiles_of_the_left_half(tmp_path):
-  """splat_wild's test-time fit draws 16-pixel tiles of the left half (a
-  render's layout) and changes the view's code; eval.py scores the right
-  half."""
+def test_splat_wild_fits_test_codes_on_tiles_of_the_left_half(wild_run):
+  """eval.py on splat_wild: the test view's code is fitted on 16-pixel
+  tiles of the left half (a render's layout), the right half is scored."""
   from jaxnerf.engine import evaluator
-  config = tiny("splat_wild_demo", tmp_path / "wild",
-                test_time_steps=3, test_time_batch_size=4 * 256)
-  from jaxnerf.engine import trainer
-  trainer.train(config)
-  result = evaluator.evaluate(config)
+  result = evaluator.evaluate(wild_run[0])
+  assert result["score_region"] == "right_half"
   assert np.isfinite(result["mean"]["psnr"])

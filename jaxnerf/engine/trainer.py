@@ -78,17 +78,13 @@ def scene_info(dataset: Dataset) -> base.SceneInfo:
   """The SceneInfo of a training split."""
   world = dataset.world_from_scene
   points = dataset.extras.get("points")
-  cams = dataset.cameras
   return base.SceneInfo(
       num_cameras=len(dataset),
       world_from_scene=None if world is None else tuple(
           tuple(float(v) for v in row) for row in np.asarray(world)),
       points=None if points is None or not len(points) else base.ScenePoints(
           xyz=np.asarray(points, np.float32)[:, :3]),
-      frustum=base.Frustums(
-          camtoworlds=np.asarray(cams.camtoworlds, np.float32),
-          fx=cams.fx, fy=cams.fy, cx=cams.cx, cy=cams.cy, width=cams.width,
-          height=cams.height, near=cams.near, far=cams.far),
+      frustum=base.Frustums(cameras=dataset.cameras),
       training=True)
 
 

@@ -6,9 +6,9 @@ The page draws one screen-aligned quad per Gaussian over its 3-sigma box,
 computed in the vertex shader with jaxnerf/render/splatting.py's EWA
 projection (the same Jacobian clamp, 0.3 px^2 low-pass and radius), the
 colour from the SH evaluated there per Gaussian; the fragment shader applies
-the same cutoffs (alpha 0 below 1/255, at most 0.99, 0 outside the box).
-The CPU sorts the Gaussians by depth (a counting sort of 16-bit keys) when
-the camera moves and the GPU blends them front to back (the "under"
+the same cutoffs (alpha 0 below 1/255, at most 0.99, 0 outside the 3-sigma
+ellipse). The CPU sorts the Gaussians by depth (a counting sort of 16-bit
+keys) when the camera moves and the GPU blends them front to back (the "under"
 operator on premultiplied colour), which is splatting.composite's sum
 without its early stop at transmittance 1e-4; into a float32 framebuffer
 where the GPU blends floats (else half floats, else the 8-bit canvas,

@@ -100,34 +100,28 @@ class ScenePoints:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Frustums:
-  """The training cameras' viewing volumes between near and far, for
-  initialisers: numpy camtoworlds [C, 3, 4], fx, fy, cx, cy, width,
-  height, near, far [C]. Compared and hashed by identity."""
+  """The training cameras' viewing volumes between their near and far, for
+  initialisers: `cameras`, the training split's host
+  jaxnerf.core.cameras.Cameras (their distortion is not used). Compared
+  and hashed by identity."""
 
-  camtoworlds: Any
-  fx: Any
-  fy: Any
-  cx: Any
-  cy: Any
-  width: Any
-  height: Any
-  near: Any
-  far: Any
+  cameras: Any
 
   def sample(self, key: jax.Array, num: int) -> jax.Array:
     """[num, 3] points on random pixels' rays of random cameras, uniform
     in disparity between the camera's near and far."""
+    cams = self.cameras
     k_cam, k_xy, k_t = jax.random.split(key, 3)
-    cam = jax.random.randint(k_cam, (num,), 0, len(self.fx))
+    cam = jax.random.randint(k_cam, (num,), 0, len(cams.fx))
     at = lambda x: jnp.asarray(x, jnp.float32)[cam]
     u = jax.random.uniform(k_xy, (num, 2))
-    x = (u[:, 0] * at(self.width) - at(self.cx)) / at(self.fx)
-    y = -(u[:, 1] * at(self.height) - at(self.cy)) / at(self.fy)
-    near = jnp.maximum(at(self.near), 1e-3)
-    far = jnp.maximum(at(self.far), near * 1.001)
+    x = (u[:, 0] * at(cams.width) - at(cams.cx)) / at(cams.fx)
+    y = -(u[:, 1] * at(cams.height) - at(cams.cy)) / at(cams.fy)
+    near = jnp.maximum(at(cams.near), 1e-3)
+    far = jnp.maximum(at(cams.far), near * 1.001)
     s = jax.random.uniform(k_t, (num,))
     depth = 1.0 / (1.0 / near * (1 - s) + 1.0 / far * s)
-    c2w = jnp.asarray(self.camtoworlds, jnp.float32)[cam]
+    c2w = at(cams.camtoworlds)
     local = jnp.stack([x, y, -jnp.ones_like(x)], -1) * depth[:, None]
     return jnp.einsum("nij,nj->ni", c2w[:, :, :3], local) + c2w[:, :, 3]
 

@@ -178,36 +178,35 @@ def bin_tiles(proj: Projection, tile_ids: jax.Array, origin: jax.Array,
   return ids, mask, stats
 
 
-def _alphas(pixels, xy, conic, opacity, radius, mask):
+def _alphas(pixels, xy, conic, opacity, mask):
   """[..., P, K] alpha of Gaussians [..., K] at pixels [..., P, 2]: 0 below
-  1/255, outside the 3-sigma box or masked; at most 0.99."""
+  1/255, outside the 3-sigma ellipse or masked; at most 0.99."""
   d = pixels[..., :, None, :] - xy[..., None, :, :]  # [..., P, K, 2]
   a, b, c = (conic[..., None, :, i] for i in range(3))
   power = -0.5 * (a * d[..., 0]**2 + c * d[..., 1]**2) - b * d[..., 0] * \
       d[..., 1]
   alpha = jnp.minimum(MAX_ALPHA, opacity[..., None, :] * jnp.exp(
       jnp.minimum(power, 0.0)))
-  del radius  # the support is the 3-sigma ellipse
   return jnp.where(mask[..., None, :] & (power >= -0.5 * MAX_MAHALANOBIS) &
                    (power <= 0) & (alpha >= MIN_ALPHA), alpha, 0.0)
 
 
 def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
-              opacity: jax.Array, radius: jax.Array, rgb: jax.Array,
-              depth: jax.Array, mask: jax.Array) -> dict:
+              opacity: jax.Array, rgb: jax.Array, depth: jax.Array,
+              mask: jax.Array) -> dict:
   """Front-to-back alpha compositing of depth-sorted Gaussians at pixels.
 
   A Gaussian's alpha is min(0.99, o exp(-d^T conic d / 2)), 0 below 1/255
-  or outside its 3-sigma box; a pixel stops before the Gaussian that would
+  or outside its 3-sigma ellipse; a pixel stops before the Gaussian that would
   take its transmittance below 1e-4 (inria's rule).
 
   Args:
-    pixels: [P, 2]; xy [K, 2], conic [K, 3], opacity [K], radius [K],
-      rgb [K, 3], depth [K], mask [K]: the Gaussians, front first.
+    pixels: [P, 2]; xy [K, 2], conic [K, 3], opacity [K], rgb [K, 3],
+      depth [K], mask [K]: the Gaussians, front first.
   Returns:
     rgb [P, 3] (no background), depth [P] (sum of w z), acc [P].
   """
-  alpha = _alphas(pixels, xy, conic, opacity, radius, mask)
+  alpha = _alphas(pixels, xy, conic, opacity, mask)
   log_t = jnp.cumsum(jnp.log1p(-alpha), axis=-1)  # after each Gaussian
   alpha = jnp.where(log_t >= jnp.log(MIN_TRANSMITTANCE), alpha, 0.0)
   log_after = jnp.cumsum(jnp.log1p(-alpha), axis=-1)
@@ -217,7 +216,7 @@ def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
       log_after[:, -1])}
 
 
-def composite_chunks(pixels, xy, conic, opacity, radius, rgb, depth, mask,
+def composite_chunks(pixels, xy, conic, opacity, rgb, depth, mask,
                      chunk: int) -> dict:
   """`composite` of tiles [T, P, 2] / [T, K, ...], `chunk` Gaussians at a
   time front to back, skipping a chunk (lax.cond) when no tile lists one
@@ -230,17 +229,16 @@ def composite_chunks(pixels, xy, conic, opacity, radius, rgb, depth, mask,
   split = lambda x: jnp.moveaxis(jnp.pad(
       x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).reshape(
           (t, n, chunk) + x.shape[2:]), 1, 0)
-  parts = tuple(split(x) for x in (xy, conic, opacity, radius, rgb, depth,
-                                   mask))
+  parts = tuple(split(x) for x in (xy, conic, opacity, rgb, depth, mask))
   stop = jnp.log(MIN_TRANSMITTANCE)
 
   def body(carry, part):
     log_all, log_kept, out_rgb, out_depth = carry
-    g_xy, g_conic, g_opacity, g_radius, g_rgb, g_depth, g_mask = part
+    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = part
 
     def run(carry):
       log_all, log_kept, out_rgb, out_depth = carry
-      alpha = _alphas(pixels, g_xy, g_conic, g_opacity, g_radius, g_mask)
+      alpha = _alphas(pixels, g_xy, g_conic, g_opacity, g_mask)
       # Inria stops a pixel for good at the first Gaussian that would take
       # it below 1e-4: a running sum over every Gaussian, kept or not.
       run_all = log_all[..., None] + jnp.cumsum(jnp.log1p(-alpha), -1)
@@ -277,8 +275,7 @@ def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
   x, y = jnp.meshgrid(jnp.arange(width) + 0.5, jnp.arange(height) + 0.5)
   pixels = jnp.stack([x, y], -1).reshape(-1, 2)
   out = composite(pixels, proj.xy[order], proj.conic[order], opacity[order],
-                  proj.radius[order], colours[order], proj.depth[order],
-                  proj.valid[order])
+                  colours[order], proj.depth[order], proj.valid[order])
   return {k: v.reshape((height, width) + v.shape[1:]) for k, v in out.items()}
 
 
@@ -366,46 +363,49 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
   """
   # Gaussians that cannot reach alpha 1/255 are in no tile's list.
   proj = proj._replace(valid=proj.valid & (opacity >= MIN_ALPHA))
-  corner = jnp.floor((pixels[:, 0] - origin) / tile).astype(jnp.int32)
   if binning == "sort":
+    corner = jnp.floor((pixels[:, 0] - origin) / tile).astype(jnp.int32)
     tile_ids = corner[:, 1] * TILE_STRIDE + corner[:, 0]
     ids, mask, stats = bin_tiles(proj, tile_ids, origin, tiles_x, tiles_y,
                                  tile, max_tiles, capacity)
-    select = None
+    # Per tile, beside its pixels: its list, made above for all tiles.
+    per_tile = (ids, mask)
+
+    def lists(ids, mask):
+      return ids, mask, jnp.zeros((), jnp.int32)
   else:
     order = jnp.argsort(jnp.where(proj.valid,
                                   jax.lax.stop_gradient(proj.depth), jnp.inf))
     ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[order]), proj)
     faint = jax.lax.stop_gradient(opacity[order])
-    select = lambda ends: select_front(order, ordered, faint, ends[:, 0],
-                                       ends[:, 1], capacity)
-    # Per group, below: each tile's first and last pixel centre.
-    ids = jnp.stack([pixels[:, 0], pixels[:, -1]], 1)
-    mask = ids
+    # Per tile, beside its pixels: its first and last pixel centre, from
+    # which a group's lists are made inside the group (memory).
+    per_tile = (pixels[:, 0], pixels[:, -1])
+
+    def lists(first, last):
+      return select_front(order, ordered, faint, first, last, capacity)
 
   @jax.checkpoint
   def tiles(pix, idx, m):
-    args = (pix, proj.xy[idx], proj.conic[idx], opacity[idx],
-            proj.radius[idx], colours[idx], proj.depth[idx], m)
+    args = (pix, proj.xy[idx], proj.conic[idx], opacity[idx], colours[idx],
+            proj.depth[idx], m)
     if chunk:
       return composite_chunks(*args, chunk=chunk)
     return jax.vmap(composite)(*args)
 
   def group(args):
-    pix, idx, m = args
-    overflow = jnp.zeros((), jnp.int32)
-    if select is not None:
-      idx, m, overflow = select(idx)
+    pix, *binned = args
+    idx, m, overflow = lists(*binned)
     return tiles(pix, idx, m), overflow
 
   num = pixels.shape[0]
   if not tiles_per_step or tiles_per_step >= num:
-    maps, overflow = group((pixels, ids, mask))
+    maps, overflow = group((pixels,) + per_tile)
   else:
     groups = -(-num // tiles_per_step)
     pad = groups * tiles_per_step - num
     padded = [jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]) if pad else x
-              for x in (pixels, ids, mask)]
+              for x in (pixels,) + per_tile]
     grouped = [x.reshape((groups, tiles_per_step) + x.shape[1:])
                for x in padded]
     maps, overflow = jax.lax.map(group, tuple(grouped))
@@ -414,6 +414,6 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
         maps)
     # Padding repeats the last tile: its overflow is counted once.
     overflow = jnp.sum(overflow)
-  if select is not None:
+  if binning != "sort":
     stats = {"overflow": overflow, "cut": jnp.zeros((), jnp.int32)}
   return maps, stats

@@ -145,6 +145,12 @@ def check_config(c) -> None:
   if c.patch_size % c.render_tile:
     raise ConfigError(f"config.patch_size: {c.patch_size} is not a multiple "
                       f"of config.render_tile {c.render_tile}")
+  # barf's camera refinement may learn k1, k2; the rasteriser projects
+  # pinhole cameras, so they would get no gradient and change nothing.
+  if c.get("learn_distortion"):
+    raise ConfigError("config.learn_distortion: the splat rasteriser renders "
+                      "pinhole cameras (no radial distortion); set it to "
+                      "false")
 
 
 def initial_means(c, scene: base.SceneInfo, key) -> jax.Array:
