@@ -43,14 +43,23 @@ def tiles_of(width, height, tile, x0=0, y0=0):
   return jnp.asarray(pix), image
 
 
+# Jitted: one compile per shape and setting, where eager dispatch compiles
+# every operation of the rasteriser on its own (seconds on 2 cores).
+render_dense = jax.jit(splatting.render_dense, static_argnums=(9, 10))
+render_tiles = jax.jit(splatting.render_tiles,
+                       static_argnums=tuple(range(5, 13)))
+
+
 def render_both(means, log_scales, quats, opacity, colours, binning,
-                capacity, max_tiles=64, tile=16, tiles_per_step=0):
+                capacity, max_tiles=64, tile=16, tiles_per_step=0,
+                reference=True):
+  """(the dense reference or None, the tiled render as images, its stats)."""
   covs = splatting.covariances(log_scales, quats)
-  ref = splatting.render_dense(means, covs, opacity, colours, C2W, FOCAL,
-                               FOCAL, W / 2, H / 2, W, H)
+  ref = render_dense(means, covs, opacity, colours, C2W, FOCAL, FOCAL,
+                     W / 2, H / 2, W, H) if reference else None
   proj = splatting.project(means, covs, C2W, FOCAL, FOCAL, W / 2, H / 2, W, H)
   pix, image = tiles_of(W, H, tile)
-  out, stats = splatting.render_tiles(
+  out, stats = render_tiles(
       proj, opacity, colours, pix, jnp.zeros(2), W // tile, H // tile, tile,
       max_tiles, capacity, tiles_per_step, binning)
   return ref, {k: image(v) for k, v in out.items()}, stats
@@ -72,12 +81,12 @@ def test_tiles_anywhere_equal_the_reference_dense_binning():
   training patch at any offset) render the reference's pixels."""
   g = random_gaussians(200, seed=3)
   covs = splatting.covariances(g[1], g[2])
-  ref = splatting.render_dense(g[0], covs, g[3], g[4], C2W, FOCAL, FOCAL,
-                               W / 2, H / 2, W, H)
+  ref = render_dense(g[0], covs, g[3], g[4], C2W, FOCAL, FOCAL, W / 2, H / 2,
+                     W, H)
   proj = splatting.project(g[0], covs, C2W, FOCAL, FOCAL, W / 2, H / 2, W, H)
   pix, image = tiles_of(32, 16, 16, x0=7, y0=21)
-  out, _ = splatting.render_tiles(proj, g[3], g[4], pix, jnp.zeros(2), 3, 3,
-                                  16, 64, 200)
+  out, _ = render_tiles(proj, g[3], g[4], pix, jnp.zeros(2), 3, 3, 16, 64,
+                        200)
   np.testing.assert_allclose(image(out["rgb"]), ref["rgb"][21:37, 7:39],
                              atol=1e-5)
 
@@ -93,10 +102,10 @@ def test_overflow_counts_a_crowded_tile(binning):
   opacity = jnp.full(40, 0.05)
   colours = jnp.ones((40, 3))
   _, _, stats = render_both(means, log_scales, quats, opacity, colours,
-                            binning, capacity=8)
+                            binning, capacity=8, reference=False)
   assert int(stats["overflow"]) >= 32
   _, _, stats = render_both(means, log_scales, quats, opacity, colours,
-                            binning, capacity=64)
+                            binning, capacity=64, reference=False)
   assert int(stats["overflow"]) == 0
 
 
@@ -107,7 +116,7 @@ def test_sort_binning_counts_cut_gaussians():
   quats = jnp.array([[1.0, 0, 0, 0]])
   _, _, stats = render_both(means, log_scales, quats, jnp.array([0.5]),
                             jnp.ones((1, 3)), "sort", capacity=4,
-                            max_tiles=4)
+                            max_tiles=4, reference=False)
   assert int(stats["cut"]) == 1
 
 
