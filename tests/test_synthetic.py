@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import jax.numpy as jnp
 import numpy as np
 import plyfile
 import pytest
@@ -21,6 +22,7 @@ from conftest import REPO_ROOT
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.engine.config import base_config
 from jaxnerf.errors import DatasetError
+from jaxnerf.render import brdf
 from jaxnerf.synthetic import ground_truth, lights, paths, plans, scenes
 from raycast import first_hits
 
@@ -428,3 +430,42 @@ def test_the_blender_loader_gives_the_material_maps(tiny):
   # A half-resolution pixel is surface only where its whole block is.
   block = (want["index"] > 0).reshape(8, 2, 8, 2).all(axis=(1, 3))
   np.testing.assert_array_equal(half.extras["surface"][0], block)
+
+
+def test_blender_renders_what_our_brdf_and_light_record_predict(tiny):
+  """The relighting methods' model of the data: a flash-lit pixel's linear
+  radiance is the BRDF (jaxnerf/render/brdf.py) of its true albedo,
+  roughness and normal under the light record's intensity P / (4 pi) over
+  the squared distance. On the first path frame's ground pixels inside
+  flat patches of texture (the image is filtered, the maps are not), the
+  median ratio of Cycles' Principled BSDF to it is within 5 %."""
+  folder = tiny[0]
+  _, angle, frame = next(frames(folder))
+  gt = ground_truth.read(os.path.join(folder, frame["ground_truth"]))
+  rgba = iio.imread(os.path.join(folder, frame["file_path"] + ".png")) / 255
+  [light] = frame["lights"]
+  assert light["type"] == "collocated"
+  origins, dirs = paths.pixel_rays(np.array(frame["transform_matrix"]), 16,
+                                   16, angle)
+  to_eye = -dirs * gt["depth"][..., None]
+  dist = np.linalg.norm(to_eye, axis=-1)
+  v = to_eye / np.maximum(dist, 1e-9)[..., None]
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
+  predicted = np.asarray(brdf.reflected(
+      f32(gt["normal"]), f32(v), f32(v), f32(gt["albedo"]),
+      f32(gt["roughness"]), f32(gt["metallic"]))) * (
+          light["power"] / (4 * math.pi) / np.maximum(dist, 1e-9)[..., None]
+          ** 2)
+  srgb = rgba[..., :3]
+  linear = np.where(srgb <= 0.04045, srgb / 12.92,
+                    ((srgb + 0.055) / 1.055) ** 2.4)
+  albedo = gt["albedo"].astype(np.float64)
+  flat = np.zeros((16, 16), bool)
+  flat[1:-1, 1:-1] = np.all([np.abs(albedo[1:-1, 1:-1] - albedo[
+      1 + dy:15 + dy, 1 + dx:15 + dx]).max(-1) < 0.02 for dy, dx in
+                             ((0, 1), (0, -1), (1, 0), (-1, 0))], 0)
+  mask = (gt["index"] == 1) & (rgba[..., 3] > 0.99) & flat & (
+      linear.max(-1) < 0.95)
+  assert mask.sum() >= 10
+  ratio = np.median(linear[mask] / predicted[mask])
+  assert abs(ratio - 1.0) < 0.05, ratio
