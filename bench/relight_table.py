@@ -12,18 +12,28 @@ Prints one markdown row per run and kind of light.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
 
+from jaxnerf.engine import cli
+from jaxnerf.errors import DatasetError
+
 
 def light_kinds(data_dir: str) -> dict:
-  """{image name: 'point' | 'environment' | 'collocated'}."""
-  with open(os.path.join(data_dir, "transforms_test.json")) as f:
-    frames = json.load(f)["frames"]
+  """{image name: 'point' | 'environment' | 'collocated'}.
+
+  Raises:
+    DatasetError: no readable transforms_test.json in `data_dir`.
+  """
+  path = os.path.join(data_dir, "transforms_test.json")
+  try:
+    with open(path) as f:
+      frames = json.load(f)["frames"]
+  except (OSError, KeyError, ValueError) as e:
+    raise DatasetError(f"--data: {path}: {e}") from None
   kinds = {}
   for frame in frames:
     name = os.path.basename(frame["file_path"])
@@ -33,27 +43,29 @@ def light_kinds(data_dir: str) -> dict:
   return kinds
 
 
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", required=True)
-  parser.add_argument("evals", nargs="+")
-  args = parser.parse_args(argv)
-  try:
-    kinds = light_kinds(args.data)
-  except (OSError, KeyError, ValueError) as e:
-    print(f"error: --data: {e}", file=sys.stderr)
-    return 1
-  print("| run | lights | views | PSNR | SSIM | albedo PSNR | normal error "
-        "(deg) |")
-  print("|---|---|---|---|---|---|---|")
+def flags():
+  p = cli.FlagParser(prog="bench/relight_table.py",
+                     description=__doc__.split("\n")[0])
+  p.add_argument("--data", required=True,
+                 help="the relighting set the runs were evaluated on")
+  p.add_argument("evals", nargs="+", help="eval.py output folders")
+  return p
+
+
+def job(args):
+  kinds = light_kinds(args.data)
+  tables = []
   for folder in args.evals:
     path = os.path.join(folder, "metrics.json")
     try:
       with open(path) as f:
-        images = json.load(f)["images"]
+        tables.append((folder, json.load(f)["images"]))
     except (OSError, KeyError, ValueError) as e:
-      print(f"error: {path}: {e}", file=sys.stderr)
-      return 1
+      raise DatasetError(f"{path}: {e}") from None
+  print("| run | lights | views | PSNR | SSIM | albedo PSNR | normal error "
+        "(deg) |")
+  print("|---|---|---|---|---|---|---|")
+  for folder, images in tables:
     for kind in ("point", "environment", "collocated"):
       rows = [r for r in images if kinds.get(r["name"]) == kind]
       if not rows:
@@ -63,7 +75,11 @@ def main(argv=None) -> int:
       print(f"| {folder} | {kind} | {len(rows)} | {mean('psnr')} | "
             f"{mean('ssim')} | {mean('albedo_psnr')} | "
             f"{mean('normal_deg')} |")
-  return 0
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/relight_table.py", job, flags(), argv,
+                  config=cli.NONE)
 
 
 if __name__ == "__main__":

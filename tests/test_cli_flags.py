@@ -351,6 +351,7 @@ BENCH_ARGS = {
     "nerfw_liberty": ["--data", "photos"],
     "probe_samples": [f"--config={CONFIG}"],
     "refactor_guard": ["compare", "a.json", "b.json"],
+    "relight_table": ["--data", "data", "eval"],
     "render_orbit": [f"--config={CONFIG}", "--out=orbit.gif"],
     "trace_summary": ["trace"],
 }
