@@ -35,7 +35,9 @@ def test_records_encode_by_hand():
 @pytest.mark.parametrize("records,message", [
     ([{"type": "area", "power": 1.0}], "l[0].type: unknown light type"),
     ([{"type": "point", "power": 1.0}], "l[0]: a point light needs"),
-    ([{"type": "environment", "kind": "sky"}], "needs its 'sh'"),
+    ([{"type": "environment", "kind": "sky", "strength": 1.0}],
+     "needs its 'sh'"),
+    ([{"type": "environment", "kind": "sky"}], "needs field 'strength'"),
     ([{"type": "collocated", "power": 1.0}] * 2, "at most one point light"),
 ])
 def test_bad_records_name_the_light(records, message):

@@ -34,38 +34,28 @@ def encode(records: list, camera_position, where: str) -> np.ndarray:
   or not) and one environment.
 
   Raises:
-    ValueError: a record of an unknown type, or a second point light or
-      environment, naming `where`.
+    ValueError: a record `lights.check` refuses, an environment without
+      its SH, or a second point light or environment, naming `where`.
   """
   vec = np.zeros(LIGHT_DIM)
   points = envs = 0
   for k, record in enumerate(records):
     at = f"{where}[{k}]"
-    if not isinstance(record, dict):
-      raise ValueError(f"{at}: a light must be an object")
-    kind = record.get("type")
+    kind = lights.check(record, at)["type"]
     if kind in ("collocated", "point"):
       points += 1
-      position = (camera_position if kind == "collocated"
-                  else record.get("position"))
-      if np.shape(position) != (3,) or "power" not in record:
-        raise ValueError(f"{at}: a {kind} light needs 'power'" +
-                         ("" if kind == "collocated" else
-                          " and 'position' [x, y, z]"))
-      vec[0:3] = position
+      vec[0:3] = (camera_position if kind == "collocated"
+                  else record["position"])
       vec[3:6] = (float(record["power"]) *
                   np.asarray(record.get("color", (1.0, 1.0, 1.0)), float)
                   / (4.0 * math.pi))
       vec[6] = kind == "collocated"
-    elif kind == "environment":
+    else:
       envs += 1
       if np.shape(record.get("sh")) != (9, 3):
         raise ValueError(f"{at}: an environment needs its 'sh' (9 x 3)")
       vec[7] = 1.0
       vec[8:35] = np.asarray(record["sh"], float).reshape(-1)
-    else:
-      raise ValueError(f"{at}.type: unknown light type {kind!r}; one of "
-                       "collocated, point, environment")
   if points > 1 or envs > 1:
     raise ValueError(f"{where}: at most one point light and one "
                      "environment an image")
