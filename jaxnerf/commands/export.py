@@ -8,8 +8,11 @@ run's Gaussians as a 3D Gaussian Splatting PLY.
   python export.py webgl --config=instant_ngp_demo [--out DIR]
   python export.py splat --config=splat_demo [--out PATH] [--frame world]
 
-mesh: marching cubes on the field's density inside the scene box, vertex
-colours from its radiance (mean over directions): <out>.ply and <out>.obj.
+mesh: marching cubes on the field's density inside the scene box (an SDF
+method's, e.g. neus: on its signed distance, the zero level set), vertex
+colours from its radiance (mean over directions): <out>.ply and <out>.obj;
+it reports vertices, faces, components, watertightness and the largest
+component's share.
 pointcloud: points at the rendered depth of the training views with their
 rendered colours: <out>.ply. Both are written in the capture's own frame
 (where the loader normalised the scene, the run's recorded world_from_scene
@@ -45,8 +48,10 @@ def flags():
                       "<train_dir>/mesh)")
   mesh_p.add_argument("--resolution", type=cli.integer(2), default=256,
                       help="grid cells per axis")
-  mesh_p.add_argument("--threshold", type=cli.number(), default=10.0,
-                      help="density of the surface")
+  mesh_p.add_argument("--threshold", type=cli.number(), default=None,
+                      help="density of the surface (default 10); an SDF "
+                      "method's: its signed distance (default 0, the zero "
+                      "level set)")
   mesh_p.add_argument("--bound", type=cli.number(0.0), default=0.0,
                       help="scene box half-size (default 0: the config's)")
   cloud_p = sub.add_parser("pointcloud",
@@ -135,23 +140,36 @@ def mesh(config, args, stem):
   bound = runs.scene_bound(config, args.bound)
   field = runs.restore_field(config)
   apply = field.model.apply
-  density = jax.jit(lambda p: apply(field.variables, p, method="density"))
   radiance = jax.jit(lambda p, d: apply(field.variables, p, d,
                                         method="radiance"))
-  verts, faces = geometry.extract_mesh(density, bound,
-                                       args.resolution, args.threshold)
+  if hasattr(field.model, "sdf"):  # a level set of the signed distance
+    threshold = 0.0 if args.threshold is None else args.threshold
+    what = "signed distance"
+    # Negated: marching cubes' faces then face out, as for a density.
+    level_fn = jax.jit(lambda p: -apply(field.variables, p, method="sdf"))
+    level = -threshold
+  else:
+    threshold = 10.0 if args.threshold is None else args.threshold
+    what = "density"
+    level_fn = jax.jit(lambda p: apply(field.variables, p, method="density"))
+    level = threshold
+  verts, faces = geometry.extract_mesh(level_fn, bound, args.resolution,
+                                       level)
   if not len(faces):
     from jaxnerf.errors import UserError
-    raise UserError(f"--threshold {args.threshold}: the density never "
-                    "crosses it inside the scene box; no surface")
+    raise UserError(f"--threshold {threshold:g}: the {what} never crosses "
+                    "it inside the scene box; no surface")
   colours = geometry.diffuse_colours(radiance, verts)
   verts = output_frame(config, args, verts)
   paths = geometry.write_mesh(stem, verts, faces, colours)
-  share = geometry.largest_component_fraction(verts, faces)
-  print(f"mesh: {len(verts)} vertices, {len(faces)} faces, largest "
-        f"component {100 * share:.1f}% of the vertices, bounds "
-        f"{verts.min(0).round(3).tolist()} .. {verts.max(0).round(3).tolist()}"
-        f" -> {', '.join(paths)}", flush=True)
+  report = geometry.mesh_report(verts, faces)
+  print(f"mesh ({what} {threshold:g}): {report['vertices']} vertices, "
+        f"{report['faces']} faces, {report['components']} components, "
+        f"{'' if report['watertight'] else 'not '}watertight, largest "
+        f"component {100 * report['largest_share']:.1f}% of the vertices, "
+        f"bounds {verts.min(0).round(3).tolist()} .. "
+        f"{verts.max(0).round(3).tolist()} -> {', '.join(paths)}",
+        flush=True)
 
 
 def pointcloud(config, args, path):

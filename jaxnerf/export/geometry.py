@@ -169,6 +169,22 @@ def largest_component_fraction(vertices: np.ndarray,
   return float(np.bincount(labels).max() / n)
 
 
+def mesh_report(vertices: np.ndarray, faces: np.ndarray) -> dict:
+  """What a mesh is like for use: vertices, faces, connected components
+  (faces joined by shared edges, vertices at one position merged),
+  watertight (every edge shared by exactly two faces, trimesh's test) and
+  largest_share (of the vertices in the largest component)."""
+  import trimesh
+  mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+  mesh.merge_vertices()
+  labels = trimesh.graph.connected_component_labels(
+      mesh.face_adjacency, node_count=len(mesh.faces))
+  return {"vertices": int(len(vertices)), "faces": int(len(faces)),
+          "components": int(labels.max() + 1) if len(labels) else 0,
+          "watertight": bool(mesh.is_watertight),
+          "largest_share": largest_component_fraction(vertices, faces)}
+
+
 def check_resolution(resolution: int) -> None:
   if resolution <= 1:
     raise ConfigError(f"--resolution: {resolution} must be above 1")
