@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxnerf.core import cameras as cameras_lib, poses
 from jaxnerf.core.cameras import Cameras, Pixels
+from jaxnerf.data import labels as label_lib
 from jaxnerf.errors import ConfigError, DatasetError
 from jaxnerf.core.rays import Rays
 
@@ -47,6 +48,12 @@ class Dataset:
       cameras are in (a loader's normalised scene) back to the capture's own
       frame (e.g. its SfM world); None: they are the same. The trainer
       records it with the run (scene.json) for exports and render paths.
+    labels: optional list of [H_i, W_i] int32 class ids per pixel, -1 where
+      a pixel has no label (jaxnerf.data.labels; loaded where the config
+      has `num_classes`): what training fits, corrupted in the training
+      split by the config's label_* fields.
+    true_labels: the labels before that corruption (what they are scored
+      against); None where they were not corrupted.
   """
 
   images: list[np.ndarray]
@@ -59,6 +66,8 @@ class Dataset:
   extras: dict = dataclasses.field(default_factory=dict)
   true_camtoworlds: Optional[np.ndarray] = None
   world_from_scene: Optional[np.ndarray] = None
+  labels: Optional[list[np.ndarray]] = None
+  true_labels: Optional[list[np.ndarray]] = None
 
   def __post_init__(self):
     if self.lossmult is None:
@@ -123,7 +132,8 @@ class Dataset:
         self, images=pick(self.images),
         cameras=self.cameras.take(np.asarray(indices)),
         names=pick(self.names), lossmult=self.lossmult[indices],
-        depths=pick(self.depths),
+        depths=pick(self.depths), labels=pick(self.labels),
+        true_labels=pick(self.true_labels),
         true_camtoworlds=(None if self.true_camtoworlds is None else
                           self.true_camtoworlds[indices]))
 
@@ -149,13 +159,26 @@ def load_dataset(config, split: str,
       importlib.util.find_spec(module_name) is None):
     raise ConfigError(f"config.dataset_type: unknown dataset type {name!r}; "
                       f"known: {available()}")
+  if "num_classes" in config:  # a method with a semantic head
+    label_lib.check_fields(config)
   dataset = importlib.import_module(module_name).load(config, split,
                                                       max_images=max_images)
   dataset = miscalibrate(dataset, config.focal_error)
   if split == "train":
     dataset = corrupt_poses(dataset, config.pose_init, config.pose_noise,
                             config.seed, config.pose_noise_frame)
+    dataset = corrupt_labels(dataset, config)
   return dataset
+
+
+def corrupt_labels(dataset: Dataset, config) -> Dataset:
+  """The dataset with its labels corrupted by the config's label_* fields
+  (jaxnerf.data.labels.corrupt; the clean ones kept as true_labels)."""
+  if dataset.labels is None or not label_lib.is_corrupting(config):
+    return dataset
+  return dataclasses.replace(
+      dataset, labels=label_lib.corrupt(dataset.labels, config, config.seed),
+      true_labels=dataset.labels)
 
 
 def miscalibrate(dataset: Dataset, focal_error: float) -> Dataset:

@@ -21,7 +21,7 @@ import optax
 from jaxnerf.core import cameras as cameras_lib, metrics
 from jaxnerf.engine import checkpoints, parallel, trainer, training
 from jaxnerf import files, methods
-from jaxnerf.data import images
+from jaxnerf.data import images, labels
 from jaxnerf.data.dataset import Dataset, load_dataset
 from jaxnerf.errors import CheckpointError, ConfigError
 from jaxnerf.methods import base
@@ -104,6 +104,26 @@ def material_errors(out: dict, extras: dict, i: int) -> dict[str, float]:
     record["normal_deg"] = float(np.degrees(np.mean(
         np.arccos(np.clip(cos, -1.0, 1.0)))))
   return record
+
+
+def class_maps(kinds: dict) -> list[str]:
+  """The outputs of kind "classes" (class ids), which eval.py scores
+  against the views' labels and draws in a palette."""
+  return [name for name, kind in kinds.items() if kind == "classes"]
+
+
+def semantic_scores(counts: dict) -> dict:
+  """metrics.json's entries of the class maps' confusion matrices
+  {output: [K, K]} summed over the views: `miou` and `class_iou` (per
+  class, null where a class was neither labelled nor predicted) of each
+  (suffixed `_<output>` after the first)."""
+  result = {}
+  for j, (name, matrix) in enumerate(counts.items()):
+    miou, per_class = labels.iou(matrix)
+    suffix = f"_{name}" if j else ""
+    result[f"miou{suffix}"] = miou
+    result[f"class_iou{suffix}"] = per_class
+  return result
 
 
 def _mean_of(records: list[dict]) -> dict[str, float]:
@@ -423,7 +443,7 @@ def evaluate(config) -> dict:
   score_region = renderer.score_region
   extra = renderer.metrics()
 
-  records, frames = [], {}
+  records, frames, counts = [], {}, {}
   t0 = time.time()
   for i, out in renderer.views(dataset):
     gt = dataset.images[i]
@@ -437,11 +457,20 @@ def evaluate(config) -> dict:
     if dataset.depths is not None and "depth" in out and "acc" in out:
       record.update(depth_errors(out["depth"], out["acc"], dataset.depths[i]))
     record.update(material_errors(out, dataset.extras, i))
+    truth = (dataset.true_labels or dataset.labels or [None] * (i + 1))[i]
+    for name in class_maps(renderer.outputs):
+      if truth is not None and name in out:
+        matrix = labels.confusion(truth, out[name], config.num_classes)
+        counts[name] = counts.get(name, 0) + matrix
+        record[f"{name}_accuracy"] = float(np.trace(matrix) / max(
+            matrix.sum(), 1))
     if "scale" in dataset.extras:
       record["scale"] = int(dataset.extras["scale"][i])
     records.append(record)
     pictures = images.output_images(renderer.outputs, out, dataset.ndc,
                                     dataset.near, dataset.far)
+    pictures.update({name: labels.picture(out[name])
+                     for name in class_maps(renderer.outputs) if name in out})
     if is_main:
       for name, picture in pictures.items():
         images.save_image(os.path.join(out_dir,
@@ -465,6 +494,7 @@ def evaluate(config) -> dict:
     raise ValueError(f"method {config.method}: eval_metrics returned "
                      f"{clash}, which metrics.json already has")
   result.update(extra)
+  result.update(semantic_scores(counts))
   if "scale" in dataset.extras:
     scales = sorted({r["scale"] for r in records})
     result["per_scale"] = {
@@ -484,6 +514,7 @@ def evaluate(config) -> dict:
         + (f"  lpips {mean['lpips']:.4f}" if "lpips" in mean else "")
         + (f"  depth_mae {mean['depth_mae']:.4f}" if "depth_mae" in mean
            else "")
+        + (f"  miou {result['miou']:.4f}" if "miou" in result else "")
         + "".join(f"  {k} {v:.4g}" for k, v in extra.items()
                   if isinstance(v, (int, float)))
         + f"  ({seconds_per_image:.2f} s/image) -> {out_dir}", flush=True)

@@ -46,9 +46,15 @@ def stack_training_data(dataset: Dataset,
         lambda *xs: np.concatenate([flat(x) for x in xs])[None], *per_image)
     rgb = np.concatenate([flat(im) for im in dataset.images])[None]
   rgb = rgb.astype(np.float32)
+  labels = None
+  if dataset.labels is not None:  # [U, P, 1], as the rgb
+    labels = np.concatenate([x.reshape(-1) for x in dataset.labels]).astype(
+        np.int32).reshape(rgb.shape[:2] + (1,))
   if pixels:
-    return training.TrainData(rgb=rgb, pixels=inputs, image_width=width)
-  return training.TrainData(rgb=rgb, rays=inputs, image_width=width)
+    return training.TrainData(rgb=rgb, pixels=inputs, image_width=width,
+                              labels=labels)
+  return training.TrainData(rgb=rgb, rays=inputs, image_width=width,
+                            labels=labels)
 
 
 def check_patches(config, data: training.TrainData, mesh) -> None:

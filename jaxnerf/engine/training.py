@@ -209,12 +209,16 @@ class TrainData:
   pixels: Pixels [U, P] (methods whose batches are pixels).
   image_width: the images' width where they share one size (the P pixels
     of a unit are then its rows, for patches); 0 where they differ.
+  labels: optional [U, P, 1] int32 class ids (-1: no label) where the
+    dataset has labels; the train step hands a batch's to the loss as the
+    last level's `target_labels` [N].
   """
 
   rgb: jax.Array
   rays: Optional[Rays] = None
   pixels: Optional[Pixels] = None
   image_width: int = flax.struct.field(pytree_node=False, default=0)
+  labels: Optional[jax.Array] = None
 
   @property
   def inputs(self) -> Rays | Pixels:
@@ -363,6 +367,9 @@ def train_step(method: base.Method, model, config, state: TrainState,
     variables = {"params": params, **state.model_state}
     rays, outputs = render(model, variables, batch.inputs, cameras,
                            key_render, config.randomized, progress)
+    if batch.labels is not None:  # targets beside colour, for the loss
+      outputs = outputs[:-1] + [{**outputs[-1],
+                                 "target_labels": batch.labels[..., 0]}]
     terms = method.loss_terms(config, outputs, rays, batch.rgb, params)
     mses = losses.level_mses(jax.lax.stop_gradient(outputs), rays, batch.rgb)
     return sum(terms.values()), (terms, mses, outputs[-1].get("stats", {}))

@@ -67,8 +67,10 @@ from jaxnerf.render import compositing
 # rgb: a colour image; depth: expected depth (needs "acc"; colour-mapped);
 # disparity: drawn instead of depth in NDC scenes; opacity and scalar: grey
 # images of values in [0, 1]; heatmap: any non-negative values, colour-mapped
-# over their 1st-99th percentiles.
-OUTPUT_KINDS = ("rgb", "depth", "disparity", "opacity", "scalar", "heatmap")
+# over their 1st-99th percentiles; classes: int class ids, drawn in a
+# fixed palette (jaxnerf.data.labels.picture).
+OUTPUT_KINDS = ("rgb", "depth", "disparity", "opacity", "scalar", "heatmap",
+                "classes")
 
 
 @flax.struct.dataclass

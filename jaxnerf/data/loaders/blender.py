@@ -10,6 +10,7 @@ import numpy as np
 from jaxnerf.core import cameras, lighting
 from jaxnerf.data.dataset import (Dataset, brief, check_same_size, matrix,
                                   number, read_json)
+from jaxnerf.data import labels as label_lib
 from jaxnerf.errors import DatasetError
 from jaxnerf.data.images import read_image
 from jaxnerf.synthetic import ground_truth
@@ -241,6 +242,12 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
       depth_list.append(downsample_depth(z, factor).astype(np.float32))
   extras = (material_extras(truths, factor) if len(truths) == len(images)
             else {})
+  labels = None
+  if "num_classes" in config and truths and len(truths) == len(images):
+    # The generator's object ids (`index`) are the class labels.
+    labels = [label_lib.downsample_nearest(label_lib.check_ids(
+        m["index"], config.num_classes, p), factor)
+              for m, p in zip(truths, depth_paths)]
   return Dataset(images=[im.astype(np.float32) for im in images],
                  cameras=cams, names=names, near=config.near, far=config.far,
-                 depths=depth_list, extras=extras)
+                 depths=depth_list, extras=extras, labels=labels)
