@@ -126,6 +126,25 @@ def semantic_scores(counts: dict) -> dict:
   return result
 
 
+def input_label_scores(config) -> dict:
+  """Where training corrupts its labels (the config's label_* fields):
+  the labels training saw scored against the clean ones on their labelled
+  pixels, `train_labels_miou` and `train_labels_coverage` (the share of
+  pixels with a label), the baseline of a class map's mIoU."""
+  train = load_dataset(config, "train")
+  if train.true_labels is None:
+    return {}
+  counts, labelled, pixels = 0, 0, 0
+  for given, true in zip(train.labels, train.true_labels):
+    has = given != labels.NO_LABEL
+    counts = counts + labels.confusion(np.where(has, true, labels.NO_LABEL),
+                                       np.maximum(given, 0),
+                                       config.num_classes)
+    labelled, pixels = labelled + int(has.sum()), pixels + has.size
+  return {"train_labels_miou": labels.iou(counts)[0],
+          "train_labels_coverage": labelled / max(pixels, 1)}
+
+
 def _mean_of(records: list[dict]) -> dict[str, float]:
   keys = [k for k in records[0] if isinstance(records[0][k], float)]
   return {k: float(np.mean([r[k] for r in records if k in r])) for k in keys}
@@ -495,6 +514,8 @@ def evaluate(config) -> dict:
                      f"{clash}, which metrics.json already has")
   result.update(extra)
   result.update(semantic_scores(counts))
+  if counts:
+    result.update(input_label_scores(config))
   if "scale" in dataset.extras:
     scales = sorted({r["scale"] for r in records})
     result["per_scale"] = {
@@ -515,6 +536,8 @@ def evaluate(config) -> dict:
         + (f"  depth_mae {mean['depth_mae']:.4f}" if "depth_mae" in mean
            else "")
         + (f"  miou {result['miou']:.4f}" if "miou" in result else "")
+        + (f" (training labels {result['train_labels_miou']:.4f})"
+           if "train_labels_miou" in result else "")
         + "".join(f"  {k} {v:.4g}" for k, v in extra.items()
                   if isinstance(v, (int, float)))
         + f"  ({seconds_per_image:.2f} s/image) -> {out_dir}", flush=True)
