@@ -140,18 +140,22 @@ def mesh(config, args, stem):
   bound = runs.scene_bound(config, args.bound)
   field = runs.restore_field(config)
   apply = field.model.apply
-  radiance = jax.jit(lambda p, d: apply(field.variables, p, d,
-                                        method="radiance"))
+  # Device arrays: an SDF method's radiance differentiates the field in
+  # the point, whose backward pass indexes the parameters with traced
+  # indices (host arrays cannot be).
+  variables = jax.tree.map(jax.numpy.asarray, field.variables)
+  radiance = jax.jit(lambda p, d: apply(variables, p, d, method="radiance"))
   if hasattr(field.model, "sdf"):  # a level set of the signed distance
     threshold = 0.0 if args.threshold is None else args.threshold
     what = "signed distance"
-    # Negated: marching cubes' faces then face out, as for a density.
-    level_fn = jax.jit(lambda p: -apply(field.variables, p, method="sdf"))
+    # Negated: high inside, as a density (geometry.extract_mesh's faces
+    # then face out).
+    level_fn = jax.jit(lambda p: -apply(variables, p, method="sdf"))
     level = -threshold
   else:
     threshold = 10.0 if args.threshold is None else args.threshold
     what = "density"
-    level_fn = jax.jit(lambda p: apply(field.variables, p, method="density"))
+    level_fn = jax.jit(lambda p: apply(variables, p, method="density"))
     level = threshold
   verts, faces = geometry.extract_mesh(level_fn, bound, args.resolution,
                                        level)

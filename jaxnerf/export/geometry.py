@@ -51,7 +51,11 @@ def extract_mesh(density_fn: Callable[[jax.Array], jax.Array],
   voxel = 2 * bound / resolution
   verts, faces, _, _ = measure.marching_cubes(grid, level=threshold,
                                               spacing=(voxel,) * 3)
-  return (verts - bound).astype(np.float32), faces.astype(np.int64)
+  # scikit-image winds the triangles of a solid of high values on this
+  # (x, y, z) grid inward (a sphere's signed volume is negative); reversed,
+  # they face out, as renderers and volume computations expect.
+  return ((verts - bound).astype(np.float32),
+          faces[:, ::-1].astype(np.int64))
 
 
 def diffuse_colours(radiance_fn: Callable, points: np.ndarray,
