@@ -72,6 +72,15 @@ def default_flash(origins, intensity: float):
       jnp.zeros(shape + (LIGHT_DIM - 7,), origins.dtype)], -1)
 
 
+def environment_light(sh):
+  """[..., LIGHT_DIM] the light of environments alone, given by their SH
+  [..., 9, 3] (no point light)."""
+  shape = sh.shape[:-2]
+  return jnp.concatenate([
+      jnp.zeros(shape + (7,), sh.dtype), jnp.ones(shape + (1,), sh.dtype),
+      sh.reshape(shape + (27,))], -1)
+
+
 def resolve(light, origins, intensity: float):
   """The rays' light [..., LIGHT_DIM]: theirs, or `default_flash` where
   the data named none (static: decided by the light's width)."""

@@ -206,6 +206,13 @@ def schedule_fields(prefix: str, lr_init: float, lr_final: float,
           f"{prefix}lr_delay_mult": delay_mult}
 
 
+def test_time_fields(steps: int, lr: float, batch_size: int) -> dict:
+  """A component's fields of its `TestTime` (prefix "test_time_"): Adam
+  `steps` at `lr` on `batch_size` random pixels an image."""
+  return {"test_time_steps": steps, "test_time_lr": lr,
+          "test_time_batch_size": batch_size}
+
+
 def per_camera_param(module, name: str, num_cameras: int, init_fn,
                      row_shape: tuple[int, ...]):
   """A [num_cameras, *row_shape] parameter of a per_camera group, made in
@@ -383,6 +390,11 @@ class Method:
 #                                               (shadow rays); field_colour:
 #                                               () -> the backbone's own
 #                                               colour of the samples
+#   light(rays) -> [N, LIGHT_DIM] or None     the rays' light as the model
+#                                               estimates it (NeRD's per-
+#                                               image illumination), in
+#                                               place of the data's, for
+#                                               the shading component
 #   headlight(features [M, F], viewdirs       the field interface's colour
 #       [M, 3]) -> rgb [M, 3]                   where a component shades
 #   render_samples(out, level, SampleLayout,  more maps of a level (whose
@@ -697,6 +709,8 @@ class Composed:
       raise ValueError("more than one component shades the samples")
     if not parts:
       return None
+    for part in self.parts_with("light"):
+      rays = rays.replace(light=part.light(rays))
     return parts[0].shade(level, feats, t, ray_ids, rays, layout, density,
                           density_fn, field_colour, progress)
 

@@ -36,9 +36,7 @@ def appearance_fields() -> ml_collections.ConfigDict:
   c.appearance_init_std = 1.0  # codes start N(0, std^2), as nn.Embedding
   c.update(base.schedule_fields("appearance_", 5e-4, 5e-5))
   # Test views: Adam on the appearance code, left half of the image.
-  c.test_time_steps = 64
-  c.test_time_lr = 0.05
-  c.test_time_batch_size = 512
+  c.update(base.test_time_fields(64, 0.05, 512))
   return c
 
 

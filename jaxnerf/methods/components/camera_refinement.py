@@ -71,9 +71,7 @@ def pose_fields() -> ml_collections.ConfigDict:
   c.update(base.schedule_fields("intrinsics_", 1e-3, 1e-4))
   # Test-time pose optimisation of each evaluated view (paper: 100 steps at
   # the pose learning rate, 1024 rays).
-  c.test_time_steps = 100
-  c.test_time_lr = 1e-3
-  c.test_time_batch_size = 1024
+  c.update(base.test_time_fields(100, 1e-3, 1024))
   return c
 
 

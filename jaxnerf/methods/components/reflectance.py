@@ -200,9 +200,10 @@ class Reflectance(nn.Module):
           density_fn, surface, lighting.position(light),
           c.scene_bound, c.shadow_samples)
 
-    light_t = jax.lax.cond(jnp.all(flash), lambda: jnp.ones_like(flash,
-                                                                 jnp.float32),
-                           shadows)
+    # Rays without a point light (an environment alone) need no shadows.
+    unlit = jnp.all(lighting.intensity(light) <= 0.0, axis=-1)
+    light_t = jax.lax.cond(jnp.all(flash | unlit),
+                           lambda: jnp.ones_like(flash, jnp.float32), shadows)
     light_t = jnp.where(at(flash), camera_t, at(light_t))
     radiance = radiance * light_t[:, None] + at(
         lighting.has_environment(light))[:, None] * environment(
