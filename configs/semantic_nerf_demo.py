@@ -6,7 +6,7 @@ cores (the schedules follow the time spent, so a busy machine's shorter
 run still ends annealed; max_steps only caps a fast machine's). 1024 rays
 a step, not the demo's 2048: on a busy machine 2048 got 294 steps in the
 10 minutes, too few for the geometry (foggy; held-out mIoU 0.56 from 50 %
-noise: docs/methods/semantic_nerf.md).
+noise), 1024 got 868 steps and 0.93 (docs/BENCHMARKS.md, rows SN0, SN1).
 
 The tabletop's 5 x 5 ground reaches 2.5 units from the origin, so the box
 is 2.6 (instant_ngp_demo's 1.5 holds the lego), the finest level over it
