@@ -81,6 +81,10 @@ def config_fields() -> ml_collections.ConfigDict:
   # init_variance (the paper: 10 and 0.3).
   c.init_variance = 0.3
   c.variance_scale = 10.0
+  # The variance's own Adam schedule ("variance" group): s must grow as
+  # the surface sharpens, and at the field's rate it grew from 20 to 61
+  # in the 431 steps of a busy 20 minutes (docs/BENCHMARKS.md, Surfaces).
+  c.update(base.schedule_fields("variance_", 1e-2, 1e-3))
   # The slope estimate anneals over this fraction of training (the paper:
   # 50k of 300k steps).
   c.cos_anneal_fraction = 1.0 / 6.0
@@ -304,4 +308,7 @@ BACKBONE = base.Backbone(
     loss_terms=loss_terms,
     engine_defaults=ENGINE_DEFAULTS,
     outputs={**base.STANDARD_OUTPUTS, "normal": "rgb"},
+    param_groups=(base.ParamGroup(
+        "variance", prefix="variance_",
+        match=lambda path: bool(path) and path[-1] == "variance"),),
 )
