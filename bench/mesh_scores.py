@@ -7,7 +7,12 @@ of a split, and to the scene's exact mesh where the data has one.
 
 Chamfer (jaxnerf.core.geometry_metrics.chamfer): accuracy (mesh -> truth),
 completeness (truth -> mesh) and their mean, scene units, both sets cropped
-to the scene box. The mesh is sampled uniformly on its surface (--points,
+to the scene box. "depth" judges every mesh point; "depth_seen" judges only
+those a view with depth could have seen (geometry_metrics.seen: not hidden
+behind its true surface by more than --seen_tolerance), as DTU's
+observation mask: the exact relight mesh scores accuracy 0.051 against its
+own depth points on all of it (its unseen underside), which "depth_seen"
+leaves out. The mesh is sampled uniformly on its surface (--points,
 seeded). The depth points are the camera-z depths of config.eval_split's
 views (every view must carry depth) at their pixel centres, moved into the
 capture's frame as export.py writes meshes (the run's world_from_scene,
@@ -49,6 +54,10 @@ def flags():
                  help="points sampled on each mesh's surface")
   p.add_argument("--seed", type=cli.integer(0), default=0,
                  help="of the surface samples")
+  p.add_argument("--seen_tolerance", type=cli.number(0.0), default=0.05,
+                 help="scene units a mesh point may lie behind a view's "
+                 "true surface and count as seen by it (depth_seen; 0.05: "
+                 "about two pixel footprints of the 100-pixel lego)")
   p.add_argument("--out", default="", help="also write the scores (JSON)")
   return p
 
@@ -68,9 +77,9 @@ def load_mesh(path: str, flag: str) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(mesh.vertices), np.asarray(mesh.faces)
 
 
-def depth_truth(config) -> np.ndarray:
-  """Points [K, 3] back-projected from the depth maps of
-  config.eval_split, in the scene's frame."""
+def depth_truth(config):
+  """(points [K, 3] back-projected from the depth maps of
+  config.eval_split, in the scene's frame; that split's Dataset)."""
   from jaxnerf.core import geometry_metrics
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.errors import DatasetError
@@ -83,7 +92,7 @@ def depth_truth(config) -> np.ndarray:
     rays = data.image_rays(i)
     points.append(geometry_metrics.depth_points(
         rays.origins, rays.directions, data.depths[i]))
-  return np.concatenate(points)
+  return np.concatenate(points), data
 
 
 def world_from_scene(config):
@@ -106,7 +115,8 @@ def job(config, args):
   bound = runs.scene_bound(config)
   verts, faces = load_mesh(path, "--mesh")
   world = world_from_scene(config)
-  truth = {"depth": geometry.to_world(depth_truth(config), world)}
+  depth_points, data = depth_truth(config)
+  truth = {"depth": geometry.to_world(depth_points, world)}
   exact = os.path.join(config.data_dir, EXACT_MESH)
   if os.path.isfile(exact):
     truth["exact_mesh"] = geometry_metrics.sample_surface(
@@ -124,10 +134,17 @@ def job(config, args):
   scores = {"written_by": files.SIGNATURE, "mesh": os.path.abspath(path),
             "points": args.points,
             "bound": bound, **geometry.mesh_report(verts, faces)}
+  cams = data.cameras
+  seen = geometry_metrics.seen(to_scene(samples), cams.camtoworlds, cams.fx,
+                               cams.fy, cams.cx, cams.cy, data.depths,
+                               args.seen_tolerance)
+  scores["seen_share"] = float(seen.mean())
+  truth["depth_seen"] = truth["depth"]
   for name, points in truth.items():
     try:
-      result = geometry_metrics.chamfer(to_scene(samples), to_scene(points),
-                                        bound)
+      result = geometry_metrics.chamfer(
+          to_scene(samples), to_scene(points), bound,
+          judged=seen if name == "depth_seen" else None)
     except ValueError as e:  # a set outside the box
       from jaxnerf.errors import UserError
       raise UserError(f"--mesh: {path}: against the {name} truth: {e}") \

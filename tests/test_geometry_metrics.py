@@ -66,6 +66,28 @@ def test_depth_points_back_project_a_plane():
   np.testing.assert_allclose(points[-1, :2], [1.0, -1.0])
 
 
+def test_seen_points_are_those_not_hidden_behind_the_true_surface():
+  # One camera at z = 2 looking down -z (4x4 pixels, focal 4), the true
+  # surface at depth 1 (z = 1) except one background pixel.
+  c2w = np.array([[[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 2]]])
+  depth = np.ones((4, 4))
+  depth[0, 0] = 0.0  # pixel (u 0, v 0): up-left, no surface
+  k = lambda x: np.array([x], np.float64)
+  points = np.array([[0.1, 0.1, 1.5],     # in front of the surface
+                     [0.1, 0.1, 0.98],    # behind it, within tolerance
+                     [0.1, 0.1, 0.5],     # hidden behind it
+                     [-0.6, 0.6, 0.0],    # behind, on the background pixel
+                     [5.0, 0.0, 0.0],     # outside the image
+                     [0.0, 0.0, 3.0]])    # behind the camera
+  seen = gm.seen(points, c2w, k(4.0), k(4.0), k(2.0), k(2.0), [depth], 0.05)
+  np.testing.assert_array_equal(seen, [1, 1, 0, 1, 0, 0])
+  # Accuracy on the judged points only; completeness on all of them.
+  true = np.array([[0.0, 0.0, 0.0]])
+  result = gm.chamfer(np.array([[0.0, 0, 0], [9.0, 0, 0]]), true,
+                      judged=np.array([True, False]))
+  assert result["accuracy"] == 0.0 and result["completeness"] == 0.0
+
+
 def test_surface_samples_lie_on_a_unit_sphere():
   import trimesh
   sphere = trimesh.creation.icosphere(subdivisions=4)
@@ -126,7 +148,7 @@ def test_mesh_scores_of_the_exact_sphere(tmp_path, capsys):
   (data / "test").mkdir(parents=True)
   sphere = trimesh.creation.icosphere(subdivisions=5)
   sphere.export(data / "mesh.ply")
-  write_sphere_views(data, 16)
+  write_sphere_views(data, 64)
   mesh = tmp_path / "mesh.ply"
   sphere.export(mesh)
   args = ["mesh_scores.py", "--config=blender", f"--config.data_dir={data}",
@@ -137,10 +159,14 @@ def test_mesh_scores_of_the_exact_sphere(tmp_path, capsys):
   assert scores["components"] == 1 and scores["watertight"]
   # The depth points lie on the sphere: completeness is about half the
   # spacing of 20000 samples over its area 4 pi (0.025); the views see
-  # only part of it, so accuracy charges the unseen part (0.33).
+  # only part of it, so accuracy charges the unseen part.
   assert scores["depth"]["completeness"] < 0.02
   assert scores["depth"]["accuracy"] > 0.1
-  assert scores["depth"]["truth_points"] > 100
+  # Judged where the views could see it, the exact mesh is near the depth
+  # points (spaced 0.045 apart at the sphere on 64-pixel views).
+  assert scores["depth_seen"]["accuracy"] < 0.05
+  assert 0.2 < scores["seen_share"] < 0.8
+  assert scores["depth"]["truth_points"] > 1000
   assert scores["exact_mesh"]["chamfer"] < 0.01
   moved = tmp_path / "moved.ply"
   sphere.apply_translation([0.0, 0.0, 0.1]).export(moved)

@@ -24,23 +24,30 @@ def in_box(points: np.ndarray, bound: float) -> np.ndarray:
 
 
 def chamfer(pred: np.ndarray, true: np.ndarray,
-            bound: Optional[float] = None) -> dict[str, float]:
+            bound: Optional[float] = None,
+            judged: Optional[np.ndarray] = None) -> dict[str, float]:
   """Accuracy, completeness and their mean (scene units) of points pred
   [P, 3] against true [Q, 3], each cropped to [-bound, bound]^3 (None: not
   cropped).
 
+  judged: optional [P] bool, the predicted points accuracy is measured on
+  (e.g. `seen`); completeness reads every predicted point.
   Raises:
     ValueError: a set is empty (after the crop).
   """
   from scipy.spatial import cKDTree
   pred = np.asarray(pred, np.float64).reshape(-1, 3)
   true = np.asarray(true, np.float64).reshape(-1, 3)
+  judged = (np.ones(len(pred), bool) if judged is None
+            else np.asarray(judged, bool).reshape(-1))
   if bound is not None:
-    pred, true = pred[in_box(pred, bound)], true[in_box(true, bound)]
-  for name, points in (("predicted", pred), ("true", true)):
+    keep = in_box(pred, bound)
+    pred, judged, true = pred[keep], judged[keep], true[in_box(true, bound)]
+  for name, points in (("predicted", pred), ("true", true),
+                       ("judged predicted", pred[judged])):
     if not len(points):
       raise ValueError(f"no {name} point inside the scene box")
-  accuracy = cKDTree(true).query(pred, workers=-1)[0].mean()
+  accuracy = cKDTree(true).query(pred[judged], workers=-1)[0].mean()
   completeness = cKDTree(pred).query(true, workers=-1)[0].mean()
   return {"accuracy": float(accuracy), "completeness": float(completeness),
           "chamfer": float(0.5 * (accuracy + completeness))}
@@ -61,6 +68,39 @@ def depth_points(origins: np.ndarray, directions: np.ndarray,
   o = np.asarray(origins, np.float64).reshape(-1, 3)[keep]
   d = np.asarray(directions, np.float64).reshape(-1, 3)[keep]
   return o + depth[keep, None] * d
+
+
+def seen(points: np.ndarray, camtoworlds: np.ndarray, fx, fy, cx, cy,
+         depths: list, tolerance: float) -> np.ndarray:
+  """[K] bool: which points [K, 3] a view with ground-truth depth could
+  have judged: inside its image and not hidden behind its true surface,
+  i.e. camera z <= the true depth at that pixel + `tolerance`, or the
+  pixel has no surface (depth 0: anything there is seen against the
+  background). Accuracy against points back-projected from depth charges
+  a mesh only for such points (DTU's observation mask, from the views
+  themselves): a perfect mesh's unseen underside and insides lie farther
+  from any depth point than their true error.
+
+  Args:
+    camtoworlds: [C, 3, 4] (OpenGL: the camera looks down -z); fx, fy,
+      cx, cy: [C] pinhole intrinsics, pixel (i, j) centred at (i + 0.5,
+      j + 0.5); depths: C maps [H, W] of camera z (0: no surface).
+  """
+  points = np.asarray(points, np.float64).reshape(-1, 3)
+  out = np.zeros(len(points), bool)
+  for c, depth in enumerate(depths):
+    m = np.asarray(camtoworlds[c], np.float64)
+    local = (points - m[:, 3]) @ m[:, :3]  # world -> camera (R^T (p - t))
+    z = -local[:, 2]
+    front = z > 1e-9
+    safe = np.where(front, z, 1.0)
+    u = np.floor(cx[c] + fx[c] * local[:, 0] / safe).astype(np.int64)
+    v = np.floor(cy[c] - fy[c] * local[:, 1] / safe).astype(np.int64)
+    h, w = depth.shape
+    inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    truth = np.asarray(depth)[np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)]
+    out |= inside & ((truth <= 0) | (z <= truth + tolerance))
+  return out
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int,
