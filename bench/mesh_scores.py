@@ -59,12 +59,16 @@ def flags():
                  "true surface and count as seen by it (depth_seen; 0.05: "
                  "about two pixel footprints of the 100-pixel lego)")
   p.add_argument("--out", default="", help="also write the scores (JSON)")
+  p.add_argument("--picture", default="",
+                 help="also draw the mesh with its vertex colours (PNG, "
+                 "bench/bake_lego.py's view)")
   return p
 
 
-def load_mesh(path: str, flag: str) -> tuple[np.ndarray, np.ndarray]:
-  """(vertices [V, 3], faces [F, 3]) of a mesh file; a one-line error for
-  a file that is no triangle mesh."""
+def load_mesh(path: str, flag: str):
+  """(vertices [V, 3], faces [F, 3], colours [V, 3] in [0, 1], grey where
+  the file has none) of a mesh file; a one-line error for a file that is
+  no triangle mesh."""
   import trimesh
   from jaxnerf.errors import ConfigError
   try:
@@ -74,7 +78,11 @@ def load_mesh(path: str, flag: str) -> tuple[np.ndarray, np.ndarray]:
         from None
   if not len(getattr(mesh, "faces", ())):
     raise ConfigError(f"{flag}: {path}: has no faces")
-  return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+  colours = getattr(mesh.visual, "vertex_colors", None)
+  colours = (np.asarray(colours)[:, :3] / 255.0 if colours is not None
+             and len(colours) == len(mesh.vertices)
+             else np.full((len(mesh.vertices), 3), 0.7))
+  return np.asarray(mesh.vertices), np.asarray(mesh.faces), colours
 
 
 def depth_truth(config):
@@ -112,15 +120,17 @@ def job(config, args):
   cli.check_input_file(path, "--mesh")
   if args.out:
     cli.check_output_file(args.out, "--out")
+  if args.picture:  # a PNG carries no signature: never over a file
+    cli.check_output_file(args.picture, "--picture", ours=lambda p: False)
   bound = runs.scene_bound(config)
-  verts, faces = load_mesh(path, "--mesh")
+  verts, faces, colours = load_mesh(path, "--mesh")
   world = world_from_scene(config)
   depth_points, data = depth_truth(config)
   truth = {"depth": geometry.to_world(depth_points, world)}
   exact = os.path.join(config.data_dir, EXACT_MESH)
   if os.path.isfile(exact):
     truth["exact_mesh"] = geometry_metrics.sample_surface(
-        *load_mesh(exact, "config.data_dir"), args.points, args.seed)
+        *load_mesh(exact, "config.data_dir")[:2], args.points, args.seed)
   if world is not None:  # the box is the scene's: crop there
     m = np.asarray(world, np.float64)
     scale = np.linalg.norm(m[:3, 0])
@@ -152,6 +162,9 @@ def job(config, args):
     # In the capture's units, as the mesh.
     scores[name] = {k: v * scale for k, v in result.items()}
     scores[name]["truth_points"] = int(len(points))
+  if args.picture:
+    import bake_lego  # bench scripts import each other
+    bake_lego.mesh_picture(args.picture, verts, faces, colours)
   text = json.dumps(scores, indent=1)
   print(text, flush=True)
   if args.out:
