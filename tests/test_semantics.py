@@ -190,6 +190,10 @@ def test_composited_logits_use_the_colours_weights():
       semantics.composite_logits(logits, d, layout, background)[0],
       jnp.array([0]), jnp.ones(1)))(jnp.array([1.0, 1.0]))
   assert np.all(np.abs(grad) > 1e-3)
+  held = jax.grad(lambda d: semantics.cross_entropy(
+      semantics.composite_logits(logits, d, layout, background, False)[0],
+      jnp.array([0]), jnp.ones(1)))(jnp.array([1.0, 1.0]))
+  np.testing.assert_array_equal(held, 0.0)
 
 
 def test_the_head_on_a_tiny_model_with_labels_in_the_step(tmp_path):
