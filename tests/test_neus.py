@@ -122,6 +122,11 @@ def test_the_sdf_backbone_starts_from_an_exact_sphere(tmp_path):
   on = jnp.asarray([[c.sdf_init_radius, 0.0, 0.0]])
   density = jax.jit(lambda v, p: model.apply(v, p, method="density"))
   np.testing.assert_allclose(density(variables, on), [s / 2], rtol=1e-5)
+  # The gradient at the origin (a vertex of every even marching-cubes
+  # grid) is finite: |x|'s own is NaN there.
+  grad = jax.jit(jax.grad(lambda p: model.apply(variables, p[None],
+                                                method="sdf")[0]))
+  assert np.all(np.isfinite(grad(jnp.zeros(3))))
 
 
 def test_marching_cubes_of_a_sphere_sdf_gives_its_radius():

@@ -140,10 +140,7 @@ def mesh(config, args, stem):
   bound = runs.scene_bound(config, args.bound)
   field = runs.restore_field(config)
   apply = field.model.apply
-  # Device arrays: an SDF method's radiance differentiates the field in
-  # the point, whose backward pass indexes the parameters with traced
-  # indices (host arrays cannot be).
-  variables = jax.tree.map(jax.numpy.asarray, field.variables)
+  variables = field.variables
   radiance = jax.jit(lambda p, d: apply(variables, p, d, method="radiance"))
   if hasattr(field.model, "sdf"):  # a level set of the signed distance
     threshold = 0.0 if args.threshold is None else args.threshold

@@ -133,6 +133,10 @@ def interpolate(table: jax.Array, indices: jax.Array,
 
 
 def _interpolate_fwd(table, indices, weights):
+  # A device array: a host table (restored variables captured by a jitted
+  # function) cannot be indexed by traced indices in the backward pass,
+  # which the point gradient of an SDF's normals runs at export.
+  table = jnp.asarray(table)
   return interpolate(table, indices, weights), (table, indices, weights)
 
 

@@ -154,7 +154,10 @@ class SDFField(nn.Module):
     for layer in self.geo_hidden:
       h = jax.nn.softplus(beta * layer(h)) / beta
     h = self.geo_out(h)
-    sphere = jnp.linalg.norm(points, axis=-1) - c.sdf_init_radius
+    # |x| with a zero gradient at x = 0 (the norm's is NaN there; the
+    # origin is a vertex of every even marching-cubes grid).
+    sphere = jnp.sqrt(jnp.maximum(jnp.sum(points**2, axis=-1), 1e-12)
+                      ) - c.sdf_init_radius
     return sphere + h[..., 0], h[..., 1:]
 
   def colour(self, feats: jax.Array, normals: jax.Array,
