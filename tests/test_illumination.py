@@ -82,6 +82,11 @@ def test_recovery_errors_by_hand():
   np.testing.assert_allclose(got["illumination_scale"], [2.0, 1.0, 3.0])
   want = np.linalg.norm(true - true.mean(0)) / np.linalg.norm(true)
   np.testing.assert_allclose(got["illumination_error_mean"], want)
+  for band in ("l0", "l1", "l2"):  # a scale per channel keeps correlation
+    np.testing.assert_allclose(got[f"illumination_corr_{band}"], 1.0)
+  # Learned lights that vary against the truth: correlation -1.
+  flipped = illumination.sh_errors(2 * true.mean(0) - true, true)
+  np.testing.assert_allclose(flipped["illumination_corr_l1"], -1.0)
   # Noise of a tenth of the signal's norm: about a tenth of error.
   noise = rng.normal(size=true.shape)
   noisy = true + 0.1 * noise * np.linalg.norm(true) / np.linalg.norm(noise)

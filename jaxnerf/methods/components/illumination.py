@@ -73,17 +73,28 @@ def sh_errors(learned: np.ndarray, true: np.ndarray) -> dict[str, float]:
   albedo-light ambiguity): `illumination_error`, the relative error
   |s L - L_true| / |L_true|; `illumination_error_mean`, the same of the
   true SH's mean for every image (what a single shared light scores); and
-  `illumination_scale` [3], the fitted s."""
+  `illumination_scale` [3], the fitted s; `illumination_corr_l0`, `_l1`,
+  `_l2`: the mean over a band's coefficients and channels of their
+  correlation across images (does each photo's light vary as the truth
+  does, whatever the scale; 0 for a shared light)."""
   learned = np.asarray(learned, np.float64)
   true = np.asarray(true, np.float64)
   scale = (np.sum(learned * true, axis=(0, 1)) /
            np.maximum(np.sum(learned ** 2, axis=(0, 1)), 1e-12))
   norm = np.linalg.norm(true)
   mean = np.broadcast_to(true.mean(axis=0), true.shape)
-  return {"illumination_error": float(np.linalg.norm(learned * scale - true)
-                                      / norm),
-          "illumination_error_mean": float(np.linalg.norm(mean - true) / norm),
-          "illumination_scale": [float(s) for s in scale]}
+  out = {"illumination_error": float(np.linalg.norm(learned * scale - true)
+                                     / norm),
+         "illumination_error_mean": float(np.linalg.norm(mean - true) / norm),
+         "illumination_scale": [float(s) for s in scale]}
+  a = learned - learned.mean(axis=0)
+  b = true - true.mean(axis=0)
+  corr = np.sum(a * b, axis=0) / np.maximum(
+      np.sqrt(np.sum(a ** 2, axis=0) * np.sum(b ** 2, axis=0)), 1e-12)
+  for band, coefficients in (("l0", slice(0, 1)), ("l1", slice(1, 4)),
+                             ("l2", slice(4, 9))):
+    out[f"illumination_corr_{band}"] = float(np.mean(corr[coefficients]))
+  return out
 
 
 def illumination_metrics(context: base.EvalContext) -> dict:

@@ -48,6 +48,7 @@ import ml_collections
 from jaxnerf.core import lighting
 from jaxnerf.core.rays import Rays
 from jaxnerf.methods import base
+from jaxnerf.methods.components import visibility
 from jaxnerf.render import brdf
 
 SHADOW_OFFSET = 0.03  # leave the surface before marching to the light
@@ -73,6 +74,8 @@ def reflectance_fields() -> ml_collections.ConfigDict:
   # from the backbone's own view-dependent colour into the shaded one
   # (linearly; 0: shaded from the start, the paper's).
   c.reflectance_warmup = 0.0
+  # NeRV's visibility of environments (components/visibility.py).
+  c.update(visibility.visibility_fields())
   return c
 
 
@@ -151,6 +154,10 @@ class Reflectance(nn.Module):
   config: Any
   levels: tuple[str, ...]
 
+  def setup(self):
+    if self.config.visibility_directions > 0:
+      self.visibility = visibility.Visibility(self.config)
+
   @nn.compact
   def materials(self, feats: jax.Array):
     """albedo [M, 3], roughness [M], unit normal [M, 3] from features."""
@@ -189,13 +196,14 @@ class Reflectance(nn.Module):
                 at(lighting.intensity(light)) / dist2[:, None])
     camera_t = layout.transmittance(layout.masked(density * layout.delta))
     flash = lighting.collocated(light)
+    weights = camera_t * (1.0 - jnp.exp(-layout.masked(
+        density * layout.delta)))
+    depth = layout.ray_sum(weights * t) / jnp.maximum(
+        layout.ray_sum(weights), 1e-6)
+    # Each ray's expected surface, where its light rays start.
+    surface = rays.origins + depth[:, None] * rays.directions
 
     def shadows():
-      weights = camera_t * (1.0 - jnp.exp(-layout.masked(
-          density * layout.delta)))
-      acc = layout.ray_sum(weights)
-      depth = layout.ray_sum(weights * t) / jnp.maximum(acc, 1e-6)
-      surface = rays.origins + depth[:, None] * rays.directions
       return shadow_transmittance(
           density_fn, surface, lighting.position(light),
           c.scene_bound, c.shadow_samples)
@@ -205,17 +213,35 @@ class Reflectance(nn.Module):
     light_t = jax.lax.cond(jnp.all(flash | unlit),
                            lambda: jnp.ones_like(flash, jnp.float32), shadows)
     light_t = jnp.where(at(flash), camera_t, at(light_t))
+    sh = lighting.environment_sh(light)  # [N, 9, 3]
+    maps = {}
+    if c.visibility_directions > 0:
+      dirs = visibility.sphere_directions(c.visibility_directions)
+      # V learns from its supervision alone (components/visibility.py).
+      fixed = jax.lax.stop_gradient(surface)
+      # (Before the cond: V's parameters exist in both of its branches.)
+      maps["visibility_error"] = at(self.visibility_error(
+          fixed, dirs, density_fn))[:, None]
+
+      def seen(module, sh):
+        visible = jax.lax.stop_gradient(module.visibility(fixed, dirs))
+        return visibility.visible_sh(sh, visible, dirs)
+
+      # Read V only where a ray has an environment (not under a flash).
+      sh = nn.cond(jnp.any(lighting.has_environment(light)), seen,
+                   lambda module, sh: sh, self, sh)
     radiance = radiance * light_t[:, None] + at(
         lighting.has_environment(light))[:, None] * environment(
-            normal, v, albedo, at(lighting.environment_sh(light)))
+            normal, v, albedo, at(sh))
     rgb = linear_to_srgb(radiance)
     if c.reflectance_warmup > 0:
       mix = (1.0 if progress is None else
              jnp.clip(progress.fraction / c.reflectance_warmup, 0.0, 1.0))
       rgb = mix * rgb + (1.0 - mix) * field_colour()
     facing = jnp.maximum(jnp.sum(normal * at(rays.viewdirs), -1), 0.0) ** 2
-    maps = {"albedo": albedo, "roughness": roughness[:, None],
-            "normal": normal * 0.5 + 0.5, "orientation": facing[:, None]}
+    maps.update({"albedo": albedo, "roughness": roughness[:, None],
+                 "normal": normal * 0.5 + 0.5,
+                 "orientation": facing[:, None]})
     if c.normal_tie_mult > 0:
       k = min(c.normal_tie_samples, points.shape[0])
       tied = gradient_normals(density_fn, points[:k], c.normal_fd_step)
@@ -224,6 +250,22 @@ class Reflectance(nn.Module):
           [err, jnp.zeros(points.shape[0] - k, err.dtype)])[:, None]
     return rgb, maps
 
+  def visibility_error(self, surface: jax.Array, dirs: jax.Array,
+                       density_fn: Callable[[jax.Array], jax.Array]
+                       ) -> jax.Array:
+    """[N] mean squared error of V at the first `visibility_rays` surface
+    points [N, 3] in directions [K, 3] against the transmittance marched
+    through the density (0 for the other rays)."""
+    c = self.config
+    r, k = min(c.visibility_rays, surface.shape[0]), dirs.shape[0]
+    points = jnp.repeat(surface[:r], k, 0)
+    # Far enough that the box's face ends every march.
+    far = points + jnp.tile(dirs, (r, 1)) * (4.0 * c.scene_bound)
+    target = jax.lax.stop_gradient(shadow_transmittance(
+        density_fn, points, far, c.scene_bound,
+        c.visibility_steps)).reshape(r, k)
+    err = jnp.mean((self.visibility(surface[:r], dirs) - target) ** 2, -1)
+    return jnp.concatenate([err, jnp.zeros(surface.shape[0] - r)])
 
   def headlight(self, feats: jax.Array, viewdirs: jax.Array) -> jax.Array:
     """sRGB colour [M, 3] seen along unit viewdirs [M, 3] under a light at
@@ -247,6 +289,9 @@ def normal_terms(config, outputs, rays, rgb, params):
            mean(last["orientation"])}
   if "normal_tie" in last:
     terms["normal_tie"] = config.normal_tie_mult * mean(last["normal_tie"])
+  if "visibility_error" in last:
+    terms["visibility"] = config.visibility_mult * mean(
+        last["visibility_error"])
   return terms
 
 
