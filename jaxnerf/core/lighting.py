@@ -62,6 +62,15 @@ def encode(records: list, camera_position, where: str) -> np.ndarray:
   return vec
 
 
+def point_light(position, intensity: float) -> np.ndarray:
+  """[LIGHT_DIM] a white point light of `intensity` (W/sr) at `position`
+  [3], not at the camera (the viewer's pinned light)."""
+  vec = np.zeros(LIGHT_DIM)
+  vec[0:3] = position
+  vec[3:6] = intensity
+  return vec
+
+
 def default_flash(origins, intensity: float):
   """[..., LIGHT_DIM] a flash of `intensity` (W/sr, white) at each ray's
   origin: the light of a view the data gives none (a render path)."""

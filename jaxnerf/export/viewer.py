@@ -5,8 +5,11 @@ scene, coarse first and refined to full resolution once the camera rests.
 
 Routes: `/` the page (jaxnerf/export/web/viewer.html); `/scene.json` the image
 size, focal, the training cameras and the poses of the dataset's views
-(`?view=test:0` on the page starts there); `/render?c2w=12 numbers&w=&h=
-&f=&mode=rgb|depth|acc` a PNG.
+(`?view=test:0` on the page starts there), and whether the method takes a
+light; `/render?c2w=12 numbers&w=&h=&f=&mode=rgb|depth|acc[&light=x,y,z]`
+a PNG, lit (relighting methods) by a point light of the config's
+`light_intensity` at x, y, z, or by a flash at the camera without
+`light`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import jax
 import numpy as np
 
 from jaxnerf.core import cameras as cameras_lib
+from jaxnerf.core import lighting
 from jaxnerf.data import images
 from jaxnerf.data.dataset import Dataset
 from jaxnerf.errors import ConfigError, ResourceError
@@ -33,8 +37,10 @@ MODES = {"rgb": "rgb", "depth": "depth", "acc": "acc"}
 MAX_PIXELS = 4096 * 4096
 
 
-def scene_info(train: Dataset, views: dict[str, Dataset]) -> dict:
-  """/scene.json: the training cameras, named view poses, image size."""
+def scene_info(train: Dataset, views: dict[str, Dataset],
+               relightable: bool = False) -> dict:
+  """/scene.json: the training cameras, named view poses, image size,
+  whether a light can be placed."""
   c2w = lambda d, i: np.asarray(d.camtoworlds[i], np.float64).tolist()
   up = np.asarray(train.camtoworlds)[:, :3, 1].sum(0)
   return dict(width=train.width, height=train.height, focal=train.focal,
@@ -42,15 +48,18 @@ def scene_info(train: Dataset, views: dict[str, Dataset]) -> dict:
               up=(up / np.linalg.norm(up)).tolist(),
               train_cameras=[c2w(train, i) for i in range(len(train))],
               views={f"{split}:{i}": c2w(d, i) for split, d in views.items()
-                     for i in range(len(d))})
+                     for i in range(len(d))},
+              light=relightable)
 
 
 def render_png(render_camera: Callable, outputs: dict, c2w: np.ndarray,
                width: int, height: int, focal: float, near: float,
-               far: float, mode: str) -> bytes:
-  """One view as PNG bytes: rgb, colour-mapped depth or opacity."""
-  cams = cameras_lib.Cameras.create(c2w[None], focal, width, height, near,
-                                    far)
+               far: float, mode: str, light=None) -> bytes:
+  """One view as PNG bytes: rgb, colour-mapped depth or opacity; `light`:
+  the view's [LIGHT_DIM] light (None: the data's absence of one)."""
+  cams = cameras_lib.Cameras.create(
+      c2w[None], focal, width, height, near, far,
+      light=None if light is None else np.asarray(light)[None])
   out = render_camera(cams, 0)
   pictures = images.output_images(
       {k: v for k, v in outputs.items() if k in ("rgb", "depth", "acc")},
@@ -62,7 +71,10 @@ def render_png(render_camera: Callable, outputs: dict, c2w: np.ndarray,
   return buffer.getvalue()
 
 
-def make_handler(info: dict, render_camera: Callable, outputs: dict):
+def make_handler(info: dict, render_camera: Callable, outputs: dict,
+                 light_intensity: float = 0.0):
+  """The request handler; `light_intensity`: of a placed light (where
+  info["light"])."""
   lock = threading.Lock()  # one render at a time (JAX uses every core)
   with open(os.path.join(WEB_DIR, "viewer.html"), "rb") as f:
     page = f.read()
@@ -97,11 +109,19 @@ def make_handler(info: dict, render_camera: Callable, outputs: dict):
         mode = q.get("mode", ["rgb"])[0]
         if mode not in MODES or not 0 < w * h <= MAX_PIXELS:
           raise ValueError(f"bad mode {mode!r} or size {w}x{h}")
+        light = None
+        if "light" in q:
+          if not info.get("light"):
+            raise ValueError("this method takes no light")
+          position = [float(x) for x in q["light"][0].split(",")]
+          if len(position) != 3 or not np.all(np.isfinite(position)):
+            raise ValueError("light must be 3 finite numbers")
+          light = lighting.point_light(position, light_intensity)
       except (KeyError, ValueError) as e:
         return self._send(400, f"bad request: {e}".encode(), "text/plain")
       with lock:
         png = render_png(render_camera, outputs, c2w, w, h, f, info["near"],
-                         info["far"], mode)
+                         info["far"], mode, light)
       print(f"rendered {w}x{h} {mode}", flush=True)
       return self._send(200, png, "image/png")
 
@@ -150,9 +170,12 @@ def start(config, host: str, port: int):
   except BaseException:  # the port is released, whatever stops the start
     server.server_close()
     raise
+  # Relighting methods (the reflectance component's field) take a light.
+  intensity = config.get("light_intensity")
   holder["handler"] = make_handler(
-      scene_info(train, views),
-      camera_renderer(renderer, config.chunk), renderer.outputs)
+      scene_info(train, views, intensity is not None),
+      camera_renderer(renderer, config.chunk), renderer.outputs,
+      intensity or 0.0)
   return server, renderer.step
 
 
