@@ -50,6 +50,13 @@ TINY = {
     "barf": dict(MLP_TINY, learn_intrinsics=True),
     "barf/hashgrid": dict(GRID_TINY, learn_intrinsics=True),
     "instant_ngp": GRID_TINY,
+    "nrf": dict(GRID_TINY, shadow_samples=8, reflectance_width=16),
+    "nrf/mlp": dict(MLP_TINY, shadow_samples=8, reflectance_width=16),
+    "nerv": dict(GRID_TINY, shadow_samples=8, reflectance_width=16,
+                 visibility_directions=8, visibility_rays=8,
+                 visibility_steps=8, visibility_width=16),
+    "nerd": dict(GRID_TINY, shadow_samples=8, reflectance_width=16,
+                 test_time_steps=2, test_time_batch_size=16),
     "nerfpp": dict(MLP_TINY, sphere_radius=5.0, num_bg_coarse_samples=8,
                    num_bg_fine_samples=8),
 }

@@ -767,7 +767,7 @@ class Composed:
   @property
   def wants_features(self) -> bool:
     """Whether a component reads the field's per-sample features."""
-    return bool(self.parts_with("render_samples"))
+    return bool(self.parts_with("render_samples") or self.parts_with("shade"))
 
   def render_samples(self, out: dict, level: str, layout: SampleLayout,
                      features, rgb: jax.Array, density: jax.Array,

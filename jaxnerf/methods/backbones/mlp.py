@@ -177,14 +177,40 @@ class Nerf(nn.Module, base.Composed):
     raw_density = add_density_noise(key, raw[1], c.noise_std, randomized)
     rgb = self._colour(raw[0], rays.viewdirs[:, None, :])
     density = self.density_activation(raw_density[..., 0])
+    rgb, maps = self._shaded(level, raw, rgb, density, t, rays, progress)
     out = compositing.volumetric_rendering(rgb, density, t, rays.directions,
                                            c.white_bkgd)
+    for name, value in maps.items():  # [N, k], [N] where k is 1
+      out[name] = jnp.sum(out["weights"][..., None] * value, axis=1)
+      if value.shape[-1] == 1:
+        out[name] = out[name][:, 0]
     out["t"] = t
     if sample_stats:
       out["stats"] = {k: jnp.mean(v) for k, v in sample_stats.items()}
     return self.render_dense(
         out, level, raw, rgb, density,
         compositing.sample_deltas(t, rays.directions), camera, progress)
+
+  def _shaded(self, level: str, raw: tuple, rgb: jax.Array,
+              density: jax.Array, t: jax.Array, rays: Rays,
+              progress: Optional[base.Progress]):
+    """(rgb [N, S, 3], maps {name: [N, S, k]}): a shading component's
+    colour of a level's samples (the `shade` hook on the trunk's features),
+    or the MLP's own and no maps where none shades that level."""
+    if len(raw) < 3 or not self.parts_with("shade"):
+      return rgb, {}
+    n, s = density.shape
+    shaded = self.shade(
+        level, raw[2].reshape(n * s, -1), t.reshape(-1),
+        jnp.repeat(jnp.arange(n), s), rays,
+        base.SampleLayout.dense(compositing.sample_deltas(t, rays.directions)),
+        density.reshape(-1), self.density, lambda: rgb.reshape(-1, 3),
+        progress)
+    if shaded is None:
+      return rgb, {}
+    colour, maps = shaded
+    return colour.reshape(n, s, 3), {k: v.reshape(n, s, -1)
+                                     for k, v in maps.items()}
 
   def __call__(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress] = None
@@ -233,8 +259,10 @@ class Nerf(nn.Module, base.Composed):
                progress=None) -> jax.Array:
     """Colour [M, 3] at points [M, 3] seen along unit directions [M, 3]
     (encodings weighted at `progress`)."""
-    raw_rgb = self._query(points, viewdirs, progress)[0]
-    return self._colour(raw_rgb[:, 0], viewdirs)
+    raw = self._query(points, viewdirs, progress)
+    if self.parts_with("headlight"):
+      return self.headlight(raw[2][:, 0], viewdirs)
+    return self._colour(raw[0][:, 0], viewdirs)
 
   def sh_coefficients(self, points: jax.Array) -> Optional[jax.Array]:
     """NeRF-SH: the colour's SH coefficients [M, 3, (sh_degree + 1)^2]
