@@ -53,6 +53,10 @@ SHRINK = {
     "proposal_samples": (8, 8), "proposal_hash_levels": 2,
     "proposal_hash_log2_size": 10, "proposal_hash_max_resolution": 32,
     "proposal_width": 8,
+    # Relighting (nrf, nerv, nerd): the material head, shadow rays, NeRV's
+    # visibility (0, NRF's, stays 0).
+    "reflectance_width": 16, "shadow_samples": 8, "visibility_directions": 8,
+    "visibility_rays": 8, "visibility_steps": 8, "visibility_width": 16,
     # Splat backbone (splat): a 16-pixel patch is one tile.
     "splat_count": 256, "splat_init_count": 128, "splat_capacity": 32,
     "patch_size": 16,
