@@ -437,6 +437,13 @@ class SampleLayout:
     """x [M] with invalid samples set to 0."""
     return x if self.valid is None else jnp.where(self.valid, x, 0.0)
 
+  def weights(self, density: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(transmittance T_k [M], compositing weights T_k (1 - exp(-sigma_k
+    delta_k)) [M]) of the samples' densities [M] (invalid samples: 0)."""
+    tau = self.masked(density * self.delta)
+    transmittance = self.transmittance(tau)
+    return transmittance, transmittance * (1.0 - jnp.exp(-tau))
+
   @classmethod
   def dense(cls, delta: jax.Array) -> "SampleLayout":
     """The layout of dense samples [N, S] (flattened row-major) whose

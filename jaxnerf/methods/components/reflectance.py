@@ -194,10 +194,8 @@ class Reflectance(nn.Module):
     albedo, roughness, normal = self.materials(feats)
     radiance = (brdf.reflected(normal, v, l, albedo, roughness) *
                 at(lighting.intensity(light)) / dist2[:, None])
-    camera_t = layout.transmittance(layout.masked(density * layout.delta))
+    camera_t, weights = layout.weights(density)
     flash = lighting.collocated(light)
-    weights = camera_t * (1.0 - jnp.exp(-layout.masked(
-        density * layout.delta)))
     depth = layout.ray_sum(weights * t) / jnp.maximum(
         layout.ray_sum(weights), 1e-6)
     # Each ray's expected surface, where its light rays start.

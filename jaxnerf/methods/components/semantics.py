@@ -89,8 +89,7 @@ def composite_logits(logits: jax.Array, density: jax.Array,
   composited with the colour's weights T_k (1 - exp(-sigma_k delta_k)),
   plus (1 - acc) background [K]; density_gradient False: the weights are
   constants for the gradient."""
-  tau = layout.masked(density * layout.delta)
-  weights = layout.transmittance(tau) * (1.0 - jnp.exp(-tau))
+  weights = layout.weights(density)[1]
   if not density_gradient:
     weights = jax.lax.stop_gradient(weights)
   acc = layout.ray_sum(weights)
