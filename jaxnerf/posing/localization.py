@@ -108,24 +108,33 @@ def sampling_mask(image: np.ndarray, options: Options) -> np.ndarray:
   return np.ones(image.shape[:2], bool)
 
 
-def make_localizer(method: base.Method, model, config, params,
-                   model_state: dict, options: Options):
-  """The jitted optimisation of one photo's pose.
+def depth_terms(outputs: dict, target: jax.Array) -> jax.Array:
+  """[] the depth term of a batch (RGB-D tracking and mapping, iMAP's
+  geometric loss as L1): |rendered depth - target| where the target has a
+  surface, and the opacity where it has none (background pixels pull the
+  map's silhouette, and a pose's, into place).
 
   Args:
-    params: the trained parameters (per-camera rows are replaced by those
-      of an unseen camera).
-  Returns:
-    localize(camera, init_c2w [3, 4], image [H, W, 3], mask [H, W], key) ->
-    (c2w [3, 4], losses [iterations]); `camera` is a one-camera Cameras
-    (device arrays) with the photo's intrinsics.
+    outputs: a level's outputs, "depth" [N] (acc-weighted camera-z depth)
+      and "acc" [N].
+    target: [N] camera-z depth, 0 where the pixel has no surface.
   """
-  # Device arrays, passed to the jitted loop as arguments: host (numpy)
-  # leaves closed over would be baked into the program as constants, and a
-  # numpy table indexed by a tracer (an occupancy grid) fails to trace.
-  variables = jax.device_put(
-      {"params": training.unseen_camera_params(method, params, 1),
-       **model_state})
+  valid = target > 0
+  return jnp.mean(jnp.where(valid, jnp.abs(outputs["depth"] - target),
+                            outputs["acc"]))
+
+
+def make_pose_fit(model, config, options: Options, depth_weight: float = 0.0):
+  """The jitted optimisation of one photo's pose against a field given as
+  an argument (iNeRF's; SLAM tracking passes the map as it grows).
+
+  Returns:
+    fit(variables, camera, init_c2w [3, 4], image [H, W, 3], mask [H, W],
+    key, depth [H, W] or None) -> (c2w [3, 4], losses [iterations]);
+    `camera` is a one-camera Cameras (device arrays) with the photo's
+    intrinsics; with `depth` (camera-z, 0: no surface) the loss adds
+    depth_weight times `depth_terms`.
+  """
   progress = base.Progress.at(config.max_steps, config.max_steps)
   schedule = optax.exponential_decay(
       options.lr_init, options.iterations,
@@ -133,7 +142,8 @@ def make_localizer(method: base.Method, model, config, params,
   optimizer = optax.adam(schedule)
 
   @jax.jit
-  def run(variables, camera: Cameras, init_c2w, image, mask, key):
+  def run(variables, camera: Cameras, init_c2w, image, mask, key,
+          depth=None):
     height, width = image.shape[:2]
     grid = cameras_lib.pixel_grid(width, height)
     xy = jnp.asarray(grid.xy.reshape(-1, 2))
@@ -158,7 +168,11 @@ def make_localizer(method: base.Method, model, config, params,
           lossmult=jnp.ones((options.batch_size, 1), jnp.float32))
       rays, outputs = training.render(model, variables, pixels, cams,
                                       key_render, False, progress)
-      return losses.level_mses(outputs, rays, rgb[idx])[-1]
+      loss = losses.level_mses(outputs, rays, rgb[idx])[-1]
+      if depth is not None:
+        loss = loss + depth_weight * depth_terms(outputs[-1],
+                                                 depth.reshape(-1)[idx])
+      return loss
 
     def step(carry, i):
       xi, opt_state = carry
@@ -170,6 +184,30 @@ def make_localizer(method: base.Method, model, config, params,
     (xi, _), history = jax.lax.scan(step, (xi, optimizer.init(xi)),
                                     jnp.arange(options.iterations))
     return poses.move(init_c2w, xi, TWIST_FRAME), history
+
+  return run
+
+
+def make_localizer(method: base.Method, model, config, params,
+                   model_state: dict, options: Options):
+  """The jitted optimisation of one photo's pose (`make_pose_fit`) through
+  a trained, frozen field.
+
+  Args:
+    params: the trained parameters (per-camera rows are replaced by those
+      of an unseen camera).
+  Returns:
+    localize(camera, init_c2w [3, 4], image [H, W, 3], mask [H, W], key) ->
+    (c2w [3, 4], losses [iterations]); `camera` is a one-camera Cameras
+    (device arrays) with the photo's intrinsics.
+  """
+  # Device arrays, passed to the jitted loop as arguments: host (numpy)
+  # leaves closed over would be baked into the program as constants, and a
+  # numpy table indexed by a tracer (an occupancy grid) fails to trace.
+  variables = jax.device_put(
+      {"params": training.unseen_camera_params(method, params, 1),
+       **model_state})
+  run = make_pose_fit(model, config, options)
 
   def localize(camera: Cameras, init_c2w, image, mask, key):
     return run(variables, camera, init_c2w, image, mask, key)
