@@ -70,6 +70,8 @@ class BakeOptions:
     rendering use the same step).
   cull_ray_stride: every this many training rays take part in culling.
   chunk: points per field evaluation.
+  direction_resolution: T, the rows (theta) of a FastNeRF cache's direction
+    table, of 2 T columns (phi); unused for SH colour.
   """
 
   resolution: int = 256
@@ -80,6 +82,7 @@ class BakeOptions:
   step_ratio: float = 0.5
   cull_ray_stride: int = 1
   chunk: int = 2**16
+  direction_resolution: int = 128
 
 
 @dataclasses.dataclass
@@ -96,6 +99,12 @@ class BakedScene:
   step_ratio: the render step as a fraction of a cell.
   white_bkgd: composite on white.
   method, step: the method and training step the scene was baked from.
+  direction_table: None for SH colour; else a FastNeRF cache
+    (jaxnerf/methods/fastnerf.py): [T, P, K] float32, the direction
+    branch's K weights on the (theta, phi) grid of `direction_grid`, and
+    `sh` holds the position branch's K components per channel instead of
+    SH coefficients (the colour is sigmoid(sum_k c_k beta_k(d)) either
+    way).
   """
 
   block_index: np.ndarray
@@ -106,6 +115,7 @@ class BakedScene:
   white_bkgd: bool
   method: str
   step: int
+  direction_table: Optional[np.ndarray] = None
 
   @property
   def block_size(self) -> int:
@@ -117,6 +127,9 @@ class BakedScene:
 
   @property
   def sh_degree(self) -> int:
+    """The SH degree of the colour; -1 for a FastNeRF cache."""
+    if self.direction_table is not None:
+      return -1
     return int(round(np.sqrt(self.sh.shape[-1]))) - 1
 
   @property
@@ -209,6 +222,9 @@ def check_options(options: BakeOptions) -> None:
   if options.cull_ray_stride < 1:
     raise ConfigError(f"--cull_ray_stride: {options.cull_ray_stride} must be "
                       ">= 1")
+  if options.direction_resolution < 2:
+    raise ConfigError(f"--direction_resolution: "
+                      f"{options.direction_resolution} must be >= 2")
   if options.projection_directions < 1 or options.chunk < 1:
     raise ConfigError("BakeOptions: projection_directions and chunk must be "
                       ">= 1")
@@ -438,6 +454,48 @@ def field_sh_coefficients(module, points: jax.Array):
   return None
 
 
+# The direction cache (FastNeRF) ---------------------------------------------
+
+
+def direction_grid(rows: int) -> np.ndarray:
+  """Unit directions [T, 2 T, 3] at theta = pi i / (T - 1) (from +z) and
+  phi = 2 pi j / (2 T) - pi: the vertices of a FastNeRF cache's direction
+  table (phi wraps around; every phi of the first and last rows is the
+  same pole)."""
+  theta = np.linspace(0.0, np.pi, rows)
+  phi = np.arange(2 * rows) * (np.pi / rows) - np.pi
+  st = np.sin(theta)[:, None]
+  return np.stack([st * np.cos(phi), st * np.sin(phi),
+                   np.broadcast_to(np.cos(theta)[:, None],
+                                   (rows, 2 * rows))], -1).astype(np.float32)
+
+
+def direction_lookup(table: jax.Array, dirs: jax.Array) -> jax.Array:
+  """Bilinear interpolation in (theta, phi) of a direction table [T, P, K]
+  at unit directions [M, 3]: [M, K] (exact at `direction_grid`'s
+  vertices)."""
+  rows, cols = table.shape[0], table.shape[1]
+  theta = jnp.arccos(jnp.clip(dirs[:, 2], -1.0, 1.0))
+  phi = jnp.arctan2(dirs[:, 1], dirs[:, 0])
+  u = theta / np.pi * (rows - 1)
+  v = (phi + np.pi) / (2 * np.pi) * cols
+  i0 = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, rows - 2)
+  j0 = jnp.floor(v).astype(jnp.int32)
+  fu = (u - i0)[:, None]
+  fv = (v - j0)[:, None]
+  j0 = j0 % cols
+  j1 = (j0 + 1) % cols
+  return ((1 - fu) * ((1 - fv) * table[i0, j0] + fv * table[i0, j1]) +
+          fu * ((1 - fv) * table[i0 + 1, j0] + fv * table[i0 + 1, j1]))
+
+
+def has_factorised_colour(model) -> bool:
+  """Whether a model's colour is FastNeRF's (position components times
+  direction weights): it bakes a FastNeRF cache."""
+  return (callable(getattr(model, "components", None)) and
+          callable(getattr(model, "direction_weights", None)))
+
+
 # The bake --------------------------------------------------------------------
 
 
@@ -482,7 +540,18 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
                                         method=field_sh_coefficients))
   probe = jax.eval_shape(sh_fn, jax.ShapeDtypeStruct((chunk, 3), jnp.float32))
   num_sh = encoding.sh_basis_size(options.sh_degree)
-  if probe is not None and probe.shape[-1] == num_sh:
+  table = None
+  if has_factorised_colour(model):
+    dirs = direction_grid(options.direction_resolution)
+    weights_fn = jax.jit(lambda d: model.apply(variables, d,
+                                               method="direction_weights"))
+    table = evaluate_in_chunks(weights_fn, dirs.reshape(-1, 3), chunk)
+    table = table.reshape(dirs.shape[:2] + (-1,)).astype(np.float32)
+    num_sh = table.shape[-1]
+    log(f"colour: the FastNeRF cache ({num_sh} components; directions on "
+        f"a {dirs.shape[0]} x {dirs.shape[1]} grid)")
+    sh_fn = jax.jit(lambda p: model.apply(variables, p, method="components"))
+  elif probe is not None and probe.shape[-1] == num_sh:
     log(f"colour: the field's own SH (degree {options.sh_degree})")
   else:
     log(f"colour: radiance projected onto SH of degree {options.sh_degree} "
@@ -499,7 +568,7 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
                     bound=float(bound),
                     step_ratio=float(options.step_ratio),
                     white_bkgd=bool(white_bkgd), method=method,
-                    step=int(step))
+                    step=int(step), direction_table=table)
 
 
 # Files -----------------------------------------------------------------------
@@ -514,11 +583,14 @@ def save(path: str, scene: BakedScene) -> int:
               method=scene.method, step=scene.step)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   # The .npz suffix: np.savez appends it to names without one.
+  extra = {}
+  if scene.direction_table is not None:  # float32: it is small
+    extra["direction_table"] = scene.direction_table.astype(np.float32)
   with files.atomic_path(path, suffix=".npz") as tmp:
     np.savez_compressed(tmp, meta=np.asarray(json.dumps(meta)),
                         block_index=scene.block_index,
                         density=scene.density.astype(np.float16),
-                        sh=scene.sh.astype(np.float16))
+                        sh=scene.sh.astype(np.float16), **extra)
   return os.path.getsize(path)
 
 
@@ -564,6 +636,7 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
     with f:
       meta = json.loads(str(f["meta"]))
       arrays = {k: f[k] for k in ("block_index", "density", "sh")}
+      table = f["direction_table"] if "direction_table" in f.files else None
   except _UNREADABLE as e:
     message = str(e).splitlines()[0] if str(e) else ""
     raise BakedFileError(f"{path}: not a baked scene ({type(e).__name__}: "
@@ -583,7 +656,7 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
         not isinstance(value, bool)):
       raise BakedFileError(f"{path}: meta field {key!r} is {value!r}, not "
                            f"a {kind.__name__}")
-  check_arrays(path, **arrays)
+  check_arrays(path, **arrays, direction_table=table)
   if method is not None and meta["method"] != method:
     raise BakedFileError(f"{path}: baked from method {meta['method']!r}, but "
                          f"the config's method is {method!r}")
@@ -593,26 +666,37 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
                     bound=float(meta["bound"]),
                     step_ratio=float(meta["step_ratio"]),
                     white_bkgd=bool(meta["white_bkgd"]),
-                    method=str(meta["method"]), step=int(meta["step"]))
+                    method=str(meta["method"]), step=int(meta["step"]),
+                    direction_table=None if table is None else
+                    table.astype(np.float32))
 
 
 def check_arrays(path: str, block_index: np.ndarray, density: np.ndarray,
-                 sh: np.ndarray) -> None:
+                 sh: np.ndarray,
+                 direction_table: Optional[np.ndarray] = None) -> None:
   """Raises BakedFileError unless the arrays form one scene: block_index
   [G, G, G] of rows -1..n-1, density [n, B+1, B+1, B+1], sh [n, B+1, B+1,
-  B+1, 3, K] with K a square."""
+  B+1, 3, K] with K a square, or, with a direction table [T, 2 T, K] (a
+  FastNeRF cache), any K."""
   n = density.shape[0] if density.ndim == 4 else -1
   side = density.shape[1] if density.ndim == 4 else -1
   k = sh.shape[-1] if sh.ndim == 6 else -1
   ok = (block_index.ndim == 3 and len(set(block_index.shape)) == 1 and
         np.issubdtype(block_index.dtype, np.integer) and
         n >= 0 and side >= 2 and density.shape[1:] == (side,) * 3 and
-        sh.shape[:5] == (n,) + (side,) * 3 + (3,) and k >= 1 and
-        round(np.sqrt(k))**2 == k)
+        sh.shape[:5] == (n,) + (side,) * 3 + (3,) and k >= 1)
+  if direction_table is None:
+    ok = ok and round(np.sqrt(k))**2 == k
+  else:
+    t = direction_table
+    ok = ok and (t.ndim == 3 and t.shape[0] >= 2 and
+                 t.shape[1] == 2 * t.shape[0] and t.shape[2] == k)
   if ok and block_index.size:
     ok = (block_index.min() >= -1 and block_index.max() < n)
   if not ok:
     raise BakedFileError(
         f"{path}: not a baked scene (arrays of inconsistent shapes: "
         f"block_index {block_index.shape}, density {density.shape}, sh "
-        f"{sh.shape})")
+        f"{sh.shape}" + ("" if direction_table is None else
+                         f", direction_table {direction_table.shape}") +
+        ")")

@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxnerf.fields import encoding
 from jaxnerf.render import compositing
+from jaxnerf.baked import bake as bake_lib
 from jaxnerf.baked.bake import BakedScene
 from jaxnerf.core.rays import Rays
 
@@ -52,6 +53,8 @@ class BakedGrid:
   density: [num_blocks (B + 1)^3] flat vertex densities.
   sh: [num_blocks (B + 1)^3, 3 K] flat vertex SH coefficients.
   lo, hi: [3] world box around the kept blocks.
+  direction_table: None (SH colour), or a FastNeRF cache's direction
+    weights [T, 2 T, K] (bake.direction_lookup).
   """
 
   block_index: jax.Array
@@ -60,6 +63,7 @@ class BakedGrid:
   sh: jax.Array
   lo: jax.Array
   hi: jax.Array
+  direction_table: Optional[jax.Array]
   resolution: int = flax.struct.field(pytree_node=False)
   block_size: int = flax.struct.field(pytree_node=False)
   bound: float = flax.struct.field(pytree_node=False)
@@ -89,10 +93,16 @@ class BakedGrid:
                density=scene.density.reshape(-1),
                sh=scene.sh.reshape(-1, scene.sh.shape[-2] *
                                    scene.sh.shape[-1]),
-               lo=lo, hi=hi, resolution=scene.resolution,
+               lo=lo, hi=hi, direction_table=scene.direction_table,
+               resolution=scene.resolution,
                block_size=scene.block_size, bound=scene.bound,
                sh_degree=scene.sh_degree, step_ratio=scene.step_ratio,
                white_bkgd=scene.white_bkgd)
+
+  @property
+  def num_coefficients(self) -> int:
+    """K, the colour's values per channel per vertex."""
+    return self.sh.shape[-1] // 3
 
   def to_device(self) -> "BakedGrid":
     return jax.tree.map(jnp.asarray, self)
@@ -157,6 +167,21 @@ def rgb_from_sh(sh: jax.Array, viewdirs: jax.Array) -> jax.Array:
   degree = int(round(np.sqrt(sh.shape[-1]))) - 1
   basis = encoding.spherical_harmonics(viewdirs, degree)
   return jax.nn.sigmoid(jnp.sum(sh * basis[:, None, :], -1))
+
+
+def ray_basis(grid: BakedGrid, viewdirs: jax.Array) -> jax.Array:
+  """The colour basis [N, K] of unit directions [N, 3]: the SH basis, or a
+  FastNeRF cache's direction weights (looked up in its table)."""
+  if grid.direction_table is not None:
+    return bake_lib.direction_lookup(grid.direction_table, viewdirs)
+  return encoding.spherical_harmonics(viewdirs, grid.sh_degree)
+
+
+def colour_from_basis(grid: BakedGrid, points: jax.Array,
+                      basis: jax.Array) -> jax.Array:
+  """rgb [M, 3] = sigmoid(sum_k c_k(x) basis_k): points [M, 3], basis
+  [M, K]."""
+  return jax.nn.sigmoid(jnp.sum(sh_at(grid, points) * basis[:, None, :], -1))
 
 
 def ray_span(grid: BakedGrid, rays: Rays):
@@ -255,7 +280,7 @@ def render_packed(grid: BakedGrid, rays: Rays,
   weights = compositing.packed_compositing_weights(
       sigma, jnp.full_like(sigma, grid.step), samples.ray_ids)
   ids = jnp.minimum(samples.ray_ids, n - 1)
-  rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
+  rgb = colour_from_basis(grid, points, ray_basis(grid, rays.viewdirs)[ids])
   return compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                       n, grid.white_bkgd)
 
@@ -341,13 +366,155 @@ def _colour_pass(grid: BakedGrid, rays: Rays, samples: FineSamples,
   ray_ids = jnp.where(used, samples.ray_ids[idx], n)
   ids = jnp.minimum(ray_ids, n - 1)
   points = rays.origins[ids] + samples.t[idx][:, None] * rays.directions[ids]
-  rgb = rgb_from_sh(sh_at(grid, points), rays.viewdirs[ids])
+  rgb = colour_from_basis(grid, points, ray_basis(grid, rays.viewdirs)[ids])
   w = jnp.where(used, weights[idx], 0.0)
   return jax.ops.segment_sum(w[:, None] * rgb, ray_ids, num_segments=n)
 
 
+# The one-call marcher --------------------------------------------------------
+#
+# `Renderer` above reads two counts back to the host every round to size
+# the next pass (a power-of-two budget); `march_chunk` does the same rounds
+# inside one jitted call with no host round trip: rays and samples are
+# packed by `jnp.nonzero` into arrays of the full static size, and
+# `lax.while_loop`s walk only the filled part, a tile at a time.
+
+# Rays per density tile and samples per colour tile of `march_chunk`: large
+# enough that a tile's gathers amortise the loop's overhead, small enough
+# that a nearly empty round costs little.
+RAY_TILE = 2048
+COLOUR_TILE = 8192
+
+
+def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int):
+  """Each ray's occupied coarse steps in order.
+
+  Returns:
+    steps [N, Sc] int32 (the first count[i] entries of row i are its
+    occupied coarse steps, ascending; the rest 0), count [N] int32.
+  """
+  mask = coarse_mask(grid, rays, num_coarse)
+  n, sc = mask.shape
+  rank = jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1
+  column = jnp.where(mask, rank, sc)  # sc: dropped
+  steps = jnp.zeros((n, sc), jnp.int32).at[
+      jnp.arange(n)[:, None], column].set(
+          jnp.broadcast_to(jnp.arange(sc, dtype=jnp.int32), (n, sc)),
+          mode="drop")
+  return steps, rank[:, -1] + 1
+
+
+def _tile_loop(count, tile: int, body, state):
+  """state = body(start, state) for start = 0, tile, ... < count (a traced
+  count: the loop runs only over the filled part of a packed array)."""
+  def cond(carry):
+    return carry[0] < count
+
+  def step(carry):
+    start, state = carry
+    return start + tile, body(start, state)
+
+  return jax.lax.while_loop(cond, step, (jnp.int32(0), state))[1]
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
+                per_round: int = COARSE_PER_ROUND, ray_tile: int = RAY_TILE,
+                colour_tile: int = COLOUR_TILE):
+  """Renders rays [N] in one call: the occupied coarse steps of each ray,
+  then rounds of `per_round` of them per ray, only for rays whose
+  transmittance is not spent (early termination), each round in tiles of
+  RAY_TILE rays; samples with a weight above COLOUR_EPS get their colour,
+  packed, in tiles of COLOUR_TILE. The same samples, weights and colours as
+  `Renderer` (up to float rounding of the optical depths).
+
+  Returns:
+    device rgb [N, 3], depth [N], disp [N], acc [N].
+  """
+  n = rays.origins.shape[0]
+  f = grid.coarse_factor
+  steps, count = occupied_lists(grid, rays, num_coarse)
+  norm = jnp.linalg.norm(rays.directions, axis=-1)
+  dt = grid.step / norm
+  t0, t1 = ray_span(grid, rays)
+  basis = ray_basis(grid, rays.viewdirs)
+  ray_tile = min(ray_tile, n)
+  colour_tile = min(colour_tile, ray_tile * per_round * f)
+  spent = -np.log(COLOUR_EPS)
+  j = jnp.arange(f, dtype=dt.dtype)
+
+  def one_round(carry):
+    r, carried, acc, depth, rgb = carry
+    active = (count > r * per_round) & (carried < spent)
+    (ids,) = jnp.nonzero(active, size=n, fill_value=n)
+    num_active = jnp.sum(active, dtype=jnp.int32)
+    ids = jnp.concatenate([ids, jnp.full((ray_tile,), n, ids.dtype)])
+
+    def tile(start, state):
+      carried, acc, depth, rgb = state
+      rid = jax.lax.dynamic_slice(ids, (start,), (ray_tile,))
+      real = rid < n
+      ri = jnp.minimum(rid, n - 1)
+      column = r * per_round + jnp.arange(per_round)
+      step_ok = (column[None] < count[ri][:, None]) & real[:, None]
+      c = steps[ri[:, None], jnp.minimum(column, num_coarse - 1)[None]]
+      t = t0[ri][:, None, None] + (c[..., None] * f + j + 0.5) * \
+          dt[ri][:, None, None]  # [T, P, f]
+      valid = step_ok[..., None] & (t < t1[ri][:, None, None])
+      t = t.reshape(ray_tile, -1)
+      valid = valid.reshape(ray_tile, -1)
+      points = rays.origins[ri][:, None] + t[..., None] * \
+          rays.directions[ri][:, None]
+      sigma = density_at(grid, points.reshape(-1, 3)).reshape(t.shape)
+      x = jnp.where(valid, sigma, 0.0) * grid.step
+      before = carried[ri][:, None] + jnp.cumsum(x, axis=1) - x
+      w = (1 - jnp.exp(-x)) * jnp.exp(-before)
+      add = lambda total, v: total.at[rid].add(v, mode="drop")
+      carried = add(carried, jnp.sum(jnp.minimum(x, _MAX_SAMPLE_DEPTH), 1))
+      acc = add(acc, jnp.sum(w, 1))
+      depth = add(depth, jnp.sum(w * t, 1))
+      # Colour: only the samples that weigh, packed.
+      selected = (w > COLOUR_EPS).reshape(-1)
+      (sel,) = jnp.nonzero(selected, size=selected.shape[0], fill_value=0)
+      num_selected = jnp.sum(selected, dtype=jnp.int32)
+      sel = jnp.concatenate([sel, jnp.zeros((colour_tile,), sel.dtype)])
+      w_flat, t_flat = w.reshape(-1), t.reshape(-1)
+      ray_of = jnp.repeat(rid, t.shape[1], total_repeat_length=w_flat.size)
+
+      def colour(cstart, rgb):
+        k = jax.lax.dynamic_slice(sel, (cstart,), (colour_tile,))
+        used = cstart + jnp.arange(colour_tile) < num_selected
+        cr = jnp.where(used, ray_of[k], n)
+        ci = jnp.minimum(cr, n - 1)
+        p = rays.origins[ci] + t_flat[k][:, None] * rays.directions[ci]
+        value = colour_from_basis(grid, p, basis[ci])
+        return rgb.at[cr].add(w_flat[k][:, None] * value, mode="drop")
+
+      rgb = _tile_loop(num_selected, colour_tile, colour, rgb)
+      return carried, acc, depth, rgb
+
+    state = _tile_loop(num_active, ray_tile, tile,
+                       (carried, acc, depth, rgb))
+    return (r + 1,) + state
+
+  def more(carry):
+    r, carried = carry[0], carry[1]
+    return jnp.any((count > r * per_round) & (carried < spent))
+
+  zeros = jnp.zeros((n,), jnp.float32)
+  _, _, acc, depth, rgb = jax.lax.while_loop(
+      more, one_round, (jnp.int32(0), zeros, zeros, zeros,
+                        jnp.zeros((n, 3), jnp.float32)))
+  if grid.white_bkgd:
+    rgb = rgb + (1.0 - acc[:, None])
+  eps = 1e-10
+  disp = acc / depth
+  disp = jnp.where((disp > 0) & (disp < 1 / eps) & (acc > eps), disp, 1 / eps)
+  return dict(rgb=rgb, depth=depth, disp=disp, acc=acc)
+
+
 @dataclasses.dataclass
-class Renderer:
+class RoundsRenderer:
   """Renders rays of any number with a baked scene (the three passes of the
   module doc) in chunks of a fixed size. The passes are compiled once per
   grid shape, chunk and budget (powers of two), shared by every Renderer.
@@ -412,6 +579,67 @@ class Renderer:
       piece = jax.tree.map(lambda x: jnp.asarray(x[start:start + self.chunk]),
                            flat)
       pieces.append(self.render_rays(piece))
+    return {k: np.concatenate([p[k] for p in pieces]).reshape(
+        shape + pieces[0][k].shape[1:]) for k in pieces[0]}
+
+
+@dataclasses.dataclass
+class Renderer:
+  """Renders rays of any number with a baked scene by `march_chunk`, in
+  chunks of a fixed size (one compilation per grid shape and chunk): every
+  chunk is dispatched before any result is read back, so the host never
+  waits in between.
+
+  Attributes:
+    grid: the device BakedGrid.
+    chunk: rays per call.
+    ray_tile, colour_tile: march_chunk's tiles.
+  """
+
+  grid: BakedGrid
+  chunk: int = 2**16
+  ray_tile: int = RAY_TILE
+  colour_tile: int = COLOUR_TILE
+
+  def __post_init__(self):
+    self.num_coarse = num_coarse_steps(self.grid)
+
+  def _dispatch(self, rays: Rays) -> tuple[int, dict]:
+    """Device outputs of rays [N] (N <= chunk), padded with empty rays
+    (near = far: no occupied step, no work) to a power of two."""
+    n = rays.origins.shape[0]
+    size = min(self.chunk, _pow2(n, 1024))  # small images: a small chunk
+    pad = size - n
+    if pad:
+      empty = lambda x: np.repeat(np.asarray(x[-1:]), pad, 0)
+      padding = jax.tree.map(empty, rays)
+      padding = padding.replace(far=padding.near)
+      rays = jax.tree.map(
+          lambda x, y: jnp.concatenate([jnp.asarray(x), jnp.asarray(y)]),
+          rays, padding)
+    return n, march_chunk(self.grid, rays, self.num_coarse,
+                          COARSE_PER_ROUND, self.ray_tile, self.colour_tile)
+
+  def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
+    """rays: Rays [N] (host or device), N <= chunk.
+
+    Returns:
+      host rgb [N, 3], depth [N], disp [N], acc [N].
+    """
+    n, out = self._dispatch(rays)
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+  def render_image(self, rays: Rays) -> dict[str, np.ndarray]:
+    """Host rays [H, W] (or any leading shape) -> host maps [H, W, ...]."""
+    shape = rays.origins.shape[:-1]
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]),
+                        rays)
+    num = flat.origins.shape[0]
+    pending = [self._dispatch(jax.tree.map(
+        lambda x: x[start:start + self.chunk], flat))
+               for start in range(0, num, self.chunk)]
+    pieces = [{k: np.asarray(v)[:n] for k, v in out.items()}
+              for n, out in pending]
     return {k: np.concatenate([p[k] for p in pieces]).reshape(
         shape + pieces[0][k].shape[1:]) for k in pieces[0]}
 
