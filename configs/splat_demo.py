@@ -18,7 +18,8 @@ def get_config():
   return config_lib.new(
       "splat", "blender", "data/lego_100", "runs/splat_demo",
       splat_count=20_000, splat_init_count=5000, splat_init_opacity=0.5,
-      splat_init_scale=0.25, render_tile=8, splat_capacity=256,
+      splat_init_scale=0.25, render_tile=8, splat_capacity=1024,
+      splat_tiles_per_step=0,
       patch_size=96, batch_size=96 * 96, max_steps=100_000,
       max_time_minutes=5.0, schedule_clock="time",
       splat_relocate_stop=10**9, splat_sh_interval=500, save_every=500,

@@ -52,7 +52,7 @@ render_tiles = jax.jit(splatting.render_tiles,
 
 def render_both(means, log_scales, quats, opacity, colours, binning,
                 capacity, max_tiles=64, tile=16, tiles_per_step=0,
-                reference=True):
+                reference=True, groups=1):
   """(the dense reference or None, the tiled render as images, its stats)."""
   covs = splatting.covariances(log_scales, quats)
   ref = render_dense(means, covs, opacity, colours, C2W, FOCAL, FOCAL,
@@ -61,15 +61,19 @@ def render_both(means, log_scales, quats, opacity, colours, binning,
   pix, image = tiles_of(W, H, tile)
   out, stats = render_tiles(
       proj, opacity, colours, pix, jnp.zeros(2), W // tile, H // tile, tile,
-      max_tiles, capacity, tiles_per_step, binning)
+      max_tiles, capacity, tiles_per_step, binning, groups)
   return ref, {k: image(v) for k, v in out.items()}, stats
 
 
-@pytest.mark.parametrize("binning", ["dense", "sort"])
-def test_tiles_equal_the_dense_reference(binning):
+@pytest.mark.parametrize("binning,groups", [("dense", 1), ("sort", 1),
+                                            ("dense", 4)])
+def test_tiles_equal_the_dense_reference(binning, groups):
+  """The tiled render (its lists made 4 tiles at a time, composited in one
+  loop or in 4 groups of similar list lengths, 9 tiles padded to 12)
+  equals every Gaussian at every pixel."""
   g = random_gaussians(300)
   ref, out, stats = render_both(*g, binning=binning, capacity=300,
-                                tiles_per_step=4)
+                                tiles_per_step=4, groups=groups)
   assert float(ref["acc"].mean()) > 0.3  # a real picture, not background
   for key in ("rgb", "depth", "acc"):
     np.testing.assert_allclose(out[key], ref[key], atol=1e-5)
@@ -127,9 +131,10 @@ def _loss(params, weights):
   proj = splatting.project(means, covs, jnp.asarray(C2W), FOCAL, FOCAL,
                            W / 2, H / 2, W, H)
   pix, _ = tiles_of(W, H, 16)
+  # Two groups of five tiles: the padded sixth adds no gradient.
   out, _ = splatting.render_tiles(proj, jax.nn.sigmoid(logits), colours, pix,
                                   jnp.zeros(2), 3, 3, 16, 64, 64,
-                                  tiles_per_step=3)
+                                  tiles_per_step=3, groups=2)
   return jnp.sum(out["rgb"] * weights) + jnp.sum(out["depth"] * weights[..., 0])
 
 
@@ -160,6 +165,56 @@ def test_gradients_match_finite_differences():
         assert abs(float(numeric)) > 1e-4, name  # the parameter matters
         np.testing.assert_allclose(float(analytic), float(numeric),
                                    rtol=1e-4, err_msg=name)
+
+
+def test_loop_backward_equals_autodiff_of_the_dense_compositor():
+  """composite_loop's hand-written backward (back to front from the final
+  transmittance) against jax.grad of `composite`, in float64, on lists
+  where pixels stop (transmittance below 1e-4), alphas hit the 0.99 cap,
+  lists end at different lengths and a tile lists nothing."""
+  with jax.enable_x64(True):
+    t, p, k = 4, 16, 24
+    keys = jax.random.split(jax.random.PRNGKey(4), 6)
+    pixels = jax.random.uniform(keys[0], (t, p, 2), jnp.float64) * 6
+    xy = jax.random.uniform(keys[1], (t, k, 2), jnp.float64) * 6
+    conic = jnp.broadcast_to(jnp.array([0.3, 0.05, 0.2]), (t, k, 3))
+    # Tile 0: opaque (its pixels stop); tile 1: some alphas over the cap;
+    # tile 2: faint; tile 3: an empty list.
+    opacity = jax.random.uniform(keys[2], (t, k), jnp.float64) * jnp.array(
+        [[1.0], [0.6], [0.1], [0.5]]) + jnp.array([[0.0], [0.45], [0], [0]])
+    rgb = jax.random.uniform(keys[3], (t, k, 3), jnp.float64)
+    depth = jax.random.uniform(keys[4], (t, k), jnp.float64)
+    length = jnp.array([24, 17, 9, 0])
+    mask = jnp.arange(k)[None] < length[:, None]
+    weights = jax.random.normal(keys[5], (t, p, 5), jnp.float64)
+
+    def loss(fn, *lists):
+      out = fn(pixels, *lists, mask)
+      return (jnp.sum(out["rgb"] * weights[..., :3]) +
+              jnp.sum(out["depth"] * weights[..., 3]) +
+              jnp.sum(out["acc"] * weights[..., 4]))
+
+    lists = (xy, conic, opacity, rgb, depth)
+    dense = jax.vmap(splatting.composite)
+    out_loop = splatting.composite_loop(pixels, *lists, mask)
+    out_dense = dense(pixels, *lists, mask)
+    for name in ("rgb", "depth", "acc"):
+      np.testing.assert_allclose(out_loop[name], out_dense[name], atol=1e-12)
+    acc = np.asarray(out_dense["acc"])
+    # Without the stop rule tile 0's pixels would fall below 1e-4.
+    alphas = splatting._alphas(pixels[0], xy[0], conic[0], opacity[0],
+                               mask[0])
+    assert float(jnp.min(jnp.prod(1 - alphas, -1))) < 1e-4
+    assert acc[3].max() == 0
+    assert float(jnp.max(jnp.where(mask, opacity, 0))) > 0.99  # capped
+    args = tuple(range(5))
+    got = jax.grad(lambda *a: loss(splatting.composite_loop, *a), args)(
+        *lists)
+    want = jax.grad(lambda *a: loss(dense, *a), args)(*lists)
+    for g, w, name in zip(got, want, ("xy", "conic", "opacity", "rgb",
+                                      "depth")):
+      assert float(jnp.max(jnp.abs(w))) > 1e-3, name
+      np.testing.assert_allclose(g, w, atol=1e-9, err_msg=name)
 
 
 def test_projection_matches_a_hand_computed_covariance():

@@ -39,6 +39,7 @@ MAX_MAHALANOBIS = 9.0
 # Tile ids are ty * TILE_STRIDE + tx (images up to TILE_STRIDE tiles wide).
 TILE_STRIDE = 4096
 _NO_TILE = jnp.iinfo(jnp.int32).max
+_BARRIER = True
 
 
 def quaternion_to_rotation(q: jax.Array) -> jax.Array:
@@ -216,48 +217,161 @@ def composite(pixels: jax.Array, xy: jax.Array, conic: jax.Array,
       log_after[:, -1])}
 
 
-def composite_chunks(pixels, xy, conic, opacity, rgb, depth, mask,
-                     chunk: int) -> dict:
-  """`composite` of tiles [T, P, 2] / [T, K, ...], `chunk` Gaussians at a
-  time front to back, skipping a chunk (lax.cond) when no tile lists one
-  of its Gaussians or every pixel has stopped: a tile's cost follows its
-  list, not the capacity. The same values as `composite` per tile."""
+def _terms(pixels, xy, conic, opacity, mask):
+  """One Gaussian per tile at its pixels: pixels [T, P, 2]; xy [T, 2],
+  conic [T, 3], opacity [T], mask [T] -> (alpha [T, P] as `_alphas`, valid
+  [T, P] (alpha is not 0), kernel exp(power) [T, P], dx, dy [T, P])."""
+  dx = pixels[..., 0] - xy[:, None, 0]
+  dy = pixels[..., 1] - xy[:, None, 1]
+  a, b, c = (conic[:, None, i] for i in range(3))
+  power = -0.5 * (a * dx * dx + c * dy * dy) - b * dx * dy
+  kernel = jnp.exp(jnp.minimum(power, 0.0))
+  alpha = jnp.minimum(MAX_ALPHA, opacity[:, None] * kernel)
+  valid = (mask[:, None] & (power >= -0.5 * MAX_MAHALANOBIS) & (power <= 0) &
+           (alpha >= MIN_ALPHA))
+  return jnp.where(valid, alpha, 0.0), valid, kernel, dx, dy
+
+
+def _pack(xy, conic, opacity, rgb, depth, mask) -> jax.Array:
+  """Tiles' lists [T, K, ...] as one [K, T, 11] array: a loop step reads
+  one contiguous slice (the k-th Gaussian of every tile)."""
+  return jnp.moveaxis(jnp.concatenate(
+      [xy, conic, opacity[..., None], rgb, depth[..., None],
+       mask[..., None].astype(xy.dtype)], -1), 1, 0)
+
+
+def _unpack(row: jax.Array):
+  """[T, 11] -> xy [T, 2], conic [T, 3], opacity [T], rgb [T, 3], depth [T],
+  mask [T]."""
+  # Materialised once: else every fusion of a loop step slices it again.
+  row = jax.lax.optimization_barrier(row) if _BARRIER else row
+  return (row[:, 0:2], row[:, 2:5], row[:, 5], row[:, 6:9], row[:, 9],
+          row[:, 10] > 0)
+
+
+def _last_listed(mask: jax.Array) -> jax.Array:
+  """[] one past the last list position any tile uses (mask [T, K])."""
+  k = mask.shape[1]
+  return jnp.max(jnp.where(jnp.any(mask, 0), jnp.arange(1, k + 1), 0))
+
+
+def _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask):
+  """`composite_loop`'s values and what its backward pass needs: the final
+  transmittance [T, P] and, per pixel, one past its last Gaussian [T, P]."""
   t, p = pixels.shape[:2]
-  k = xy.shape[1]
-  n = -(-k // chunk)
-  pad = n * chunk - k
-  split = lambda x: jnp.moveaxis(jnp.pad(
-      x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).reshape(
-          (t, n, chunk) + x.shape[2:]), 1, 0)
-  parts = tuple(split(x) for x in (xy, conic, opacity, rgb, depth, mask))
-  stop = jnp.log(MIN_TRANSMITTANCE)
+  dtype = xy.dtype
+  packed = _pack(xy, conic, opacity, rgb, depth, mask)
+  n = _last_listed(mask)
 
-  def body(carry, part):
-    log_all, log_kept, out_rgb, out_depth = carry
-    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = part
+  def cond(carry):
+    k, _, done, *_ = carry
+    return (k < n) & ~jnp.all(done)
 
-    def run(carry):
-      log_all, log_kept, out_rgb, out_depth = carry
-      alpha = _alphas(pixels, g_xy, g_conic, g_opacity, g_mask)
-      # Inria stops a pixel for good at the first Gaussian that would take
-      # it below 1e-4: a running sum over every Gaussian, kept or not.
-      run_all = log_all[..., None] + jnp.cumsum(jnp.log1p(-alpha), -1)
-      alpha = jnp.where(run_all >= stop, alpha, 0.0)
-      log1m = jnp.log1p(-alpha)
-      after = log_kept[..., None] + jnp.cumsum(log1m, -1)
-      w = alpha * jnp.exp(after - log1m)
-      return (run_all[..., -1], after[..., -1],
-              out_rgb + jnp.einsum("tpk,tkc->tpc", w, g_rgb),
-              out_depth + jnp.einsum("tpk,tk->tp", w, g_depth))
+  def body(carry):
+    k, trans, done, out_rgb, out_depth, last = carry
+    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = _unpack(packed[k])
+    alpha, valid, _, _, _ = _terms(pixels, g_xy, g_conic, g_opacity, g_mask)
+    after = trans * (1.0 - alpha)
+    # Inria's stop: a pixel ends for good before the Gaussian that would
+    # take its transmittance below 1e-4.
+    done = done | (valid & (after < MIN_TRANSMITTANCE))
+    use = valid & ~done
+    w = jnp.where(use, alpha * trans, 0.0)
+    return (k + 1, jnp.where(use, after, trans), done,
+            out_rgb + w[..., None] * g_rgb[:, None],
+            out_depth + w * g_depth[:, None], jnp.where(use, k + 1, last))
 
-    busy = jnp.any(g_mask) & jnp.any(log_all >= stop)
-    return jax.lax.cond(busy, run, lambda c: c, carry), None
+  zeros = jnp.zeros((t, p), dtype)
+  init = (jnp.zeros((), jnp.int32), jnp.ones((t, p), dtype),
+          jnp.zeros((t, p), bool), jnp.zeros((t, p, 3), dtype), zeros,
+          jnp.zeros((t, p), jnp.int32))
+  _, trans, _, out_rgb, out_depth, last = jax.lax.while_loop(cond, body, init)
+  return {"rgb": out_rgb, "depth": out_depth, "acc": 1.0 - trans}, (trans,
+                                                                    last)
 
-  zeros = jnp.zeros((t, p))
-  (_, log_kept, out_rgb, out_depth), _ = jax.lax.scan(
-      body, (zeros, zeros, jnp.zeros((t, p, 3)), zeros), parts)
-  return {"rgb": out_rgb, "depth": out_depth,
-          "acc": 1.0 - jnp.exp(log_kept)}
+
+@jax.custom_vjp
+def composite_loop(pixels, xy, conic, opacity, rgb, depth, mask) -> dict:
+  """`composite` of tiles, one Gaussian of every tile's list at a time,
+  front to back, as inria's kernel: a loop that ends when the longest list
+  does or every pixel has stopped, so its cost follows the lists, not the
+  capacity, and no [tile, pixel, list] array is ever made.
+
+  The backward pass keeps nothing per Gaussian: it walks the lists back to
+  front from each pixel's final transmittance (T_i = T_{i+1} / (1 - a_i)),
+  with the colour behind each Gaussian accumulated on the way (inria's
+  backward kernel).
+
+  Args:
+    pixels [T, P, 2]; xy [T, K, 2], conic [T, K, 3], opacity [T, K], rgb
+    [T, K, 3], depth [T, K], mask [T, K]: each tile's Gaussians, front
+    first.
+  Returns:
+    rgb [T, P, 3] (no background), depth [T, P], acc [T, P].
+  """
+  return _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask)[0]
+
+
+def _loop_fwd(pixels, xy, conic, opacity, rgb, depth, mask):
+  out, (trans, last) = _loop_forward(pixels, xy, conic, opacity, rgb, depth,
+                                     mask)
+  return out, (pixels, xy, conic, opacity, rgb, depth, mask, trans, last)
+
+
+def _loop_bwd(res, grads):
+  """d/d(alpha_i) of C = sum_i a_i T_i c_i is T_i (c_i - S_i), S_i the colour
+  behind i over T_{i+1}; of acc = 1 - prod(1 - a) it is T_n / (1 - a_i)."""
+  pixels, xy, conic, opacity, rgb, depth, mask, final, last = res
+  g_rgb_out, g_depth_out, g_acc = grads["rgb"], grads["depth"], grads["acc"]
+  t, k_all = xy.shape[:2]
+  packed = _pack(xy, conic, opacity, rgb, depth, mask)
+
+  def body(k, carry):
+    trans, behind_rgb, behind_depth, out = carry
+    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = _unpack(packed[k])
+    alpha, valid, kernel, dx, dy = _terms(pixels, g_xy, g_conic, g_opacity,
+                                          g_mask)
+    use = valid & (k < last)
+    keep = 1.0 - alpha
+    before = jnp.where(use, trans / keep, trans)
+    w = jnp.where(use, alpha * before, 0.0)
+    d_rgb = jnp.sum(w[..., None] * g_rgb_out, 1)  # [T, 3]
+    d_depth = jnp.sum(w * g_depth_out, 1)
+    d_alpha = before * (
+        jnp.sum(g_rgb_out * (g_rgb[:, None] - behind_rgb), -1) +
+        g_depth_out * (g_depth[:, None] - behind_depth)) + g_acc * final / keep
+    # alpha = min(0.99, o exp(power)): no gradient where the cap holds.
+    live = use & (g_opacity[:, None] * kernel < MAX_ALPHA)
+    d_alpha = jnp.where(live, d_alpha, 0.0)
+    d_opacity = jnp.sum(d_alpha * kernel, 1)
+    d_power = d_alpha * alpha
+    a, b, c = (g_conic[:, None, i] for i in range(3))
+    d_x = jnp.sum(d_power * (a * dx + b * dy), 1)
+    d_y = jnp.sum(d_power * (c * dy + b * dx), 1)
+    d_conic = jnp.stack([jnp.sum(-0.5 * d_power * dx * dx, 1),
+                         jnp.sum(-d_power * dx * dy, 1),
+                         jnp.sum(-0.5 * d_power * dy * dy, 1)], -1)
+    row = jnp.concatenate([d_x[:, None], d_y[:, None], d_conic,
+                           d_opacity[:, None], d_rgb, d_depth[:, None]], -1)
+    out = jax.lax.dynamic_update_index_in_dim(out, row, k, 0)
+    behind_rgb = jnp.where(use[..., None], alpha[..., None] * g_rgb[:, None] +
+                           keep[..., None] * behind_rgb, behind_rgb)
+    behind_depth = jnp.where(use, alpha * g_depth[:, None] +
+                             keep * behind_depth, behind_depth)
+    return before, behind_rgb, behind_depth, out
+
+  n = _last_listed(mask)
+  init = (final, jnp.zeros_like(g_rgb_out), jnp.zeros_like(g_depth_out),
+          jnp.zeros((k_all, t, 10), xy.dtype))
+  # Back to front: position n - 1 - i at iteration i.
+  _, _, _, out = jax.lax.fori_loop(
+      0, n, lambda i, carry: body(n - 1 - i, carry), init)
+  out = jnp.swapaxes(out, 0, 1)  # [T, K, 10]
+  return (jnp.zeros_like(pixels), out[..., 0:2], out[..., 2:5], out[..., 5],
+          out[..., 6:9], out[..., 9], None)
+
+
+composite_loop.defvjp(_loop_fwd, _loop_bwd)
 
 
 def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
@@ -319,8 +433,8 @@ def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
       order. first, last: [T, 2] the first and last pixel centre of each
       tile.
   Returns:
-    (ids [T, capacity], mask [T, capacity], overflow [] Gaussian-tile pairs
-    left out).
+    (ids [T, capacity], mask [T, capacity], overflow [T] Gaussian-tile
+    pairs left out).
   """
   # alpha = o exp(-q / 2) >= 1/255 where q <= 2 log(255 o).
   reach = jnp.minimum(MAX_MAHALANOBIS, 2.0 * jnp.log(
@@ -333,31 +447,57 @@ def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
   where = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(rank)
   mask = slot[None] <= count[:, None]
   ids = order[jnp.minimum(where, order.shape[0] - 1)]
-  return (jnp.where(mask, ids, 0), mask,
-          jnp.sum(jnp.maximum(count - capacity, 0)))
+  return jnp.where(mask, ids, 0), mask, jnp.maximum(count - capacity, 0)
+
+
+def composite_by_length(pixels, ids, mask, xy, conic, opacity, colours,
+                        depth, groups: int) -> dict:
+  """`composite_loop` of tiles sorted by list length and split into `groups`
+  equal groups, each looping to its own longest list: a few crowded tiles
+  no longer make every tile loop as long as they do.
+
+  Args:
+    pixels [T, P, 2]; ids, mask [T, K] each tile's list (front first);
+    xy [G, 2], conic [G, 3], opacity [G], colours [G, 3], depth [G].
+  Returns:
+    rgb [T, P, 3], depth [T, P], acc [T, P] in the tiles' order.
+  """
+  num = pixels.shape[0]
+  groups = max(1, min(groups, num))
+  size = -(-num // groups)
+  order = jnp.argsort(jnp.sum(mask, 1))
+  # Padding repeats a tile whose outputs are never read (no gradient).
+  order = jnp.pad(order, (0, groups * size - num), mode="edge")
+  parts = []
+  for g in range(groups):
+    rows = order[g * size:(g + 1) * size]
+    idx = ids[rows]
+    parts.append(composite_loop(pixels[rows], xy[idx], conic[idx],
+                                opacity[idx], colours[idx], depth[idx],
+                                mask[rows]))
+  inverse = jnp.argsort(order[:num])
+  return jax.tree.map(lambda *x: jnp.concatenate(x)[inverse], *parts)
 
 
 def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
                  pixels: jax.Array, origin: jax.Array, tiles_x, tiles_y,
                  tile: int, max_tiles: int, capacity: int,
                  tiles_per_step: int = 0, binning: str = "dense",
-                 chunk: int = 0) -> tuple[dict, dict]:
+                 groups: int = 1) -> tuple[dict, dict]:
   """One view's tiles: binned, then composited tile by tile.
 
   Args:
     proj: the Gaussians on the view's camera; opacity [G]; colours [G, 3].
     pixels: [T, tile^2, 2] pixel centres, each row one tile of the view's
       grid (from `origin`, tiles_x x tiles_y tiles), row-major.
-    tiles_per_step: bin and composite this many tiles at a time (lax.map,
-      the backward pass recomputing each group's per-pixel values rather
-      than keeping them); 0: all at once.
+    tiles_per_step: make this many tiles' lists at a time (lax.map: the
+      dense binning's [tiles, Gaussians] tests); 0: all at once.
     binning: "dense" (`select_front`: every tile tests every Gaussian, no
       Gaussian is cut, tiles anywhere) or "sort" (`bin_tiles`: one sort of
       tile/depth keys, at most max_tiles tiles a Gaussian; tiles must lie
       on the view's grid).
-    chunk: >0: composite that many Gaussians at a time, skipping the rest
-      of a group's lists once they end or every pixel has stopped
-      (`composite_chunks`); 0: the whole capacity at once.
+    groups: composite the tiles in this many groups of similar list
+      lengths (`composite_by_length`).
   Returns:
     (maps [T, tile^2, ...] as `composite`'s, stats: overflow and cut).
   """
@@ -368,52 +508,28 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     tile_ids = corner[:, 1] * TILE_STRIDE + corner[:, 0]
     ids, mask, stats = bin_tiles(proj, tile_ids, origin, tiles_x, tiles_y,
                                  tile, max_tiles, capacity)
-    # Per tile, beside its pixels: its list, made above for all tiles.
-    per_tile = (ids, mask)
-
-    def lists(ids, mask):
-      return ids, mask, jnp.zeros((), jnp.int32)
   else:
     order = jnp.argsort(jnp.where(proj.valid,
                                   jax.lax.stop_gradient(proj.depth), jnp.inf))
     ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[order]), proj)
     faint = jax.lax.stop_gradient(opacity[order])
-    # Per tile, beside its pixels: its first and last pixel centre, from
-    # which a group's lists are made inside the group (memory).
-    per_tile = (pixels[:, 0], pixels[:, -1])
-
-    def lists(first, last):
-      return select_front(order, ordered, faint, first, last, capacity)
-
-  @jax.checkpoint
-  def tiles(pix, idx, m):
-    args = (pix, proj.xy[idx], proj.conic[idx], opacity[idx], colours[idx],
-            proj.depth[idx], m)
-    if chunk:
-      return composite_chunks(*args, chunk=chunk)
-    return jax.vmap(composite)(*args)
-
-  def group(args):
-    pix, *binned = args
-    idx, m, overflow = lists(*binned)
-    return tiles(pix, idx, m), overflow
-
-  num = pixels.shape[0]
-  if not tiles_per_step or tiles_per_step >= num:
-    maps, overflow = group((pixels,) + per_tile)
-  else:
-    groups = -(-num // tiles_per_step)
-    pad = groups * tiles_per_step - num
-    padded = [jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]) if pad else x
-              for x in (pixels,) + per_tile]
-    grouped = [x.reshape((groups, tiles_per_step) + x.shape[1:])
-               for x in padded]
-    maps, overflow = jax.lax.map(group, tuple(grouped))
-    maps = jax.tree.map(
-        lambda x: x.reshape((groups * tiles_per_step,) + x.shape[2:])[:num],
-        maps)
-    # Padding repeats the last tile: its overflow is counted once.
-    overflow = jnp.sum(overflow)
-  if binning != "sort":
-    stats = {"overflow": overflow, "cut": jnp.zeros((), jnp.int32)}
+    # Each tile's list from its first and last pixel centre.
+    corners = (pixels[:, 0], pixels[:, -1])
+    lists = lambda c: select_front(order, ordered, faint, c[0], c[1],
+                                   capacity)
+    num = pixels.shape[0]
+    if not tiles_per_step or tiles_per_step >= num:
+      ids, mask, overflow = lists(corners)
+    else:
+      steps = -(-num // tiles_per_step)
+      pad = steps * tiles_per_step - num
+      grouped = tuple(
+          jnp.pad(x, [(0, pad), (0, 0)], mode="edge").reshape(
+              steps, tiles_per_step, 2) for x in corners)
+      ids, mask, overflow = jax.tree.map(
+          lambda x: x.reshape((-1,) + x.shape[2:])[:num],
+          jax.lax.map(lists, grouped))
+    stats = {"overflow": jnp.sum(overflow), "cut": jnp.zeros((), jnp.int32)}
+  maps = composite_by_length(pixels, ids, mask, proj.xy, proj.conic, opacity,
+                             colours, proj.depth, groups)
   return maps, stats

@@ -67,10 +67,10 @@ def config_fields() -> ml_collections.ConfigDict:
   c.splat_binning = "dense"
   c.splat_max_tiles = 32  # tiles one Gaussian may touch ("sort")
   c.splat_capacity = 256  # Gaussians per tile
-  c.splat_tiles_per_step = 64  # tiles composited at once (memory)
-  # Gaussians composited at a time; a group of tiles stops when its lists
-  # end or its pixels are opaque (0: the whole capacity at once).
-  c.splat_chunk = 32
+  c.splat_tiles_per_step = 64  # tiles binned at once (memory)
+  # Tiles composited in this many groups of similar list lengths, each
+  # looping to its own longest list (1: every tile as long as the longest).
+  c.splat_tile_groups = 8
   c.splat_ssim_weight = 0.2  # L1 (1 - w) + w D-SSIM
   # 3DGS-MCMC.
   c.splat_relocate_every = 100
@@ -138,7 +138,8 @@ def check_config(c) -> None:
     raise ConfigError(f"config.splat_init_count: {c.splat_init_count} is not "
                       f"in 1..splat_count ({c.splat_count})")
   for field in ("splat_count", "splat_max_tiles", "splat_capacity",
-                "splat_relocate_every", "splat_max_copies", "render_tile"):
+                "splat_relocate_every", "splat_max_copies", "render_tile",
+                "splat_tile_groups"):
     if c[field] < 1:
       raise ConfigError(f"config.{field}: must be at least 1, got "
                         f"{c[field]}")
@@ -275,7 +276,7 @@ class SplatModel(nn.Module, base.Composed):
       return splatting.render_tiles(
           proj, opacity, colours, pix, origin, grid[0], grid[1],
           c.render_tile, c.splat_max_tiles, c.splat_capacity,
-          c.splat_tiles_per_step, c.splat_binning, c.splat_chunk)
+          c.splat_tiles_per_step, c.splat_binning, c.splat_tile_groups)
 
     maps, stats = jax.vmap(view)(views, pixels, origins, grids, affine)
     return maps, jax.tree.map(jnp.sum, stats)
