@@ -217,6 +217,12 @@ def test_loop_backward_equals_autodiff_of_the_dense_compositor():
       np.testing.assert_allclose(g, w, atol=1e-9, err_msg=name)
 
 
+def test_running_count_equals_cumsum():
+  inside = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (5, 1000))
+  np.testing.assert_array_equal(splatting._running_count(inside),
+                                np.cumsum(np.asarray(inside), 1))
+
+
 def test_projection_matches_a_hand_computed_covariance():
   # An axis-aligned Gaussian at (x, y, -z) in camera space: J = [[f/z, 0,
   # f x / z^2], [0, -f/z, -f y / z^2]], cov2d = J diag(s^2) J^T + 0.3 I.

@@ -420,6 +420,21 @@ def min_mahalanobis(xy: jax.Array, conic: jax.Array, first: jax.Array,
   return jnp.where(inside, 0.0, best)
 
 
+def _running_count(inside: jax.Array, block: int = 128) -> jax.Array:
+  """[T, G] int32: the inclusive running count of inside [T, G] along G.
+  XLA's CPU cumsum is a log-depth scan, ~30 passes over [T, G]; here one
+  matmul by a triangle of ones counts within blocks of 128 (exact in
+  float32 up to 2^24) and a short cumsum adds the blocks' totals: half the
+  time on two cores."""
+  t, g = inside.shape
+  blocks = jnp.pad(inside.astype(jnp.float32),
+                   ((0, 0), (0, -g % block))).reshape(t, -1, block)
+  local = blocks @ jnp.triu(jnp.ones((block, block), jnp.float32))
+  total = local[..., -1]
+  local = local + (jnp.cumsum(total, axis=1) - total)[..., None]
+  return local.reshape(t, -1)[:, :g].astype(jnp.int32)
+
+
 def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
                  first: jax.Array, last: jax.Array, capacity: int):
   """The front-most `capacity` Gaussians of each tile, with no bound on the
@@ -441,7 +456,7 @@ def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
       jnp.maximum(opacity, 1e-30) / MIN_ALPHA))
   inside = proj.valid[None] & (
       min_mahalanobis(proj.xy, proj.conic, first, last) <= reach[None])
-  rank = jnp.cumsum(inside, axis=1, dtype=jnp.int32)
+  rank = _running_count(inside)
   count = rank[:, -1]
   slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
   where = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(rank)
