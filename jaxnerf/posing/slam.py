@@ -159,29 +159,36 @@ def read_tum(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def explained(rgb_hat: np.ndarray, acc_hat: np.ndarray, depth_hat: np.ndarray,
               rgb: np.ndarray, depth: Optional[np.ndarray],
-              depth_error: float, colour_error: float) -> np.ndarray:
-  """[N] bool: the pixels the map already explains (iMAP's test).
+              depth_error: float, colour_error: float) -> tuple[int, int]:
+  """(pixels the map already explains, pixels that count): iMAP's test.
 
-  With depth (RGB-D): a surface pixel whose rendered depth is within
-  `depth_error` of the data's, relatively; a pixel without surface (depth
-  0) where the map is mostly empty (opacity below 0.5). Without (RGB-only):
-  the mean absolute colour error is below `colour_error`.
+  With depth (RGB-D) the pixels that count are those where the data or
+  the map (opacity >= 0.5) has a surface: an object before an empty
+  background would otherwise count the background, which any map
+  explains, and never make a keyframe. Such a pixel is explained where
+  both have a surface and the rendered depth is within `depth_error` of
+  the data's, relatively (iMAP's 0.1). Without depth (RGB-only) every
+  pixel counts, explained where its mean absolute colour error is below
+  `colour_error`.
 
   Args:
     rgb_hat [N, 3], acc_hat [N], depth_hat [N]: the map's render;
-    rgb [N, 3], depth [N] or None: the frame's.
+    rgb [N, 3], depth [N] (camera-z, 0: no surface) or None: the frame's.
   """
   if depth is None:
-    return np.mean(np.abs(rgb_hat - rgb), -1) < colour_error
-  surface = depth > 0
+    good = np.mean(np.abs(rgb_hat - rgb), -1) < colour_error
+    return int(np.sum(good)), len(good)
+  surface, mapped = depth > 0, acc_hat >= 0.5
   rel = np.abs(depth_hat - depth) / np.where(surface, depth, 1.0)
-  return np.where(surface, rel < depth_error, acc_hat < 0.5)
+  good = surface & mapped & (rel < depth_error)
+  return int(np.sum(good)), int(np.sum(surface | mapped))
 
 
-def is_keyframe(share: float, min_share: float) -> bool:
+def is_keyframe(explained_pixels: int, counted: int,
+                min_share: float) -> bool:
   """iMAP's rule: a new keyframe where the map explains less than
-  `min_share` of the frame's pixels."""
-  return share < min_share
+  `min_share` of the pixels that count (none counting: no keyframe)."""
+  return counted > 0 and explained_pixels < min_share * counted
 
 
 # The settings --------------------------------------------------------------
@@ -450,7 +457,8 @@ def xy_of(index, camera: Cameras):
       jnp.float32) + 0.5
 
 
-def run_stream(config, settings: Settings, stream: Stream, log=print) -> dict:
+def run_stream(config, settings: Settings, stream: Stream, log=print,
+               log_every: int = 10) -> dict:
   """Runs iMAP over the stream: tracks, picks keyframes, maps.
 
   Returns:
@@ -508,16 +516,25 @@ def run_stream(config, settings: Settings, stream: Stream, log=print) -> dict:
                    jnp.asarray(stream.images[i]), mask,
                    jax.random.fold_in(key_i, 0),
                    jnp.asarray(stream.depths[i]) if settings.rgbd else None)
-    estimate[i] = np.asarray(c2w, np.float64)
+    c2w = np.asarray(c2w, np.float64)
+    if not np.all(np.isfinite(c2w)):
+      # A map region that renders nothing finite: keep the guess rather
+      # than poison the velocity and the map.
+      log(f"frame {i}: tracking gave a non-finite pose; keeping the "
+          "constant-velocity guess")
+      c2w = guess
+    estimate[i] = c2w
+    c2w = jnp.asarray(c2w, jnp.float32)
     index = rng.choice(height * width, settings.keyframe_pixels,
                        replace=False)
     rgb_hat, acc_hat, depth_hat = jax.tree.map(np.asarray, probe(
         variables, camera, c2w, jnp.asarray(index, jnp.int32)))
-    share = float(np.mean(explained(
+    good, counted = explained(
         rgb_hat, acc_hat, depth_hat, stream.images[i].reshape(-1, 3)[index],
         depth_of(i).reshape(-1)[index] if settings.rgbd else None,
-        settings.keyframe_depth_error, settings.keyframe_colour_error)))
-    if is_keyframe(share, settings.keyframe_share):
+        settings.keyframe_depth_error, settings.keyframe_colour_error)
+    share = good / max(counted, 1)
+    if is_keyframe(good, counted, settings.keyframe_share):
       if len(keyframes) < settings.max_keyframes:
         frames = frames.add(jnp.asarray(stream.images[i]),
                             jnp.asarray(depth_of(i)), c2w)
@@ -529,7 +546,7 @@ def run_stream(config, settings: Settings, stream: Stream, log=print) -> dict:
             "keyframes")
     state, frames, loss = mapper(state, frames, key_i)
     frame_seconds[i] = time.time() - t_frame
-    if i % 10 == 0 or i == num - 1:
+    if i % log_every == 0 or i == num - 1:
       err = np.linalg.norm(estimate[i, :, 3] - stream.reference[i, :, 3])
       log(f"frame {i:4d}/{num - 1}  explained {share:4.2f}  keyframes "
           f"{len(keyframes):3d}  map loss {float(loss):.5f}  centre error "
