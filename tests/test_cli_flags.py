@@ -25,7 +25,8 @@ from jaxnerf.errors import UserError
 
 CONFIG = os.path.join(REPO_ROOT, "tests", "configs", "tiny_ngp_sh.py")
 COMMANDS = ("train", "eval", "bake", "view", "export", "localize",
-            "process_data")
+            "process_data", "slam")
+IMAP = os.path.join(REPO_ROOT, "tests", "configs", "tiny_imap.py")
 
 
 def command(name):
@@ -74,6 +75,8 @@ def base(name: str, p: Paths, sub: Optional[str] = None) -> list[str]:
             f"--init_pose={p.pose}"]
   if name == "process_data":
     return [f"--images={p.photos}", f"--output={p.out}"]
+  if name == "slam":
+    return [f"--config={IMAP}", "--train_dir", p.run]
   return config
 
 
@@ -232,6 +235,16 @@ ROWS = [
         ("--train_dir", "expected one argument")),
     Row("localize", "--train_dir", lambda p: ["--train_dir", p.missing],
         ("train_dir", "no checkpoint")),
+    # slam.py (its checks: jaxnerf/posing/slam.py, tests/test_slam.py)
+    *config_rows_brief("slam"),
+    Row("slam", "--train_dir", lambda p: ["--train_dir"],
+        ("--train_dir", "expected one argument")),
+    Row("slam", "--config", lambda p: [f"--config={CONFIG}"],
+        ("config.method", "needs method 'imap'")),
+    Row("slam", "--config", lambda p: ["--config.slam_mode=mono"],
+        ("config.slam_mode", "unknown 'mono'")),
+    Row("slam", "--config", lambda p: ["--config.slam_split=train"],
+        ("config.slam_mode", "needs a depth map")),
     # process_data.py (its checks: jaxnerf/posing/pipeline.py)
     *R("process_data", "--overlap", "0", "-2"),
     *R("process_data", "--num_frames", "0"),

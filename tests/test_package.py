@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO_ROOT
 
 COMMANDS = ("train", "eval", "bake", "view", "export", "localize",
-            "process_data")
+            "process_data", "slam")
 
 
 def normalize(name: str) -> str:
