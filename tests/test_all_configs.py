@@ -53,6 +53,8 @@ SHRINK = {
     "proposal_samples": (8, 8), "proposal_hash_levels": 2,
     "proposal_hash_log2_size": 10, "proposal_hash_max_resolution": 32,
     "proposal_width": 8,
+    # FastNeRF's direction branch (fastnerf_demo).
+    "fastnerf_dir_width": 8, "fastnerf_components": 4,
     # Relighting (nrf, nerv, nerd): the material head, shadow rays, NeRV's
     # visibility (0, NRF's, stays 0).
     "reflectance_width": 16, "shadow_samples": 8, "visibility_directions": 8,

@@ -50,6 +50,8 @@ TINY = {
     "barf": dict(MLP_TINY, learn_intrinsics=True),
     "barf/hashgrid": dict(GRID_TINY, learn_intrinsics=True),
     "instant_ngp": GRID_TINY,
+    "fastnerf": dict(GRID_TINY, fastnerf_components=4, fastnerf_dir_width=8,
+                     fastnerf_dir_degree=2),
     "nrf": dict(GRID_TINY, shadow_samples=8, reflectance_width=16),
     "nrf/mlp": dict(MLP_TINY, shadow_samples=8, reflectance_width=16),
     "nerv": dict(GRID_TINY, shadow_samples=8, reflectance_width=16,

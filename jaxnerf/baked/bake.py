@@ -492,7 +492,7 @@ def direction_lookup(table: jax.Array, dirs: jax.Array) -> jax.Array:
 def has_factorised_colour(model) -> bool:
   """Whether a model's colour is FastNeRF's (position components times
   direction weights): it bakes a FastNeRF cache."""
-  return (callable(getattr(model, "components", None)) and
+  return (callable(getattr(model, "position_components", None)) and
           callable(getattr(model, "direction_weights", None)))
 
 
@@ -550,7 +550,8 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
     num_sh = table.shape[-1]
     log(f"colour: the FastNeRF cache ({num_sh} components; directions on "
         f"a {dirs.shape[0]} x {dirs.shape[1]} grid)")
-    sh_fn = jax.jit(lambda p: model.apply(variables, p, method="components"))
+    sh_fn = jax.jit(lambda p: model.apply(variables, p,
+                                          method="position_components"))
   elif probe is not None and probe.shape[-1] == num_sh:
     log(f"colour: the field's own SH (degree {options.sh_degree})")
   else:

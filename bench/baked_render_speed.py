@@ -1,0 +1,132 @@
+"""Seconds per view of a baked scene (or a FastNeRF cache), the one-call
+marcher (render.Renderer) against the host-synchronised rounds it replaced
+(render.RoundsRenderer), in the same process; the test PSNR of both on the
+same views; optionally the field's time and PSNR.
+
+  flock /tmp/cpu.lock python bench/baked_render_speed.py \
+      --config=instant_ngp_demo --config.color_mode=sh \
+      --config.train_dir=runs/ngp_sh [--baked runs/ngp_sh/baked.npz] \
+      [--sizes 100,800] [--old] [--field] [--psnr_views 25]
+
+Times: one call that compiles, then the best of --repeats calls (one at
+800x800 and above; the field's first call only there); test view 0, focal scaled with the width. Prints one
+JSON object and a table; writes nothing.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from jaxnerf.engine import cli
+
+
+def view_rays(dataset, size):
+  """Rays of test view 0 at size x size (focal scaled with the width)."""
+  from jaxnerf.core import cameras
+  scale = size / dataset.width
+  cams = cameras.Cameras.create(dataset.camtoworlds[:1],
+                                dataset.focal * scale, size, size,
+                                dataset.near, dataset.far)
+  return cameras.image_rays(cams, 0)
+
+
+def timed(fn, repeats):
+  """(best seconds, first call seconds, result)."""
+  t = time.perf_counter()
+  out = fn()
+  first = time.perf_counter() - t
+  best = first if repeats == 0 else float("inf")
+  for _ in range(repeats):
+    t = time.perf_counter()
+    out = fn()
+    best = min(best, time.perf_counter() - t)
+  return best, first, out
+
+
+def test_psnr(render_image, dataset, views):
+  """Mean PSNR of the first `views` views of `dataset`."""
+  from jaxnerf.core import metrics
+  scores = []
+  for i in range(min(views, len(dataset))):
+    rgb = render_image(dataset.image_rays(i))["rgb"]
+    scores.append(float(metrics.psnr(rgb, dataset.images[i][..., :3])))
+  return float(np.mean(scores))
+
+
+def job(config, args):
+  from jaxnerf.baked import bake as baking, render
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.engine import evaluator, parallel
+  path = args.baked or os.path.join(config.train_dir, evaluator.BAKED_FILE)
+  cli.check_input_file(path, "--baked")
+  scene = baking.load(path)
+  grid = render.BakedGrid.from_scene(scene).to_device()
+  renderers = {"new": render.Renderer(grid)}
+  if args.old:
+    renderers["old"] = render.RoundsRenderer(grid)
+  test = load_dataset(config, config.eval_split)
+  out = dict(baked=path, blocks=scene.num_blocks,
+             file_mib=os.path.getsize(path) / 2**20,
+             colour="fastnerf cache" if scene.direction_table is not None
+             else f"SH degree {scene.sh_degree}")
+  if args.field:
+    renderers["field"] = evaluator.field_renderer(
+        config, parallel.make_mesh()).render_rays
+  for size in args.sizes:
+    rays = view_rays(test, size)
+    images = {}
+    for name, r in renderers.items():
+      fn = r if name == "field" else r.render_image
+      # At 800x800 one timed call after the first; the field's (minutes)
+      # only the first, its chunk compiled by a smaller view before.
+      repeats = args.repeats if size < 800 else min(args.repeats, 1)
+      if name == "field" and size >= 800:
+        repeats = 0
+      best, first, image = timed(lambda fn=fn: fn(rays), repeats)
+      out[f"{name}_{size}_seconds"] = best
+      out[f"{name}_{size}_first_seconds"] = first
+      images[name] = image["rgb"]
+      print(f"{size}x{size} {name}: {best:.3f} s (first call {first:.1f} s)",
+            flush=True)
+    if "old" in images:
+      diff = np.abs(images["new"] - images["old"])
+      out[f"new_vs_old_{size}_max_abs_rgb"] = float(diff.max())
+  if args.psnr_views:
+    for name, r in renderers.items():
+      fn = r if name == "field" else r.render_image
+      out[f"{name}_test_psnr"] = test_psnr(fn, test, args.psnr_views)
+      print(f"{name}: test PSNR {out[f'{name}_test_psnr']:.3f} "
+            f"({args.psnr_views} views)", flush=True)
+  print(json.dumps(out, indent=1))
+
+
+def sizes(text):
+  """'100,800' -> [100, 800] (each an integer >= 1)."""
+  one = cli.integer(1)
+  return [one(part) for part in text.split(",")]
+
+
+def flags():
+  parser = cli.FlagParser(prog="bench/baked_render_speed.py")
+  parser.add_argument("--baked", default="",
+                      help="a baked file (default: <train_dir>/baked.npz)")
+  parser.add_argument("--sizes", default=[100, 800], type=sizes,
+                      help="comma-separated view sizes")
+  parser.add_argument("--old", action="store_true",
+                      help="also time the host-synchronised rounds")
+  parser.add_argument("--field", action="store_true",
+                      help="also time the trained field")
+  parser.add_argument("--repeats", type=cli.integer(0), default=2)
+  parser.add_argument("--psnr_views", type=cli.integer(0), default=0)
+  return parser
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/baked_render_speed.py", job, flags(), argv)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

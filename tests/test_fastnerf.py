@@ -1,0 +1,128 @@
+"""FastNeRF: the factorised colour, its cache (the baked grid with a
+direction table) against the field, and its config checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnerf.baked import bake as baking, render
+from jaxnerf.engine import config as config_lib, training
+from jaxnerf.errors import BakedFileError, ConfigError
+from jaxnerf.methods import fastnerf
+from test_baking import ring_rays
+
+TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=32,
+            occupancy_resolution=8, march_steps=64, samples_budget=2048,
+            render_samples_per_ray=16, density_width=16, scene_bound=1.0,
+            fastnerf_components=3, fastnerf_dir_width=8,
+            fastnerf_dir_degree=2)
+
+
+def tiny(**fields):
+  c = config_lib.method_config("fastnerf")
+  c.update(dict(TINY, **fields))
+  return c
+
+
+def test_factorised_colour_by_hand():
+  # logits: red 1 * 0.5 + 2 * -1 = -1.5, green 0, blue -1 * 0.5 + 1 * -1.
+  coeffs = jnp.asarray([[[1.0, 2.0], [0.0, 0.0], [-1.0, 1.0]]])
+  beta = jnp.asarray([[0.5, -1.0]])
+  np.testing.assert_allclose(fastnerf.factorised_colour(coeffs, beta),
+                             [[1 / (1 + np.exp(1.5)), 0.5,
+                               1 / (1 + np.exp(1.5))]], rtol=1e-6)
+
+
+def test_the_fields_colour_is_the_two_branches_combined():
+  field = fastnerf.FastNerfField(config=tiny())
+  rng = np.random.RandomState(0)
+  points = jnp.asarray(rng.uniform(-0.9, 0.9, (5, 3)), jnp.float32)
+  dirs = rng.normal(size=(5, 3))
+  dirs = jnp.asarray(dirs / np.linalg.norm(dirs, axis=-1, keepdims=True),
+                     jnp.float32)
+  variables = field.init(jax.random.PRNGKey(0), points, jnp.arange(5), dirs)
+  rgb = field.apply(variables, points, dirs, method="radiance")
+  u = np.asarray(field.apply(variables, points,
+                             method="position_components"))
+  beta = np.asarray(field.apply(variables, dirs, method="direction_weights"))
+  assert u.shape == (5, 3, 3) and beta.shape == (5, 3)
+  logits = np.einsum("mcd,md->mc", u, beta)
+  np.testing.assert_allclose(rgb, 1 / (1 + np.exp(-logits)), rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_the_cache_equals_the_field_at_its_grid_points(tmp_path):
+  config = tiny()
+  config_lib.scene(config, "blender", "data/lego_100", str(tmp_path / "r"))
+  _, model, state = training.setup(config, jax.random.PRNGKey(3))
+  variables = {"params": state.params, **state.model_state}
+  _, rays = ring_rays(num_views=4, size=12)
+  scene = baking.bake(model, variables, rays, 1.0, True, "fastnerf", 0,
+                      baking.BakeOptions(resolution=8, block_size=4,
+                                         cull_threshold=0.0, chunk=1024,
+                                         direction_resolution=6),
+                      log=lambda s: None)
+  assert scene.num_blocks > 0 and scene.direction_table.shape == (6, 12, 3)
+  grid = render.BakedGrid.from_scene(scene).to_device()
+  # The vertices of the kept blocks (inside the box: the far apron of the
+  # last block lies on the box's face, outside the half-open lookup).
+  points = baking.block_points(np.argwhere(scene.block_index >= 0), 4, 8,
+                               1.0).reshape(-1, 3)
+  points = jnp.asarray(points[np.all(points < 1.0, -1)])
+  apply = lambda method, *x: model.apply(variables, *x, method=method)
+  np.testing.assert_allclose(render.density_at(grid, points),
+                             apply("density", points), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(render.sh_at(grid, points),
+                             apply("position_components", points), rtol=1e-4,
+                             atol=1e-5)
+  dirs = jnp.asarray(baking.direction_grid(6)[1:-1].reshape(-1, 3))
+  np.testing.assert_allclose(render.ray_basis(grid, dirs),
+                             apply("direction_weights", dirs), rtol=1e-4,
+                             atol=1e-5)
+  # Saved and read back: the table as it was, the atlas in float16.
+  path = str(tmp_path / "cache.npz")
+  baking.save(path, scene)
+  back = baking.load(path, "fastnerf")
+  np.testing.assert_array_equal(back.direction_table, scene.direction_table)
+  np.testing.assert_allclose(back.sh, scene.sh, rtol=1e-3, atol=1e-3)
+  # A table that does not fit the atlas: one line naming both shapes.
+  np.savez(str(tmp_path / "bad.npz"), meta=np.load(path)["meta"],
+           block_index=back.block_index, density=back.density, sh=back.sh,
+           direction_table=back.direction_table[..., :2])
+  with pytest.raises(BakedFileError, match=r"direction_table \(6, 12, 2\)"):
+    baking.load(str(tmp_path / "bad.npz"))
+
+
+def test_direction_lookup_is_bilinear_in_theta_and_phi():
+  """A table linear in the vertex indices (i, j) reads back i, j at a
+  direction between vertices; phi wraps around."""
+  rows = 5
+  i, j = np.meshgrid(np.arange(rows), np.arange(2 * rows), indexing="ij")
+  table = jnp.asarray(np.stack([i, j], -1), jnp.float32)
+  theta, phi = np.pi * 1.25 / (rows - 1), np.pi * 3.5 / rows - np.pi
+  d = jnp.asarray([[np.sin(theta) * np.cos(phi),
+                    np.sin(theta) * np.sin(phi), np.cos(theta)]], jnp.float32)
+  np.testing.assert_allclose(baking.direction_lookup(table, d), [[1.25, 3.5]],
+                             rtol=1e-4)
+  # Between the last column (j = 9) and the first (j = 0, the same phi
+  # plus 2 pi): 9 and 0 mixed half and half.
+  phi = np.pi * 9.5 / rows - np.pi
+  d = jnp.asarray([[np.sin(theta) * np.cos(phi),
+                    np.sin(theta) * np.sin(phi), np.cos(theta)]], jnp.float32)
+  np.testing.assert_allclose(baking.direction_lookup(table, d)[0, 1], 4.5,
+                             rtol=1e-4)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("fastnerf_components", 0, "config.fastnerf_components: 0 must be an "
+     "integer >= 1"),
+    ("fastnerf_dir_degree", 5, "config.fastnerf_dir_degree: 5 is above 3"),
+])
+def test_a_bad_factorisation_is_a_one_line_config_error(field, value,
+                                                        message):
+  field_module = fastnerf.FastNerfField(config=tiny(**{field: value}))
+  points = jnp.zeros((2, 3))
+  with pytest.raises(ConfigError) as e:
+    field_module.init(jax.random.PRNGKey(0), points, jnp.arange(2), points)
+  assert str(e.value) == message
