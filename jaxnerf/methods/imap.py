@@ -42,6 +42,10 @@ def slam_fields() -> ml_collections.ConfigDict:
   c.slam_map_init_iterations = 60  # on the first frame, before tracking
   c.slam_map_final_iterations = 0  # after the last frame
   c.slam_loss_sampling = 0.5
+  # The share of each batch from the current (tracked) frame, whether a
+  # keyframe or not: iMAP's mapping window holds it beside the keyframes
+  # (1 of its 5 frames).
+  c.slam_current_share = 0.2
   # Keyframes (iMAP's rule): render slam_keyframe_pixels random pixels of
   # the tracked frame; a pixel is explained where its depth is within
   # slam_keyframe_depth_error (relative) of the data's (RGB-D) or its

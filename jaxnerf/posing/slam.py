@@ -210,6 +210,7 @@ class Settings:
   map_init_iterations: int
   map_final_iterations: int
   loss_sampling: float
+  current_share: float
   keyframe_pixels: int
   keyframe_depth_error: float
   keyframe_colour_error: float
@@ -244,7 +245,8 @@ def read_settings(config) -> Settings:
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
-  for field in ("slam_loss_sampling", "slam_keyframe_share"):
+  for field in ("slam_loss_sampling", "slam_current_share",
+                "slam_keyframe_share"):
     if not 0 <= config[field] <= 1:
       raise ConfigError(f"config.{field}: {config[field]!r}; it must be in "
                         "[0, 1]")
@@ -310,11 +312,12 @@ def constant_velocity(previous: np.ndarray, before: np.ndarray) -> np.ndarray:
 
 @flax.struct.dataclass
 class Keyframes:
-  """The keyframe buffer (static shapes): K slots of P pixels.
+  """The frames the map trains on (static shapes): K keyframe slots and,
+  last, the current frame's, of P pixels each.
 
-  rgb [K, P, 3], depth [K, P] (zeros in RGB-only mode), c2w [K, 3, 4]
-  estimated poses, loss [K] each keyframe's last colour loss (what
-  active sampling follows), count [] slots in use.
+  rgb [K + 1, P, 3], depth [K + 1, P] (zeros in RGB-only mode), c2w
+  [K + 1, 3, 4] estimated poses, loss [K + 1] each slot's last colour loss
+  (what active sampling follows), count [] keyframe slots in use.
   """
 
   rgb: jax.Array
@@ -324,7 +327,8 @@ class Keyframes:
   count: jax.Array
 
   @classmethod
-  def empty(cls, slots: int, pixels: int) -> "Keyframes":
+  def empty(cls, keyframes: int, pixels: int) -> "Keyframes":
+    slots = keyframes + 1
     return cls(rgb=jnp.zeros((slots, pixels, 3), jnp.float32),
                depth=jnp.zeros((slots, pixels), jnp.float32),
                c2w=jnp.zeros((slots, 3, 4), jnp.float32),
@@ -341,11 +345,19 @@ class Keyframes:
                         c2w=self.c2w.at[i].set(c2w),
                         loss=self.loss.at[i].set(first), count=i + 1)
 
+  def with_current(self, rgb, depth, c2w) -> "Keyframes":
+    """With the current frame in the last slot."""
+    return self.replace(rgb=self.rgb.at[-1].set(rgb.reshape(-1, 3)),
+                        depth=self.depth.at[-1].set(depth.reshape(-1)),
+                        c2w=self.c2w.at[-1].set(c2w))
+
 
 def make_mapper(method: base.Method, model, config, settings: Settings,
                 camera: Cameras):
   """The jitted map update: settings.map_iterations steps of the trainer's
-  optimiser on config.batch_size rays of the keyframes.
+  optimiser on config.batch_size rays, a share settings.current_share of
+  them from the current frame (iMAP's window always holds it: the map
+  keeps up with the view being tracked) and the rest from the keyframes.
 
   Returns:
     update(state, keyframes, key) -> (state, keyframes, loss []): the
@@ -360,12 +372,14 @@ def make_mapper(method: base.Method, model, config, settings: Settings,
   def one_step(state: training.TrainState, frames: Keyframes, key):
     key_unit, key_pixel, key_render, key_state = jax.random.split(key, 4)
     slots = frames.rgb.shape[0]
-    used = jnp.arange(slots) < frames.count
+    used = jnp.arange(slots) < frames.count  # never the current slot
     uniform = used / frames.count
     by_loss = jnp.where(used, frames.loss, 0.0)
     by_loss = by_loss / jnp.maximum(jnp.sum(by_loss), 1e-12)
     p = (1 - settings.loss_sampling) * uniform + \
         settings.loss_sampling * by_loss
+    p = (1 - settings.current_share) * p + settings.current_share * (
+        jnp.arange(slots) == slots - 1)
     unit = jax.random.choice(key_unit, slots, (batch,), p=p)
     pixel = jax.random.randint(key_pixel, (batch,), 0, xy.shape[0])
     cams = jax.tree.map(lambda x: jnp.broadcast_to(x, (slots,) + x.shape[1:]),
@@ -498,6 +512,9 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
   frames = frames.add(jnp.asarray(stream.images[0]),
                       jnp.asarray(depth_of(0)),
                       jnp.asarray(estimate[0], jnp.float32))
+  frames = frames.with_current(jnp.asarray(stream.images[0]),
+                               jnp.asarray(depth_of(0)),
+                               jnp.asarray(estimate[0], jnp.float32))
   keyframes = [0]
   frame_seconds = np.zeros(num)
   t0 = time.time()
@@ -544,6 +561,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
         log(f"frame {i}: the keyframe buffer is full "
             f"(slam_max_keyframes={settings.max_keyframes}); no more "
             "keyframes")
+    frames = frames.with_current(jnp.asarray(stream.images[i]),
+                                 jnp.asarray(depth_of(i)), c2w)
     state, frames, loss = mapper(state, frames, key_i)
     frame_seconds[i] = time.time() - t_frame
     if i % log_every == 0 or i == num - 1:
