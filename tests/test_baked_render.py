@@ -111,6 +111,16 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
                       view)
   mask = jax.jit(render.coarse_mask, static_argnums=2)(
       grid, flat, render.num_coarse_steps(grid))
+  # The one-gather test of the 2 x 2 x 2 blocks picks the same steps.
+  np.testing.assert_array_equal(
+      render.coarse_mask_boxes(grid, render.occupied_boxes(grid), flat,
+                               render.num_coarse_steps(grid)), mask)
+  # Deferred shading at the colour threshold: the same colour plus the
+  # diffuse colour of the samples below it.
+  deferred = render.Renderer(grid, chunk=32 * 32, deferred=render.COLOUR_EPS
+                             ).render_image(view)
+  np.testing.assert_allclose(deferred["acc"], fast["acc"], atol=1e-6)
+  np.testing.assert_allclose(deferred["rgb"], fast["rgb"], atol=2e-3)
   samples = jax.jit(render.fine_samples, static_argnums=3)(
       grid, flat, mask, int(mask.sum()))
   assert bool(samples.ray_complete.all())

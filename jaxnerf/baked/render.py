@@ -226,6 +226,46 @@ def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
   return occupied & (starts < t1[:, None])
 
 
+def occupied_boxes(grid: BakedGrid) -> jax.Array:
+  """[8, G^3] bool: entry (e, b) says whether a block of the box from block
+  b to b + e (e's bits: +1 along x, y, z) is occupied, so `coarse_mask`'s
+  test of the 2 x 2 x 2 blocks is one gather (out of range: not
+  occupied)."""
+  g = grid.resolution // grid.block_size
+  occ = grid.occupied.reshape(g, g, g)
+  padded = jnp.pad(occ, ((0, 1), (0, 1), (0, 1)))
+  shifted = lambda d: padded[d[0]:d[0] + g, d[1]:d[1] + g, d[2]:d[2] + g]
+  out = []
+  for e in np.ndindex(2, 2, 2):
+    box = jnp.zeros_like(occ)
+    for d in np.ndindex(*(x + 1 for x in e)):
+      box = box | shifted(d)
+    out.append(box.reshape(-1))
+  return jnp.stack(out)
+
+
+def coarse_mask_boxes(grid: BakedGrid, boxes: jax.Array, rays: Rays,
+                      num_coarse: int) -> jax.Array:
+  """`coarse_mask` with one gather a coarse step (boxes: occupied_boxes)."""
+  g = grid.resolution // grid.block_size
+  f = grid.coarse_factor
+  norm = jnp.linalg.norm(rays.directions, axis=-1)
+  dt = grid.step / norm
+  t0, t1 = ray_span(grid, rays)
+  c = jnp.arange(num_coarse, dtype=dt.dtype)
+  starts = t0[:, None] + c * (f * dt)[:, None]
+  block = lambda t: jnp.clip(jnp.floor(
+      (rays.origins[:, None] + t[..., None] * rays.directions[:, None] +
+       grid.bound) / (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
+  first = block(starts + 0.5 * dt[:, None])
+  last = block(starts + (f - 0.5) * dt[:, None])
+  lo = jnp.minimum(first, last)
+  e = jnp.abs(last - first)
+  pattern = (e[..., 0] * 2 + e[..., 1]) * 2 + e[..., 2]
+  flat = (lo[..., 0] * g + lo[..., 1]) * g + lo[..., 2]
+  return boxes.reshape(-1)[pattern * g**3 + flat] & (starts < t1[:, None])
+
+
 @flax.struct.dataclass
 class FineSamples:
   """Packed fine samples: ray_ids [B] (padding: N), t [B], valid [B],
@@ -386,14 +426,17 @@ RAY_TILE = 2048
 COLOUR_TILE = 8192
 
 
-def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int):
-  """Each ray's occupied coarse steps in order.
+def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int,
+                   boxes: Optional[jax.Array] = None):
+  """Each ray's occupied coarse steps in order (boxes: optional
+  occupied_boxes, for one gather a coarse step).
 
   Returns:
     steps [N, Sc] int32 (the first count[i] entries of row i are its
     occupied coarse steps, ascending; the rest 0), count [N] int32.
   """
-  mask = coarse_mask(grid, rays, num_coarse)
+  mask = (coarse_mask(grid, rays, num_coarse) if boxes is None else
+          coarse_mask_boxes(grid, boxes, rays, num_coarse))
   n, sc = mask.shape
   rank = jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1
   column = jnp.where(mask, rank, sc)  # sc: dropped
@@ -402,6 +445,57 @@ def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int):
           jnp.broadcast_to(jnp.arange(sc, dtype=jnp.int32), (n, sc)),
           mode="drop")
   return steps, rank[:, -1] + 1
+
+
+@flax.struct.dataclass
+class DeferredShading:
+  """Deferred shading after SNeRG (Hedman et al. 2021) on a baked grid:
+  every sample reads its density and a diffuse colour together (one row of
+  4 values per corner); only samples whose weight is above `threshold` read
+  the full colour (8 rows of 3 K values), the rest keep the diffuse one:
+
+    rgb = sum_i w_i diffuse(x_i) + sum_{w_i > threshold} w_i (colour(x_i, d)
+          - diffuse(x_i))
+
+  diffuse = sigmoid(sum_k c_k mean_k), mean the colour basis averaged over
+  the sphere (for SH the constant term alone), interpolated after the
+  sigmoid; colour = sigmoid(sum_k c_k basis_k(d)). At threshold COLOUR_EPS
+  it is the exact renderer plus the diffuse colour of the samples below
+  COLOUR_EPS (which that one leaves out); a higher threshold trades the
+  view dependence of light samples for speed.
+
+  rgba: [V, 4] per atlas vertex (density, diffuse rgb).
+  mean: [K] the basis averaged over the sphere.
+  threshold: the weight above which a sample reads the full colour.
+  """
+
+  rgba: jax.Array
+  mean: jax.Array
+  threshold: float = flax.struct.field(pytree_node=False, default=1e-2)
+
+  @classmethod
+  def of(cls, grid: BakedGrid, threshold: float) -> "DeferredShading":
+    if grid.direction_table is None:
+      mean = jnp.zeros((grid.num_coefficients,), jnp.float32).at[0].set(
+          encoding._SH_C0)
+    else:
+      # Area weights of the (theta, phi) grid's rows: sin(theta).
+      table = grid.direction_table
+      rows = table.shape[0]
+      area = jnp.sin(jnp.linspace(0.0, np.pi, rows))[:, None, None]
+      mean = jnp.sum(table * area, (0, 1)) / (jnp.sum(area) * table.shape[1])
+    k = grid.num_coefficients
+    diffuse = jax.nn.sigmoid(
+        grid.sh.reshape(-1, 3, k) @ mean.astype(grid.sh.dtype))
+    return cls(rgba=jnp.concatenate([grid.density[:, None], diffuse], -1),
+               mean=mean, threshold=float(threshold))
+
+  def lookup(self, grid: BakedGrid, points: jax.Array) -> jax.Array:
+    """Trilinear (density, diffuse rgb) [M, 4] at points [M, 3]."""
+    total = 0.0
+    for row, w in corners(grid, points):
+      total = total + w[:, None] * self.rgba[row]
+    return total
 
 
 def _tile_loop(count, tile: int, body, state):
@@ -420,20 +514,27 @@ def _tile_loop(count, tile: int, body, state):
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
                 per_round: int = COARSE_PER_ROUND, ray_tile: int = RAY_TILE,
-                colour_tile: int = COLOUR_TILE):
+                colour_tile: int = COLOUR_TILE,
+                boxes: Optional[jax.Array] = None,
+                deferred: Optional["DeferredShading"] = None):
   """Renders rays [N] in one call: the occupied coarse steps of each ray,
   then rounds of `per_round` of them per ray, only for rays whose
   transmittance is not spent (early termination), each round in tiles of
   RAY_TILE rays; samples with a weight above COLOUR_EPS get their colour,
   packed, in tiles of COLOUR_TILE. The same samples, weights and colours as
-  `Renderer` (up to float rounding of the optical depths).
+  `RoundsRenderer` (up to float rounding of the optical depths).
+
+  boxes: optional `occupied_boxes` (the same coarse steps, one gather each).
+  deferred: optional DeferredShading: the diffuse colour is composited with
+  the density (one gather of 4 values per corner) and only samples above
+  its threshold read the full colour.
 
   Returns:
     device rgb [N, 3], depth [N], disp [N], acc [N].
   """
   n = rays.origins.shape[0]
   f = grid.coarse_factor
-  steps, count = occupied_lists(grid, rays, num_coarse)
+  steps, count = occupied_lists(grid, rays, num_coarse, boxes)
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm
   t0, t1 = ray_span(grid, rays)
@@ -465,7 +566,12 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
       valid = valid.reshape(ray_tile, -1)
       points = rays.origins[ri][:, None] + t[..., None] * \
           rays.directions[ri][:, None]
-      sigma = density_at(grid, points.reshape(-1, 3)).reshape(t.shape)
+      if deferred is None:
+        sigma = density_at(grid, points.reshape(-1, 3)).reshape(t.shape)
+      else:
+        both = deferred.lookup(grid, points.reshape(-1, 3))
+        sigma = jnp.maximum(both[:, 0], 0.0).reshape(t.shape)
+        diffuse = both[:, 1:].reshape(t.shape + (3,))
       x = jnp.where(valid, sigma, 0.0) * grid.step
       before = carried[ri][:, None] + jnp.cumsum(x, axis=1) - x
       w = (1 - jnp.exp(-x)) * jnp.exp(-before)
@@ -473,8 +579,13 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
       carried = add(carried, jnp.sum(jnp.minimum(x, _MAX_SAMPLE_DEPTH), 1))
       acc = add(acc, jnp.sum(w, 1))
       depth = add(depth, jnp.sum(w * t, 1))
+      threshold = COLOUR_EPS
+      if deferred is not None:
+        rgb = rgb.at[rid].add(jnp.sum(w[..., None] * diffuse, 1), mode="drop")
+        threshold = deferred.threshold
+        diffuse = diffuse.reshape(-1, 3)
       # Colour: only the samples that weigh, packed.
-      selected = (w > COLOUR_EPS).reshape(-1)
+      selected = (w > threshold).reshape(-1)
       (sel,) = jnp.nonzero(selected, size=selected.shape[0], fill_value=0)
       num_selected = jnp.sum(selected, dtype=jnp.int32)
       sel = jnp.concatenate([sel, jnp.zeros((colour_tile,), sel.dtype)])
@@ -488,6 +599,8 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
         ci = jnp.minimum(cr, n - 1)
         p = rays.origins[ci] + t_flat[k][:, None] * rays.directions[ci]
         value = colour_from_basis(grid, p, basis[ci])
+        if deferred is not None:  # its diffuse colour is in already
+          value = value - diffuse[k]
         return rgb.at[cr].add(w_flat[k][:, None] * value, mode="drop")
 
       rgb = _tile_loop(num_selected, colour_tile, colour, rgb)
@@ -594,15 +707,21 @@ class Renderer:
     grid: the device BakedGrid.
     chunk: rays per call.
     ray_tile, colour_tile: march_chunk's tiles.
+    deferred: 0 (off), or DeferredShading's threshold: the weight above
+      which a sample reads the full colour (faster with fewer).
   """
 
   grid: BakedGrid
   chunk: int = 2**16
   ray_tile: int = RAY_TILE
   colour_tile: int = COLOUR_TILE
+  deferred: float = 0.0
 
   def __post_init__(self):
     self.num_coarse = num_coarse_steps(self.grid)
+    self.boxes = occupied_boxes(self.grid)
+    self.shading = (DeferredShading.of(self.grid, self.deferred)
+                    if self.deferred else None)
 
   def _dispatch(self, rays: Rays) -> tuple[int, dict]:
     """Device outputs of rays [N] (N <= chunk), padded with empty rays
@@ -618,7 +737,8 @@ class Renderer:
           lambda x, y: jnp.concatenate([jnp.asarray(x), jnp.asarray(y)]),
           rays, padding)
     return n, march_chunk(self.grid, rays, self.num_coarse,
-                          COARSE_PER_ROUND, self.ray_tile, self.colour_tile)
+                          COARSE_PER_ROUND, self.ray_tile, self.colour_tile,
+                          self.boxes, self.shading)
 
   def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
     """rays: Rays [N] (host or device), N <= chunk.
