@@ -28,12 +28,12 @@ def get_config():
       max_steps=INIT + (FRAMES - 1) * PER_FRAME + FINAL,
       slam_map_init_iterations=INIT, slam_map_iterations=PER_FRAME,
       slam_map_final_iterations=FINAL,
-      # Tracking from the constant-velocity guess: 30 steps from 5e-3; the
+      # Tracking from the constant-velocity guess: 30 steps from 1e-2; the
       # depth term at 0.5 (a map of 4 true keyframes: a frame tracked from
       # its predecessor's pose, 3.6 degrees off, to 0.2-0.25 degrees in 40
       # steps with it, 0.5-1.2 degrees in 20 steps at 0.05).
-      slam_track_iterations=30, slam_track_lr_init=5e-3,
-      slam_track_lr_final=5e-4, slam_depth_weight=0.5,
+      slam_track_iterations=30, slam_track_lr_init=1e-2,
+      slam_track_lr_final=1e-3, slam_depth_weight=0.5,
       # An object before an empty background: depth within 5 % (iMAP's 10 %
       # is a room's; the lego's surfaces are 3-5 units away).
       slam_keyframe_depth_error=0.05,
