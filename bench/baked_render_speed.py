@@ -6,7 +6,8 @@ same views; optionally the field's time and PSNR.
   flock /tmp/cpu.lock python bench/baked_render_speed.py \
       --config=instant_ngp_demo --config.color_mode=sh \
       --config.train_dir=runs/ngp_sh [--baked runs/ngp_sh/baked.npz] \
-      [--sizes 100,800] [--old] [--field] [--psnr_views 25]
+      [--sizes 100,800] [--old] [--deferred 1e-2] [--field]
+      [--psnr_views 25]
 
 Times: one call that compiles, then the best of --repeats calls (one at
 800x800 and above; the field's first call only there); test view 0, focal scaled with the width. Prints one
@@ -65,6 +66,9 @@ def job(config, args):
   scene = baking.load(path)
   grid = render.BakedGrid.from_scene(scene).to_device()
   renderers = {"new": render.Renderer(grid)}
+  for threshold in args.deferred:
+    renderers[f"deferred_{threshold:g}"] = render.Renderer(
+        grid, deferred=threshold)
   if args.old:
     renderers["old"] = render.RoundsRenderer(grid)
   test = load_dataset(config, config.eval_split)
@@ -109,12 +113,21 @@ def sizes(text):
   return [one(part) for part in text.split(",")]
 
 
+def thresholds(text):
+  """'1e-2,3e-2' -> [0.01, 0.03] (each in (0, 1))."""
+  one = cli.number(above=0.0, below=1.0)
+  return [one(part) for part in text.split(",")]
+
+
 def flags():
   parser = cli.FlagParser(prog="bench/baked_render_speed.py")
   parser.add_argument("--baked", default="",
                       help="a baked file (default: <train_dir>/baked.npz)")
   parser.add_argument("--sizes", default=[100, 800], type=sizes,
                       help="comma-separated view sizes")
+  parser.add_argument("--deferred", default=[], type=thresholds,
+                      help="comma-separated thresholds: also time deferred "
+                      "shading at each")
   parser.add_argument("--old", action="store_true",
                       help="also time the host-synchronised rounds")
   parser.add_argument("--field", action="store_true",

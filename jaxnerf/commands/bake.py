@@ -98,8 +98,12 @@ def job(config, args):
                         config.white_bkgd, config.method, field.step,
                         options)
     size = baking.save(out, scene)
+    colour = (f"SH degree {scene.sh_degree}" if scene.direction_table is None
+              else "FastNeRF cache: directions on a "
+              f"{scene.direction_table.shape[0]} x "
+              f"{scene.direction_table.shape[1]} grid")
     print(f"baked {scene.num_blocks} blocks of {scene.block_size}^3 cells "
-          f"({scene.resolution}^3 grid, SH degree {scene.sh_degree}) in "
+          f"({scene.resolution}^3 grid, {colour}) in "
           f"{time.time() - t0:.0f} s -> {out} ({size / 2**20:.1f} MiB)",
           flush=True)
   if args.finetune_steps > 0:
