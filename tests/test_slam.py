@@ -268,3 +268,27 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, args, says):
   assert code == 1 and "\n" not in err and err.startswith("error: "), err
   assert says in err, err
   assert not os.path.exists(run)
+
+
+def test_refine_poses_moves_only_drawn_slots_but_the_first():
+  frames = slam.Keyframes.empty(3, 4)
+  for k in range(2):
+    frames = frames.add(jnp.zeros((4, 3)), jnp.zeros(4),
+                        jnp.asarray(cameras_lib.pose_spherical(
+                            10.0 * k, -30.0, 4.0)[:3], jnp.float32))
+  grad = jnp.asarray(np.arange(24, dtype=np.float32).reshape(4, 6) - 5.0)
+  drawn = jnp.array([True, True, False, True])
+  out = slam.refine_poses(frames, grad, drawn, jnp.array(True), 1e-3)
+  xi = np.asarray(out.xi)
+  assert np.all(xi[0] == 0) and np.all(xi[2] == 0)  # the first; not drawn
+  # Adam's first step: lr against the gradient's sign, per coordinate.
+  np.testing.assert_allclose(xi[1], -1e-3 * np.sign(np.asarray(grad[1])),
+                             rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(out.t), [0, 1, 0, 1])
+  # A non-finite step moves nothing; a slot taken again starts over.
+  same = slam.refine_poses(frames, grad, drawn, jnp.array(False), 1e-3)
+  assert np.all(np.asarray(same.xi) == 0)
+  again = out.with_current(jnp.zeros((4, 3)), jnp.zeros(4), out.c2w[-1])
+  assert np.all(np.asarray(again.xi[-1]) == 0) and again.t[-1] == 0
+  np.testing.assert_allclose(np.asarray(out.refined()[0]),
+                             np.asarray(frames.c2w[0]), atol=1e-6)

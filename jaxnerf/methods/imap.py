@@ -46,6 +46,10 @@ def slam_fields() -> ml_collections.ConfigDict:
   # keyframe or not: iMAP's mapping window holds it beside the keyframes
   # (1 of its 5 frames).
   c.slam_current_share = 0.2
+  # Adam's rate for the keyframes' (and the current frame's) pose
+  # corrections during mapping, iMAP's joint optimisation (0: the poses
+  # stay as tracked). The first frame's stays: it defines the world.
+  c.slam_pose_lr = 0.0
   # Keyframes (iMAP's rule): render slam_keyframe_pixels random pixels of
   # the tracked frame; a pixel is explained where its depth is within
   # slam_keyframe_depth_error (relative) of the data's (RGB-D) or its

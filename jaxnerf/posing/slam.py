@@ -211,6 +211,7 @@ class Settings:
   map_final_iterations: int
   loss_sampling: float
   current_share: float
+  pose_lr: float
   keyframe_pixels: int
   keyframe_depth_error: float
   keyframe_colour_error: float
@@ -241,7 +242,8 @@ def read_settings(config) -> Settings:
               "slam_track_rays": 1, "slam_map_iterations": 1,
               "slam_map_init_iterations": 0,
               "slam_map_final_iterations": 0, "slam_keyframe_pixels": 1,
-              "slam_max_keyframes": 2, "slam_depth_weight": 0}
+              "slam_max_keyframes": 2, "slam_depth_weight": 0,
+              "slam_pose_lr": 0}
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
@@ -317,7 +319,9 @@ class Keyframes:
 
   rgb [K + 1, P, 3], depth [K + 1, P] (zeros in RGB-only mode), c2w
   [K + 1, 3, 4] estimated poses, loss [K + 1] each slot's last colour loss
-  (what active sampling follows), count [] keyframe slots in use.
+  (what active sampling follows), count [] keyframe slots in use; xi
+  [K + 1, 6] the mapping's corrections of the poses (`refined`), with
+  their Adam moments m, v [K + 1, 6] and step counts t [K + 1].
   """
 
   rgb: jax.Array
@@ -325,6 +329,10 @@ class Keyframes:
   c2w: jax.Array
   loss: jax.Array
   count: jax.Array
+  xi: jax.Array
+  m: jax.Array
+  v: jax.Array
+  t: jax.Array
 
   @classmethod
   def empty(cls, keyframes: int, pixels: int) -> "Keyframes":
@@ -333,23 +341,35 @@ class Keyframes:
                depth=jnp.zeros((slots, pixels), jnp.float32),
                c2w=jnp.zeros((slots, 3, 4), jnp.float32),
                loss=jnp.zeros((slots,), jnp.float32),
-               count=jnp.zeros((), jnp.int32))
+               count=jnp.zeros((), jnp.int32),
+               xi=jnp.zeros((slots, 6), jnp.float32),
+               m=jnp.zeros((slots, 6), jnp.float32),
+               v=jnp.zeros((slots, 6), jnp.float32),
+               t=jnp.zeros((slots,), jnp.float32))
+
+  def refined(self) -> jax.Array:
+    """[K + 1, 3, 4] the poses with the mapping's corrections."""
+    return poses.move(self.c2w, self.xi, localization.TWIST_FRAME)
+
+  def _set(self, i, rgb, depth, c2w) -> "Keyframes":
+    """Slot i holds a frame at pose c2w, its correction reset."""
+    zero = lambda x: x.at[i].set(0)
+    return self.replace(rgb=self.rgb.at[i].set(rgb.reshape(-1, 3)),
+                        depth=self.depth.at[i].set(depth.reshape(-1)),
+                        c2w=self.c2w.at[i].set(c2w), xi=zero(self.xi),
+                        m=zero(self.m), v=zero(self.v), t=zero(self.t))
 
   def add(self, rgb, depth, c2w) -> "Keyframes":
     """With one more keyframe (the caller checks there is room); its loss
     starts at the buffer's highest, so it is drawn often at first."""
     i = self.count
     first = jnp.maximum(jnp.max(self.loss), 1e-2)
-    return self.replace(rgb=self.rgb.at[i].set(rgb.reshape(-1, 3)),
-                        depth=self.depth.at[i].set(depth.reshape(-1)),
-                        c2w=self.c2w.at[i].set(c2w),
-                        loss=self.loss.at[i].set(first), count=i + 1)
+    return self._set(i, rgb, depth, c2w).replace(
+        loss=self.loss.at[i].set(first), count=i + 1)
 
   def with_current(self, rgb, depth, c2w) -> "Keyframes":
     """With the current frame in the last slot."""
-    return self.replace(rgb=self.rgb.at[-1].set(rgb.reshape(-1, 3)),
-                        depth=self.depth.at[-1].set(depth.reshape(-1)),
-                        c2w=self.c2w.at[-1].set(c2w))
+    return self._set(self.rgb.shape[0] - 1, rgb, depth, c2w)
 
 
 def make_mapper(method: base.Method, model, config, settings: Settings,
@@ -382,15 +402,17 @@ def make_mapper(method: base.Method, model, config, settings: Settings,
         jnp.arange(slots) == slots - 1)
     unit = jax.random.choice(key_unit, slots, (batch,), p=p)
     pixel = jax.random.randint(key_pixel, (batch,), 0, xy.shape[0])
-    cams = jax.tree.map(lambda x: jnp.broadcast_to(x, (slots,) + x.shape[1:]),
-                        intrinsics).replace(camtoworlds=frames.c2w)
-    rays = cameras_lib.cast_rays(cams, Pixels(
-        xy=xy[pixel], camera_index=unit[:, None],
-        lossmult=jnp.ones((batch, 1), jnp.float32)))
+    intrinsics_k = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (slots,) + x.shape[1:]), intrinsics)
+    pixels = Pixels(xy=xy[pixel], camera_index=unit[:, None],
+                    lossmult=jnp.ones((batch, 1), jnp.float32))
     rgb = frames.rgb[unit, pixel]
     progress = base.Progress.at(state.step, config.max_steps)
 
-    def loss_fn(params):
+    def loss_fn(params, xi):
+      c2w = poses.move(frames.c2w, xi, localization.TWIST_FRAME)
+      rays = cameras_lib.cast_rays(intrinsics_k.replace(camtoworlds=c2w),
+                                   pixels)
       variables = {"params": params, **state.model_state}
       _, outputs = training.render(model, variables, rays, None, key_render,
                                    config.randomized, progress)
@@ -401,8 +423,8 @@ def make_mapper(method: base.Method, model, config, settings: Settings,
       per_ray = jnp.mean((outputs[-1]["rgb"] - rgb) ** 2, -1)
       return sum(terms.values()), jax.lax.stop_gradient(per_ray)
 
-    (loss, per_ray), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
+    (loss, per_ray), (grads, grad_xi) = jax.value_and_grad(
+        loss_fn, argnums=(0, 1), has_aux=True)(state.params, frames.xi)
     updates, opt_state = optimizer.update(grads, state.opt_state,
                                           state.params)
     params = optax.apply_updates(state.params, updates)
@@ -422,6 +444,9 @@ def make_mapper(method: base.Method, model, config, settings: Settings,
     counts = jax.ops.segment_sum(jnp.ones_like(per_ray), unit, slots)
     frames = frames.replace(loss=jnp.where(
         counts > 0, sums / jnp.maximum(counts, 1), frames.loss))
+    if settings.pose_lr > 0:
+      frames = refine_poses(frames, grad_xi, counts > 0, finite,
+                            settings.pose_lr)
     return state, frames, loss
 
   @jax.jit
@@ -437,6 +462,28 @@ def make_mapper(method: base.Method, model, config, settings: Settings,
     return state, frames, history[-1]
 
   return update
+
+
+def refine_poses(frames: Keyframes, grad_xi, drawn, finite,
+                 lr: float) -> Keyframes:
+  """One Adam step on the corrections of the slots the batch drew (iMAP
+  optimises the keyframes' poses with the map), each slot with its own
+  step count (a slot is reset when a new frame takes it). Slot 0, the
+  first frame, stays: it defines the world frame.
+
+  Args:
+    grad_xi: [K + 1, 6]; drawn: [K + 1] bool; finite: [] bool.
+  """
+  b1, b2, eps = 0.9, 0.999, 1e-8
+  step = drawn & finite & (jnp.arange(drawn.shape[0]) > 0)
+  t = frames.t + step
+  m = jnp.where(step[:, None], b1 * frames.m + (1 - b1) * grad_xi, frames.m)
+  v = jnp.where(step[:, None], b2 * frames.v + (1 - b2) * grad_xi ** 2,
+                frames.v)
+  tt = jnp.maximum(t, 1.0)[:, None]
+  delta = lr * (m / (1 - b1 ** tt)) / (jnp.sqrt(v / (1 - b2 ** tt)) + eps)
+  xi = jnp.where(step[:, None], frames.xi - delta, frames.xi)
+  return frames.replace(xi=xi, m=m, v=v, t=t)
 
 
 def make_probe(model, config, num_pixels: int):
@@ -564,6 +611,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
     frames = frames.with_current(jnp.asarray(stream.images[i]),
                                  jnp.asarray(depth_of(i)), c2w)
     state, frames, loss = mapper(state, frames, key_i)
+    if settings.pose_lr > 0:  # the frame's pose as the mapping left it
+      estimate[i] = np.asarray(frames.refined()[-1], np.float64)
     frame_seconds[i] = time.time() - t_frame
     if i % log_every == 0 or i == num - 1:
       err = np.linalg.norm(estimate[i, :, 3] - stream.reference[i, :, 3])
@@ -575,6 +624,10 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
     state, frames, loss = mapper(state, frames,
                                  jax.random.fold_in(key, 20_000 + i))
   jax.block_until_ready(state.params)
+  if settings.pose_lr > 0:  # the keyframes' final poses
+    refined = np.asarray(frames.refined(), np.float64)
+    for slot, frame in enumerate(keyframes):
+      estimate[frame] = refined[slot]
   return {"c2w": estimate, "keyframes": keyframes, "state": state,
           "method": method, "model": model, "seconds": time.time() - t0,
           "frame_seconds": frame_seconds}

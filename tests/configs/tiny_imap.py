@@ -24,4 +24,4 @@ def get_config():
       slam_frames=3, slam_track_iterations=3, slam_track_rays=64,
       slam_map_iterations=2, slam_map_init_iterations=4,
       slam_map_final_iterations=2, slam_keyframe_pixels=32,
-      slam_max_keyframes=2)
+      slam_max_keyframes=2, slam_pose_lr=1e-3)
