@@ -366,6 +366,7 @@ BENCH_ARGS = {
     "refactor_guard": ["compare", "a.json", "b.json"],
     "relight_table": ["--data", "data", "eval"],
     "render_orbit": [f"--config={CONFIG}", "--out=orbit.gif"],
+    "splat_render": [f"--config={CONFIG}"],
     "trace_summary": ["trace"],
 }
 

@@ -108,6 +108,13 @@ def test_overflow_counts_a_crowded_tile(binning):
   _, _, stats = render_both(means, log_scales, quats, opacity, colours,
                             binning, capacity=8, reference=False)
   assert int(stats["overflow"]) >= 32
+  if binning == "dense":
+    # Two levels (a tile a group): the group's list keeps 4 x 8 of the 40,
+    # the tile 8 of those; both drops are counted.
+    _, _, stats = render_both(means, log_scales, quats, opacity, colours,
+                              binning, capacity=8, reference=False,
+                              tiles_per_step=1)
+    assert int(stats["overflow"]) == 32
   _, _, stats = render_both(means, log_scales, quats, opacity, colours,
                             binning, capacity=64, reference=False)
   assert int(stats["overflow"]) == 0

@@ -39,7 +39,10 @@ MAX_MAHALANOBIS = 9.0
 # Tile ids are ty * TILE_STRIDE + tx (images up to TILE_STRIDE tiles wide).
 TILE_STRIDE = 4096
 _NO_TILE = jnp.iinfo(jnp.int32).max
-_BARRIER = True
+LIST_BUDGET = 2**22
+# A group of tiles' list (a large image's two-level binning): this many
+# times a tile's capacity.
+GROUP_LISTS = 4
 
 
 def quaternion_to_rotation(q: jax.Array) -> jax.Array:
@@ -243,8 +246,6 @@ def _pack(xy, conic, opacity, rgb, depth, mask) -> jax.Array:
 def _unpack(row: jax.Array):
   """[T, 11] -> xy [T, 2], conic [T, 3], opacity [T], rgb [T, 3], depth [T],
   mask [T]."""
-  # Materialised once: else every fusion of a loop step slices it again.
-  row = jax.lax.optimization_barrier(row) if _BARRIER else row
   return (row[:, 0:2], row[:, 2:5], row[:, 5], row[:, 6:9], row[:, 9],
           row[:, 10] > 0)
 
@@ -506,7 +507,11 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     pixels: [T, tile^2, 2] pixel centres, each row one tile of the view's
       grid (from `origin`, tiles_x x tiles_y tiles), row-major.
     tiles_per_step: make this many tiles' lists at a time (lax.map: the
-      dense binning's [tiles, Gaussians] tests); 0: all at once.
+      dense binning's [tiles, Gaussians] tests; 0: as many as keep those
+      near LIST_BUDGET elements); where that is fewer than all tiles, each
+      group first lists the Gaussians of its bounding rectangle
+      (GROUP_LISTS times the capacity, overflow counted) and its tiles
+      test only those.
     binning: "dense" (`select_front`: every tile tests every Gaussian, no
       Gaussian is cut, tiles anywhere) or "sort" (`bin_tiles`: one sort of
       tile/depth keys, at most max_tiles tiles a Gaussian; tiles must lie
@@ -533,17 +538,41 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     lists = lambda c: select_front(order, ordered, faint, c[0], c[1],
                                    capacity)
     num = pixels.shape[0]
-    if not tiles_per_step or tiles_per_step >= num:
+    if not tiles_per_step:
+      # Keep the [tiles, Gaussians] tests near 2^22 elements (16 MB each).
+      tiles_per_step = max(1, LIST_BUDGET // opacity.shape[0])
+    if tiles_per_step >= num:
       ids, mask, overflow = lists(corners)
     else:
+      # Many tiles (a large image): each group of tiles_per_step first
+      # lists the Gaussians of its bounding rectangle, and its tiles test
+      # only those (a band of rows of an 800x800 view meets a few
+      # thousand of all the slots).
+      wide = min(opacity.shape[0], GROUP_LISTS * capacity)
+
+      def two_level(c):
+        first, last = c
+        front, kept, left = select_front(
+            order, ordered, faint, jnp.min(first, 0)[None],
+            jnp.max(last, 0)[None], wide)
+        sub = jax.tree.map(lambda x: jax.lax.stop_gradient(x[front[0]]),
+                           proj)
+        sub = sub._replace(valid=sub.valid & kept[0])
+        ids, mask, over = select_front(
+            front[0], sub, jax.lax.stop_gradient(opacity[front[0]]), first,
+            last, capacity)
+        return ids, mask, over.at[0].add(left[0])
+
       steps = -(-num // tiles_per_step)
       pad = steps * tiles_per_step - num
       grouped = tuple(
           jnp.pad(x, [(0, pad), (0, 0)], mode="edge").reshape(
               steps, tiles_per_step, 2) for x in corners)
+      ids, mask, overflow = jax.lax.map(two_level, grouped)
+      # Padding repeats the last tile: cut before summing its overflow.
       ids, mask, overflow = jax.tree.map(
-          lambda x: x.reshape((-1,) + x.shape[2:])[:num],
-          jax.lax.map(lists, grouped))
+          lambda x: x.reshape((-1,) + x.shape[2:])[:num], (ids, mask,
+                                                            overflow))
     stats = {"overflow": jnp.sum(overflow), "cut": jnp.zeros((), jnp.int32)}
   maps = composite_by_length(pixels, ids, mask, proj.xy, proj.conic, opacity,
                              colours, proj.depth, groups)

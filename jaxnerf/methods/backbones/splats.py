@@ -67,7 +67,8 @@ def config_fields() -> ml_collections.ConfigDict:
   c.splat_binning = "dense"
   c.splat_max_tiles = 32  # tiles one Gaussian may touch ("sort")
   c.splat_capacity = 256  # Gaussians per tile
-  c.splat_tiles_per_step = 64  # tiles binned at once (memory)
+  # Tiles binned at once (memory; 0: [tiles, slots] tests of ~2^22).
+  c.splat_tiles_per_step = 64
   # Tiles composited in this many groups of similar list lengths, each
   # looping to its own longest list (1: every tile as long as the longest).
   c.splat_tile_groups = 8
