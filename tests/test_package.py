@@ -1,5 +1,5 @@
 """The package as a user installs it: the wheel built from this checkout,
-installed into a fresh virtual environment, gives the seven commands and
+installed into a fresh virtual environment, gives the eight commands and
 resolves config names from its own copy of configs/.
 
 Nothing is downloaded: the wheel is built without build isolation (the
