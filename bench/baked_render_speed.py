@@ -10,8 +10,9 @@ same views; optionally the field's time and PSNR.
       [--psnr_views 25]
 
 Times: one call that compiles, then the best of --repeats calls (one at
-800x800 and above; the field's first call only there); test view 0, focal scaled with the width. Prints one
-JSON object and a table; writes nothing.
+800x800 and above; the field's first call only there); test view 0, focal
+scaled with the width. Prints the times, the PSNRs and one JSON object;
+writes nothing.
 """
 
 import json

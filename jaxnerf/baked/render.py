@@ -1,21 +1,29 @@
 """Rendering a baked scene (jaxnerf/baked/bake.py) in JAX, with no MLP at all:
-trilinear lookups in the block-sparse grid, SH evaluation, compositing.
+trilinear lookups in the block-sparse grid, the colour's basis (SH, or a
+FastNeRF cache's direction table) once per ray, compositing.
 
 Rays take fixed steps of `step_ratio` cells inside the box around the kept
-blocks. Work is kept proportional to the samples that matter, in three
-jitted passes per chunk of rays (the host reads two counts in between and
-rounds each up to a power of two, so only a few shapes ever compile):
+blocks. Work is kept proportional to the samples that matter:
 
 1. coarse: steps of `coarse_factor` fine steps (at most half a block) test
    the blocks of the box around their fine samples (at most 2 x 2 x 2
-   blocks), so no fine sample of an occupied block is missed: empty space
-   costs 8 scalar gathers per half block;
+   blocks, one gather in `occupied_boxes`), so no fine sample of an
+   occupied block is missed;
 2. density, in rounds of `COARSE_PER_ROUND` occupied coarse steps per ray:
-   the fine samples of those steps, packed, with their trilinear density,
-   weights, opacity and depth; a ray whose transmittance is spent takes no
-   further round (early ray termination);
-3. colour, after each round: only samples with weight above COLOUR_EPS
-   reach the SH lookup (8 gathers of 3 K values), the costly part.
+   the fine samples of those steps with their trilinear density, weights,
+   opacity and depth; a ray whose transmittance is spent takes no further
+   round (early ray termination);
+3. colour: only samples with weight above COLOUR_EPS reach the colour
+   lookup (8 gathers of 3 K values), the costly part; or, with
+   `DeferredShading`, every sample reads a diffuse colour with its density
+   and only heavier samples the full colour.
+
+`Renderer` runs the three in one jitted call per chunk (`march_chunk`: the
+rounds and their tiles are `lax.while_loop`s over packed arrays of static
+size, no host round trip). `RoundsRenderer`, the previous renderer, runs
+them as separate passes and reads two counts back to the host every round
+to size the next pass (powers of two: a few shapes compile); it is kept to
+compare against (tests, bench/baked_render_speed.py).
 
 `render_packed` is the same model in one differentiable function on a
 static budget, for fine-tuning (jaxnerf/baked/finetune.py).
@@ -629,8 +637,9 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
 @dataclasses.dataclass
 class RoundsRenderer:
   """Renders rays of any number with a baked scene (the three passes of the
-  module doc) in chunks of a fixed size. The passes are compiled once per
-  grid shape, chunk and budget (powers of two), shared by every Renderer.
+  module doc, host-synchronised; superseded by Renderer) in chunks of a
+  fixed size. The passes are compiled once per grid shape, chunk and
+  budget (powers of two), shared by every RoundsRenderer.
 
   Attributes:
     grid: the device BakedGrid.
