@@ -69,17 +69,24 @@ def process(images, output, matching, sfm_dir=None):
   return output, time.time() - start
 
 
-def train_and_eval(data_dir, train_dir, fields, split="test"):
-  """(train seconds, eval seconds, metrics.json of the eval, (render
-  samples per ray, chunk))."""
+def train_and_eval(data_dir, train_dir, fields, split="test",
+                   config="instant_ngp_capture"):
+  """(train seconds, eval seconds, metrics.json of the eval, the extra
+  render flags: a field's render samples per ray and chunk)."""
   if os.path.isdir(train_dir):
     shutil.rmtree(train_dir)
   os.makedirs(train_dir)
-  args = ["--config=instant_ngp_capture", f"--config.data_dir={data_dir}",
+  args = [f"--config={config}", f"--config.data_dir={data_dir}",
           f"--config.train_dir={train_dir}"] + [
               f"--config.{k}={v}" for k, v in fields.items()]
   t_train = run([sys.executable, "train.py"] + args,
                 os.path.join(train_dir, "train.log"))
+  if config.startswith("splat"):  # cameras rasterised: no sample budget
+    t_eval = run([sys.executable, "eval.py"] + args +
+                 [f"--config.eval_split={split}",
+                  "--config.save_video=false"],
+                 os.path.join(train_dir, "eval.log"))
+    return t_train, t_eval, eval_metrics(train_dir, split), []
   # Size the packed render budget to the trained grid (bench/probe_samples.py)
   # and keep about 2^18 samples per render call.
   probe_log = os.path.join(train_dir, "probe.log")
@@ -93,10 +100,13 @@ def train_and_eval(data_dir, train_dir, fields, split="test"):
       [f"--config.eval_split={split}", "--config.save_video=false",
        f"--config.render_samples_per_ray={per_ray}",
        f"--config.chunk={chunk}"], os.path.join(train_dir, "eval.log"))
+  return t_train, t_eval, eval_metrics(train_dir, split), [
+      f"--config.render_samples_per_ray={per_ray}", f"--config.chunk={chunk}"]
+
+
+def eval_metrics(train_dir, split):
   evals = [d for d in os.listdir(train_dir) if d.startswith(f"eval_{split}")]
-  metrics = json.load(open(os.path.join(train_dir, evals[0],
-                                        "metrics.json")))
-  return t_train, t_eval, metrics, (per_ray, chunk)
+  return json.load(open(os.path.join(train_dir, evals[0], "metrics.json")))
 
 
 def per_image(metrics):
@@ -150,13 +160,11 @@ def fern(args):
                            args.sfm_dir)
   fields = dict(max_steps=args.steps, max_time_minutes=args.minutes,
                 schedule_clock=args.clock)
-  t_train, t_eval, m_sfm, _ = train_and_eval(sfm_out, os.path.join(work,
-                                                                "run_sfm"),
-                                          fields)
+  t_train, t_eval, m_sfm, _ = train_and_eval(
+      sfm_out, os.path.join(work, "run_sfm"), fields, config=args.config)
   ref = provided_fern(data, sfm_out, os.path.join(work, "provided"))
-  r_train, r_eval, m_ref, _ = train_and_eval(ref, os.path.join(work,
-                                                            "run_provided"),
-                                          fields)
+  r_train, r_eval, m_ref, _ = train_and_eval(
+      ref, os.path.join(work, "run_provided"), fields, config=args.config)
   total = t_sfm + t_train + t_eval
   print(f"\nfern, SfM poses: psnr {m_sfm['mean']['psnr']:.2f} ssim "
         f"{m_sfm['mean']['ssim']:.4f} at step {m_sfm['step']} "
@@ -201,20 +209,20 @@ def cake(args):
     json.dump(meta, f, indent=1)
   fields = dict(max_steps=args.steps, max_time_minutes=args.minutes,
                 schedule_clock=args.clock, factor=2)
-  t_train, t_eval, m, (per_ray, chunk) = train_and_eval(
-      scene, os.path.join(work, "run"), fields, split="val")
-  print(f"\ncake (rgb/1x -> SfM, {len(meta['train_filenames'])} train "
+  run_dir = os.path.join(work, "run_" + args.config)
+  t_train, t_eval, m, render_flags = train_and_eval(
+      scene, run_dir, fields, split="val", config=args.config)
+  print(f"\ncake, {args.config} (rgb/1x -> SfM, "
+        f"{len(meta['train_filenames'])} train "
         f"views at 240x428): val psnr {m['mean']['psnr']:.2f} ssim "
         f"{m['mean']['ssim']:.4f} at step {m['step']} "
         f"({per_image(m)})"
         f"; SfM {t_sfm:.0f} s + train {t_train:.0f} s + eval {t_eval:.0f} s")
   if args.orbit:
     t = run([sys.executable, os.path.join("bench", "render_orbit.py"),
-             "--config=instant_ngp_capture", f"--config.data_dir={scene}",
-             f"--config.train_dir={os.path.join(work, 'run')}",
-             "--config.factor=4", f"--out={args.orbit}",
-             f"--config.render_samples_per_ray={per_ray}",
-             f"--config.chunk={chunk}"],
+             f"--config={args.config}", f"--config.data_dir={scene}",
+             f"--config.train_dir={run_dir}",
+             "--config.factor=4", f"--out={args.orbit}"] + render_flags,
             os.path.join(work, "orbit.log"))
     print(f"orbit: {args.orbit} ({os.path.getsize(args.orbit) / 1e3:.0f} kB,"
           f" {t:.0f} s)")
@@ -227,6 +235,9 @@ def flags():
   p.add_argument("--work", default="/tmp/capture_end_to_end")
   p.add_argument("--data", default=DATA)
   p.add_argument("--sfm_dir", default=None)
+  p.add_argument("--config", default="instant_ngp_capture",
+                 choices=("instant_ngp_capture", "splat_capture"),
+                 help="the method trained on the posed photos")
   p.add_argument("--steps", type=cli.integer(1), default=2000)
   p.add_argument("--minutes", type=cli.number(0.0), default=0.0)
   p.add_argument("--orbit", default=None, help="cake: write an orbit GIF")

@@ -38,19 +38,26 @@ def job(config, args):
   method, model, state = evaluator.restore_latest(config, mesh)
   data = load_dataset(config, "train")
   path = cameras.arc_path(data.camtoworlds, args.frames)
-  rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
-                              data.near, data.far)
   variables = parallel.to_host(training.variables_of(state))
   variables["params"] = training.unseen_camera_params(
       method, variables["params"], 1)
   render = functools.partial(
       training.make_render_fn(method, model, config),
-      parallel.put_replicated(variables, mesh), cameras=None,
-      step=state.step)
+      parallel.put_replicated(variables, mesh), step=state.step)
+  if method.image_space:  # a rasteriser renders cameras, not rays
+    path_cameras = cameras.Cameras.create(path, data.focal, data.width,
+                                          data.height, data.near, data.far)
+    view = lambda i: evaluator.render_camera(method, config, mesh, render,
+                                             path_cameras, i)
+  else:
+    rays = cameras.pinhole_rays(path, data.height, data.width, data.focal,
+                                data.near, data.far)
+    view = lambda i: parallel.render_image(
+        functools.partial(render, cameras=None),
+        jax.tree.map(lambda x: x[i], rays), config.chunk, mesh)
   frames = []
   for i in range(args.frames):
-    image = parallel.render_image(
-        render, jax.tree.map(lambda x, i=i: x[i], rays), config.chunk, mesh)
+    image = view(i)
     frames.append(images.to_uint8(np.clip(image["rgb"], 0, 1)))
     print(f"frame {i + 1}/{args.frames}", flush=True)
   frames = frames + frames[-2:0:-1]  # forth and back

@@ -362,6 +362,7 @@ BENCH_ARGS = {
     "capture_end_to_end": ["--scene", "fern"],
     "inerf_trials": [f"--config={CONFIG}"],
     "nerfw_liberty": ["--data", "photos"],
+    "peer_jax_gs": [f"--config={CONFIG}", "--peer", "peer"],
     "probe_samples": [f"--config={CONFIG}"],
     "refactor_guard": ["compare", "a.json", "b.json"],
     "relight_table": ["--data", "data", "eval"],
