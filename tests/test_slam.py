@@ -288,6 +288,12 @@ def test_refine_poses_moves_only_drawn_slots_but_the_first():
   # A non-finite step moves nothing; a slot taken again starts over.
   same = slam.refine_poses(frames, grad, drawn, jnp.array(False), 1e-3)
   assert np.all(np.asarray(same.xi) == 0)
+  # A slot with a NaN in its own gradient stays (and its moments clean).
+  nan = slam.refine_poses(frames, grad.at[1, 2].set(jnp.nan), drawn,
+                          jnp.array(True), 1e-3)
+  assert np.all(np.asarray(nan.xi[1]) == 0) and np.all(
+      np.isfinite(np.asarray(nan.m)))
+  assert np.all(np.asarray(nan.xi[3]) != 0)
   again = out.with_current(jnp.zeros((4, 3)), jnp.zeros(4), out.c2w[-1])
   assert np.all(np.asarray(again.xi[-1]) == 0) and again.t[-1] == 0
   np.testing.assert_allclose(np.asarray(out.refined()[0]),

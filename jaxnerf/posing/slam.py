@@ -475,7 +475,11 @@ def refine_poses(frames: Keyframes, grad_xi, drawn, finite,
     grad_xi: [K + 1, 6]; drawn: [K + 1] bool; finite: [] bool.
   """
   b1, b2, eps = 0.9, 0.999, 1e-8
-  step = drawn & finite & (jnp.arange(drawn.shape[0]) > 0)
+  # A slot whose own gradient is not finite is left as it was (a NaN in
+  # its moments would stay there for good).
+  step = (drawn & finite & jnp.all(jnp.isfinite(grad_xi), -1) &
+          (jnp.arange(drawn.shape[0]) > 0))
+  grad_xi = jnp.where(step[:, None], grad_xi, 0.0)
   t = frames.t + step
   m = jnp.where(step[:, None], b1 * frames.m + (1 - b1) * grad_xi, frames.m)
   v = jnp.where(step[:, None], b2 * frames.v + (1 - b2) * grad_xi ** 2,
@@ -612,7 +616,9 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
                                  jnp.asarray(depth_of(i)), c2w)
     state, frames, loss = mapper(state, frames, key_i)
     if settings.pose_lr > 0:  # the frame's pose as the mapping left it
-      estimate[i] = np.asarray(frames.refined()[-1], np.float64)
+      refined = np.asarray(frames.refined()[-1], np.float64)
+      if np.all(np.isfinite(refined)):
+        estimate[i] = refined
     frame_seconds[i] = time.time() - t_frame
     if i % log_every == 0 or i == num - 1:
       err = np.linalg.norm(estimate[i, :, 3] - stream.reference[i, :, 3])
@@ -627,7 +633,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
   if settings.pose_lr > 0:  # the keyframes' final poses
     refined = np.asarray(frames.refined(), np.float64)
     for slot, frame in enumerate(keyframes):
-      estimate[frame] = refined[slot]
+      if np.all(np.isfinite(refined[slot])):
+        estimate[frame] = refined[slot]
   return {"c2w": estimate, "keyframes": keyframes, "state": state,
           "method": method, "model": model, "seconds": time.time() - t0,
           "frame_seconds": frame_seconds}
