@@ -210,10 +210,9 @@ def num_coarse_steps(grid: BakedGrid) -> int:
   return max(1, int(np.ceil(diag / (grid.coarse_factor * grid.step))) + 1)
 
 
-def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
-  """Coarse steps [N, Sc] bool with a fine sample in an occupied block: the
-  blocks of the box spanned by the step's first and last fine samples (a
-  step is at most half a block, so at most 2 x 2 x 2 of them)."""
+def coarse_blocks(grid: BakedGrid, rays: Rays, num_coarse: int):
+  """(starts [N, Sc] of the coarse steps, the blocks [N, Sc, 3] of each
+  step's first and last fine sample, each ray's exit t1 [N])."""
   g = grid.resolution // grid.block_size
   f = grid.coarse_factor
   norm = jnp.linalg.norm(rays.directions, axis=-1)
@@ -226,6 +225,15 @@ def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
        grid.bound) / (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
   first = block(starts + 0.5 * dt[:, None])
   last = block(starts + (f - 0.5) * dt[:, None])
+  return starts, first, last, t1
+
+
+def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
+  """Coarse steps [N, Sc] bool with a fine sample in an occupied block: the
+  blocks of the box spanned by the step's first and last fine samples (a
+  step is at most half a block, so at most 2 x 2 x 2 of them)."""
+  g = grid.resolution // grid.block_size
+  starts, first, last, t1 = coarse_blocks(grid, rays, num_coarse)
   lo, hi = jnp.minimum(first, last), jnp.maximum(first, last)
   occupied = jnp.zeros(starts.shape, bool)
   for corner in np.ndindex(2, 2, 2):
@@ -256,17 +264,7 @@ def coarse_mask_boxes(grid: BakedGrid, boxes: jax.Array, rays: Rays,
                       num_coarse: int) -> jax.Array:
   """`coarse_mask` with one gather a coarse step (boxes: occupied_boxes)."""
   g = grid.resolution // grid.block_size
-  f = grid.coarse_factor
-  norm = jnp.linalg.norm(rays.directions, axis=-1)
-  dt = grid.step / norm
-  t0, t1 = ray_span(grid, rays)
-  c = jnp.arange(num_coarse, dtype=dt.dtype)
-  starts = t0[:, None] + c * (f * dt)[:, None]
-  block = lambda t: jnp.clip(jnp.floor(
-      (rays.origins[:, None] + t[..., None] * rays.directions[:, None] +
-       grid.bound) / (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
-  first = block(starts + 0.5 * dt[:, None])
-  last = block(starts + (f - 0.5) * dt[:, None])
+  starts, first, last, t1 = coarse_blocks(grid, rays, num_coarse)
   lo = jnp.minimum(first, last)
   e = jnp.abs(last - first)
   pattern = (e[..., 0] * 2 + e[..., 1]) * 2 + e[..., 2]
