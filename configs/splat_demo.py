@@ -4,7 +4,7 @@ G1 and G2): 3DGS-MCMC's fixed count (20 k slots, 5 k in use at
 the start, 5 % more at every relocation), random initial means in the
 scene box at opacity 0.5 and a quarter of their spacing, one 96x96 crop of
 a training image a step (the L1 + D-SSIM loss reads it as an image), tiles
-of 8 pixels listing at most 1024 Gaussians each, the lists made a row of
+of 8 pixels listing at most 2048 Gaussians each, the lists made a row of
 12 tiles at a time (two levels: the row's Gaussians, then each tile's).
 The learning rates follow
 the time budget (schedule_clock "time"), so a shorter
@@ -20,7 +20,7 @@ def get_config():
   return config_lib.new(
       "splat", "blender", "data/lego_100", "runs/splat_demo",
       splat_count=20_000, splat_init_count=5000, splat_init_opacity=0.5,
-      splat_init_scale=0.25, render_tile=8, splat_capacity=1024,
+      splat_init_scale=0.25, render_tile=8, splat_capacity=2048,
       splat_tiles_per_step=12,
       patch_size=96, batch_size=96 * 96, max_steps=100_000,
       max_time_minutes=5.0, schedule_clock="time",
