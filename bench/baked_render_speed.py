@@ -18,7 +18,6 @@ writes nothing.
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -35,19 +34,6 @@ def view_rays(dataset, size):
   return cameras.image_rays(cams, 0)
 
 
-def timed(fn, repeats):
-  """(best seconds, first call seconds, result)."""
-  t = time.perf_counter()
-  out = fn()
-  first = time.perf_counter() - t
-  best = first if repeats == 0 else float("inf")
-  for _ in range(repeats):
-    t = time.perf_counter()
-    out = fn()
-    best = min(best, time.perf_counter() - t)
-  return best, first, out
-
-
 def test_psnr(render_image, dataset, views):
   """Mean PSNR of the first `views` views of `dataset`."""
   from jaxnerf.core import metrics
@@ -62,6 +48,7 @@ def job(config, args):
   from jaxnerf.baked import bake as baking, render
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine import evaluator, parallel
+  from bake_lego import timed  # bench scripts import each other
   path = args.baked or os.path.join(config.train_dir, evaluator.BAKED_FILE)
   cli.check_input_file(path, "--baked")
   scene = baking.load(path)

@@ -20,10 +20,9 @@ as SLAM trajectories are.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import flax.struct
 import jax
@@ -36,7 +35,7 @@ from jaxnerf import files
 from jaxnerf.core import cameras as cameras_lib, poses
 from jaxnerf.core.cameras import Cameras, Pixels
 from jaxnerf.engine import checkpoints, trainer, training
-from jaxnerf.errors import ConfigError, DatasetError, UserError
+from jaxnerf.errors import ConfigError, UserError
 from jaxnerf.methods import base
 from jaxnerf.posing import localization
 
