@@ -1,6 +1,6 @@
 """3D Gaussian splats on the embedded 100x100 lego, for a budget of 5
-minutes on 2 CPU cores (15 minutes trained worse: docs/BENCHMARKS.md, rows
-G1 and G2): 3DGS-MCMC's fixed count (20 k slots, 5 k in use at
+minutes on 2 CPU cores (docs/BENCHMARKS.md, rows G12 and G13; G1-G8 are
+what led here): 3DGS-MCMC's fixed count (20 k slots, 5 k in use at
 the start, 5 % more at every relocation), random initial means in the
 scene box at opacity 0.5 and a quarter of their spacing, one 96x96 crop of
 a training image a step (the L1 + D-SSIM loss reads it as an image), tiles
