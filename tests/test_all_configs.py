@@ -61,7 +61,7 @@ SHRINK = {
     "visibility_rays": 8, "visibility_steps": 8, "visibility_width": 16,
     # Splat backbone (splat): a 16-pixel patch is one tile.
     "splat_count": 256, "splat_init_count": 128, "splat_capacity": 32,
-    "patch_size": 16,
+    "splat_tile_groups": 2, "patch_size": 16,
 }
 STEPS = 2
 RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view

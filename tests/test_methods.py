@@ -64,7 +64,7 @@ TINY = {
 }
 # The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
 SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
-                   patch_size=16, render_tile=16)
+                   splat_tile_groups=2, patch_size=16, render_tile=16)
 TINY.update({"splat": SPLATS_TINY,
              "splat_wild": dict(SPLATS_TINY, appearance_dim=4,
                                 test_time_steps=2, test_time_batch_size=256),

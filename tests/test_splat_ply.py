@@ -357,7 +357,8 @@ def test_a_missing_file_and_a_folder(tmp_path):
 # export.py splat ------------------------------------------------------------
 
 SHRINK = ["--config.splat_count=500", "--config.splat_init_count=500",
-          "--config.patch_size=32", "--config.batch_size=1024"]
+          "--config.patch_size=32", "--config.batch_size=1024",
+          "--config.splat_capacity=256", "--config.splat_tile_groups=2"]
 
 
 def command(name, train_dir, *args):
