@@ -24,16 +24,6 @@ import numpy as np
 from jaxnerf.engine import cli
 
 
-def view_rays(dataset, size):
-  """Rays of test view 0 at size x size (focal scaled with the width)."""
-  from jaxnerf.core import cameras
-  scale = size / dataset.width
-  cams = cameras.Cameras.create(dataset.camtoworlds[:1],
-                                dataset.focal * scale, size, size,
-                                dataset.near, dataset.far)
-  return cameras.image_rays(cams, 0)
-
-
 def test_psnr(render_image, dataset, views):
   """Mean PSNR of the first `views` views of `dataset`."""
   from jaxnerf.core import metrics
@@ -48,7 +38,7 @@ def job(config, args):
   from jaxnerf.baked import bake as baking, render
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine import evaluator, parallel
-  from bake_lego import timed  # bench scripts import each other
+  from bake_lego import timed, view_rays  # bench scripts import each other
   path = args.baked or os.path.join(config.train_dir, evaluator.BAKED_FILE)
   cli.check_input_file(path, "--baked")
   scene = baking.load(path)
