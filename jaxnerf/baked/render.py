@@ -690,17 +690,24 @@ class RoundsRenderer:
 
   def render_image(self, rays: Rays) -> dict[str, np.ndarray]:
     """Host rays [H, W] (or any leading shape) -> host maps [H, W, ...]."""
-    shape = rays.origins.shape[:-1]
-    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]),
-                        rays)
-    num = flat.origins.shape[0]
-    pieces = []
-    for start in range(0, num, self.chunk):
-      piece = jax.tree.map(lambda x: jnp.asarray(x[start:start + self.chunk]),
-                           flat)
-      pieces.append(self.render_rays(piece))
-    return {k: np.concatenate([p[k] for p in pieces]).reshape(
-        shape + pieces[0][k].shape[1:]) for k in pieces[0]}
+    return render_in_chunks(rays, self.chunk, lambda piece: (
+        piece.origins.shape[0],
+        self.render_rays(jax.tree.map(jnp.asarray, piece))))
+
+
+def render_in_chunks(rays: Rays, chunk: int, dispatch) -> dict:
+  """Host rays [H, W] (or any leading shape) -> host maps [H, W, ...]:
+  dispatch(host Rays [<= chunk]) -> (rays in it, maps [>= n, ...]) for
+  every chunk before any is read back (asynchronous dispatch overlaps
+  them)."""
+  shape = rays.origins.shape[:-1]
+  flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]), rays)
+  pending = [dispatch(jax.tree.map(lambda x: x[start:start + chunk], flat))
+             for start in range(0, flat.origins.shape[0], chunk)]
+  pieces = [{k: np.asarray(v)[:n] for k, v in out.items()}
+            for n, out in pending]
+  return {k: np.concatenate([p[k] for p in pieces]).reshape(
+      shape + pieces[0][k].shape[1:]) for k in pieces[0]}
 
 
 @dataclasses.dataclass
@@ -758,17 +765,7 @@ class Renderer:
 
   def render_image(self, rays: Rays) -> dict[str, np.ndarray]:
     """Host rays [H, W] (or any leading shape) -> host maps [H, W, ...]."""
-    shape = rays.origins.shape[:-1]
-    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, x.shape[-1]),
-                        rays)
-    num = flat.origins.shape[0]
-    pending = [self._dispatch(jax.tree.map(
-        lambda x: x[start:start + self.chunk], flat))
-               for start in range(0, num, self.chunk)]
-    pieces = [{k: np.asarray(v)[:n] for k, v in out.items()}
-              for n, out in pending]
-    return {k: np.concatenate([p[k] for p in pieces]).reshape(
-        shape + pieces[0][k].shape[1:]) for k in pieces[0]}
+    return render_in_chunks(rays, self.chunk, self._dispatch)
 
 
 def make_renderer(scene: BakedScene, chunk: Optional[int] = None) -> Renderer:
