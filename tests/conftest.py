@@ -16,13 +16,23 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Many tests compile the same small steps, in this process and in the
-# train.py / eval.py subprocesses they start: one persistent XLA cache for
-# the session (inherited through the environment) compiles each once.
+# Many tests compile the same small steps, in this process, in the
+# train.py / eval.py subprocesses they start and in the other xdist workers
+# (pyproject.toml's addopts; this file loads before they start): one
+# persistent XLA cache for the session, inherited through the environment,
+# compiles each once. Removed at the end when this session made it.
+_OWN_CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(
-      prefix="jaxnerf_test_xla_cache_")
+  _OWN_CACHE = tempfile.mkdtemp(prefix="jaxnerf_test_xla_cache_")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+
+
+def pytest_unconfigure(config):
+  # Only the process that made the cache removes it (an xdist worker has
+  # `workerinput`; the controller ends after every worker).
+  if _OWN_CACHE and not hasattr(config, "workerinput"):
+    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 # Compiling, not running, is most of the suite's time on 2 cores: LLVM at -O0
 # compiles about 40 % faster (tests/test_methods.py: 242 s -> 143 s), and
