@@ -2,6 +2,7 @@
 scores, the TUM format, the keyframe rule, tracking on an analytic field
 with depth, and the driver on a tiny stream end to end."""
 
+import dataclasses
 import json
 import os
 
@@ -143,6 +144,23 @@ def test_explained_pixels_by_hand():
   assert not slam.is_keyframe(0, 0, 0.65)  # nothing to judge by
 
 
+def test_forced_keyframes_and_the_mapping_warm_up():
+  # A keyframe due 3 frames after the last one; never with every=0.
+  assert [f for f in range(1, 10) if slam.is_due(f, 0, 3)] == list(
+      range(3, 10))
+  assert not slam.is_due(5, 3, 3) and slam.is_due(6, 3, 3)
+  assert not any(slam.is_due(f, 0, 0) for f in range(100))
+  fields = {f.name: 1 for f in dataclasses.fields(slam.Settings)}
+  settings = slam.Settings(**{**fields, "map_warmup_frames": 4,
+                              "map_warmup_rounds": 3})
+  # Frame 0 has its own initial steps; frames 1-4 three rounds, then one.
+  assert [slam.map_rounds(f, settings) for f in range(7)] == [
+      1, 3, 3, 3, 3, 1, 1]
+  off = slam.Settings(**{**fields, "map_warmup_frames": 0,
+                         "map_warmup_rounds": 5})
+  assert all(slam.map_rounds(f, off) == 1 for f in range(7))
+
+
 # Tracking on an analytic field ---------------------------------------------
 
 
@@ -259,6 +277,8 @@ def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
     (["--config.slam_keyframe_share=1.5"], "config.slam_keyframe_share"),
     (["--config.slam_track_iterations=0"], "config.slam_track_iterations"),
     (["--config.slam_frames=1"], "at least 2"),
+    (["--config.slam_keyframe_every=-1"], "config.slam_keyframe_every"),
+    (["--config.slam_map_warmup_rounds=0"], "config.slam_map_warmup_rounds"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, args, says):
   run = str(tmp_path / "run")

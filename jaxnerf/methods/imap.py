@@ -41,6 +41,11 @@ def slam_fields() -> ml_collections.ConfigDict:
   c.slam_map_iterations = 4
   c.slam_map_init_iterations = 60  # on the first frame, before tracking
   c.slam_map_final_iterations = 0  # after the last frame
+  # Warm-up: frames 1 .. slam_map_warmup_frames get slam_map_warmup_rounds
+  # times slam_map_iterations steps (the map of the first frames is a few
+  # views and lags the camera; iMAP maps at a higher rate than it tracks).
+  c.slam_map_warmup_frames = 0
+  c.slam_map_warmup_rounds = 1
   c.slam_loss_sampling = 0.5
   # The share of each batch from the current (tracked) frame, whether a
   # keyframe or not: iMAP's mapping window holds it beside the keyframes
@@ -60,6 +65,9 @@ def slam_fields() -> ml_collections.ConfigDict:
   c.slam_keyframe_depth_error = 0.1
   c.slam_keyframe_colour_error = 0.1
   c.slam_keyframe_share = 0.65
+  # Also a keyframe every slam_keyframe_every frames since the last one
+  # (0: iMAP's rule alone).
+  c.slam_keyframe_every = 0
   c.slam_max_keyframes = 64  # the buffer's size (static shapes)
   return c
 

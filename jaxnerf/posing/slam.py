@@ -190,6 +190,24 @@ def is_keyframe(explained_pixels: int, counted: int,
   return counted > 0 and explained_pixels < min_share * counted
 
 
+def is_due(frame: int, last_keyframe: int, every: int) -> bool:
+  """A keyframe forced `every` frames after the last one (0: never).
+
+  iMAP's rule alone waits for the map to fail: on an orbit the map's
+  depth stays close for tens of degrees, and the keyframe it then takes
+  is at an already drifted pose (docs/methods/imap.md)."""
+  return every > 0 and frame - last_keyframe >= every
+
+
+def map_rounds(frame: int, settings: "Settings") -> int:
+  """How many times the map update runs after `frame` (each
+  settings.map_iterations steps): settings.map_warmup_rounds for frames
+  1 .. map_warmup_frames, once after. iMAP maps at a higher rate than it
+  tracks; here the early frames, whose map is a few views, get more."""
+  return (settings.map_warmup_rounds
+          if 1 <= frame <= settings.map_warmup_frames else 1)
+
+
 # The settings --------------------------------------------------------------
 
 
@@ -215,7 +233,10 @@ class Settings:
   keyframe_depth_error: float
   keyframe_colour_error: float
   keyframe_share: float
+  keyframe_every: int
   max_keyframes: int
+  map_warmup_frames: int
+  map_warmup_rounds: int
 
   @property
   def rgbd(self) -> bool:
@@ -242,7 +263,8 @@ def read_settings(config) -> Settings:
               "slam_map_init_iterations": 0,
               "slam_map_final_iterations": 0, "slam_keyframe_pixels": 1,
               "slam_max_keyframes": 2, "slam_depth_weight": 0,
-              "slam_pose_lr": 0}
+              "slam_pose_lr": 0, "slam_keyframe_every": 0,
+              "slam_map_warmup_frames": 0, "slam_map_warmup_rounds": 1}
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
@@ -601,7 +623,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
         depth_of(i).reshape(-1)[index] if settings.rgbd else None,
         settings.keyframe_depth_error, settings.keyframe_colour_error)
     share = good / max(counted, 1)
-    if is_keyframe(good, counted, settings.keyframe_share):
+    if (is_keyframe(good, counted, settings.keyframe_share) or
+        is_due(i, keyframes[-1], settings.keyframe_every)):
       if len(keyframes) < settings.max_keyframes:
         frames = frames.add(jnp.asarray(stream.images[i]),
                             jnp.asarray(depth_of(i)), c2w)
@@ -613,7 +636,9 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
             "keyframes")
     frames = frames.with_current(jnp.asarray(stream.images[i]),
                                  jnp.asarray(depth_of(i)), c2w)
-    state, frames, loss = mapper(state, frames, key_i)
+    for r in range(map_rounds(i, settings)):
+      state, frames, loss = mapper(state, frames,
+                                   jax.random.fold_in(key_i, 1 + r))
     if settings.pose_lr > 0:  # the frame's pose as the mapping left it
       refined = np.asarray(frames.refined()[-1], np.float64)
       if np.all(np.isfinite(refined)):
