@@ -156,6 +156,14 @@ def test_forced_keyframes_and_the_mapping_warm_up():
   # Frame 0 has its own initial steps; frames 1-4 three rounds, then one.
   assert [slam.map_rounds(f, settings) for f in range(7)] == [
       1, 3, 3, 3, 3, 1, 1]
+  # Tracking's pixels: the surface, grown by the margin; all with -1.
+  depth = np.zeros((7, 7), np.float32)
+  depth[3, 3] = 4.0
+  assert slam.track_mask(depth, 0).sum() == 1
+  grown = slam.track_mask(depth, 1)
+  assert grown.sum() == 9 and grown[2:5, 2:5].all()
+  assert slam.track_mask(depth, -1).all()
+  assert slam.track_mask(np.zeros((3, 3)), 2).all()  # no surface: all
   off = slam.Settings(**{**fields, "map_warmup_frames": 0,
                          "map_warmup_rounds": 5})
   assert all(slam.map_rounds(f, off) == 1 for f in range(7))
@@ -279,6 +287,7 @@ def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
     (["--config.slam_frames=1"], "at least 2"),
     (["--config.slam_keyframe_every=-1"], "config.slam_keyframe_every"),
     (["--config.slam_map_warmup_rounds=0"], "config.slam_map_warmup_rounds"),
+    (["--config.slam_track_margin=-2"], "config.slam_track_margin"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, args, says):
   run = str(tmp_path / "run")

@@ -32,6 +32,9 @@ def slam_fields() -> ml_collections.ConfigDict:
   c.slam_track_rays = 256
   c.slam_track_lr_init = 2e-3
   c.slam_track_lr_final = 2e-4
+  # RGB-D: the rays from the frame's surface pixels and those within
+  # slam_track_margin pixels of them (-1: from every pixel).
+  c.slam_track_margin = -1
   # Weight of the depth term (L1 on surface pixels, opacity elsewhere)
   # beside the colour's mean squared error, in tracking and mapping.
   c.slam_depth_weight = 0.05

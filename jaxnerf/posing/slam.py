@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.ndimage
 from scipy.spatial.transform import Rotation
 
 from jaxnerf import files
@@ -199,6 +200,23 @@ def is_due(frame: int, last_keyframe: int, every: int) -> bool:
   return every > 0 and frame - last_keyframe >= every
 
 
+def track_mask(depth: np.ndarray, margin: int) -> np.ndarray:
+  """[H, W] bool: the pixels RGB-D tracking draws its rays from, given the
+  frame's depth map [H, W] (0: no surface): with margin >= 0 the
+  surface's pixels and those within `margin` pixels of one (the
+  silhouette's edge, where the opacity term pins the pose); every pixel
+  with margin -1 (or no surface at all). On an object before an
+  empty background most random pixels would otherwise be background,
+  which says little about the pose."""
+  if margin < 0:
+    return np.ones(depth.shape, bool)
+  surface = depth > 0
+  if margin > 0:
+    surface = scipy.ndimage.binary_dilation(
+        surface, np.ones((2 * margin + 1, 2 * margin + 1), bool))
+  return surface if surface.any() else np.ones_like(surface)
+
+
 def map_rounds(frame: int, settings: "Settings") -> int:
   """How many times the map update runs after `frame` (each
   settings.map_iterations steps): settings.map_warmup_rounds for frames
@@ -234,6 +252,7 @@ class Settings:
   keyframe_colour_error: float
   keyframe_share: float
   keyframe_every: int
+  track_margin: int
   max_keyframes: int
   map_warmup_frames: int
   map_warmup_rounds: int
@@ -263,7 +282,7 @@ def read_settings(config) -> Settings:
               "slam_map_init_iterations": 0,
               "slam_map_final_iterations": 0, "slam_keyframe_pixels": 1,
               "slam_max_keyframes": 2, "slam_depth_weight": 0,
-              "slam_pose_lr": 0, "slam_keyframe_every": 0,
+              "slam_pose_lr": 0, "slam_keyframe_every": 0, "slam_track_margin": -1,
               "slam_map_warmup_frames": 0, "slam_map_warmup_rounds": 1}
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
@@ -572,7 +591,9 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
                                      settings.depth_weight)
   mapper = make_mapper(method, model, config, settings, stream.camera)
   probe = make_probe(model, config, settings.keyframe_pixels)
-  mask = jnp.ones((height, width), bool)
+  mask_of = lambda i: jnp.asarray(
+      track_mask(stream.depths[i], settings.track_margin)
+      if settings.rgbd else np.ones((height, width), bool))
   zeros = np.zeros((height, width), np.float32)
   depth_of = lambda i: (stream.depths[i] if stream.depths is not None
                         else zeros)
@@ -602,7 +623,7 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
              constant_velocity(estimate[i - 1], estimate[i - 2]))
     variables = {"params": state.params, **state.model_state}
     c2w, _ = track(variables, camera, jnp.asarray(guess, jnp.float32),
-                   jnp.asarray(stream.images[i]), mask,
+                   jnp.asarray(stream.images[i]), mask_of(i),
                    jax.random.fold_in(key_i, 0),
                    jnp.asarray(stream.depths[i]) if settings.rgbd else None)
     c2w = np.asarray(c2w, np.float64)
