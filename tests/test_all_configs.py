@@ -55,6 +55,9 @@ SHRINK = {
     "proposal_width": 8,
     # FastNeRF's direction branch (fastnerf_demo).
     "fastnerf_dir_width": 8, "fastnerf_components": 4,
+    # NSVF's voxels (nsvf_demo): 4 a side, one subdivision to 8.
+    "nsvf_initial_resolution": 4, "nsvf_subdivide_steps": (1,),
+    "nsvf_embedding_dim": 4, "nsvf_steps_per_voxel": 2,
     # Relighting (nrf, nerv, nerd): the material head, shadow rays, NeRV's
     # visibility (0, NRF's, stays 0).
     "reflectance_width": 16, "shadow_samples": 8, "visibility_directions": 8,

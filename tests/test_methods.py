@@ -61,6 +61,12 @@ TINY = {
                  test_time_steps=2, test_time_batch_size=16),
     "nerfpp": dict(MLP_TINY, sphere_radius=5.0, num_bg_coarse_samples=8,
                    num_bg_fine_samples=8),
+    # Voxels of 2 then 4 a side (a subdivision and a pruning in 2 steps).
+    "nsvf": dict(nsvf_initial_resolution=2, nsvf_subdivide_steps=(2,),
+                 nsvf_prune_steps=(1,), nsvf_update_every=1,
+                 nsvf_embedding_dim=4, nsvf_steps_per_voxel=2,
+                 density_width=16, color_width=16, samples_budget=2048,
+                 render_samples_per_ray=16),
 }
 # The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
 SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
