@@ -16,6 +16,9 @@ from jaxnerf.engine import config as config_lib
 
 FRAMES = 200
 INIT, PER_FRAME, FINAL = 200, 4, 0
+# The first WARMUP frames map ROUNDS times as much (the map of a few views
+# lags the camera).
+WARMUP, ROUNDS = 30, 3
 
 
 def get_config():
@@ -25,9 +28,15 @@ def get_config():
       hash_log2_size=17, hash_max_resolution=256,
       sampler="proposal", batch_size=1024,
       # The map's schedules span the stream's map steps.
-      max_steps=INIT + (FRAMES - 1) * PER_FRAME + FINAL,
+      max_steps=INIT + (FRAMES - 1 + WARMUP * (ROUNDS - 1)) * PER_FRAME +
+      FINAL,
       slam_map_init_iterations=INIT, slam_map_iterations=PER_FRAME,
-      slam_map_final_iterations=FINAL,
+      slam_map_final_iterations=FINAL, slam_map_warmup_frames=WARMUP,
+      slam_map_warmup_rounds=ROUNDS,
+      # Tracking's rays from the frame's surface and 2 pixels around it
+      # (the lego covers 20-30 % of a frame: most random rays would be
+      # background).
+      slam_track_margin=2,
       # Tracking from the constant-velocity guess: 30 steps from 1e-2; the
       # depth term at 0.5 (a map of 4 true keyframes: a frame tracked from
       # its predecessor's pose, 3.6 degrees off, to 0.2-0.25 degrees in 40
