@@ -233,6 +233,23 @@ def test_tracking_recovers_a_perturbed_pose_with_depth():
   assert history.shape == (60,) and history[-5:].mean() < history[0] / 5
   assert rot < 0.25 * rot0 and trans < 0.25 * trans0, (rot0, rot, trans)
 
+  # The frame also shows what the map lacks (a block in front of the
+  # ball, as a view turning onto parts the map has not seen): its rays
+  # pull the pose away; the outlier filter leaves them out.
+  seen_image = image.at[4:14, 4:14].set(jnp.array([0.9, 0.1, 0.1]))
+  seen_depth = depth.at[4:14, 4:14].set(1.2)
+  errors = {}
+  for ratio in (0.0, 10.0):
+    fit = localization.make_pose_fit(
+        model, ml_collections.ConfigDict({"max_steps": 1}), options, 0.5,
+        ratio)
+    c2w, _ = fit({}, camera, jnp.asarray(start, jnp.float32), seen_image,
+                 jnp.ones((size, size), bool), jax.random.PRNGKey(0),
+                 seen_depth)
+    errors[ratio] = localization.pose_error(np.asarray(c2w), true)
+  assert errors[10.0][0] < 0.25 * rot0 and errors[10.0][1] < 0.25 * trans0
+  assert errors[10.0][0] < 0.5 * errors[0.0][0], errors
+
 
 # The driver ----------------------------------------------------------------
 
@@ -288,6 +305,8 @@ def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
     (["--config.slam_keyframe_every=-1"], "config.slam_keyframe_every"),
     (["--config.slam_map_warmup_rounds=0"], "config.slam_map_warmup_rounds"),
     (["--config.slam_track_margin=-2"], "config.slam_track_margin"),
+    (["--config.slam_track_outlier_ratio=0.5"],
+     "config.slam_track_outlier_ratio: 0.5; it must be 0 (off)"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, args, says):
   run = str(tmp_path / "run")

@@ -35,6 +35,10 @@ def slam_fields() -> ml_collections.ConfigDict:
   # RGB-D: the rays from the frame's surface pixels and those within
   # slam_track_margin pixels of them (-1: from every pixel).
   c.slam_track_margin = -1
+  # RGB-D: a ray whose depth residual is above this many times the batch's
+  # median is left out of the tracking loss (NICE-SLAM's filter of what
+  # the map has not seen yet; 0: off, else >= 1).
+  c.slam_track_outlier_ratio = 0.0
   # Weight of the depth term (L1 on surface pixels, opacity elsewhere)
   # beside the colour's mean squared error, in tracking and mapping.
   c.slam_depth_weight = 0.05

@@ -119,12 +119,18 @@ def depth_terms(outputs: dict, target: jax.Array) -> jax.Array:
       and "acc" [N].
     target: [N] camera-z depth, 0 where the pixel has no surface.
   """
-  valid = target > 0
-  return jnp.mean(jnp.where(valid, jnp.abs(outputs["depth"] - target),
-                            outputs["acc"]))
+  return jnp.mean(depth_residuals(outputs, target))
 
 
-def make_pose_fit(model, config, options: Options, depth_weight: float = 0.0):
+def depth_residuals(outputs: dict, target: jax.Array) -> jax.Array:
+  """[N] `depth_terms` per ray: |depth - target| where the target has a
+  surface, the opacity where it has none."""
+  return jnp.where(target > 0, jnp.abs(outputs["depth"] - target),
+                   outputs["acc"])
+
+
+def make_pose_fit(model, config, options: Options, depth_weight: float = 0.0,
+                  outlier_ratio: float = 0.0):
   """The jitted optimisation of one photo's pose against a field given as
   an argument (iNeRF's; SLAM tracking passes the map as it grows).
 
@@ -133,7 +139,12 @@ def make_pose_fit(model, config, options: Options, depth_weight: float = 0.0):
     key, depth [H, W] or None) -> (c2w [3, 4], losses [iterations]);
     `camera` is a one-camera Cameras (device arrays) with the photo's
     intrinsics; with `depth` (camera-z, 0: no surface) the loss adds
-    depth_weight times `depth_terms`.
+    depth_weight times `depth_terms`, and with outlier_ratio > 0 a ray
+    whose depth residual (`depth_terms`' per ray) exceeds outlier_ratio
+    times the batch's median residual is left out of both terms (NICE-
+    SLAM's filter: SLAM tracks against a map that has not yet seen what
+    the frame newly shows, and those rays would pull the pose back
+    towards the views the map has).
   """
   progress = base.Progress.at(config.max_steps, config.max_steps)
   schedule = optax.exponential_decay(
@@ -168,11 +179,20 @@ def make_pose_fit(model, config, options: Options, depth_weight: float = 0.0):
           lossmult=jnp.ones((options.batch_size, 1), jnp.float32))
       rays, outputs = training.render(model, variables, pixels, cams,
                                       key_render, False, progress)
-      loss = losses.level_mses(outputs, rays, rgb[idx])[-1]
-      if depth is not None:
-        loss = loss + depth_weight * depth_terms(outputs[-1],
-                                                 depth.reshape(-1)[idx])
-      return loss
+      if depth is None:
+        return losses.level_mses(outputs, rays, rgb[idx])[-1]
+      target = depth.reshape(-1)[idx]
+      if outlier_ratio > 0:
+        residual = jax.lax.stop_gradient(
+            depth_residuals(outputs[-1], target))
+        keep = residual <= outlier_ratio * jnp.median(residual)
+        rays = rays.replace(lossmult=rays.lossmult * keep[:, None])
+      else:
+        keep = jnp.ones_like(target, bool)
+      weights = keep / jnp.maximum(jnp.sum(keep), 1)
+      return losses.level_mses(outputs, rays, rgb[idx])[-1] + (
+          depth_weight * jnp.sum(weights * depth_residuals(outputs[-1],
+                                                           target)))
 
     def step(carry, i):
       xi, opt_state = carry

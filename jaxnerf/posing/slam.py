@@ -253,6 +253,7 @@ class Settings:
   keyframe_share: float
   keyframe_every: int
   track_margin: int
+  track_outlier_ratio: float
   max_keyframes: int
   map_warmup_frames: int
   map_warmup_rounds: int
@@ -287,6 +288,10 @@ def read_settings(config) -> Settings:
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
+  ratio = config.slam_track_outlier_ratio
+  if not (ratio == 0 or 1 <= ratio < float("inf")):
+    raise ConfigError(f"config.slam_track_outlier_ratio: {ratio!r}; it must "
+                      "be 0 (off) or a finite number >= 1")
   for field in ("slam_loss_sampling", "slam_current_share",
                 "slam_keyframe_share"):
     if not 0 <= config[field] <= 1:
@@ -588,7 +593,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
       batch_size=settings.track_rays, lr_init=settings.track_lr_init,
       lr_final=settings.track_lr_final, sampling="random")
   track = localization.make_pose_fit(model, config, options,
-                                     settings.depth_weight)
+                                     settings.depth_weight,
+                                     settings.track_outlier_ratio)
   mapper = make_mapper(method, model, config, settings, stream.camera)
   probe = make_probe(model, config, settings.keyframe_pixels)
   mask_of = lambda i: jnp.asarray(
