@@ -68,6 +68,13 @@ TINY = {
                  density_width=16, color_width=16, samples_budget=2048,
                  render_samples_per_ray=16),
 }
+# The SDF backbone (NeuS, UNISURF).
+SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
+                density_width=16, color_width=16, field_samples=8,
+                importance_samples=4)
+TINY.update({"neus": SDF_TINY,
+             "unisurf": dict(SDF_TINY, root_samples=8, secant_steps=2,
+                             interval_samples=4, free_samples=2)})
 # The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
 SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
                    splat_tile_groups=2, patch_size=16, render_tile=16)

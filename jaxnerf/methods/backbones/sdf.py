@@ -27,6 +27,14 @@ The field interface: `sdf(points)` (exports extract its zero level set),
 `density(points)` = s sigmoid(-s f) (neus.logistic_density) and
 `radiance(points, viewdirs)` seen with the SDF's normal.
 
+UNISURF (`surface_rendering="unisurf"`, method `unisurf`) renders the same
+field as an occupancy o = sigmoid(-occupancy_sharpness f) (surface at f =
+0, o = 0.5): `root_samples` even points find the first crossing, the
+secant method refines it, `interval_samples` go evenly in a shrinking
+interval around it and `free_samples` in the free space before it; the
+occupancies are the alphas (jaxnerf/render/unisurf.py); the normals'
+smoothness at the surface is its regulariser, no Eikonal term.
+
 Components: only those acting before rays are cast (camera refinement);
 the per-sample hooks (warp, shade, render_samples) are not called.
 Bounded scenes only: NDC rays (LLFF's forward-facing setting) are refused.
@@ -45,7 +53,8 @@ from jaxnerf.core.rays import Rays
 from jaxnerf.errors import ConfigError
 from jaxnerf.fields import encoding, hashgrid
 from jaxnerf.methods import base
-from jaxnerf.render import compositing, losses, neus, occupancy, sampling
+from jaxnerf.render import (compositing, losses, neus, occupancy, sampling,
+                            unisurf)
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -91,7 +100,32 @@ def config_fields() -> ml_collections.ConfigDict:
   # The Eikonal term's weight (the paper's lambda: 0.1), on every sample
   # inside the box.
   c.eikonal_mult = 0.1
+  # "neus" or "unisurf" (jaxnerf/render/unisurf.py; the fields below are
+  # UNISURF's only).
+  c.surface_rendering = "neus"
+  c.occupancy_sharpness = 10.0  # o = sigmoid(-10 f), the official code's
+  # Root finding: even points over the ray's stretch of the box (the
+  # paper: 256 over its sphere), then secant steps (the paper: 8).
+  c.root_samples = 64
+  c.secant_steps = 8
+  # Samples in [t_s - Delta, t_s + Delta] (the paper: 64) and before it
+  # (32); Delta from surface_interval_start to surface_interval_end
+  # (scene units), exponentially, reaching the end at this fraction of
+  # training (the paper: 2.0 -> 0.1 in a unit sphere, decay 1.5e-5 an
+  # iteration: the floor at 200 k of 450 k iterations).
+  c.interval_samples = 32
+  c.free_samples = 16
+  c.surface_interval_start = 1.0
+  c.surface_interval_end = 0.05
+  c.surface_interval_fraction = 0.5
+  # || n(x_s) - n(x_s + eps) || at the surface points, eps uniform in
+  # [-r, r]^3 (the paper: lambda 0.005, r 0.005).
+  c.normal_smoothness_mult = 0.005
+  c.normal_smoothness_radius = 0.005
   return c
+
+
+SURFACE_RENDERINGS = ("neus", "unisurf")
 
 
 # Instant-NGP's optimiser (the grid trains at 1e-2 as there).
@@ -114,6 +148,19 @@ def check_config(config) -> None:
   if config.importance_samples < 0:
     raise ConfigError("config.importance_samples: must be at least 0, got "
                       f"{config.importance_samples}")
+  if config.surface_rendering not in SURFACE_RENDERINGS:
+    raise ConfigError(f"config.surface_rendering: {config.surface_rendering!r}"
+                      f" is not one of {', '.join(SURFACE_RENDERINGS)}")
+  for name, least in (("root_samples", 2), ("interval_samples", 1),
+                      ("free_samples", 0), ("secant_steps", 0)):
+    if config[name] < least:
+      raise ConfigError(f"config.{name}: must be at least {least}, got "
+                        f"{config[name]}")
+  if not (0 < config.surface_interval_end <= config.surface_interval_start):
+    raise ConfigError(
+        "config.surface_interval_end: must be in (0, surface_interval_start"
+        f" = {config.surface_interval_start}], got "
+        f"{config.surface_interval_end}")
 
 
 class SDFField(nn.Module):
@@ -245,6 +292,8 @@ class SDFModel(nn.Module, base.Composed):
       (s, the annealing).
     """
     c = self.config
+    if c.surface_rendering == "unisurf":
+      return self._unisurf(rays, key, randomized, progress)
     n = rays.origins.shape[0]
     edges = jax.lax.stop_gradient(self._edges(key, rays, randomized))
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
@@ -267,12 +316,79 @@ class SDFModel(nn.Module, base.Composed):
     weights = neus.alpha_weights(alpha)
     out = compositing.composite(weights, rgb, mids, c.white_bkgd)
     del out["weights"]
-    unit = grad / jnp.maximum(jnp.linalg.norm(grad, axis=-1, keepdims=True),
-                              1e-8)
-    out["normal"] = jnp.sum(weights[..., None] * (unit + 1.0) * 0.5, -2)
-    out["eikonal"] = (jnp.sum(inside * neus.eikonal(grad), -1) /
-                      jnp.maximum(jnp.sum(inside, -1), 1.0))
+    out.update(_normal_and_eikonal(weights, grad, inside))
     out["stats"] = dict(inv_s=inv_s, cos_anneal=anneal,
+                        samples_per_ray=jnp.asarray(s, jnp.float32))
+    return [out]
+
+  def _occupancy_at(self, rays: Rays, t: jax.Array) -> jax.Array:
+    """UNISURF's occupancy [N, K] at positions t [N, K] along rays [N]."""
+    points = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
+    f = self.field.geometry(points.reshape(-1, 3))[0].reshape(t.shape)
+    return unisurf.occupancy(f, self.config.occupancy_sharpness)
+
+  def _surface(self, rays: Rays, t_min: jax.Array, t_max: jax.Array):
+    """(hit [N], t_s [N]): the first crossing of o = 0.5 by even points
+    and secant steps; no gradient (where the field is asked)."""
+    c = self.config
+    u = jnp.linspace(0.0, 1.0, c.root_samples)
+    t = t_min[:, None] + (t_max - t_min)[:, None] * u
+    o = self._occupancy_at(rays, t)
+    hit, i = unisurf.first_crossing(t, o)
+    hit = hit & (t_max > t_min)
+    pick = lambda x, j: jnp.take_along_axis(x, j[:, None], -1)[:, 0]
+    j = jnp.minimum(i + 1, c.root_samples - 1)
+    t_s = unisurf.secant(lambda x: self._occupancy_at(rays, x[:, None])[:, 0],
+                         pick(t, i), pick(t, j), pick(o, i), pick(o, j),
+                         c.secant_steps)
+    return jax.lax.stop_gradient(hit), jax.lax.stop_gradient(
+        jnp.where(hit, t_s, t_max))
+
+  def _unisurf(self, rays: Rays, key: jax.Array, randomized: bool,
+               progress: Optional[base.Progress]
+               ) -> list[dict[str, jax.Array]]:
+    """UNISURF's render of rays [N]: the outputs of __call__ with
+    `smoothness` [N] (|n(x_s) - n(x_s + eps)| where the ray found a
+    surface while training, else 0) and `hit` [N] (1 where it did)."""
+    c = self.config
+    n = rays.origins.shape[0]
+    t_min, t_max = box_interval(rays, c.scene_bound)
+    hit, t_s = self._surface(rays, t_min, t_max)
+    delta = unisurf.interval(
+        None if progress is None else progress.fraction,
+        c.surface_interval_start, c.surface_interval_end,
+        c.surface_interval_fraction)
+    key, sub = jax.random.split(key)
+    t = jax.lax.stop_gradient(unisurf.surface_samples(
+        sub, t_min, t_max, t_s, hit, delta, c.interval_samples,
+        c.free_samples, randomized))
+    s = t.shape[-1]
+    points = rays.origins[:, None] + t[..., None] * rays.directions[:, None]
+    dirs = jnp.broadcast_to(rays.viewdirs[:, None], (n, s, 3))
+    f, grad, rgb = self.field(points.reshape(-1, 3), dirs.reshape(-1, 3))
+    f, grad, rgb = f.reshape(n, s), grad.reshape(n, s, 3), rgb.reshape(n, s,
+                                                                       3)
+    inside = jnp.broadcast_to((t_max > t_min)[:, None], (n, s)).astype(
+        jnp.float32)
+    weights = neus.alpha_weights(
+        unisurf.occupancy(f, c.occupancy_sharpness) * inside)
+    out = compositing.composite(weights, rgb, t, c.white_bkgd)
+    del out["weights"]
+    out.update(_normal_and_eikonal(weights, grad, inside))
+    if randomized and c.normal_smoothness_mult:
+      x_s = rays.origins + t_s[:, None] * rays.directions
+      eps = c.normal_smoothness_radius * jax.random.uniform(
+          key, x_s.shape, minval=-1.0, maxval=1.0)
+      _, g, _ = neus.with_gradient(self.field.geometry,
+                                   jnp.concatenate([x_s, x_s + eps]))
+      g = g / jnp.maximum(jnp.linalg.norm(g, axis=-1, keepdims=True), 1e-5)
+      out["smoothness"] = jnp.where(
+          hit, jnp.linalg.norm(g[:n] - g[n:], axis=-1), 0.0)
+    else:
+      out["smoothness"] = jnp.zeros((n,), jnp.float32)
+    out["hit"] = hit.astype(jnp.float32)
+    out["stats"] = dict(surface_interval=delta,
+                        surface_hits=jnp.mean(out["hit"]),
                         samples_per_ray=jnp.asarray(s, jnp.float32))
     return [out]
 
@@ -282,9 +398,12 @@ class SDFModel(nn.Module, base.Composed):
     return self.field.geometry(points)[0]
 
   def density(self, points: jax.Array, progress=None) -> jax.Array:
-    """neus.logistic_density [M] at points [M, 3]."""
-    return neus.logistic_density(self.sdf(points, progress),
-                                 self.field.inv_s())
+    """neus.logistic_density [M] at points [M, 3] (UNISURF: at its fixed
+    sharpness, the learned s being NeuS's)."""
+    c = self.config
+    s = (jnp.asarray(c.occupancy_sharpness, jnp.float32)
+         if c.surface_rendering == "unisurf" else self.field.inv_s())
+    return neus.logistic_density(self.sdf(points, progress), s)
 
   def radiance(self, points: jax.Array, viewdirs: jax.Array,
                progress=None) -> jax.Array:
@@ -294,13 +413,30 @@ class SDFModel(nn.Module, base.Composed):
     return self.field(points, viewdirs)[2]
 
 
+def _normal_and_eikonal(weights: jax.Array, grad: jax.Array,
+                        inside: jax.Array) -> dict[str, jax.Array]:
+  """normal [N, 3] (the composite of (n + 1) / 2, as eval.py's normal
+  error reads it) and eikonal [N] (the mean Eikonal term of the samples
+  inside the box) of weights [N, S], grad f [N, S, 3], inside [N, S]."""
+  unit = grad / jnp.maximum(jnp.linalg.norm(grad, axis=-1, keepdims=True),
+                            1e-8)
+  return dict(
+      normal=jnp.sum(weights[..., None] * (unit + 1.0) * 0.5, -2),
+      eikonal=(jnp.sum(inside * neus.eikonal(grad), -1) /
+               jnp.maximum(jnp.sum(inside, -1), 1.0)))
+
+
 def loss_terms(config, outputs, rays, rgb, params) -> dict[str, jax.Array]:
   del params
   out = outputs[-1]
   w = losses.ray_weights(out, rays)
-  eik = jnp.sum(w * out["eikonal"]) / jnp.maximum(jnp.sum(w), 1e-8)
-  return {**losses.rgb_terms(outputs, rays, rgb, 1.0),
-          "eikonal": config.eikonal_mult * eik}
+  mean = lambda x, m: jnp.sum(m * x) / jnp.maximum(jnp.sum(m), 1e-8)
+  terms = {**losses.rgb_terms(outputs, rays, rgb, 1.0),
+           "eikonal": config.eikonal_mult * mean(out["eikonal"], w)}
+  if "smoothness" in out:
+    terms["normal_smoothness"] = config.normal_smoothness_mult * mean(
+        out["smoothness"], w * out["hit"])
+  return terms
 
 
 BACKBONE = base.Backbone(
