@@ -256,10 +256,16 @@ def test_tracking_recovers_a_perturbed_pose_with_depth():
 
 def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
   run = str(tmp_path / "run")
+  # With the lego's tracking options and a warm-up of 2 rounds on frame 1.
   assert slam_command.main(["slam.py", f"--config={TINY}",
-                            "--train_dir", run]) == 0
+                            "--train_dir", run,
+                            "--config.slam_track_margin=1",
+                            "--config.slam_track_outlier_ratio=10",
+                            "--config.slam_map_warmup_frames=1",
+                            "--config.slam_map_warmup_rounds=2"]) == 0
   out = capsys.readouterr().out
   assert "3 frames of 25x25, rgbd" in out
+  assert "rotation error" in out
   for name in ("trajectory.txt", "reference.txt", "trajectory.png",
                "slam_metrics.json", "scene.json"):
     assert os.path.isfile(os.path.join(run, name)), name
@@ -274,8 +280,8 @@ def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
   assert metrics["frames"] == 3 and metrics["mode"] == "rgbd"
   assert metrics["keyframe_indices"][0] == 0
   assert 1 <= metrics["keyframes"] <= 2  # slam_max_keyframes
-  # 4 initial + 2 per later frame + 2 final map steps.
-  assert metrics["map_steps"] == 4 + 2 * 2 + 2
+  # 4 initial, 2 x 2 on frame 1 (the warm-up), 2 on frame 2, 2 final.
+  assert metrics["map_steps"] == 4 + 2 * 2 + 2 + 2
   assert metrics["se3"]["ate_rmse"] == pytest.approx(
       slam.trajectory_errors(estimate, reference)["ate_rmse"], abs=1e-5)
   plot = iio.imread(os.path.join(run, "trajectory.png"))

@@ -673,9 +673,12 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
     frame_seconds[i] = time.time() - t_frame
     if i % log_every == 0 or i == num - 1:
       err = np.linalg.norm(estimate[i, :, 3] - stream.reference[i, :, 3])
+      turn = np.degrees(poses.rotation_angle(
+          stream.reference[i, :, :3].T @ estimate[i, :, :3]))
       log(f"frame {i:4d}/{num - 1}  explained {share:4.2f}  keyframes "
           f"{len(keyframes):3d}  map loss {float(loss):.5f}  centre error "
-          f"{err:.4f}  {(time.time() - t0) / (i + 1):5.2f} s/frame")
+          f"{err:.4f}  rotation error {float(turn):.2f} deg  "
+          f"{(time.time() - t0) / (i + 1):5.2f} s/frame")
   for i in range(-(-settings.map_final_iterations //
                    settings.map_iterations)):
     state, frames, loss = mapper(state, frames,
