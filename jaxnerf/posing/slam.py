@@ -283,8 +283,9 @@ def read_settings(config) -> Settings:
               "slam_map_init_iterations": 0,
               "slam_map_final_iterations": 0, "slam_keyframe_pixels": 1,
               "slam_max_keyframes": 2, "slam_depth_weight": 0,
-              "slam_pose_lr": 0, "slam_keyframe_every": 0, "slam_track_margin": -1,
-              "slam_map_warmup_frames": 0, "slam_map_warmup_rounds": 1}
+              "slam_pose_lr": 0, "slam_keyframe_every": 0,
+              "slam_track_margin": -1, "slam_map_warmup_frames": 0,
+              "slam_map_warmup_rounds": 1}
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
