@@ -1,6 +1,6 @@
 """iMAP (issue #38) on the Blender lego's test split: one continuous orbit
-of 200 frames (3.6 degrees of azimuth apart, elevation sweeping 47 -> 7
-degrees and back) with 8-bit depth maps, downscaled to 100x100, streamed by
+of 200 frames (3.6 degrees of azimuth apart: two turns, the elevation
+sweeping 47 -> 7 degrees and back) with 8-bit depth maps, downscaled to 100x100, streamed by
 slam.py. The map is Instant-NGP's hash grid with proposal sampling (as
 configs/instant_ngp_demo.py), trained online on the keyframes.
 
@@ -9,7 +9,8 @@ configs/instant_ngp_demo.py), trained online on the keyframes.
 
 The map never sees the training split's views: eval.py scores it there
 (eval_split "train"). docs/methods/imap.md has the results and why these
-settings.
+settings: with them the stream is still lost between frames 12 and 18
+(BENCHMARKS IM4e).
 """
 
 from jaxnerf.engine import config as config_lib
