@@ -1,8 +1,9 @@
 """iMAP (issue #38) on the Blender lego's test split: one continuous orbit
 of 200 frames (3.6 degrees of azimuth apart: two turns, the elevation
 sweeping 47 -> 7 degrees and back) with 8-bit depth maps, downscaled to
-100x100, streamed by slam.py. The map is Instant-NGP's hash grid with proposal sampling (as
-configs/instant_ngp_demo.py), trained online on the keyframes.
+100x100, streamed by slam.py. The map is Instant-NGP's hash grid with
+proposal sampling (as configs/instant_ngp_demo.py), trained online on the
+keyframes.
 
   python slam.py --config=imap_lego \
       --config.data_dir=../shared/data/nerf_synthetic/lego
