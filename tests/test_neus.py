@@ -87,10 +87,12 @@ def test_eikonal_of_an_exact_sdf_is_zero():
       neus.eikonal(neus.with_gradient(double, points)[1]), 1.0, atol=1e-5)
 
 
-def tiny_neus(tmp_path, **fields):
+def tiny_neus(tmp_path, name="neus_demo", **fields):
+  """Config `name` (an SDF-backbone demo) shrunk to a tiny grid and MLPs,
+  2 steps on the embedded lego."""
   from conftest import EMBEDDED_LEGO
   from jaxnerf.engine import config as config_lib
-  c = config_lib.load_config("neus_demo")
+  c = config_lib.load_config(name)
   with c.unlocked():
     c.data_dir = EMBEDDED_LEGO
     c.train_dir = str(tmp_path / "run")

@@ -93,18 +93,9 @@ def test_samples_go_around_the_surface_and_before_it():
 
 
 def tiny_unisurf(tmp_path, **fields):
-  from conftest import EMBEDDED_LEGO
-  from jaxnerf.engine import config as config_lib
-  c = config_lib.load_config("unisurf_demo")
-  with c.unlocked():
-    c.data_dir = EMBEDDED_LEGO
-    c.train_dir = str(tmp_path / "run")
-    c.update(dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=32,
-                  density_width=16, color_width=16, root_samples=16,
-                  interval_samples=8, free_samples=4, batch_size=64,
-                  chunk=512, max_steps=2, save_every=2,
-                  schedule_clock="steps", max_time_minutes=0.0), **fields)
-  return c
+  from test_neus import tiny_neus
+  return tiny_neus(tmp_path, "unisurf_demo", **dict(
+      dict(root_samples=16, interval_samples=8, free_samples=4), **fields))
 
 
 def test_the_backbone_finds_its_init_sphere_and_renders_it(tmp_path):
