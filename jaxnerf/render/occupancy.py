@@ -131,6 +131,29 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
   Returns:
     PackedSamples with budget B.
   """
+  t, inside, cells = fixed_steps(key, rays, bound, resolution, step_size,
+                                 max_steps, randomized)
+  keep = inside & occupied(grid, threshold)[cells]
+  return pack_samples(t, jnp.full(t.shape, step_size, t.dtype), keep,
+                      grid[cells], budget, early_stop_eps,
+                      early_stop_max_thickness)
+
+
+def fixed_steps(key: jax.Array | None, rays: Rays, bound: float,
+                resolution: int, step_size, max_steps: int,
+                randomized: bool) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """`march`'s steps before any cell is tested: t [N, S] = t_0 + (k + u)
+  dt from where each ray enters the box (and near), dt = step_size / |d|,
+  u one uniform offset per ray when randomized, else 1/2; inside [N, S]
+  (before the box's exit and far); cells [N, S] the finest cell of each
+  sample (`cell_index`).
+
+  t keeps its dependence on the ray through t_0 (where it enters the box)
+  and dt: the samples stay put in the world when a camera moves along a
+  ray, so a camera's gradient (iNeRF, BARF) is that of this render. A
+  frozen t would slide them with the origin, and a render at fixed u then
+  gets a gradient along every ray that the render itself does not have.
+  """
   n = rays.origins.shape[0]
   norm = jnp.linalg.norm(rays.directions, axis=-1)  # [N]
   t_min, t_max = ray_aabb(rays.origins, rays.directions, bound)
@@ -145,38 +168,15 @@ def march(key: jax.Array | None, rays: Rays, grid: jax.Array, bound: float,
   t = t_min[:, None] + (k + u) * dt[:, None]  # [N, S]
   inside = t < t_max[:, None]
   points = rays.origins[:, None, :] + t[..., None] * rays.directions[:, None]
-  cells = cell_index(points, bound, resolution)
-  keep = inside & occupied(grid, threshold)[cells]
-  if early_stop_eps > 0:
-    tau = jnp.where(keep, jnp.minimum(grid[cells], early_stop_max_thickness),
-                    0.0)
-    exclusive = jnp.cumsum(tau, axis=-1) - tau
-    keep = keep & (exclusive < -jnp.log(early_stop_eps))
-  counts = jnp.sum(keep, axis=-1)
-  ray_complete = jnp.cumsum(counts) <= budget
-  total = jnp.sum(counts)
-  # Compaction by cumulative sum: the flat positions of the first B kept
-  # samples, in ray-major order.
-  (flat,) = jnp.nonzero(keep.reshape(-1), size=budget, fill_value=0)
-  valid = jnp.arange(budget) < total
-  ray_ids = jnp.where(valid, flat // max_steps, n).astype(jnp.int32)
-  t_packed = t.reshape(-1)[flat]
-  delta = jnp.full((budget,), step_size, dt.dtype)
-  # t keeps its dependence on the ray through t_0 (where it enters the box)
-  # and dt: the samples stay put in the world when a camera moves along a
-  # ray, so a camera's gradient (iNeRF, BARF) is that of this render. A
-  # frozen t would slide them with the origin, and a render at fixed u then
-  # gets a gradient along every ray that the render itself does not have.
-  return PackedSamples(ray_ids=ray_ids, t=t_packed,
-                       delta=delta, valid=valid, ray_complete=ray_complete,
-                       num_samples=total)
+  return t, inside, cell_index(points, bound, resolution)
 
 
 def pack_samples(t: jax.Array, delta: jax.Array, keep: jax.Array,
                  thickness: jax.Array, budget: int, early_stop_eps: float,
                  early_stop_max_thickness: float = 1.0) -> PackedSamples:
-  """Packs the kept samples of N rays into a static budget (for marchers
-  whose steps vary along the ray, e.g. contraction.march).
+  """Packs the kept samples of N rays into a static budget, in ray-major
+  order (compaction by cumulative sum): `march`'s, and marchers whose
+  steps vary along the ray (contraction.march).
 
   Args:
     t: [N, S] sample positions, sorted per ray; delta: [N, S] their world
@@ -198,7 +198,7 @@ def pack_samples(t: jax.Array, delta: jax.Array, keep: jax.Array,
   (flat,) = jnp.nonzero(keep.reshape(-1), size=budget, fill_value=0)
   valid = jnp.arange(budget) < total
   ray_ids = jnp.where(valid, flat // steps, n).astype(jnp.int32)
-  # t and delta keep their dependence on the ray, as in `march`.
+  # t and delta keep their dependence on the ray (`fixed_steps` says why).
   return PackedSamples(ray_ids=ray_ids, t=t.reshape(-1)[flat],
                        delta=delta.reshape(-1)[flat],
                        valid=valid, ray_complete=ray_complete,

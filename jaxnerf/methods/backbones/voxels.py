@@ -275,9 +275,8 @@ def march(key: Optional[jax.Array], rays: Rays, mask: jax.Array,
           budget: int) -> occupancy.PackedSamples:
   """Fixed steps inside occupied voxels, packed into `budget` samples.
 
-  The steps are occupancy.march's (t_0 + (k + u) dt from where the ray
-  enters the box, u = 1/2 when not randomized) with the stage's step;
-  samples in empty cells are dropped, and a ray stops once the estimate
+  The steps are occupancy.march's (occupancy.fixed_steps) with the
+  stage's step; samples in empty cells are dropped, and a ray stops once the estimate
   exp(-sum min(cell_density * step, 1)) is below early_stop_eps
   (occupancy.pack_samples).
 
@@ -288,25 +287,11 @@ def march(key: Optional[jax.Array], rays: Rays, mask: jax.Array,
   Returns:
     PackedSamples with budget B.
   """
-  n = rays.origins.shape[0]
-  resolution = final_resolution(c)
-  bound = c.scene_bound
-  steps = max_march_steps(c)
-  norm = jnp.linalg.norm(rays.directions, axis=-1)
-  t_min, t_max = occupancy.ray_aabb(rays.origins, rays.directions, bound)
-  t_min = jnp.maximum(t_min, rays.near[:, 0])
-  t_max = jnp.minimum(t_max, rays.far[:, 0])
-  dt = step / norm
-  if randomized:
-    u = jax.random.uniform(key, (n, 1), dtype=dt.dtype)
-  else:
-    u = jnp.full((n, 1), 0.5, dt.dtype)
-  t = t_min[:, None] + (jnp.arange(steps, dtype=dt.dtype) + u) * dt[:, None]
-  inside = t < t_max[:, None]
-  points = rays.origins[:, None, :] + t[..., None] * rays.directions[:, None]
-  cells = occupancy.cell_index(points, bound, resolution)
+  t, inside, cells = occupancy.fixed_steps(
+      key, rays, c.scene_bound, final_resolution(c), step,
+      max_march_steps(c), randomized)
   keep = inside & mask[cells]
-  delta = jnp.broadcast_to(jnp.asarray(step, dt.dtype), t.shape)
+  delta = jnp.broadcast_to(jnp.asarray(step, t.dtype), t.shape)
   return occupancy.pack_samples(t, delta, keep, cell_density[cells] * step,
                                 budget, c.early_stop_eps,
                                 EARLY_STOP_MAX_THICKNESS)
