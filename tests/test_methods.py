@@ -67,6 +67,8 @@ TINY = {
                  nsvf_embedding_dim=4, nsvf_steps_per_voxel=2,
                  density_width=16, color_width=16, samples_budget=2048,
                  render_samples_per_ray=16),
+    # Four Voronoi heads; the capacity leaves some overflow to a 2nd round.
+    "derf": dict(MLP_TINY, derf_heads=4, derf_capacity_factor=1.0),
 }
 # The SDF backbone (NeuS, UNISURF).
 SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,

@@ -1,0 +1,123 @@
+"""Many small MLPs, each input evaluated by one of them (DeRF's Voronoi
+heads; KiloNeRF's grid of tiny networks), in static shapes.
+
+The G networks' parameters are stacked ([G, in, out] kernels), so
+evaluating every network on the same rows (DeRF's soft blend in training)
+or each network on its own rows is one batched einsum per layer
+(`stacked_dense`).
+
+Evaluating each of M inputs by its own group only (`grouped_apply`) is
+mixture-of-experts dispatch: the inputs are ranked within their group (one
+stable argsort of the group ids), scattered into a buffer [G, capacity,
+D], the groups run on their rows at once, and the results are gathered
+back. On a 2-core CPU this beats `jax.lax.ragged_dot` by about 20x (2^18
+rows x 64 @ 64 x 64 in 16 groups: ragged 0.56 s, the batched einsum 0.03
+s, one dense matmul of the same size 0.028 s).
+
+Overflow (inputs past their group's capacity) is never dropped: the inputs
+of rank r in their group go in round r // capacity, and rounds after the
+first run in a `jax.lax.while_loop` until every input is evaluated, so the
+result equals evaluating each input by its own network, exactly, whatever
+the balance; an unbalanced call costs one more [G, capacity] evaluation a
+round. `Dispatch.overflow` counts the inputs past the first round and
+`Dispatch.rounds` the rounds run. The while loop makes the grouped path
+forward-only (no reverse-mode gradient): training differentiates the
+stacked evaluation instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+
+def stacked_dense(kernel: jax.Array, bias: jax.Array,
+                  x: jax.Array) -> jax.Array:
+  """G dense layers at once: kernel [G, I, O], bias [G, O]; x [G, C, I]
+  (group g's own rows) or [C, I] (the same rows for every group) ->
+  [G, C, O]."""
+  if x.ndim == 2:
+    y = jnp.einsum("ci,gio->gco", x, kernel)
+  else:
+    y = jnp.einsum("gci,gio->gco", x, kernel)
+  return y + bias[:, None, :]
+
+
+def capacity(num_items: int, num_groups: int, factor: float) -> int:
+  """Rows a group takes in one round: ceil(M / G * factor), in [1, M]."""
+  return max(1, min(num_items, math.ceil(num_items / num_groups * factor)))
+
+
+@flax.struct.dataclass
+class Dispatch:
+  """Where each of M inputs goes.
+
+  group: [M] int32 its group; slot: [M] int32 its row in the group's
+  buffer; round: [M] int32 the round it is evaluated in (rank //
+  capacity); counts: [G] int32 inputs a group; overflow: [] int32 inputs
+  past the first round; rounds: [] int32 rounds needed (at least 1).
+  """
+
+  group: jax.Array
+  slot: jax.Array
+  round: jax.Array
+  counts: jax.Array
+  overflow: jax.Array
+  rounds: jax.Array
+
+
+def dispatch(groups: jax.Array, num_groups: int, cap: int) -> Dispatch:
+  """The Dispatch of inputs with group ids [M] (in [0, num_groups)) into
+  buffers of `cap` rows a group."""
+  m = groups.shape[0]
+  groups = groups.astype(jnp.int32)
+  order = jnp.argsort(groups, stable=True)
+  counts = jnp.bincount(groups, length=num_groups).astype(jnp.int32)
+  starts = jnp.cumsum(counts) - counts
+  rank_sorted = jnp.arange(m, dtype=jnp.int32) - starts[groups[order]]
+  rank = jnp.zeros((m,), jnp.int32).at[order].set(rank_sorted)
+  return Dispatch(
+      group=groups, slot=rank % cap, round=rank // cap, counts=counts,
+      overflow=jnp.sum(jnp.maximum(counts - cap, 0)),
+      rounds=jnp.maximum(1, (jnp.max(counts) + cap - 1) // cap))
+
+
+def grouped_apply(fn: Callable[[jax.Array], jax.Array], inputs: jax.Array,
+                  groups: jax.Array, num_groups: int, cap: int
+                  ) -> tuple[jax.Array, Dispatch]:
+  """Each input evaluated by its own group's network.
+
+  Args:
+    fn: [G, cap, D] -> [G, cap, O], row block g through network g (e.g.
+      `stacked_dense` layers); pure, so it may run in a while loop.
+    inputs: [M, D].
+    groups: [M] int group ids in [0, num_groups).
+    cap: rows a group takes per round (`capacity`).
+  Returns:
+    (outputs [M, O], the Dispatch). Forward only (see the module
+    docstring).
+  """
+  d = dispatch(groups, num_groups, cap)
+  buffer = jnp.zeros((num_groups, cap, inputs.shape[-1]), inputs.dtype)
+
+  def run(r):
+    """[M, O] results of round r's inputs (rows of the others: garbage)."""
+    # Inputs of other rounds go to group G, out of range: dropped.
+    target = jnp.where(d.round == r, d.group, num_groups)
+    filled = buffer.at[target, d.slot].set(inputs, mode="drop")
+    return fn(filled)[d.group, d.slot]
+
+  first = run(0)
+  out = jnp.where((d.round == 0)[:, None], first, 0.0)
+
+  def body(state):
+    r, out = state
+    return r + 1, jnp.where((d.round == r)[:, None], run(r), out)
+
+  _, out = jax.lax.while_loop(lambda state: state[0] < d.rounds, body,
+                              (jnp.int32(1), out))
+  return out, d
