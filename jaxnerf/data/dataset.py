@@ -54,6 +54,9 @@ class Dataset:
       split by the config's label_* fields.
     true_labels: the labels before that corruption (what they are scored
       against); None where they were not corrupted.
+    ray_bounds: optional list of [H_i, W_i, 2] per-ray (near, far) in the
+      rays' t, replacing the cameras' (a depth prior's sampling ranges:
+      jaxnerf.data.depth_prior).
   """
 
   images: list[np.ndarray]
@@ -68,6 +71,7 @@ class Dataset:
   world_from_scene: Optional[np.ndarray] = None
   labels: Optional[list[np.ndarray]] = None
   true_labels: Optional[list[np.ndarray]] = None
+  ray_bounds: Optional[list[np.ndarray]] = None
 
   def __post_init__(self):
     if self.lossmult is None:
@@ -117,7 +121,11 @@ class Dataset:
 
   def image_rays(self, i: int) -> Rays:
     """Rays through every pixel of image i: Rays [H_i, W_i] (host)."""
-    return cameras_lib.image_rays(self.cameras, i, float(self.lossmult[i]))
+    rays = cameras_lib.image_rays(self.cameras, i, float(self.lossmult[i]))
+    if self.ray_bounds is None:
+      return rays
+    bounds = self.ray_bounds[i]
+    return rays.replace(near=bounds[..., :1], far=bounds[..., 1:])
 
   @property
   def rays(self) -> list[Rays]:
@@ -133,7 +141,7 @@ class Dataset:
         cameras=self.cameras.take(np.asarray(indices)),
         names=pick(self.names), lossmult=self.lossmult[indices],
         depths=pick(self.depths), labels=pick(self.labels),
-        true_labels=pick(self.true_labels),
+        true_labels=pick(self.true_labels), ray_bounds=pick(self.ray_bounds),
         true_camtoworlds=(None if self.true_camtoworlds is None else
                           self.true_camtoworlds[indices]))
 
@@ -161,8 +169,14 @@ def load_dataset(config, split: str,
                       f"known: {available()}")
   if "num_classes" in config:  # a method with a semantic head
     label_lib.check_fields(config)
+  prior = "depth_prior_topk" in config  # NerfingMVS's per-ray ranges
+  if prior:
+    from jaxnerf.data import depth_prior  # scipy only where it is used
+    depth_prior.check(config)
   dataset = importlib.import_module(module_name).load(config, split,
                                                       max_images=max_images)
+  if prior:
+    dataset = depth_prior.attach(config, split, dataset)
   dataset = miscalibrate(dataset, config.focal_error)
   if split == "train":
     dataset = corrupt_poses(dataset, config.pose_init, config.pose_noise,
