@@ -58,6 +58,9 @@ SHRINK = {
     # NSVF's voxels (nsvf_demo): 4 a side, one subdivision to 8.
     "nsvf_initial_resolution": 4, "nsvf_subdivide_steps": (1,),
     "nsvf_embedding_dim": 4, "nsvf_steps_per_voxel": 2,
+    # AutoInt (autoint_demo): one hidden layer of 16, 2 samples a segment.
+    "autoint_netdepth": 1, "autoint_netwidth": 16,
+    "autoint_samples_per_segment": 2, "autoint_sampler_width": 8,
     # Relighting (nrf, nerv, nerd): the material head, shadow rays, NeRV's
     # visibility (0, NRF's, stays 0).
     "reflectance_width": 16, "shadow_samples": 8, "visibility_directions": 8,
@@ -65,6 +68,8 @@ SHRINK = {
     # Splat backbone (splat): a 16-pixel patch is one tile.
     "splat_count": 256, "splat_init_count": 128, "splat_capacity": 32,
     "splat_tile_groups": 2, "patch_size": 16,
+    # NerfingMVS (nerfingmvs_*): the small copies have no sparse model.
+    "depth_prior_required": 0, "depth_loss_weight": 0.0,
 }
 STEPS = 2
 RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view

@@ -69,6 +69,9 @@ TINY = {
                  render_samples_per_ray=16),
     # Four Voronoi heads; the capacity leaves some overflow to a 2nd round.
     "derf": dict(MLP_TINY, derf_heads=4, derf_capacity_factor=1.0),
+    "autoint": dict(autoint_segments=4, autoint_samples_per_segment=2,
+                    autoint_netdepth=1, autoint_netwidth=16,
+                    autoint_sampler_width=8),
 }
 # The SDF backbone (NeuS, UNISURF).
 SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
@@ -77,6 +80,9 @@ SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
 TINY.update({"neus": SDF_TINY,
              "unisurf": dict(SDF_TINY, root_samples=8, secant_steps=2,
                              interval_samples=4, free_samples=2)})
+# NerfingMVS: the embedded lego has no sparse model: its rays keep the
+# global bounds (tests/test_nerfingmvs.py checks the prior itself).
+TINY["nerfingmvs"] = dict(MLP_TINY, depth_prior_required=0)
 # The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
 SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
                    splat_tile_groups=2, patch_size=16, render_tile=16)
