@@ -96,7 +96,7 @@ def test_piecewise_render_by_hand():
 
 
 def test_grad_network_is_the_derivative_of_the_integral_network():
-  c = tiny()
+  c = tiny(autoint_shared_trunk=True)
   rays = random_rays(6)
   model, params = model_and_params(c, rays)
   t = jnp.linspace(2.2, 3.8, 6)[:, None]

@@ -18,7 +18,8 @@ which is constant along a ray and so enters the first layer as a per-ray
 bias. dPhi/dt = grad_x Phi . d: the field the grad network represents
 depends on the viewing direction, density included (the price of
 integrating along rays; the paper's too). The two MLPs are one stacked
-array per layer, [2, in, out], evaluated by a batched matmul.
+array per layer, [2, in, out], evaluated by a batched matmul; with
+`autoint_shared_trunk` one trunk feeds both outputs (half the cost).
 
 The sampling network (the paper's SamplingNet) maps the encoded origin and
 direction of a ray to K segment shares; zero at initialisation, so the
@@ -56,6 +57,9 @@ def config_fields() -> ml_collections.ConfigDict:
   c.autoint_samples_per_segment = 16
   c.autoint_netdepth = 4  # hidden layers after the first (the paper: 8)
   c.autoint_netwidth = 128  # (the paper: 256)
+  # One trunk for the density and the colour (the reference code's
+  # "combined" model) in place of the paper's two networks: half the cost.
+  c.autoint_shared_trunk = False
   c.autoint_max_deg_point = 10
   c.autoint_deg_view = 4
   c.autoint_learned_posts = True
@@ -107,8 +111,9 @@ def phi(layers: dict, enc_points: jax.Array, ray_bias: jax.Array
   """The integral network Phi on rows.
 
   Args:
-    layers: the stacked weights (IntegralNetwork's parameters).
-    enc_points: [M, Dx] encoded points; ray_bias: [2, M, W] the first
+    layers: the stacked weights of G = 2 networks (density, colour) or
+      G = 1 (a shared trunk).
+    enc_points: [M, Dx] encoded points; ray_bias: [G, M, W] the first
       layer's bias plus its direction term, per row.
   Returns:
     [M, 4]: Phi_sigma, Phi_rgb.
@@ -118,7 +123,7 @@ def phi(layers: dict, enc_points: jax.Array, ray_bias: jax.Array
   for kernel, bias in zip(layers["hidden"], layers["hidden_bias"]):
     h = jax.nn.swish(jnp.einsum("gmw,gwv->gmv", h, kernel) + bias[:, None])
   sigma = h[0] @ layers["sigma_out"] + layers["sigma_bias"]
-  rgb = h[1] @ layers["rgb_out"] + layers["rgb_bias"]
+  rgb = h[-1] @ layers["rgb_out"] + layers["rgb_bias"]
   return jnp.concatenate([sigma, rgb], axis=-1)
 
 
@@ -139,15 +144,16 @@ class AutoIntModel(nn.Module, base.Composed):
     width = c.autoint_netwidth
     num_x = encoding.positional_encoding_size(3, 0, c.autoint_max_deg_point)
     num_d = encoding.positional_encoding_size(3, 0, c.autoint_deg_view)
+    g = 1 if c.autoint_shared_trunk else 2
     init = nn.initializers.lecun_normal(batch_axis=(0,))
-    self.first = self.param("first", init, (2, num_x, width))
-    self.first_dir = self.param("first_dir", init, (2, num_d, width))
+    self.first = self.param("first", init, (g, num_x, width))
+    self.first_dir = self.param("first_dir", init, (g, num_d, width))
     self.first_bias = self.param("first_bias", nn.initializers.zeros,
-                                 (2, width))
-    self.hidden = [self.param(f"hidden_{i}", init, (2, width, width))
+                                 (g, width))
+    self.hidden = [self.param(f"hidden_{i}", init, (g, width, width))
                    for i in range(c.autoint_netdepth)]
     self.hidden_bias = [self.param(f"hidden_bias_{i}", nn.initializers.zeros,
-                                   (2, width))
+                                   (g, width))
                         for i in range(c.autoint_netdepth)]
     self.sigma_out = self.param("sigma_out", nn.initializers.lecun_normal(),
                                 (width, 1))
@@ -170,7 +176,7 @@ class AutoIntModel(nn.Module, base.Composed):
                 rgb_bias=self.rgb_bias)
 
   def _ray_bias(self, viewdirs: jax.Array) -> jax.Array:
-    """[2, N, W]: the first layer's direction term and bias per ray."""
+    """[G, N, W]: the first layer's direction term and bias per ray."""
     enc = encode_dirs(self.config, viewdirs)
     return (jnp.einsum("nd,gdw->gnw", enc, self.first_dir) +
             self.first_bias[:, None])
@@ -193,7 +199,7 @@ class AutoIntModel(nn.Module, base.Composed):
 
   def antiderivative(self, points: jax.Array, ray_bias: jax.Array
                      ) -> jax.Array:
-    """Phi [M, 4] at points [M, 3] (ray_bias [2, M, W])."""
+    """Phi [M, 4] at points [M, 3] (ray_bias [G, M, W])."""
     return phi(self._layers(), encode_points(self.config, points), ray_bias)
 
   def derivative(self, points: jax.Array, directions: jax.Array,
