@@ -360,6 +360,7 @@ BENCH_ARGS = {
     "ablation": ["--variant", "base="],
     "bake_lego": [f"--config={CONFIG}"],
     "capture_end_to_end": ["--scene", "fern"],
+    "derf_heads": [f"--config={CONFIG}"],
     "inerf_trials": [f"--config={CONFIG}"],
     "nerfw_liberty": ["--data", "photos"],
     "peer_jax_gs": [f"--config={CONFIG}", "--peer", "peer"],
