@@ -58,6 +58,8 @@ SHRINK = {
     # NSVF's voxels (nsvf_demo): 4 a side, one subdivision to 8.
     "nsvf_initial_resolution": 4, "nsvf_subdivide_steps": (1,),
     "nsvf_embedding_dim": 4, "nsvf_steps_per_voxel": 2,
+    # DeRF's heads (derf_demo): two, of the shrunk network's parameters.
+    "derf_heads": 2,
     # AutoInt (autoint_demo): one hidden layer of 16, 2 samples a segment.
     "autoint_netdepth": 1, "autoint_netwidth": 16,
     "autoint_samples_per_segment": 2, "autoint_sampler_width": 8,
