@@ -11,9 +11,10 @@ the evaluator's path (the hard partition: one head a sample, grouped
 dispatch), at its own size and at `--scale` times it a side (8: the
 embedded 100x100 lego at 800x800; 0 skips it). The parameters are a fresh
 initialisation (random sites in the box: the dispatch's balance is the
-initial one), or with `--run=N=DIR` the trained run in DIR. Each size
-renders once to compile, then `--repeats` times timed (wall clock, and
-this process's CPU seconds beside it, for a busy machine). At the own
+initial one), or with `--run=N=DIR` the trained run in DIR. The own size
+renders once first to compile (chunks have one shape at every size), then
+each size `--repeats` times timed (wall clock, and this process's CPU
+seconds beside it, for a busy machine). At the own
 size it also prints the dispatch's overflow (samples past a head's
 capacity, evaluated in further rounds) and the most rounds a chunk took.
 """
@@ -143,7 +144,8 @@ def job(config, args):
     line = (f"heads {n:2d} (width {width}/{width_condition}, {params} "
             f"parameters, {what}):")
     for scale, cams in sizes:
-      evaluator.render_camera(method, c, mesh, render, cams, 0)  # compiles
+      if scale == 1:  # compiles; chunks are one shape at every size
+        evaluator.render_camera(method, c, mesh, render, cams, 0)
       wall, cpu = time.perf_counter(), time.process_time()
       for _ in range(args.repeats):
         out = evaluator.render_camera(method, c, mesh, render, cams, 0)
