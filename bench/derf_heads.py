@@ -15,8 +15,10 @@ initial one), or with `--run=N=DIR` the trained run in DIR. The own size
 renders once first to compile (chunks have one shape at every size), then
 each size `--repeats` times timed (wall clock, and this process's CPU
 seconds beside it, for a busy machine). At the own
-size it also prints the dispatch's overflow (samples past a head's
-capacity, evaluated in further rounds) and the most rounds a chunk took.
+size it also prints the head evaluations a sample (padding and further
+rounds included: 1 is no waste) and, for `--config.derf_dispatch=capacity`,
+the overflow (samples past a head's capacity, evaluated in further
+rounds) and the most rounds a chunk took.
 """
 
 import functools
@@ -91,17 +93,19 @@ def dispatch_stats(model, variables, rays, chunk: int) -> tuple[int, int]:
     leaves = jax.tree_util.tree_leaves_with_path(state["intermediates"])
     over = sum(v for p, v in leaves if "overflow" in str(p))
     rounds = jnp.max(jnp.stack([v for p, v in leaves if "rounds" in str(p)]))
-    return over, rounds
+    evaluated = sum(v for p, v in leaves if "evaluated" in str(p))
+    return over, rounds, evaluated
 
-  overflow, rounds = 0, 0
+  overflow, rounds, evaluated = 0, 0, 0
   for start in range(0, num, chunk):
     rows = np.arange(start, start + chunk) % num  # a full last chunk
     piece = jax.tree.map(lambda x: x[rows], flat)
-    over, r = sown(variables, piece)
-    # The padded rows repeat earlier ones; their overflow is counted too.
+    over, r, e = sown(variables, piece)
+    # The padded rows repeat earlier ones; they are counted too.
     overflow += int(over)
     rounds = max(rounds, int(r))
-  return overflow, rounds
+    evaluated += int(e)
+  return overflow, rounds, evaluated
 
 
 def job(config, args):
@@ -154,10 +158,15 @@ def job(config, args):
       h, w = out["rgb"].shape[:2]
       line += f" {w}x{h} {wall:.2f} s ({cpu:.2f} s CPU)"
       if scale == 1:
-        over, rounds = dispatch_stats(model, variables,
-                                      cameras_lib.image_rays(cams, 0),
-                                      c.chunk)
-        line += f", overflow {over} samples, rounds <= {rounds};"
+        rays = cameras_lib.image_rays(cams, 0)
+        over, rounds, evaluated = dispatch_stats(model, variables, rays,
+                                                 c.chunk)
+        samples = (-(-int(np.prod(rays.origins.shape[:-1])) // c.chunk)
+                   * c.chunk * (c.num_coarse_samples + c.num_coarse_samples
+                                + c.num_fine_samples))
+        line += (f", {c.derf_dispatch} dispatch: {evaluated / samples:.2f}"
+                 f" head rows a sample, overflow {over}, rounds <= "
+                 f"{rounds};")
     print(line, flush=True)
 
 

@@ -86,13 +86,31 @@ def test_grouped_evaluation_equals_each_input_on_its_own_group(crowded):
     assert int(d.rounds) == -(-count3 // cap) == 4
   else:
     assert int(d.overflow) == 0 and int(d.rounds) == 1
+  # Blocks of 16 rows, each of one group: no capacity, same result, and
+  # the gradient of the dense reference.
+  block_fn = lambda p, buffer: jnp.tanh(grouped.stacked_dense(*p, buffer))
+  out, rows = grouped.blocked_apply(block_fn, (kernel, bias), x, groups,
+                                    num_groups, 16)
+  np.testing.assert_allclose(out, dense_reference(kernel, bias, x, groups),
+                             atol=1e-5)
+  assert int(rows) == sum(-(-n // 16) * 16 for n in np.bincount(groups))
+  grad = lambda f: np.asarray(jax.grad(f)(jnp.asarray(kernel)))
+  np.testing.assert_allclose(
+      grad(lambda k: jnp.sum(grouped.blocked_apply(
+          block_fn, (k, bias), x, groups, num_groups, 16)[0])),
+      grad(lambda k: jnp.sum(jnp.tanh(
+          jnp.einsum("md,mdo->mo", x, k[groups]) + bias[groups]))),
+      atol=1e-4)
 
 
-def test_hard_heads_evaluate_each_sample_by_its_cell_head_only(tmp_path):
-  """The render path (grouped dispatch, capacity below the crowding)
-  against every head on every sample, the cell's head picked; the soft
-  blend approaches it as beta grows."""
-  c = tiny_config(tmp_path, derf_heads=4, derf_capacity_factor=0.5)
+@pytest.mark.parametrize("dispatch", ["blocks", "capacity"])
+def test_hard_heads_evaluate_each_sample_by_its_cell_head_only(dispatch,
+                                                               tmp_path):
+  """The render path (blocks; the capacity dispatch with a capacity below
+  the crowding) against every head on every sample, the cell's head
+  picked; the soft blend approaches it as beta grows."""
+  c = tiny_config(tmp_path, derf_heads=4, derf_capacity_factor=0.5,
+                  derf_dispatch=dispatch)
   heads = derf.DerfHeads(c, 11, 6)
   rng = np.random.RandomState(1)
   n, s = 24, 8
@@ -104,7 +122,8 @@ def test_hard_heads_evaluate_each_sample_by_its_cell_head_only(tmp_path):
   variables = heads.init(jax.random.PRNGKey(0), x, view, sites=sites)
   (rgb, density, onehot), sown = heads.apply(
       variables, x, view, sites=sites, mutable=["intermediates"])
-  assert int(sown["intermediates"]["overflow"][0]) > 0  # a second round ran
+  overflow = int(sown["intermediates"]["overflow"][0])
+  assert overflow > 0 if dispatch == "capacity" else overflow == 0
   all_rgb, all_density = derf.heads_forward(
       {k[:-len("_kernel")]: (v, variables["params"][k[:-6] + "bias"])
        for k, v in variables["params"].items() if k.endswith("_kernel")},
@@ -187,6 +206,7 @@ BAD = [
     ("derf_beta_init", 0.0, "config.derf_beta_init: 0.0 must be > 0"),
     ("derf_balance_mult", -1.0, "config.derf_balance_mult: -1.0 must be"),
     ("sh_degree", 2, "config.sh_degree: derf heads"),
+    ("derf_dispatch", "ragged", "config.derf_dispatch: unknown 'ragged'"),
 ]
 
 

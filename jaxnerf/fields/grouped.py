@@ -121,3 +121,51 @@ def grouped_apply(fn: Callable[[jax.Array], jax.Array], inputs: jax.Array,
   _, out = jax.lax.while_loop(lambda state: state[0] < d.rounds, body,
                               (jnp.int32(1), out))
   return out, d
+
+
+def block_size(num_items: int, num_groups: int, blocks_per_group: int = 4,
+               minimum: int = 64) -> int:
+  """Rows a block of `blocked_apply`: an even share M / G split in about
+  `blocks_per_group` blocks, at least `minimum` (fewer, larger matmuls),
+  at most M."""
+  share = math.ceil(num_items / (num_groups * blocks_per_group))
+  return max(1, min(num_items, max(minimum, share)))
+
+
+def blocked_apply(fn: Callable, params, inputs: jax.Array,
+                  groups: jax.Array, num_groups: int, block: int
+                  ) -> tuple[jax.Array, jax.Array]:
+  """Each input evaluated by its own group's network, in blocks: no
+  capacity and no overflow, whatever the balance.
+
+  The inputs, sorted by group, fill blocks of `block` rows, each group
+  starting a new block (the static number of blocks, ceil(M / block) + G,
+  bounds any split); a block takes its group's parameters (gathered, [K,
+  ...]), and all blocks run as one batched evaluation. The cost is M rows
+  plus at most G * block rows of padding, against G * (the largest
+  group's rows) for the capacity dispatch (`grouped_apply`) where one
+  group holds most inputs. Differentiable (gathers and scatters only).
+
+  Args:
+    fn: (params with leading axis [K], x [K, block, D]) -> [K, block, O]:
+      block k through the network of the parameters in row k (e.g.
+      `stacked_dense` layers).
+    params: a pytree of arrays with leading axis [G] (stacked networks).
+    inputs: [M, D]; groups: [M] int group ids in [0, num_groups).
+  Returns:
+    (outputs [M, O], [] int32 rows evaluated, padding included).
+  """
+  m = inputs.shape[0]
+  num_blocks = -(-m // block) + num_groups
+  d = dispatch(groups, num_groups, m)  # one round: slot = rank in group
+  padded = -(-d.counts // block) * block  # [G] rows a group takes
+  ends = jnp.cumsum(padded)
+  row = (ends - padded)[d.group] + d.slot  # [M] row of each input
+  buffer = jnp.zeros((num_blocks * block, inputs.shape[-1]), inputs.dtype)
+  buffer = buffer.at[row].set(inputs).reshape(num_blocks, block, -1)
+  # Block k's group: the first whose rows end after the block's start
+  # (blocks past the used rows get the last group; their rows are unread).
+  owner = jnp.minimum(jnp.searchsorted(ends, jnp.arange(num_blocks) * block,
+                                       side="right"), num_groups - 1)
+  out = fn(jax.tree.map(lambda p: p[owner], params), buffer)
+  return out.reshape(num_blocks * block, -1)[row], ends[-1]
