@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import time
 from typing import Optional
 
 import ml_collections
@@ -431,7 +432,15 @@ def train_priors(config) -> Optional[TrainPriors]:
       return None
     loader = importlib.import_module(
         f"jaxnerf.data.loaders.{config.dataset_type}")
-    _CACHE[key] = fit_train_priors(config, loader.load(config, "train"))
+    start = time.time()
+    priors = fit_train_priors(config, loader.load(config, "train"))
+    error = np.concatenate([e.ravel() for e in priors.errors])
+    print(f"depth prior: {len(priors.names)} training views, "
+          f"{int(np.median(priors.counts))} sparse depths a view (median), "
+          f"consistency error median {np.median(error):.3f}, "
+          f"{np.mean(error > config.depth_prior_error_max):.0%} of pixels "
+          f"at the widest range; {time.time() - start:.0f} s")
+    _CACHE[key] = priors
   return _CACHE[key]
 
 
