@@ -170,7 +170,7 @@ def test_gradients_reach_the_sites_and_the_voronoi_loss_balances(tmp_path):
   assert np.abs(g).max() > 0
 
 
-def test_the_voronoi_loss_is_zero_when_even_and_n_minus_one_when_one_takes_all():
+def test_the_voronoi_loss_is_zero_when_even_and_n_minus_1_for_one_head():
   even = jnp.ones((10, 4))
   assert abs(float(derf.balance(even))) < 1e-6
   one = jnp.zeros((10, 4)).at[:, 2].set(1.0)

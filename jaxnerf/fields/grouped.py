@@ -6,23 +6,28 @@ evaluating every network on the same rows (DeRF's soft blend in training)
 or each network on its own rows is one batched einsum per layer
 (`stacked_dense`).
 
-Evaluating each of M inputs by its own group only (`grouped_apply`) is
-mixture-of-experts dispatch: the inputs are ranked within their group (one
-stable argsort of the group ids), scattered into a buffer [G, capacity,
-D], the groups run on their rows at once, and the results are gathered
-back. On a 2-core CPU this beats `jax.lax.ragged_dot` by about 20x (2^18
-rows x 64 @ 64 x 64 in 16 groups: ragged 0.56 s, the batched einsum 0.03
-s, one dense matmul of the same size 0.028 s).
+Evaluating each of M inputs by its own group only is mixture-of-experts
+dispatch, here in two static-shape forms (on a 2-core CPU batched einsums
+beat `jax.lax.ragged_dot` by 20x: 2^18 rows x 64 @ 64 x 64 in 16 groups,
+ragged 0.56 s, a batched einsum 0.03 s, one dense matmul of the same size
+0.028 s):
 
-Overflow (inputs past their group's capacity) is never dropped: the inputs
-of rank r in their group go in round r // capacity, and rounds after the
-first run in a `jax.lax.while_loop` until every input is evaluated, so the
-result equals evaluating each input by its own network, exactly, whatever
-the balance; an unbalanced call costs one more [G, capacity] evaluation a
-round. `Dispatch.overflow` counts the inputs past the first round and
-`Dispatch.rounds` the rounds run. The while loop makes the grouped path
-forward-only (no reverse-mode gradient): training differentiates the
-stacked evaluation instead.
+* `blocked_apply` (block-sparse, as MegaBlocks): the inputs sorted by
+  group fill blocks of one group each, every block takes its group's
+  parameters by a gather, and all blocks run as one batched evaluation.
+  No capacity, at most a block of padding a group, differentiable: the
+  one to use where groups are unbalanced (DeRF's cells are).
+* `grouped_apply` (capacity buffers): the inputs are ranked within their
+  group (one stable argsort of the group ids), scattered into a buffer
+  [G, capacity, D], the groups run on their rows at once, and the results
+  are gathered back. Overflow (inputs past their group's capacity) is
+  never dropped: the inputs of rank r in their group go in round r //
+  capacity, and rounds after the first run in a `jax.lax.while_loop`
+  until every input is evaluated, so the result is exact whatever the
+  balance, but an unbalanced call costs G times its largest group.
+  `Dispatch.overflow` counts the inputs past the first round and
+  `Dispatch.rounds` the rounds run. The while loop makes it forward-only
+  (no reverse-mode gradient).
 """
 
 from __future__ import annotations
