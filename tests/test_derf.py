@@ -145,9 +145,15 @@ def test_hard_heads_evaluate_each_sample_by_its_cell_head_only(dispatch,
                              atol=1e-5)
 
 
-def test_gradients_reach_the_sites_and_the_voronoi_loss_balances(tmp_path):
+@pytest.mark.parametrize("hard_after", [1.0, 0.0])
+def test_gradients_reach_the_sites_and_the_voronoi_loss_balances(hard_after,
+                                                                 tmp_path):
+  """The soft blend: gradients to the sites. Trained on the hard partition
+  (derf_hard_after 0): to the heads, through the block dispatch, and
+  none to the sites."""
   c = tiny_config(tmp_path, derf_heads=3, derf_balance_mult=1.0,
-                  num_fine_samples=0, netdepth=1)
+                  num_fine_samples=0, netdepth=1, derf_hard_after=hard_after,
+                  derf_dispatch="capacity")
   c.lock()
   method, model, state = training.setup(c, jax.random.PRNGKey(0))
   n = 16
@@ -167,7 +173,9 @@ def test_gradients_reach_the_sites_and_the_voronoi_loss_balances(tmp_path):
   assert "voronoi" in terms and float(terms["voronoi"]) >= 0
   g = np.asarray(grads["derf_sites"])
   assert g.shape == (3, 3) and np.all(np.isfinite(g))
-  assert np.abs(g).max() > 0
+  assert (np.abs(g).max() > 0) == (hard_after == 1.0)
+  heads = np.asarray(grads["coarse_mlp"]["trunk_0_kernel"])
+  assert np.all(np.isfinite(heads)) and np.abs(heads).max() > 0
 
 
 def test_the_voronoi_loss_is_zero_when_even_and_n_minus_1_for_one_head():
@@ -207,6 +215,7 @@ BAD = [
     ("derf_balance_mult", -1.0, "config.derf_balance_mult: -1.0 must be"),
     ("sh_degree", 2, "config.sh_degree: derf heads"),
     ("derf_dispatch", "ragged", "config.derf_dispatch: unknown 'ragged'"),
+    ("derf_hard_after", 1.5, "config.derf_hard_after: 1.5 must be in"),
 ]
 
 

@@ -74,6 +74,10 @@ def config_fields() -> ml_collections.ConfigDict:
   c.derf_beta_init = 1.0
   c.derf_beta_final = 100.0
   c.derf_balance_mult = 1e-3  # the Voronoi (balance) loss
+  # From this fraction of training on, training evaluates each sample by
+  # its cell's head only (block dispatch; the sites then stay), as the
+  # paper's second stage trains heads on a fixed decomposition; 1: never.
+  c.derf_hard_after = 1.0
   c.derf_site_bound = 1.0  # sites start uniform in [-bound, bound]^3
   c.update(base.schedule_fields("derf_site_", 1e-3, 1e-4))
   return c
@@ -89,6 +93,9 @@ def check_config(c) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
       raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
                         f"{low}")
+  if not 0 <= c.derf_hard_after <= 1:
+    raise ConfigError(f"config.derf_hard_after: {c.derf_hard_after!r} must "
+                      "be in [0, 1]")
   for name in ("derf_capacity_factor", "derf_beta_init", "derf_beta_final",
                "derf_site_bound"):
     if not c[name] > 0:
@@ -195,9 +202,11 @@ def voronoi_cells(points: jax.Array, sites: jax.Array) -> jax.Array:
 
 
 def beta_at(c, progress: Optional[base.Progress]) -> jax.Array:
-  """The soft weights' sharpness at `progress` (geometric schedule; the
-  final value without progress)."""
-  f = 1.0 if progress is None else progress.fraction
+  """The soft weights' sharpness at `progress`: geometric from
+  derf_beta_init to derf_beta_final over the soft part of training (up to
+  derf_hard_after); the final value without progress."""
+  f = 1.0 if progress is None else jnp.clip(
+      progress.fraction / max(c.derf_hard_after, 1e-6), 0.0, 1.0)
   return c.derf_beta_init * (c.derf_beta_final / c.derf_beta_init) ** f
 
 
@@ -238,14 +247,43 @@ class DerfHeads(nn.Module):
       view = jnp.repeat(condition, num_samples, axis=0)  # [M, Dv]
     params = dict(self.layers)
     unflatten = lambda y: y.reshape(num_rays, num_samples, y.shape[-1])
-    if soft:
+
+    def blended(params, sites):
+      """(raw [M, 4], weights [M, N], stats): every head, softly."""
       weights = voronoi_weights(points, sites, beta_at(c, progress))
-      raw_rgb, raw_density = heads_forward(params, c, x, view)
-      blend = lambda y: jnp.einsum("gmk,mg->mk", y, weights)
-      return (unflatten(blend(raw_rgb)), unflatten(blend(raw_density)),
-              unflatten(weights))
-    cells = voronoi_cells(points, sites)
-    dx = x.shape[-1]
+      raw = jnp.concatenate(heads_forward(params, c, x, view), axis=-1)
+      zero = jnp.int32(0)
+      return jnp.einsum("gmk,mg->mk", raw, weights), weights, (
+          zero, zero, jnp.int32(m * c.derf_heads))
+
+    def hard(params, sites, dispatch=c.derf_dispatch):
+      """(raw [M, 4], one-hot weights [M, N], stats): the cell's head."""
+      cells = voronoi_cells(points, sites)
+      raw, stats = self._grouped(params, x, view, cells, dispatch)
+      return raw, jax.nn.one_hot(cells, c.derf_heads), stats
+
+    if not soft:
+      raw, weights, stats = hard(params, sites)
+    elif c.derf_hard_after >= 1 or progress is None:
+      raw, weights, stats = blended(params, sites)
+    else:  # the paper's second stage: heads on fixed cells
+      # Blocks: differentiable (the capacity dispatch's loop is not).
+      raw, weights, stats = jax.lax.cond(
+          progress.fraction < c.derf_hard_after, blended,
+          functools.partial(hard, dispatch="blocks"), params, sites)
+    # The bench reads these with mutable=["intermediates"]; elsewhere a
+    # no-op.
+    for name, value in zip(("overflow", "rounds", "evaluated"), stats):
+      self.sow("intermediates", name, value)
+    return (unflatten(raw[:, :3]), unflatten(raw[:, 3:]), unflatten(weights))
+
+  def _grouped(self, params: dict, x: jax.Array, view: Optional[jax.Array],
+               cells: jax.Array, dispatch: str):
+    """(raw [M, 4] of each sample's own head, (overflow, rounds, head
+    rows evaluated)): x [M, Dx], view [M, Dv] or None, cells [M]; by the
+    `dispatch` of derf_dispatch."""
+    c = self.config
+    m, dx = x.shape
     rows = x if view is None else jnp.concatenate([x, view], axis=-1)
 
     def run(p, buffer):  # [K, rows, Dx + Dv] -> [K, rows, 4]
@@ -254,23 +292,14 @@ class DerfHeads(nn.Module):
       return jnp.concatenate(out, axis=-1)
 
     n = c.derf_heads
-    if c.derf_dispatch == "blocks":
+    if dispatch == "blocks":
       out, evaluated = grouped.blocked_apply(
           run, params, rows, cells, n, grouped.block_size(m, n))
-      overflow, rounds = jnp.int32(0), jnp.int32(1)
-    else:
-      cap = grouped.capacity(m, n, c.derf_capacity_factor)
-      out, d = grouped.grouped_apply(functools.partial(run, params), rows,
-                                     cells, n, cap)
-      overflow, rounds = d.overflow, d.rounds
-      evaluated = d.rounds * n * cap
-    # The bench reads these with mutable=["intermediates"]; elsewhere a
-    # no-op.
-    self.sow("intermediates", "overflow", overflow)
-    self.sow("intermediates", "rounds", rounds)
-    self.sow("intermediates", "evaluated", evaluated)
-    return (unflatten(out[:, :3]), unflatten(out[:, 3:]),
-            unflatten(jax.nn.one_hot(cells, c.derf_heads)))
+      return out, (jnp.int32(0), jnp.int32(1), evaluated.astype(jnp.int32))
+    cap = grouped.capacity(m, n, c.derf_capacity_factor)
+    out, d = grouped.grouped_apply(functools.partial(run, params), rows,
+                                   cells, n, cap)
+    return out, (d.overflow, d.rounds, d.rounds * n * cap)
 
 
 class Derf(mlp.Nerf):
