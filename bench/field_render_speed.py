@@ -24,7 +24,7 @@ def job(config, args):
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine import evaluator, parallel
   from jaxnerf.errors import ConfigError
-  from baked_render_speed import sizes, test_psnr  # bench scripts
+  from baked_render_speed import test_psnr  # bench scripts import each other
   from bake_lego import view_rays
   render = evaluator.field_renderer(config, parallel.make_mesh())
   if render.render_rays is None:
