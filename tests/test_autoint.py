@@ -186,3 +186,13 @@ def test_config_errors(field, value, fragment):
   c = tiny(**{field: value})
   with pytest.raises(ConfigError, match=fragment):
     autoint_backbone.check_config(c)
+
+
+def test_components_are_refused():
+  from jaxnerf.methods.components import camera_refinement
+  rays = random_rays(2)
+  model = autoint_backbone.AutoIntModel(
+      config=tiny(), components=(camera_refinement.COMPONENT,))
+  with pytest.raises(ConfigError, match="the AutoInt backbone takes no "
+                     "components"):
+    model.init(jax.random.PRNGKey(0), rays, jax.random.PRNGKey(1), False)

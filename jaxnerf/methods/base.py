@@ -675,6 +675,14 @@ class Composed:
         # the model's random stream, whose counter is then theirs in order.
         module._try_setup()  # pylint: disable=protected-access
 
+  def refuse_components(self, backbone: str) -> None:
+    """Raises ConfigError if components were given to a backbone (named
+    `backbone` in the message) that has no hooks for them."""
+    if self.components:
+      from jaxnerf.errors import ConfigError
+      raise ConfigError(f"config.method: the {backbone} backbone takes no "
+                        "components")
+
   def parts_with(self, hook: str) -> list:
     """The components' submodules that have `hook`, in order."""
     return [getattr(self, p.name) for p in self.components

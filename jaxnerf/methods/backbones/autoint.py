@@ -138,9 +138,7 @@ class AutoIntModel(nn.Module, base.Composed):
   def setup(self):
     c = self.config
     check_config(c)
-    if self.components:
-      raise ConfigError("config.method: the AutoInt backbone takes no "
-                        "components")
+    self.refuse_components("AutoInt")
     width = c.autoint_netwidth
     num_x = encoding.positional_encoding_size(3, 0, c.autoint_max_deg_point)
     num_d = encoding.positional_encoding_size(3, 0, c.autoint_deg_view)

@@ -308,9 +308,7 @@ class VoxelModel(nn.Module, base.Composed):
   def setup(self):
     c = self.config
     check_config(c)
-    if self.components:
-      raise ConfigError("config.method: the voxel backbone takes no "
-                        "components")
+    self.refuse_components("voxel")
     r = final_resolution(c)
     self.embeddings = self.param(
         "embeddings", nn.initializers.uniform(1e-4),
