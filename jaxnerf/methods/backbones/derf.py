@@ -308,9 +308,7 @@ class Derf(mlp.Nerf):
   def setup(self):
     c = self.config
     check_config(c)
-    if self.components:
-      raise ConfigError("config.method: the derf backbone takes no "
-                        "components")
+    self.refuse_components("derf")
     width, width_condition = head_widths(c)
     self.coarse_mlp = DerfHeads(c, width, width_condition)
     if c.num_fine_samples > 0:
