@@ -1,7 +1,6 @@
 """NerfingMVS's depth prior (jaxnerf/data/depth_prior.py) and depth term
 (jaxnerf/methods/nerfingmvs.py): hand-checked geometry on tiny cameras."""
 
-import os
 import types
 
 import jax
