@@ -95,8 +95,9 @@ def test_piecewise_render_by_hand():
   np.testing.assert_allclose(out["acc"], [0.0])
 
 
-def test_grad_network_is_the_derivative_of_the_integral_network():
-  c = tiny(autoint_shared_trunk=True)
+@pytest.mark.parametrize("normalize", [True, False])
+def test_grad_network_is_the_derivative_of_the_integral_network(normalize):
+  c = tiny(autoint_shared_trunk=True, autoint_normalize_pe=normalize)
   rays = random_rays(6)
   model, params = model_and_params(c, rays)
   t = jnp.linspace(2.2, 3.8, 6)[:, None]

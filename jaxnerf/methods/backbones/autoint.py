@@ -61,6 +61,9 @@ def config_fields() -> ml_collections.ConfigDict:
   # "combined" model) in place of the paper's two networks: half the cost.
   c.autoint_shared_trunk = False
   c.autoint_max_deg_point = 10
+  # Scale band k of the points' encoding by 2^-k (the reference code's
+  # `normalize_pe`), so that its derivative along the ray is of order one.
+  c.autoint_normalize_pe = True
   c.autoint_deg_view = 4
   c.autoint_learned_posts = True
   c.autoint_sampler_depth = 2
@@ -98,8 +101,9 @@ def encode_points(c, points: jax.Array) -> jax.Array:
   """The normalised positional encoding: [..., 3] -> [..., Dx]."""
   deg = c.autoint_max_deg_point
   scales = 2.0 ** -jnp.arange(deg, dtype=points.dtype)
-  return encoding.positional_encoding(points, 0, deg, True, False,
-                                      scales if deg else None)
+  return encoding.positional_encoding(
+      points, 0, deg, True, False,
+      scales if deg and c.autoint_normalize_pe else None)
 
 
 def encode_dirs(c, viewdirs: jax.Array) -> jax.Array:
