@@ -296,6 +296,17 @@ STANDARD_OUTPUTS = {"rgb": "rgb", "depth": "depth", "disp": "disparity",
                     "acc": "opacity"}
 
 
+def check_integer_fields(config, bounds) -> None:
+  """Raises ConfigError naming the first field of `bounds` ((name, low)
+  pairs) whose value is not an integer >= low (a bool is not one)."""
+  for name, low in bounds:
+    value = config[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+      from jaxnerf.errors import ConfigError
+      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
+                        f"{low}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
   """One method's declaration (see the module docstring)."""

@@ -52,12 +52,9 @@ def config_fields() -> ml_collections.ConfigDict:
 
 def check_config(c) -> None:
   """Raises ConfigError naming the field of a bad factorisation setting."""
-  for name, low in (("fastnerf_components", 1), ("fastnerf_dir_layers", 0),
-                    ("fastnerf_dir_width", 1), ("fastnerf_dir_degree", 0)):
-    value = c[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
-                        f"{low}")
+  base.check_integer_fields(c, (
+      ("fastnerf_components", 1), ("fastnerf_dir_layers", 0),
+      ("fastnerf_dir_width", 1), ("fastnerf_dir_degree", 0)))
   if c.fastnerf_dir_degree > encoding.MAX_SH_DEGREE:
     raise ConfigError(f"config.fastnerf_dir_degree: {c.fastnerf_dir_degree} "
                       f"is above {encoding.MAX_SH_DEGREE}")

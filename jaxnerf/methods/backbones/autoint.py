@@ -81,24 +81,20 @@ ENGINE_DEFAULTS = dict(lr_init=1e-3, lr_final=1e-4, batch_size=1024,
 
 def check_config(c) -> None:
   """Raises ConfigError naming the field of a bad AutoInt setting."""
-  for name, low in (("autoint_segments", 1),
-                    ("autoint_samples_per_segment", 1),
-                    ("autoint_netdepth", 0), ("autoint_netwidth", 1),
-                    ("autoint_max_deg_point", 0), ("autoint_deg_view", 0),
-                    ("autoint_sampler_depth", 0),
-                    ("autoint_sampler_width", 1),
-                    ("autoint_sampler_deg", 0)):
-    value = c[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
-                        f"{low}")
+  base.check_integer_fields(c, (
+      ("autoint_segments", 1), ("autoint_samples_per_segment", 1),
+      ("autoint_netdepth", 0), ("autoint_netwidth", 1),
+      ("autoint_max_deg_point", 0), ("autoint_deg_view", 0),
+      ("autoint_sampler_depth", 0), ("autoint_sampler_width", 1),
+      ("autoint_sampler_deg", 0)))
   if c.autoint_eval not in EVAL_MODES:
     raise ConfigError(f"config.autoint_eval: {c.autoint_eval!r} is not one "
                       f"of {EVAL_MODES}")
 
 
 def encode_points(c, points: jax.Array) -> jax.Array:
-  """The normalised positional encoding: [..., 3] -> [..., Dx]."""
+  """The points' positional encoding (band k scaled by 2^-k with
+  autoint_normalize_pe): [..., 3] -> [..., Dx]."""
   deg = c.autoint_max_deg_point
   scales = 2.0 ** -jnp.arange(deg, dtype=points.dtype)
   return encoding.positional_encoding(

@@ -88,11 +88,7 @@ DISPATCHES = ("blocks", "capacity")
 
 def check_config(c) -> None:
   """Raises ConfigError naming the field of a bad decomposition setting."""
-  for name, low in (("derf_heads", 1), ("derf_head_width", 0)):
-    value = c[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
-                        f"{low}")
+  base.check_integer_fields(c, (("derf_heads", 1), ("derf_head_width", 0)))
   if not 0 <= c.derf_hard_after <= 1:
     raise ConfigError(f"config.derf_hard_after: {c.derf_hard_after!r} must "
                       "be in [0, 1]")

@@ -122,18 +122,14 @@ def _steps(c, name: str) -> tuple[int, ...]:
 
 def check_config(c) -> None:
   """Raises ConfigError naming the field of a bad voxel setting."""
-  for name, low in (("nsvf_initial_resolution", 1),
-                    ("nsvf_prune_points", 1), ("nsvf_embedding_dim", 1),
-                    ("nsvf_local_freqs", 0), ("nsvf_steps_per_voxel", 1),
-                    ("nsvf_update_every", 1), ("nsvf_estimate_points", 1),
-                    ("samples_budget", 1),
-                    ("render_samples_per_ray", 1), ("density_layers", 0),
-                    ("density_width", 1), ("color_layers", 1),
-                    ("color_width", 1), ("sh_degree", 0)):
-    value = c[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
-                        f"{low}")
+  base.check_integer_fields(c, (
+      ("nsvf_initial_resolution", 1), ("nsvf_prune_points", 1),
+      ("nsvf_embedding_dim", 1), ("nsvf_local_freqs", 0),
+      ("nsvf_steps_per_voxel", 1), ("nsvf_update_every", 1),
+      ("nsvf_estimate_points", 1), ("samples_budget", 1),
+      ("render_samples_per_ray", 1), ("density_layers", 0),
+      ("density_width", 1), ("color_layers", 1), ("color_width", 1),
+      ("sh_degree", 0)))
   _steps(c, "nsvf_subdivide_steps")
   prune = _steps(c, "nsvf_prune_steps")
   off = [s for s in prune if s % c.nsvf_update_every]
