@@ -88,6 +88,25 @@ def test_composition_and_inverse():
       poses.se3_exp(xi), atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_umeyama_recovers_a_known_motion_and_similarity(seed):
+  rng = np.random.default_rng(seed)
+  rot = Rotation.from_rotvec(rng.normal(size=3)).as_matrix()
+  t = rng.normal(size=3) * 2
+  src = np.random.default_rng(10 + seed).normal(size=(30, 3))
+  s, r, tt = poses.umeyama(src, src @ rot.T + t)
+  assert s == 1.0
+  np.testing.assert_allclose(r, rot, atol=1e-10)
+  np.testing.assert_allclose(tt, t, atol=1e-10)
+  s, r, tt = poses.umeyama(src, 2.5 * src @ rot.T + t, with_scale=True)
+  assert s == pytest.approx(2.5, rel=1e-10)
+  np.testing.assert_allclose(r, rot, atol=1e-10)
+  np.testing.assert_allclose(tt, t, atol=1e-10)
+  # A mirrored cloud still gets a rotation (det +1), not a reflection.
+  _, r, _ = poses.umeyama(src, src * [1, 1, -1])
+  assert np.linalg.det(r) == pytest.approx(1.0)
+
+
 def test_procrustes_recovers_a_known_similarity():
   rng = np.random.default_rng(0)
   source = rng.normal(size=(30, 3))

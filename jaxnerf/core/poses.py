@@ -261,6 +261,32 @@ def procrustes(source: np.ndarray, target: np.ndarray) -> Similarity:
   return Similarity(float(scale), rot, mu_t - scale * rot @ mu_s)
 
 
+def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = False
+            ) -> tuple[float, np.ndarray, np.ndarray]:
+  """The similarity (or rigid motion) that best maps `src` onto `dst` in
+  the least-squares sense (Umeyama 1991; Horn's closed form).
+
+  Args:
+    src, dst: [N, 3] corresponding points, N >= 3 not all collinear.
+    with_scale: fit a scale too (Sim(3)); else it is 1 (SE(3)).
+  Returns:
+    (s, R [3, 3], t [3]) with dst ~ s R src + t.
+  """
+  src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+  mu_s, mu_d = src.mean(0), dst.mean(0)
+  xs, xd = src - mu_s, dst - mu_d
+  cov = xd.T @ xs / len(src)
+  u, d, vt = np.linalg.svd(cov)
+  sign = np.eye(3)
+  if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection otherwise
+    sign[2, 2] = -1
+  rot = u @ sign @ vt
+  scale = 1.0
+  if with_scale:
+    scale = float(np.trace(np.diag(d) @ sign) / np.mean(np.sum(xs ** 2, 1)))
+  return scale, rot, mu_d - scale * rot @ mu_s
+
+
 def align_cameras(camtoworlds: np.ndarray,
                   reference: np.ndarray) -> tuple[np.ndarray, Similarity]:
   """Camera poses moved into the frame of reference poses: the similarity

@@ -40,6 +40,7 @@ import ml_collections
 import numpy as np
 from scipy import interpolate, ndimage, spatial
 
+from jaxnerf.core import poses
 from jaxnerf.data import colmap_model
 from jaxnerf.errors import ConfigError, DatasetError
 
@@ -244,19 +245,6 @@ def ray_bounds(cam: Pinhole, depth: np.ndarray, error: np.ndarray,
                   -1).astype(np.float32)
 
 
-def similarity(src: np.ndarray, dst: np.ndarray
-               ) -> tuple[float, np.ndarray, np.ndarray]:
-  """Umeyama's least-squares similarity dst ~ s R src + t of matched points
-  [N, 3] (N >= 3, not collinear): (s, R [3, 3], t [3])."""
-  mu_s, mu_d = src.mean(0), dst.mean(0)
-  a, b = src - mu_s, dst - mu_d
-  u, sv, vt = np.linalg.svd(b.T @ a / len(src))
-  sign = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-  rotation = u @ sign @ vt
-  scale = float(np.trace(np.diag(sv) @ sign) / np.mean(np.sum(a * a, -1)))
-  return scale, rotation, mu_d - scale * rotation @ mu_s
-
-
 def nearest_view(cam: Pinhole, train: list) -> int:
   """The training view NerfingMVS warps a held-out view's prior from: the
   least 100 (angle rank + distance rank) + angle rank (the authors'
@@ -390,9 +378,9 @@ def fit_train_priors(config, train) -> TrainPriors:
     raise DatasetError(f"{folder}: {len(cams)} training images; aligning "
                        "the model with the dataset's frame needs 3")
   images = [by_stem[stem(n)] for n in train.names]
-  scale, rotation, shift = similarity(
+  scale, rotation, shift = poses.umeyama(
       np.stack([im.center for im in images]),
-      np.stack([c.camtoworld[:, 3] for c in cams]))
+      np.stack([c.camtoworld[:, 3] for c in cams]), with_scale=True)
   points = scale * points @ rotation.T + shift
   depths, counts = [], []
   for name, cam, im in zip(train.names, cams, images):

@@ -53,32 +53,6 @@ class SlamError(UserError, ValueError):
 # Trajectory scoring --------------------------------------------------------
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = False
-            ) -> tuple[float, np.ndarray, np.ndarray]:
-  """The similarity (or rigid motion) that best maps `src` onto `dst` in
-  the least-squares sense (Umeyama 1991; Horn's closed form).
-
-  Args:
-    src, dst: [N, 3] corresponding points, N >= 3 not all collinear.
-    with_scale: fit a scale too (Sim(3)); else it is 1 (SE(3)).
-  Returns:
-    (s, R [3, 3], t [3]) with dst ~ s R src + t.
-  """
-  src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-  mu_s, mu_d = src.mean(0), dst.mean(0)
-  xs, xd = src - mu_s, dst - mu_d
-  cov = xd.T @ xs / len(src)
-  u, d, vt = np.linalg.svd(cov)
-  sign = np.eye(3)
-  if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection otherwise
-    sign[2, 2] = -1
-  rot = u @ sign @ vt
-  scale = 1.0
-  if with_scale:
-    scale = float(np.trace(np.diag(d) @ sign) / np.mean(np.sum(xs ** 2, 1)))
-  return scale, rot, mu_d - scale * rot @ mu_s
-
-
 def align_poses(c2w: np.ndarray, s: float, rot: np.ndarray,
                 t: np.ndarray) -> np.ndarray:
   """[N, 3, 4] camera-to-world poses moved by x -> s R x + t (the camera
@@ -98,7 +72,7 @@ def trajectory_errors(estimate: np.ndarray, reference: np.ndarray,
     trajectory error), "ate_mean", "ate_max", "rotation_mean_deg" and
     "rotation_max_deg" (angle of R_ref^T R_aligned), "scale"}.
   """
-  s, rot, t = umeyama(estimate[:, :, 3], reference[:, :, 3], with_scale)
+  s, rot, t = poses.umeyama(estimate[:, :, 3], reference[:, :, 3], with_scale)
   aligned = align_poses(estimate, s, rot, t)
   dist = np.linalg.norm(aligned[:, :, 3] - reference[:, :, 3], axis=-1)
   rel = np.einsum("nji,njk->nik", reference[:, :, :3], aligned[:, :, :3])
