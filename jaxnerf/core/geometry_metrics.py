@@ -17,6 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from jaxnerf.core import cameras
+
 
 def in_box(points: np.ndarray, bound: float) -> np.ndarray:
   """points [K, 3] -> [K] bool, inside [-bound, bound]^3."""
@@ -89,13 +91,10 @@ def seen(points: np.ndarray, camtoworlds: np.ndarray, fx, fy, cx, cy,
   points = np.asarray(points, np.float64).reshape(-1, 3)
   out = np.zeros(len(points), bool)
   for c, depth in enumerate(depths):
-    m = np.asarray(camtoworlds[c], np.float64)
-    local = (points - m[:, 3]) @ m[:, :3]  # world -> camera (R^T (p - t))
-    z = -local[:, 2]
+    xy, z = cameras.project_points(np.asarray(camtoworlds[c], np.float64),
+                                   fx[c], fy[c], cx[c], cy[c], points)
     front = z > 1e-9
-    safe = np.where(front, z, 1.0)
-    u = np.floor(cx[c] + fx[c] * local[:, 0] / safe).astype(np.int64)
-    v = np.floor(cy[c] - fy[c] * local[:, 1] / safe).astype(np.int64)
+    u, v = np.floor(xy).astype(np.int64).T
     h, w = depth.shape
     inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     truth = np.asarray(depth)[np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)]

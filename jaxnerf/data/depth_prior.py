@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 from scipy import interpolate, ndimage, spatial
 
-from jaxnerf.core import poses
+from jaxnerf.core import cameras as cameras_lib, poses
 from jaxnerf.data import colmap_model
 from jaxnerf.errors import ConfigError, DatasetError
 
@@ -128,12 +128,8 @@ def project(cam: Pinhole, points: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
   """World points [..., 3] -> (pixel xy [..., 2], depth along the camera
   axis [...]); xy is meaningless where depth <= 0."""
-  local = (points - cam.camtoworld[:, 3]) @ cam.camtoworld[:, :3]
-  depth = -local[..., 2]
-  safe = np.where(depth > 0, depth, 1.0)
-  x = cam.cx + cam.fx * local[..., 0] / safe
-  y = cam.cy - cam.fy * local[..., 1] / safe
-  return np.stack([x, y], -1), depth
+  return cameras_lib.project_points(cam.camtoworld, cam.fx, cam.fy, cam.cx,
+                                    cam.cy, points)
 
 
 def backproject(cam: Pinhole, depth: np.ndarray) -> np.ndarray:
