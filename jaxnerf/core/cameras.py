@@ -124,13 +124,15 @@ def project_points(camtoworld: np.ndarray, fx, fy, cx, cy,
   """World points [..., 3] seen by one pinhole camera (camtoworld [3, 4],
   OpenGL: looking down -z; pixel (i, j) centred at (i + 0.5, j + 0.5)) ->
   (pixel xy [..., 2], depth along the camera axis [...]); xy is
-  meaningless where depth <= 0. Numpy, on the host."""
+  meaningless where depth <= 0. Numpy on the host, or jax (traced,
+  differentiable: RtS's splat positions) where `points` is a jax array."""
+  xp = np if isinstance(points, np.ndarray) else jnp
   local = (points - camtoworld[:, 3]) @ camtoworld[:, :3]  # R^T (p - t)
   depth = -local[..., 2]
-  safe = np.where(depth > 0, depth, 1.0)
+  safe = xp.where(depth > 0, depth, 1.0)
   x = cx + fx * local[..., 0] / safe
   y = cy - fy * local[..., 1] / safe
-  return np.stack([x, y], -1), depth
+  return xp.stack([x, y], -1), depth
 
 
 def pixel_grid(width: int, height: int, camera_index: int = 0,

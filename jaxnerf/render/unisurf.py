@@ -65,10 +65,27 @@ def first_crossing(t: jax.Array, o: jax.Array) -> tuple[jax.Array, ...]:
     inside the object has no surface in front of it), i [N] the index of
     the last point before it, so the root lies in [t_i, t_{i+1}].
   """
+  del t  # the crossings are where o changes; t only orders the points
+  hit, i = crossings(o, 1)
+  return hit[:, 0], i[:, 0]
+
+
+def crossings(o: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
+  """The first `count` outside-to-inside crossings of o = TAU along each
+  ray (depth layers: RtS's surfaces behind the visible one).
+
+  Args:
+    o: [N, K] occupancies at increasing positions along each ray.
+  Returns:
+    hit [N, count] bool (that crossing exists and the ray starts outside),
+    i [N, count] the index of the last point before each (0 where none).
+  """
   val = o - TAU
   change = (val[:, :-1] < 0) & (val[:, 1:] >= 0)
-  i = jnp.argmax(change, axis=-1)
-  hit = jnp.any(change, axis=-1) & (val[:, 0] < 0)
+  rank = jnp.cumsum(change, axis=-1)
+  i = jnp.stack([jnp.argmax(change & (rank == k + 1), axis=-1)
+                 for k in range(count)], axis=-1)
+  hit = (rank[:, -1:] > jnp.arange(count)) & (val[:, :1] < 0)
   return hit, i
 
 
@@ -95,6 +112,35 @@ def secant(fn: Callable[[jax.Array], jax.Array], t_lo: jax.Array,
 
   carry = jax.lax.fori_loop(0, steps, body, (t_lo, t_hi, v_lo, v_hi))
   return guess(*carry)
+
+
+def find_surfaces(occupancy_at: Callable[[jax.Array], jax.Array],
+                  t_min: jax.Array, t_max: jax.Array, samples: int,
+                  count: int, secant_steps: int
+                  ) -> tuple[jax.Array, jax.Array]:
+  """The root finding: the first `count` crossings of o = TAU along each
+  ray, from o at `samples` even points in [t_min, t_max] refined by
+  `secant_steps` secant steps; no gradient (it decides where the field is
+  asked, not what it learns).
+
+  Args:
+    occupancy_at: t [N, M] -> o [N, M] at those positions along the N rays.
+    t_min, t_max: [N] each ray's stretch (t_max == t_min: no stretch).
+  Returns:
+    hit [N, count] bool, t [N, count] (t_max where no crossing).
+  """
+  n = t_min.shape[0]
+  u = jnp.linspace(0.0, 1.0, samples)
+  t = t_min[:, None] + (t_max - t_min)[:, None] * u
+  o = occupancy_at(t)
+  hit, i = crossings(o, count)
+  hit = hit & (t_max > t_min)[:, None]
+  pick = lambda x, j: jnp.take_along_axis(x, j, -1).reshape(-1)
+  j = jnp.minimum(i + 1, samples - 1)
+  t_s = secant(lambda x: occupancy_at(x.reshape(n, count)).reshape(-1),
+               pick(t, i), pick(t, j), pick(o, i), pick(o, j), secant_steps)
+  t_s = jnp.where(hit, t_s.reshape(n, count), t_max[:, None])
+  return jax.lax.stop_gradient(hit), jax.lax.stop_gradient(t_s)
 
 
 def surface_samples(key, t_min: jax.Array, t_max: jax.Array,

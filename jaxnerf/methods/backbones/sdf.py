@@ -331,18 +331,10 @@ class SDFModel(nn.Module, base.Composed):
     """(hit [N], t_s [N]): the first crossing of o = 0.5 by even points
     and secant steps; no gradient (where the field is asked)."""
     c = self.config
-    u = jnp.linspace(0.0, 1.0, c.root_samples)
-    t = t_min[:, None] + (t_max - t_min)[:, None] * u
-    o = self._occupancy_at(rays, t)
-    hit, i = unisurf.first_crossing(t, o)
-    hit = hit & (t_max > t_min)
-    pick = lambda x, j: jnp.take_along_axis(x, j[:, None], -1)[:, 0]
-    j = jnp.minimum(i + 1, c.root_samples - 1)
-    t_s = unisurf.secant(lambda x: self._occupancy_at(rays, x[:, None])[:, 0],
-                         pick(t, i), pick(t, j), pick(o, i), pick(o, j),
-                         c.secant_steps)
-    return jax.lax.stop_gradient(hit), jax.lax.stop_gradient(
-        jnp.where(hit, t_s, t_max))
+    hit, t_s = unisurf.find_surfaces(
+        lambda t: self._occupancy_at(rays, t), t_min, t_max, c.root_samples,
+        1, c.secant_steps)
+    return hit[:, 0], t_s[:, 0]
 
   def _unisurf(self, rays: Rays, key: jax.Array, randomized: bool,
                progress: Optional[base.Progress]
