@@ -146,6 +146,18 @@ def pixel_grid(width: int, height: int, camera_index: int = 0,
                 lossmult=column(lossmult, np.float32))
 
 
+def patch_pixels(y0, x0, size: int, stride: int = 1):
+  """Integer pixel coordinates of square patches whose top-left pixels are
+  (y0, x0) [...]: size x size pixels `stride` apart, so a patch spans
+  (size - 1) stride + 1 pixels a side (stride > 1: a coarse view of a
+  larger region, GNeRF's patches at a larger scale). Returns (y, x)
+  [..., size, size], row-major."""
+  d = jnp.arange(size) * stride
+  dy, dx = jnp.meshgrid(d, d, indexing="ij")
+  return (jnp.asarray(y0)[..., None, None] + dy,
+          jnp.asarray(x0)[..., None, None] + dx)
+
+
 def focal_from_fov(width: int, camera_angle_x: float) -> float:
   """Focal length in pixels of a camera `width` pixels wide."""
   return 0.5 * width / np.tan(0.5 * camera_angle_x)

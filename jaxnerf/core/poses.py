@@ -161,6 +161,32 @@ def invert(pose):
   return xp.concatenate([rot_t, -(rot_t @ pose[..., :3, 3:])], -1)
 
 
+def look_at(eyes, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)):
+  """Camera-to-world poses of cameras at `eyes` [..., 3] looking at
+  `target` [3] (OpenGL: the camera looks down its -z axis, +y up), with the
+  world's `up` [3] kept upright: [..., 3, 4].
+
+  A view along `up` has no defined roll: its right axis falls back to the
+  world's x (rotation still orthonormal, det 1), so the pose stays finite
+  where it is differentiated.
+  """
+  xp = _xp(eyes)
+  target, up = xp.asarray(target, eyes.dtype), xp.asarray(up, eyes.dtype)
+  unit = lambda v: v / xp.sqrt(xp.maximum(xp.sum(v * v, -1, keepdims=True),
+                                          1e-12))
+  back = unit(eyes - target)
+  right = xp.cross(up, back)
+  norm_sq = xp.sum(right * right, -1, keepdims=True)
+  fallback = xp.cross(back, xp.asarray([0.0, -1.0, 0.0], eyes.dtype)
+                      * xp.ones_like(back))
+  fallback = xp.where(xp.sum(fallback * fallback, -1, keepdims=True) < 1e-12,
+                      xp.asarray([1.0, 0.0, 0.0], eyes.dtype)
+                      * xp.ones_like(back), fallback)
+  right = unit(xp.where(norm_sq < 1e-12, fallback, right))
+  cam_up = xp.cross(back, right)
+  return xp.stack([right, cam_up, back, eyes], -1)
+
+
 FRAMES = ("world", "camera")
 
 

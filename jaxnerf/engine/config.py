@@ -92,6 +92,10 @@ def base_config() -> ml_collections.ConfigDict:
   # >0: each batch is batch_size / patch_size^2 square patches of whole
   # pixels (image-space methods, patch losses); 0: independent pixels.
   c.patch_size = 0
+  # Pixels between a patch's neighbouring pixels: a patch then covers
+  # (patch_size - 1) * patch_stride + 1 pixels a side (GNeRF's coarse
+  # views of whole images); 1: whole contiguous pixels.
+  c.patch_stride = 1
   # >0: renders hand the model square tiles of render_tile pixels a side,
   # in tile-major order (rasterisers); 0: rows of pixels.
   c.render_tile = 0

@@ -186,7 +186,7 @@ def shard_training_data(data: training.TrainData, by_image: bool,
 
 
 def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool,
-                 patch_size: int = 0):
+                 patch_size: int = 0, patch_stride: int = 1):
   """The train step's batch sampler over ShardedData (see module doc).
 
   Returns:
@@ -202,7 +202,8 @@ def make_sampler(mesh: Mesh, batch_size: int, image_batching: bool,
     def local(key, data):
       unit, pixel = training.draw_indices(
           jax.random.fold_in(key, 0), batch_size, sharded.num_units,
-          num_pixels, image_batching, patch_size, sharded.data.image_width)
+          num_pixels, image_batching, patch_size, sharded.data.image_width,
+          patch_stride)
       mine = unit % n == jax.lax.axis_index("data")
       row = jnp.where(mine, unit // n, 0)
 
@@ -330,6 +331,7 @@ def jit_train_step(method, model, config, mesh: Mesh, donate: bool = False):
                         batch_sharding=batch_sharded(mesh),
                         sampler=make_sampler(mesh, config.batch_size,
                                              config.image_batching,
-                                             config.patch_size)),
+                                             config.patch_size,
+                                             config.patch_stride)),
       donate_argnums=(0,) if donate else ())
 

@@ -78,6 +78,11 @@ def check_patches(config, data: training.TrainData, mesh) -> None:
   if p > min(height, data.image_width):
     raise ConfigError(f"config.patch_size: {p} is larger than the "
                       f"{data.image_width}x{height} training images")
+  stride = config.patch_stride
+  if (p - 1) * stride + 1 > min(height, data.image_width):
+    raise ConfigError(f"config.patch_stride: patches of {p} pixels "
+                      f"{stride} apart span {(p - 1) * stride + 1}, more "
+                      f"than the {data.image_width}x{height} training images")
 
 
 def scene_info(dataset: Dataset) -> base.SceneInfo:
@@ -155,6 +160,7 @@ TRAIN_FIELD_MINIMUMS = {"batch_size": 1, "max_steps": 1, "print_every": 1,
                         "render_every": 0, "metrics_every": 0, "chunk": 1,
                         "lr_delay_steps": 0, "max_time_minutes": 0,
                         "grad_max_norm": 0, "patch_size": 0,
+                        "patch_stride": 1,
                         "render_tile": 0}
 # Fields that must be above zero, and those in [0, 1).
 TRAIN_FIELDS_POSITIVE = ("lr_init", "lr_final", "adam_eps")

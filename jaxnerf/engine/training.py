@@ -228,18 +228,20 @@ class TrainData:
 
 def draw_indices(key: jax.Array, batch_size: int, num_units: int,
                  num_pixels: int, image_batching: bool, patch_size: int = 0,
-                 image_width: int = 0):
+                 image_width: int = 0, patch_stride: int = 1):
   """The (unit, pixel) indices of a batch: [batch_size] each.
 
   With image_batching, one random unit (image) and random pixels of it;
   else random units, pixel 0 (each unit is one pixel). With patch_size p
   (units are images of width image_width, rows of pixels), batch_size / p^2
   square patches at random places in random images (one image for all with
-  image_batching), each p^2 pixels in row-major order.
+  image_batching), each p^2 pixels in row-major order, `patch_stride`
+  pixels apart (`cameras.patch_pixels`).
   """
   if patch_size:
     return _draw_patches(key, batch_size, num_units, num_pixels,
-                         image_batching, patch_size, image_width)
+                         image_batching, patch_size, image_width,
+                         patch_stride)
   key_unit, key_pixel = jax.random.split(key)
   pixel = jax.random.randint(key_pixel, (batch_size,), 0, num_pixels)
   if image_batching:
@@ -251,16 +253,17 @@ def draw_indices(key: jax.Array, batch_size: int, num_units: int,
 
 
 def _draw_patches(key, batch_size: int, num_units: int, num_pixels: int,
-                  image_batching: bool, p: int, width: int):
+                  image_batching: bool, p: int, width: int, stride: int = 1):
   height = num_pixels // width
   num = batch_size // (p * p)
+  span = (p - 1) * stride + 1
   key_unit, key_y, key_x = jax.random.split(key, 3)
   unit = jax.random.randint(key_unit, (1 if image_batching else num,), 0,
                             num_units)
-  y0 = jax.random.randint(key_y, (num, 1, 1), 0, height - p + 1)
-  x0 = jax.random.randint(key_x, (num, 1, 1), 0, width - p + 1)
-  dy, dx = jnp.meshgrid(jnp.arange(p), jnp.arange(p), indexing="ij")
-  pixel = ((y0 + dy) * width + x0 + dx).reshape(-1)
+  y0 = jax.random.randint(key_y, (num,), 0, height - span + 1)
+  x0 = jax.random.randint(key_x, (num,), 0, width - span + 1)
+  y, x = cameras_lib.patch_pixels(y0, x0, p, stride)
+  pixel = (y * width + x).reshape(-1)
   if image_batching:
     return jnp.broadcast_to(unit, (batch_size,)), pixel
   return jnp.repeat(unit, p * p), pixel
@@ -273,11 +276,13 @@ def by_image(config) -> bool:
 
 
 def sample_batch(key: jax.Array, data: TrainData, batch_size: int,
-                 image_batching: bool, patch_size: int = 0) -> TrainData:
+                 image_batching: bool, patch_size: int = 0,
+                 patch_stride: int = 1) -> TrainData:
   """A random batch of one device's TrainData: leading shape [batch_size]."""
   num_units, num_pixels = data.rgb.shape[:2]
   unit, pixel = draw_indices(key, batch_size, num_units, num_pixels,
-                             image_batching, patch_size, data.image_width)
+                             image_batching, patch_size, data.image_width,
+                             patch_stride)
   return jax.tree.map(lambda x: x[unit, pixel], data)
 
 
@@ -356,7 +361,8 @@ def train_step(method: base.Method, model, config, state: TrainState,
   key_batch, key_render = jax.random.split(key)
   if sampler is None:
     batch = sample_batch(key_batch, data, config.batch_size,
-                         config.image_batching, config.patch_size)
+                         config.image_batching, config.patch_size,
+                         config.patch_stride)
   else:
     batch = sampler(key_batch, data)
   if batch_sharding is not None:
@@ -369,6 +375,14 @@ def train_step(method: base.Method, model, config, state: TrainState,
                            key_render, config.randomized, progress)
     if batch.labels is not None:  # targets beside colour, for the loss
       outputs = outputs[:-1] + [{**outputs[-1],
+    if hasattr(model, "train_outputs"):
+      # Renders of the step beyond the batch's (GNeRF's patches at poses
+      # drawn from a prior): the loss reads them in the last level.
+      extra = model.apply(variables, cameras, jax.random.fold_in(
+          key_render, 1), config.randomized, progress,
+                          method="train_outputs")
+      if extra:
+        outputs = outputs[:-1] + [{**outputs[-1], **extra}]
                                  "target_labels": batch.labels[..., 0]}]
     terms = method.loss_terms(config, outputs, rays, batch.rgb, params)
     mses = losses.level_mses(jax.lax.stop_gradient(outputs), rays, batch.rgb)

@@ -21,6 +21,11 @@ The training and evaluation loops know only this contract:
     learned pose or intrinsics corrections) and `update_state(step, key)`
     with a `state_update_every` attribute (non-parameter state such as an
     occupancy grid, refreshed by the train step).
+  - optionally `train_outputs(cameras, key, randomized, progress) -> dict`:
+    renders the train step makes beyond its batch's (GNeRF's patches at
+    poses drawn from a prior; `cameras`: the training cameras, or None
+    where the batch is rays), added to the last level's outputs that
+    `loss_terms` reads. Only the train step calls it.
 * `loss_terms(config, outputs, rays, rgb, params) -> dict[str, scalar]`:
   the named terms the train step sums and logs.
 * `param_groups`: which parameters each optimiser (schedule) updates.
@@ -408,6 +413,12 @@ class Method:
 #                                               the shading component
 #   headlight(features [M, F], viewdirs       the field interface's colour
 #       [M, 3]) -> rgb [M, 3]                   where a component shades
+#   train_outputs(render, cameras, key,       renders of the train step
+#       randomized, progress) -> dict           beyond its batch (GNeRF's
+#                                               generated patches), added
+#                                               to the last level for the
+#                                               loss; render(rays, key) ->
+#                                               the model's levels
 #   render_samples(out, level, SampleLayout,  more maps of a level (whose
 #       features [M, F], rgb [M, 3],            outputs so far are `out`)
 #       density [M], camera [N], progress)      from its samples (NeRF-W's
@@ -789,6 +800,18 @@ class Composed:
       condition = joined(condition,
                           part.colour_condition(camera, num_rays, level))
     return condition
+
+  def train_outputs(self, cameras: Optional[Cameras], key: jax.Array,
+                    randomized: bool, progress: Optional[Progress]) -> dict:
+    """The components' renders beyond the train step's batch (the
+    contract's `train_outputs`); {} where none has the hook."""
+    out = {}
+    render = lambda rays, k: self(rays, k, randomized, progress)
+    for i, part in enumerate(self.parts_with("train_outputs")):
+      out.update(part.train_outputs(render, cameras,
+                                    jax.random.fold_in(key, i), randomized,
+                                    progress))
+    return out
 
   @property
   def wants_features(self) -> bool:
