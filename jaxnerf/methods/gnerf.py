@@ -61,13 +61,18 @@ def _on(backbone: str) -> base.Method:
     return c
 
   def loss_terms(config, outputs, rays, rgb, params):
-    terms = composed.loss_terms(config, outputs, rays, rgb, params)
+    # The backbone's terms on the field's parameters only: its weight
+    # decay is no regulariser of the discriminator or inversion network.
+    field = {k: v for k, v in params.items() if k != "gan"}
+    terms = composed.loss_terms(config, outputs, rays, rgb, field)
     phase = outputs[-1].get("gan_phase")
     if phase is None:  # test-time pose fits: the photometric terms alone
       return terms
     weight = phase[1] * config.gnerf_photometric_weight
-    return {k: weight * v if k.startswith("rgb_level") else v
-            for k, v in terms.items()}
+    terms = {k: weight * v if k.startswith("rgb_level") else v
+             for k, v in terms.items()}
+    return {**terms, **adversarial.loss_terms(config, outputs, rays, rgb,
+                                              params)}
 
   return dataclasses.replace(composed, fields=fields, loss_terms=loss_terms,
                              on_backbone=on_backbone)

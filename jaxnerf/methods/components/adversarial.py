@@ -331,6 +331,7 @@ COMPONENT = base.Component(
     module=module,
     engine_defaults=dict(pose_init="identity"),
     param_groups=(POSITION_GROUP, DISC_GROUP, INVERSION_GROUP),
-    loss_terms=loss_terms,
+    # `loss_terms` is the method's to add: the backbone's regularisers
+    # (weight decay) must not see the discriminator and inversion network.
     casts_rays=True,
 )
