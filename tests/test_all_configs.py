@@ -75,6 +75,9 @@ SHRINK = {
 }
 STEPS = 2
 RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view
+    # GNeRF (gnerf_demo): contiguous patches in the 25-pixel images, small
+    # discriminator and inversion network.
+    "patch_stride": 1, "gan_disc_width": 4, "gan_inversion_width": 4,
 TRAIN_IMAGES = 2
 BLENDER_WIDTH = 25  # Blender scenes downsample to about this width
 
