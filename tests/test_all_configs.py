@@ -72,12 +72,12 @@ SHRINK = {
     "splat_tile_groups": 2, "patch_size": 16,
     # NerfingMVS (nerfingmvs_*): the small copies have no sparse model.
     "depth_prior_required": 0, "depth_loss_weight": 0.0,
-}
-STEPS = 2
-RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view
     # GNeRF (gnerf_demo): contiguous patches in the 25-pixel images, small
     # discriminator and inversion network.
     "patch_stride": 1, "gan_disc_width": 4, "gan_inversion_width": 4,
+}
+STEPS = 2
+RENDER_SIZE = 16  # the rendered patch: the centre of the first eval view
 TRAIN_IMAGES = 2
 BLENDER_WIDTH = 25  # Blender scenes downsample to about this width
 
