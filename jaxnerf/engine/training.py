@@ -375,6 +375,7 @@ def train_step(method: base.Method, model, config, state: TrainState,
                            key_render, config.randomized, progress)
     if batch.labels is not None:  # targets beside colour, for the loss
       outputs = outputs[:-1] + [{**outputs[-1],
+                                 "target_labels": batch.labels[..., 0]}]
     if hasattr(model, "train_outputs"):
       # Renders of the step beyond the batch's (GNeRF's patches at poses
       # drawn from a prior): the loss reads them in the last level.
@@ -383,7 +384,6 @@ def train_step(method: base.Method, model, config, state: TrainState,
                           method="train_outputs")
       if extra:
         outputs = outputs[:-1] + [{**outputs[-1], **extra}]
-                                 "target_labels": batch.labels[..., 0]}]
     terms = method.loss_terms(config, outputs, rays, batch.rgb, params)
     mses = losses.level_mses(jax.lax.stop_gradient(outputs), rays, batch.rgb)
     return sum(terms.values()), (terms, mses, outputs[-1].get("stats", {}))
