@@ -63,6 +63,8 @@ SHRINK = {
     # AutoInt (autoint_demo): one hidden layer of 16, 2 samples a segment.
     "autoint_netdepth": 1, "autoint_netwidth": 16,
     "autoint_samples_per_segment": 2, "autoint_sampler_width": 8,
+    # KiloNeRF (kilonerf_demo): 2^3 networks of 8.
+    "kilo_resolution": 2, "kilo_width": 8, "kilo_dir_width": 8,
     # Relighting (nrf, nerv, nerd): the material head, shadow rays, NeRV's
     # visibility (0, NRF's, stays 0).
     "reflectance_width": 16, "shadow_samples": 8, "visibility_directions": 8,

@@ -72,6 +72,11 @@ TINY = {
     "autoint": dict(autoint_segments=4, autoint_samples_per_segment=2,
                     autoint_netdepth=1, autoint_netwidth=16,
                     autoint_sampler_width=8),
+    # 2^3 tiny networks of width 8.
+    "kilonerf": dict(kilo_resolution=2, kilo_width=8, kilo_dir_width=8,
+                     kilo_pos_freqs=2, kilo_dir_freqs=1,
+                     occupancy_resolution=8, march_steps=64,
+                     samples_budget=2048, render_samples_per_ray=16),
 }
 # The SDF backbone (NeuS, UNISURF).
 SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,

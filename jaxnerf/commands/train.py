@@ -14,8 +14,8 @@ from jaxnerf.engine import cli
 
 
 def job(config):
-  from jaxnerf.engine import trainer
-  trainer.train(config)
+  from jaxnerf.engine import runs, trainer
+  trainer.train(config, teacher=runs.teacher_loader(config))
 
 
 def main(argv=None) -> int:

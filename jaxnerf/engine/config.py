@@ -142,6 +142,25 @@ def base_config() -> ml_collections.ConfigDict:
   # Score the baked scene (bake.py) instead of the field: no MLP at all.
   c.render_baked = False
   c.baked_file = ""  # "" : <train_dir>/baked.npz
+  # Distillation (KiloNeRF's first stage, jaxnerf/engine/distill.py): the
+  # first distill_steps steps fit this run's field (density and radiance)
+  # to a trained teacher run's at points of the scene box, then training
+  # goes on with the images. teacher_config: the teacher's config (a name
+  # or path; "": no teacher), teacher_dir: its train_dir ("": the one its
+  # config names).
+  c.teacher_config = ""
+  c.teacher_dir = ""
+  c.distill_steps = 0
+  c.distill_batch = 16384  # points a step
+  # Fitted: alpha = 1 - exp(-sigma distill_alpha_step), not sigma
+  # (KiloNeRF's alpha_distance), so huge densities' errors stay bounded.
+  c.distill_alpha_step = 0.01
+  # Points drawn in the teacher's occupied cells (the rest: the whole box),
+  # cells of a grid of this resolution where the teacher's alpha exceeds
+  # the threshold (dilated by a cell).
+  c.distill_occupied_share = 0.75
+  c.distill_occupancy_resolution = 64
+  c.distill_occupancy_threshold = 0.01
   return c
 
 

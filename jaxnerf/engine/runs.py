@@ -11,9 +11,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxnerf.engine import evaluator, parallel, training
+from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import distill, evaluator, parallel, training
 from jaxnerf.data.dataset import Dataset, load_dataset
-from jaxnerf.errors import ConfigError
+from jaxnerf.errors import CheckpointError, ConfigError
 from jaxnerf.core.rays import Rays
 
 # The scene box of methods without a `scene_bound` field: NeRF's Blender
@@ -43,6 +44,58 @@ def restore_field(config) -> Field:
   return Field(method=method, model=model,
                variables=jax.tree.map(np.asarray, variables),
                step=int(state.step))
+
+
+def teacher_config(config):
+  """The teacher run's config (config.teacher_config, its train_dir
+  config.teacher_dir when set), checked: it loads and its run has a
+  checkpoint folder. None without a teacher. One-line errors naming
+  the field."""
+  if not config.teacher_config:
+    return None
+  try:
+    teacher = config_lib.load_config(config.teacher_config)
+  except ConfigError as e:
+    raise ConfigError(f"config.teacher_config: "
+                      f"{str(e).removeprefix('--config: ')}") from None
+  if config.teacher_dir:
+    teacher.train_dir = config.teacher_dir
+  try:
+    evaluator.check_checkpoints(teacher)
+  except CheckpointError:
+    raise CheckpointError(
+        f"config.teacher_dir: no checkpoint in {teacher.train_dir}; train "
+        f"the teacher ({config.teacher_config}) first") from None
+  return teacher
+
+
+def teacher_loader(config):
+  """For train.py: None without a teacher, else a function restoring the
+  teacher (`load_teacher`), its config checked now, before any work."""
+  teacher = teacher_config(config)
+  if teacher is None:
+    return None
+  return lambda: load_teacher(config, teacher)
+
+
+def load_teacher(config, teacher_cfg) -> distill.Teacher:
+  """The teacher run of `config` (whose config is `teacher_cfg`) as a
+  distill.Teacher over the student's scene box, with its occupied cells
+  measured."""
+  field = restore_field(teacher_cfg)
+  model = field.model
+  density = lambda v, p: model.apply(v, p, method="density")
+  radiance = lambda v, p, d: model.apply(v, p, d, method="radiance")
+  variables = jax.tree.map(jax.numpy.asarray, field.variables)
+  bound = scene_bound(config)
+  cells = distill.occupied_cells(
+      jax.jit(lambda p: density(variables, p)),
+      config.distill_occupancy_resolution, bound, config.distill_alpha_step,
+      config.distill_occupancy_threshold)
+  return distill.Teacher(density=density, radiance=radiance,
+                         variables=variables, cells=cells,
+                         resolution=config.distill_occupancy_resolution,
+                         bound=bound, step=field.step)
 
 
 def scene_bound(config, override: float = 0.0) -> float:

@@ -13,7 +13,7 @@ import time
 import jax
 import numpy as np
 
-from jaxnerf.engine import checkpoints, parallel, training
+from jaxnerf.engine import checkpoints, distill, parallel, training
 from jaxnerf import files, methods
 from jaxnerf.data import images
 from jaxnerf.data.dataset import Dataset, load_dataset
@@ -366,9 +366,37 @@ def render_preview(method: base.Method, config, preview: Dataset, render_fn,
     logger.image(step, f"test/{name}", picture)
 
 
-def train(config) -> tuple[training.TrainState, list[dict]]:
+def distilling(method, model, config, mesh, teacher: distill.Teacher,
+               train_step, start_step: int, is_main: bool):
+  """A step function as the train step's that runs distill.distill_step
+  for the steps up to config.distill_steps and `train_step` after (the
+  loop's steps counted here from `start_step`: no read of the state)."""
+  if is_main:
+    print(f"Distilling from {config.teacher_config} (step {teacher.step}) "
+          f"for {config.distill_steps} steps: {teacher.cells.size} of "
+          f"{teacher.resolution**3} cells occupied", flush=True)
+  variables = parallel.put_replicated(teacher.variables, mesh)
+  cells = parallel.put_replicated(jax.numpy.asarray(teacher.cells), mesh)
+  distill_fn = distill.jit_distill_step(method, model, config, teacher)
+
+  done = [start_step]
+
+  def step(state, data, cameras, base_key, **kwargs):
+    done[0] += 1
+    if done[0] <= config.distill_steps:
+      return distill_fn(state, variables, cells, base_key, **kwargs)
+    return train_step(state, data, cameras, base_key, **kwargs)
+
+  return step
+
+
+def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
   """Trains `config` until config.max_steps (or max_time_minutes).
 
+  Args:
+    teacher: with config.teacher_config, a function returning the
+      distill.Teacher (engine/runs.py's `teacher_loader`), called only if
+      distillation steps remain.
   Returns:
     The final state and the stats logged every `print_every` steps.
   """
@@ -376,6 +404,10 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   check_fields(config, TRAIN_FIELD_MINIMUMS, TRAIN_FIELDS_POSITIVE,
                TRAIN_FIELDS_FRACTION)
   check_clock(config)
+  distill.check_config(config)
+  if config.teacher_config and teacher is None:
+    raise ConfigError("config.teacher_config: this entry point restores "
+                      "no teacher; distill with train.py")
   method = methods.of(config)
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.batch_size, mesh, "batch_size")
@@ -415,6 +447,9 @@ def train(config) -> tuple[training.TrainState, list[dict]]:
   start_step = int(state.step)
 
   step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
+  if start_step < config.distill_steps:
+    step_fn = distilling(method, model, config, mesh, teacher(), step_fn,
+                         start_step, is_main)
   render_fn = training.make_render_fn(method, model, config)
   logger = Logger(config.train_dir)
 

@@ -356,7 +356,6 @@ def train_step(method: base.Method, model, config, state: TrainState,
     terms), `loss/<term>` per term, `psnr` (last level) and
     `psnr_level<i>`, `lr` and `lr/<group>`, and the model's `stats`.
   """
-  optimizer = make_optimizer(config, method.param_groups, fraction)
   key = jax.random.fold_in(base_key, state.step)
   key_batch, key_render = jax.random.split(key)
   if sampler is None:
@@ -390,6 +389,25 @@ def train_step(method: base.Method, model, config, state: TrainState,
 
   (loss, (terms, mses, model_stats)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.params)
+  new_state = apply_gradients(method, model, config, state, grads, loss, key,
+                              fraction)
+  stats = dict(loss=loss, psnr=metrics.mse_to_psnr(mses[-1]), **model_stats)
+  for name, value in terms.items():
+    stats[f"loss/{name}"] = value
+  for i, mse in enumerate(mses):
+    stats[f"psnr_level{i}"] = metrics.mse_to_psnr(mse)
+  stats.update(learning_rates(method, config, state.step, fraction))
+  return new_state, stats
+
+
+def apply_gradients(method: base.Method, model, config, state: TrainState,
+                    grads, loss: jax.Array, key: jax.Array,
+                    fraction: Optional[jax.Array] = None) -> TrainState:
+  """The state after one update by `grads` (of `loss`) at `state.step`:
+  the optimiser over the parameter groups, the method's `after_step`, the
+  model's state update; a non-finite loss or gradient applies nothing and
+  is counted (`nonfinite_steps`)."""
+  optimizer = make_optimizer(config, method.param_groups, fraction)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   if method.after_step is not None:
@@ -403,23 +421,23 @@ def train_step(method: base.Method, model, config, state: TrainState,
   keep = lambda new, old: jax.tree.map(
       lambda a, b: jnp.where(finite, a, b), new, old)
   params = keep(params, state.params)
-  new_state = TrainState(
+  return TrainState(
       step=state.step + 1,
       params=params,
       opt_state=keep(opt_state, state.opt_state),
       model_state=update_model_state(model, params, state.model_state,
                                      state.step + 1, key),
       nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
-  stats = dict(loss=loss, psnr=metrics.mse_to_psnr(mses[-1]), **model_stats)
-  for name, value in terms.items():
-    stats[f"loss/{name}"] = value
-  for i, mse in enumerate(mses):
-    stats[f"psnr_level{i}"] = metrics.mse_to_psnr(mse)
-  for group in method.param_groups:
-    stats[f"lr/{group.name}"] = learning_rate_schedule(
-        config, group.prefix, fraction)(state.step)
-  stats["lr"] = stats[f"lr/{method.param_groups[0].name}"]
-  return new_state, stats
+
+
+def learning_rates(method: base.Method, config, step: jax.Array,
+                   fraction: Optional[jax.Array] = None) -> dict:
+  """{"lr/<group>": rate at `step`} of every parameter group, and "lr"
+  (the first group's), for the training log."""
+  rates = {f"lr/{group.name}": learning_rate_schedule(
+      config, group.prefix, fraction)(step) for group in method.param_groups}
+  rates["lr"] = rates[f"lr/{method.param_groups[0].name}"]
+  return rates
 
 
 def unseen_camera_params(method: base.Method, params, num_cameras: int):

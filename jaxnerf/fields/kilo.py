@@ -1,0 +1,177 @@
+"""KiloNeRF's field (Reiser et al., ICCV 2021, "KiloNeRF: Speeding up
+Neural Radiance Fields with Thousands of Tiny MLPs"): the scene box cut
+into G^3 cells, each cell's points evaluated by its own tiny MLP.
+
+Each network is the paper's (its reference code's `late_feed_direction`
+network): the point in the cell's local coordinates [-1, 1]^3,
+positionally encoded (`kilo_pos_freqs` bands, no factor pi, the input
+kept), `kilo_layers` ReLU layers of `kilo_width`, then the density and a
+linear feature layer; the feature with the encoded view direction
+(`kilo_dir_freqs` bands) through one ReLU layer of `kilo_dir_width` to
+the colour. Density through trunc_exp (log-density, as the hash-grid
+field it is distilled from here), colour through a sigmoid.
+
+The networks' parameters are stacked ([G^3, in, out] kernels), and each
+point is evaluated by its own network only, by the block dispatch of
+jaxnerf/fields/grouped.py (points sorted by cell into blocks of one
+network each, the blocks' parameters gathered, one batched einsum a
+layer): the cost of a point is one tiny network, whatever G.
+
+Same interface as networks.HashGridField (`density`, `color`, `__call__`,
+`radiance`), so the hash-grid backbone's occupancy grid, marcher and
+compositing render it unchanged; the features `density` hands to `color`
+are (feature [M, W], cell [M]).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxnerf.errors import ConfigError
+from jaxnerf.fields import encoding, grouped
+from jaxnerf.fields.networks import trunc_exp
+
+
+def num_networks(c) -> int:
+  return c.kilo_resolution**3
+
+
+def layer_shapes(c) -> list[tuple[str, int, int]]:
+  """(name, inputs, outputs) of one tiny network's dense layers."""
+  dx = encoding.positional_encoding_size(3, 0, c.kilo_pos_freqs, True)
+  dv = encoding.positional_encoding_size(3, 0, c.kilo_dir_freqs, True)
+  w = c.kilo_width
+  shapes = [("trunk_0", dx, w)]
+  shapes += [(f"trunk_{i}", w, w) for i in range(1, c.kilo_layers)]
+  # Density and feature share one matmul (the reference fuses them too).
+  return shapes + [("head", w, 1 + w), ("direction", w + dv, c.kilo_dir_width),
+                   ("rgb", c.kilo_dir_width, 3)]
+
+
+def network_parameters(c) -> int:
+  """One tiny network's parameter count."""
+  return sum(i * o + o for _, i, o in layer_shapes(c))
+
+
+def cells_and_local(points: jax.Array, bound: float, resolution: int
+                    ) -> tuple[jax.Array, jax.Array]:
+  """(cell [M] int32, flat index x fastest; local [M, 3] coordinates in
+  [-1, 1]^3 of the cell) of world points [M, 3] in [-bound, bound]^3
+  (points outside are clipped to the border cells)."""
+  u = (points + bound) / (2 * bound) * resolution
+  ijk = jnp.clip(jnp.floor(u), 0, resolution - 1)
+  local = jnp.clip(2 * (u - ijk) - 1, -1.0, 1.0)
+  ijk = ijk.astype(jnp.int32)
+  cell = ijk[:, 0] + resolution * (ijk[:, 1] + resolution * ijk[:, 2])
+  return cell, local
+
+
+def block_rows(c, num_items: int) -> int:
+  """Rows of a dispatch block: `kilo_block`, or with 0 an even share of
+  the points over the networks (at least 16, at most 256): the static
+  padding bound is a block a network, so blocks stay small when the
+  networks are many."""
+  if c.kilo_block:
+    return min(c.kilo_block, num_items)
+  share = -(-num_items // num_networks(c))
+  return max(1, min(num_items, max(16, min(256, share))))
+
+
+def _dense(params: dict, name: str, x: jax.Array) -> jax.Array:
+  kernel, bias = params[name]
+  return grouped.stacked_dense(kernel, bias, x)
+
+
+class KiloField(nn.Module):
+  """G^3 tiny MLPs over the scene box (see the module docstring).
+
+  Attributes:
+    config: kilo_* fields and scene_bound.
+  """
+
+  config: Any
+
+  def setup(self):
+    c = self.config
+    n = num_networks(c)
+    kernel_init = nn.initializers.variance_scaling(
+        2.0, "fan_in", "uniform", in_axis=-2, out_axis=-1, batch_axis=(0,))
+    self.layers = {
+        name: (self.param(f"{name}_kernel", kernel_init, (n, i, o)),
+               self.param(f"{name}_bias", nn.initializers.zeros, (n, o)))
+        for name, i, o in layer_shapes(c)}
+
+  def _grouped(self, fn, names, rows: jax.Array, cells: jax.Array):
+    params = {name: self.layers[name] for name in names}
+    out, _ = grouped.blocked_apply(fn, params, rows, cells,
+                                   num_networks(self.config),
+                                   block_rows(self.config, rows.shape[0]))
+    return out
+
+  def density(self, points: jax.Array,
+              condition: Optional[jax.Array] = None,
+              level_weights: Optional[jax.Array] = None
+              ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """points: [M, 3] world -> density [M], features (feature [M, W],
+    cell [M]). `condition` and `level_weights` (a hash grid's) must be
+    None: the tiny networks take neither."""
+    if condition is not None or level_weights is not None:
+      raise ConfigError("kilonerf: the tiny networks take no density "
+                        "condition or level weights (no components)")
+    c = self.config
+    cells, local = cells_and_local(points, c.scene_bound, c.kilo_resolution)
+    x = encoding.positional_encoding(local, 0, c.kilo_pos_freqs, True)
+
+    def trunk(p, h):  # [K, B, Dx] -> [K, B, 1 + W]
+      for i in range(c.kilo_layers):
+        h = nn.relu(_dense(p, f"trunk_{i}", h))
+      return _dense(p, "head", h)
+
+    names = [f"trunk_{i}" for i in range(c.kilo_layers)] + ["head"]
+    out = self._grouped(trunk, names, x, cells)
+    return trunc_exp(out[:, 0]), (out[:, 1:], cells)
+
+  def color(self, feats: tuple[jax.Array, jax.Array], ray_ids: jax.Array,
+            viewdirs: jax.Array, condition: Optional[jax.Array] = None
+            ) -> jax.Array:
+    """rgb [M, 3] from `density`'s features, the ray of each point [M]
+    and the rays' unit directions [N, 3]."""
+    if condition is not None:
+      raise ConfigError("kilonerf: the tiny networks take no colour "
+                        "condition (no appearance component)")
+    c = self.config
+    feature, cells = feats
+    view = encoding.positional_encoding(viewdirs, 0, c.kilo_dir_freqs, True)
+    rows = jnp.concatenate(
+        [feature, jnp.take(view, ray_ids, axis=0, mode="clip")], axis=-1)
+
+    def head(p, h):  # [K, B, W + Dv] -> [K, B, 3]
+      return _dense(p, "rgb", nn.relu(_dense(p, "direction", h)))
+
+    return nn.sigmoid(self._grouped(head, ["direction", "rgb"], rows, cells))
+
+  def __call__(self, points: jax.Array, ray_ids: jax.Array,
+               viewdirs: jax.Array,
+               density_condition: Optional[jax.Array] = None,
+               color_condition: Optional[jax.Array] = None,
+               level_weights: Optional[jax.Array] = None
+               ) -> tuple[jax.Array, jax.Array]:
+    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays
+    (ray_ids [M] into viewdirs [N, 3])."""
+    density, feats = self.density(points, density_condition, level_weights)
+    return density, self.color(feats, ray_ids, viewdirs, color_condition)
+
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               level_weights=None) -> jax.Array:
+    """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
+    ids = jnp.arange(points.shape[0])
+    return self(points, ids, viewdirs, level_weights=level_weights)[1]
+
+  def sh_coefficients(self, points: jax.Array) -> None:
+    """No SH colour (baking projects the colour onto SH instead)."""
+    del points
+    return None
