@@ -148,7 +148,9 @@ def synthetic_data(config, num_images: int = 8, size: int = 64):
   if methods.of(config).pixel_batches:
     pixels = flat([cameras.pixel_grid(size, size, i)
                    for i in range(num_images)])
-    return training.TrainData(rgb=rgb, pixels=pixels), cams.device_arrays()
+    # image_width: patches (image-space methods) are rows of one image.
+    return (training.TrainData(rgb=rgb, pixels=pixels, image_width=size),
+            cams.device_arrays())
   rays = flat([cameras.image_rays(cams, i) for i in range(num_images)])
   return training.TrainData(rgb=rgb, rays=rays), None
 

@@ -72,6 +72,9 @@ SHRINK = {
     # Splat backbone (splat): a 16-pixel patch is one tile.
     "splat_count": 256, "splat_init_count": 128, "splat_capacity": 32,
     "splat_tile_groups": 2, "patch_size": 16,
+    # RtS (rts_demo): its 20-pixel patches and tiles at the splats' 16, 8
+    # root points.
+    "render_tile": 16, "root_samples": 8,
     # NerfingMVS (nerfingmvs_*): the small copies have no sparse model.
     "depth_prior_required": 0, "depth_loss_weight": 0.0,
     # GNeRF (gnerf_demo): contiguous patches in the 25-pixel images, small

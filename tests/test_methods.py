@@ -84,7 +84,10 @@ SDF_TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=64,
                 importance_samples=4)
 TINY.update({"neus": SDF_TINY,
              "unisurf": dict(SDF_TINY, root_samples=8, secant_steps=2,
-                             interval_samples=4, free_samples=2)})
+                             interval_samples=4, free_samples=2),
+             # One 16-pixel patch a step, a 16-pixel tile a render.
+             "rts": dict(SDF_TINY, root_samples=8, secant_steps=2,
+                         patch_size=16, render_tile=16)})
 # NerfingMVS: the embedded lego has no sparse model: its rays keep the
 # global bounds (tests/test_nerfingmvs.py checks the prior itself).
 TINY["nerfingmvs"] = dict(MLP_TINY, depth_prior_required=0)
