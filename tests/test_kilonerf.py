@@ -122,3 +122,32 @@ def test_bad_settings_are_one_line_config_errors():
   with pytest.raises(ConfigError, match="config.sampler"):
     kilonerf.METHOD.build_model(tiny(sampler="proposal"), None).init(
         jax.random.PRNGKey(0), jnp.zeros((2, 3)), method="density")
+
+
+def test_points_left_out_cost_nothing_and_the_rest_are_unchanged():
+  c = tiny(kilo_block=4)
+  field = kilo.KiloField(c)
+  rng = np.random.default_rng(3)
+  points = jnp.asarray(rng.uniform(-1, 1, (50, 3)), jnp.float32)
+  valid = jnp.asarray(np.arange(50) % 3 == 0)
+  variables = field.init(jax.random.PRNGKey(0), points, method="density")
+  sigma_all, (feat_all, _, _) = field.apply(variables, points,
+                                            method="density")
+  sigma, (feat, cells, _) = field.apply(variables, points, valid=valid,
+                                        method="density")
+  v = np.asarray(valid)
+  np.testing.assert_allclose(sigma[v], sigma_all[v], rtol=1e-6)
+  np.testing.assert_allclose(feat[v], feat_all[v], atol=1e-6)
+  # Left out: zero raw outputs (density exp(0)).
+  np.testing.assert_array_equal(sigma[~v], 1.0)
+  np.testing.assert_array_equal(feat[~v], 0.0)
+  # The rows the dispatch evaluates: the valid points' groups only,
+  # each padded to blocks of 4.
+  rows = lambda mask: int(kilo.grouped.blocked_apply(
+      lambda p, x: x, {"w": jnp.zeros((8, 1))}, points, cells, 8, 4,
+      mask)[1])
+  padded = lambda counts: sum(-(-n // 4) * 4 for n in counts)
+  assert rows(valid) == padded(np.bincount(np.asarray(cells)[v],
+                                           minlength=8))
+  assert rows(None) == padded(np.bincount(np.asarray(cells), minlength=8))
+  assert rows(valid) < rows(None)

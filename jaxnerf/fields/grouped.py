@@ -138,7 +138,8 @@ def block_size(num_items: int, num_groups: int, blocks_per_group: int = 4,
 
 
 def blocked_apply(fn: Callable, params, inputs: jax.Array,
-                  groups: jax.Array, num_groups: int, block: int
+                  groups: jax.Array, num_groups: int, block: int,
+                  valid: jax.Array | None = None, slabs: int = 8
                   ) -> tuple[jax.Array, jax.Array]:
   """Each input evaluated by its own group's network, in blocks: no
   capacity and no overflow, whatever the balance.
@@ -146,10 +147,14 @@ def blocked_apply(fn: Callable, params, inputs: jax.Array,
   The inputs, sorted by group, fill blocks of `block` rows, each group
   starting a new block (the static number of blocks, ceil(M / block) + G,
   bounds any split); a block takes its group's parameters (gathered, [K,
-  ...]), and all blocks run as one batched evaluation. The cost is M rows
-  plus at most G * block rows of padding, against G * (the largest
-  group's rows) for the capacity dispatch (`grouped_apply`) where one
-  group holds most inputs. Differentiable (gathers and scatters only).
+  ...]), and the blocks run as batched evaluations. The cost is the rows
+  used, M plus at most a block of padding a group that has inputs: the
+  blocks are cut into `slabs` slabs evaluated in turn, and a slab past the
+  used rows is skipped (`lax.cond` in a `lax.scan`, so reverse mode still
+  works), which matters where most of the G groups are empty (KiloNeRF's
+  thousands of networks) or most inputs are `valid` False. Against the
+  capacity dispatch (`grouped_apply`) that costs G * (the largest
+  group's rows) where one group holds most inputs. Differentiable.
 
   Args:
     fn: (params with leading axis [K], x [K, block, D]) -> [K, block, O]:
@@ -157,20 +162,48 @@ def blocked_apply(fn: Callable, params, inputs: jax.Array,
       `stacked_dense` layers).
     params: a pytree of arrays with leading axis [G] (stacked networks).
     inputs: [M, D]; groups: [M] int group ids in [0, num_groups).
+    valid: optional [M] bool: inputs evaluated (the others take no row
+      and get zeros).
   Returns:
     (outputs [M, O], [] int32 rows evaluated, padding included).
   """
   m = inputs.shape[0]
-  num_blocks = -(-m // block) + num_groups
-  d = dispatch(groups, num_groups, m)  # one round: slot = rank in group
-  padded = -(-d.counts // block) * block  # [G] rows a group takes
+  params = jax.tree.map(jnp.asarray, params)
+  slabs = max(1, min(slabs, -(-m // block) + num_groups))
+  per_slab = -(-(-(-m // block) + num_groups) // slabs)  # blocks a slab
+  num_blocks = per_slab * slabs
+  groups = groups.astype(jnp.int32)
+  if valid is not None:  # one more group, never evaluated
+    groups = jnp.where(valid, groups, num_groups)
+  d = dispatch(groups, num_groups + 1, m)  # one round: slot = rank in group
+  counts = d.counts[:num_groups]
+  padded = -(-counts // block) * block  # [G] rows a group takes
   ends = jnp.cumsum(padded)
-  row = (ends - padded)[d.group] + d.slot  # [M] row of each input
+  used = ends[-1]
+  starts = jnp.concatenate([ends - padded, jnp.zeros((1,), ends.dtype)])
+  # Invalid inputs: a row past the buffer, dropped on the way in, zeros
+  # on the way out.
+  row = jnp.where(d.group < num_groups, starts[d.group] + d.slot,
+                  num_blocks * block)
   buffer = jnp.zeros((num_blocks * block, inputs.shape[-1]), inputs.dtype)
-  buffer = buffer.at[row].set(inputs).reshape(num_blocks, block, -1)
+  buffer = buffer.at[row].set(inputs, mode="drop").reshape(
+      slabs, per_slab, block, -1)
   # Block k's group: the first whose rows end after the block's start
   # (blocks past the used rows get the last group; their rows are unread).
   owner = jnp.minimum(jnp.searchsorted(ends, jnp.arange(num_blocks) * block,
                                        side="right"), num_groups - 1)
-  out = fn(jax.tree.map(lambda p: p[owner], params), buffer)
-  return out.reshape(num_blocks * block, -1)[row], ends[-1]
+  owner = owner.reshape(slabs, per_slab)
+  out_shape = jax.eval_shape(
+      lambda: fn(jax.tree.map(lambda p: p[owner[0]], params), buffer[0]))
+
+  def slab(_, xs):
+    i, x, own = xs
+    y = jax.lax.cond(
+        i * per_slab * block < used,
+        lambda: fn(jax.tree.map(lambda p: p[own], params), x),
+        lambda: jnp.zeros(out_shape.shape, out_shape.dtype))
+    return None, y
+
+  _, out = jax.lax.scan(slab, None, (jnp.arange(slabs), buffer, owner))
+  out = out.reshape(num_blocks * block, -1)
+  return jnp.take(out, row, axis=0, mode="fill", fill_value=0), used

@@ -20,7 +20,8 @@ layer): the cost of a point is one tiny network, whatever G.
 Same interface as networks.HashGridField (`density`, `color`, `__call__`,
 `radiance`), so the hash-grid backbone's occupancy grid, marcher and
 compositing render it unchanged; the features `density` hands to `color`
-are (feature [M, W], cell [M]).
+are (feature [M, W], cell [M], the valid mask or None); the packed
+samples' padding is left out of both passes.
 """
 
 from __future__ import annotations
@@ -105,20 +106,24 @@ class KiloField(nn.Module):
                self.param(f"{name}_bias", nn.initializers.zeros, (n, o)))
         for name, i, o in layer_shapes(c)}
 
-  def _grouped(self, fn, names, rows: jax.Array, cells: jax.Array):
+  def _grouped(self, fn, names, rows: jax.Array, cells: jax.Array,
+               valid: Optional[jax.Array]):
     params = {name: self.layers[name] for name in names}
     out, _ = grouped.blocked_apply(fn, params, rows, cells,
                                    num_networks(self.config),
-                                   block_rows(self.config, rows.shape[0]))
+                                   block_rows(self.config, rows.shape[0]),
+                                   valid)
     return out
 
   def density(self, points: jax.Array,
               condition: Optional[jax.Array] = None,
-              level_weights: Optional[jax.Array] = None
-              ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+              level_weights: Optional[jax.Array] = None,
+              valid: Optional[jax.Array] = None) -> tuple[jax.Array, tuple]:
     """points: [M, 3] world -> density [M], features (feature [M, W],
-    cell [M]). `condition` and `level_weights` (a hash grid's) must be
-    None: the tiny networks take neither."""
+    cell [M], valid). `valid`: optional [M] bool, the points evaluated
+    (the others, a render's padding, cost nothing and get density 1 and
+    zero features). `condition` and `level_weights` (a hash grid's) must
+    be None: the tiny networks take neither."""
     if condition is not None or level_weights is not None:
       raise ConfigError("kilonerf: the tiny networks take no density "
                         "condition or level weights (no components)")
@@ -132,10 +137,10 @@ class KiloField(nn.Module):
       return _dense(p, "head", h)
 
     names = [f"trunk_{i}" for i in range(c.kilo_layers)] + ["head"]
-    out = self._grouped(trunk, names, x, cells)
-    return trunc_exp(out[:, 0]), (out[:, 1:], cells)
+    out = self._grouped(trunk, names, x, cells, valid)
+    return trunc_exp(out[:, 0]), (out[:, 1:], cells, valid)
 
-  def color(self, feats: tuple[jax.Array, jax.Array], ray_ids: jax.Array,
+  def color(self, feats: tuple, ray_ids: jax.Array,
             viewdirs: jax.Array, condition: Optional[jax.Array] = None
             ) -> jax.Array:
     """rgb [M, 3] from `density`'s features, the ray of each point [M]
@@ -144,7 +149,7 @@ class KiloField(nn.Module):
       raise ConfigError("kilonerf: the tiny networks take no colour "
                         "condition (no appearance component)")
     c = self.config
-    feature, cells = feats
+    feature, cells, valid = feats
     view = encoding.positional_encoding(viewdirs, 0, c.kilo_dir_freqs, True)
     rows = jnp.concatenate(
         [feature, jnp.take(view, ray_ids, axis=0, mode="clip")], axis=-1)
@@ -152,7 +157,8 @@ class KiloField(nn.Module):
     def head(p, h):  # [K, B, W + Dv] -> [K, B, 3]
       return _dense(p, "rgb", nn.relu(_dense(p, "direction", h)))
 
-    return nn.sigmoid(self._grouped(head, ["direction", "rgb"], rows, cells))
+    return nn.sigmoid(self._grouped(head, ["direction", "rgb"], rows, cells,
+                                    valid))
 
   def __call__(self, points: jax.Array, ray_ids: jax.Array,
                viewdirs: jax.Array,

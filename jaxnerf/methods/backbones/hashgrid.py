@@ -239,7 +239,8 @@ class HashGridModel(nn.Module, base.Composed):
         key, rays, c, self.proposals, self.grid.value, randomized)
     points, condition, sample_stats = self.warp(
         points, jnp.take(rays.time, ids, axis=0), "")
-    density, feats = self.field.density(points, condition, grid_weights)
+    density, feats = self.field_density(points, condition, grid_weights,
+                                        samples.valid)
     density = jnp.where(samples.valid, density, 0.0)
     valid = samples.valid.astype(jnp.float32)
     ray_sum = lambda x: jax.ops.segment_sum(x, samples.ray_ids,
@@ -276,6 +277,15 @@ class HashGridModel(nn.Module, base.Composed):
       out = self.render_samples(out, "", layout, feats, rgb, density, camera,
                                 progress)
     return out
+
+  def field_density(self, points: jax.Array, condition, grid_weights,
+                    valid: jax.Array):
+    """(density [B], features) of the field at packed samples [B, 3];
+    `valid` [B] is False on the budget's padding, which a field may leave
+    out (KiloNeRF's does; the hash grid evaluates it and the render masks
+    it)."""
+    del valid
+    return self.field.density(points, condition, grid_weights)
 
   def _render_proposal(self, rays: Rays, key: jax.Array, randomized: bool,
                        grid_weights: Optional[jax.Array]
