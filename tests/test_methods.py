@@ -95,8 +95,7 @@ TINY["nerfingmvs"] = dict(MLP_TINY, depth_prior_required=0)
 GAN_TINY = dict(patch_size=4, patch_stride=2, gan_disc_width=4,
                 gan_inversion_width=4, test_time_steps=2,
                 test_time_batch_size=16)
-TINY.update({"gnerf": dict(GRID_TINY, **GAN_TINY),
-             "gnerf/mlp": dict(MLP_TINY, **GAN_TINY)})
+TINY["gnerf"] = dict(GRID_TINY, **GAN_TINY)
 # The splat backbone: one 16-pixel patch a step, a 16-pixel tile a render.
 SPLATS_TINY = dict(splat_count=256, splat_init_count=128, splat_capacity=32,
                    splat_tile_groups=2, patch_size=16, render_tile=16)
