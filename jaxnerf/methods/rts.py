@@ -176,7 +176,8 @@ class RtSModel(sdf.SDFModel):
     return maps, jnp.mean(inner(hit[:, 0].astype(jnp.float32)))
 
   def _volume_pixels(self, cameras, pixels, key, progress):
-    """NeuS's render of the pixels [N] (the volumetric start)."""
+    """NeuS's render of the pixels [N] (the volumetric start); its
+    `surface_hits` stat is -1 (no surface search in this phase)."""
     rays = cameras_lib.cast_rays(cameras, pixels)
     out = sdf.SDFModel.__call__(self, rays, key, True, progress)[0]
     return ({k: out[k] for k in ("rgb", "depth", "acc", "normal",
