@@ -11,11 +11,11 @@ from jaxnerf.engine import config as config_lib
 def get_config():
   return config_lib.new(
       "kilonerf", "blender", "data/lego_100", "runs/kilonerf_demo",
-      teacher_config="instant_ngp_demo", distill_steps=1500,
-      distill_batch=16384,
+      teacher_config="instant_ngp_demo", distill_steps=600,
+      distill_batch=8192,
       # Steps of 0.01 units along the box diagonal (the distilled alpha's
       # step); the grid as instant_ngp_demo's occupancy sampler.
       occupancy_resolution=64, occupancy_update_fraction=0.5,
       march_steps=512, samples_budget=2**16, render_samples_per_ray=48,
-      batch_size=4096, max_steps=3000, max_time_minutes=20.0,
+      batch_size=4096, max_steps=2000, max_time_minutes=45.0,
       save_every=500, render_every=0, chunk=4096)
