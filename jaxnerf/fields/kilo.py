@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from jaxnerf.errors import ConfigError
 from jaxnerf.fields import encoding, grouped
+from jaxnerf.fields import networks
 from jaxnerf.fields.networks import trunc_exp
 
 
@@ -87,7 +88,7 @@ def _dense(params: dict, name: str, x: jax.Array) -> jax.Array:
   return grouped.stacked_dense(kernel, bias, x)
 
 
-class KiloField(nn.Module):
+class KiloField(networks.SplitField, nn.Module):
   """G^3 tiny MLPs over the scene box (see the module docstring).
 
   Attributes:
@@ -159,23 +160,6 @@ class KiloField(nn.Module):
 
     return nn.sigmoid(self._grouped(head, ["direction", "rgb"], rows, cells,
                                     valid))
-
-  def __call__(self, points: jax.Array, ray_ids: jax.Array,
-               viewdirs: jax.Array,
-               density_condition: Optional[jax.Array] = None,
-               color_condition: Optional[jax.Array] = None,
-               level_weights: Optional[jax.Array] = None
-               ) -> tuple[jax.Array, jax.Array]:
-    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays
-    (ray_ids [M] into viewdirs [N, 3])."""
-    density, feats = self.density(points, density_condition, level_weights)
-    return density, self.color(feats, ray_ids, viewdirs, color_condition)
-
-  def radiance(self, points: jax.Array, viewdirs: jax.Array,
-               level_weights=None) -> jax.Array:
-    """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
-    ids = jnp.arange(points.shape[0])
-    return self(points, ids, viewdirs, level_weights=level_weights)[1]
 
   def sh_coefficients(self, points: jax.Array) -> None:
     """No SH colour (baking projects the colour onto SH instead)."""

@@ -134,7 +134,39 @@ def _trunc_exp_jvp(primals, tangents):
   return jnp.exp(x), dx * jnp.exp(jnp.minimum(x, 15.0))
 
 
-class HashGridField(nn.Module):
+class SplitField:
+  """`__call__` and `radiance` of a field made of a `density(points,
+  condition, level_weights) -> (density, features)` and a `color(features,
+  ray_ids, viewdirs, condition) -> rgb` (HashGridField; KiloNeRF's field
+  of tiny networks), mixed into its Flax module."""
+
+  def __call__(self, points: jax.Array, ray_ids: jax.Array,
+               viewdirs: jax.Array,
+               density_condition: Optional[jax.Array] = None,
+               color_condition: Optional[jax.Array] = None,
+               level_weights: Optional[jax.Array] = None
+               ) -> tuple[jax.Array, jax.Array]:
+    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
+
+    Args:
+      ray_ids: [M] ray of each point (clipped into range).
+      viewdirs: [N, 3] unit directions, one per ray.
+      density_condition: optional [M, C] (see `density`).
+      color_condition: optional [N, C'] per-ray inputs of the colour MLP
+        (e.g. an appearance code); `color_mode="mlp"` only.
+      level_weights: as `density`.
+    """
+    density, feats = self.density(points, density_condition, level_weights)
+    return density, self.color(feats, ray_ids, viewdirs, color_condition)
+
+  def radiance(self, points: jax.Array, viewdirs: jax.Array,
+               level_weights=None) -> jax.Array:
+    """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
+    ids = jnp.arange(points.shape[0])
+    return self(points, ids, viewdirs, level_weights=level_weights)[1]
+
+
+class HashGridField(SplitField, nn.Module):
   """Density and colour at world points (Instant-NGP's field).
 
   A hash-grid encoding of the point in the scene box [-scene_bound,
@@ -197,25 +229,6 @@ class HashGridField(nn.Module):
     h = self.density_out(h)
     return trunc_exp(h[..., 0]), h[..., 1:]
 
-  def __call__(self, points: jax.Array, ray_ids: jax.Array,
-               viewdirs: jax.Array,
-               density_condition: Optional[jax.Array] = None,
-               color_condition: Optional[jax.Array] = None,
-               level_weights: Optional[jax.Array] = None
-               ) -> tuple[jax.Array, jax.Array]:
-    """Density [M] and rgb [M, 3] at points [M, 3] seen along rays.
-
-    Args:
-      ray_ids: [M] ray of each point (clipped into range).
-      viewdirs: [N, 3] unit directions, one per ray.
-      density_condition: optional [M, C] (see `density`).
-      color_condition: optional [N, C'] per-ray inputs of the colour MLP
-        (e.g. an appearance code); `color_mode="mlp"` only.
-      level_weights: as `density`.
-    """
-    density, feats = self.density(points, density_condition, level_weights)
-    return density, self.color(feats, ray_ids, viewdirs, color_condition)
-
   def color(self, feats: jax.Array, ray_ids: jax.Array, viewdirs: jax.Array,
             condition: Optional[jax.Array] = None) -> jax.Array:
     """rgb [M, 3] from the density MLP's features [M, D] (see __call__)."""
@@ -240,12 +253,6 @@ class HashGridField(nn.Module):
       basis = jnp.take(sh, ray_ids, axis=0, mode="clip")  # [M, K]
       rgb = nn.sigmoid(jnp.sum(coeffs * basis[:, None, :], axis=-1))
     return rgb
-
-  def radiance(self, points: jax.Array, viewdirs: jax.Array,
-               level_weights=None) -> jax.Array:
-    """rgb [M, 3] at points [M, 3] seen from unit directions [M, 3]."""
-    ids = jnp.arange(points.shape[0])
-    return self(points, ids, viewdirs, level_weights=level_weights)[1]
 
   def sh_coefficients(self, points: jax.Array) -> Optional[jax.Array]:
     """The colour's SH coefficients [M, 3, (sh_degree + 1)^2] before the
