@@ -121,6 +121,15 @@ def test_train_py_distills_then_trains_and_resumes(tmp_path, capsys):
       "--config.kilo_dir_width=8", "--config.batch_size=128",
       "--config.samples_budget=4096", "--config.print_every=1",
       "--config.max_time_minutes=0", "--config.save_every=3"]
+  # A teacher config that does not build the teacher run's model: one
+  # line, and no student folder.
+  assert train_cmd.main(["train.py"] + student + [
+      "--config.teacher_config=instant_ngp_demo",
+      f"--config.teacher_dir={tmp_path / 'teacher'}"]) == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: config.teacher_config (instant_ngp_demo)")
+  assert "does not fit" in err and len(err.strip().splitlines()) == 1
+  assert not os.path.exists(tmp_path / "student")
   assert train_cmd.main(["train.py"] + student + ["--config.max_steps=3"]) == 0
   out = capsys.readouterr().out
   assert "Distilling from" in out and "(step 2) for 3 steps" in out

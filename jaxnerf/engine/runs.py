@@ -82,7 +82,11 @@ def load_teacher(config, teacher_cfg) -> distill.Teacher:
   """The teacher run of `config` (whose config is `teacher_cfg`) as a
   distill.Teacher over the student's scene box, with its occupied cells
   measured."""
-  field = restore_field(teacher_cfg)
+  try:
+    field = restore_field(teacher_cfg)
+  except CheckpointError as e:  # its config builds another model
+    raise CheckpointError(f"config.teacher_config ({config.teacher_config})"
+                          f": {e}") from None
   model = field.model
   density = lambda v, p: model.apply(v, p, method="density")
   radiance = lambda v, p, d: model.apply(v, p, d, method="radiance")

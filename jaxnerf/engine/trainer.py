@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import time
+from typing import Optional
 
 import jax
 import numpy as np
@@ -366,6 +367,17 @@ def render_preview(method: base.Method, config, preview: Dataset, render_fn,
     logger.image(step, f"test/{name}", picture)
 
 
+def latest_step_on_disk(train_dir: str) -> Optional[int]:
+  """The newest checkpoint step in train_dir/checkpoints (folders named
+  by their step), None without one; creates nothing."""
+  try:
+    names = os.listdir(os.path.join(train_dir, "checkpoints"))
+  except OSError:
+    return None
+  steps = [int(n) for n in names if n.isdigit()]
+  return max(steps) if steps else None
+
+
 def distilling(method, model, config, mesh, teacher: distill.Teacher,
                train_step, start_step: int, is_main: bool):
   """A step function as the train step's that runs distill.distill_step
@@ -433,6 +445,12 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
   state = training.create_train_state(method, model, config, init_key,
                                       scene.num_cameras)
   state = parallel.put_replicated(state, mesh)
+  # A teacher that does not restore is a bad config too: restored before
+  # the run's folder exists, unless the run is past its distillation.
+  restored_teacher = None
+  if (config.distill_steps and
+      (latest_step_on_disk(config.train_dir) or 0) < config.distill_steps):
+    restored_teacher = teacher()
   # The run's folder appears only once the config, data and model have
   # passed their checks: a bad one leaves nothing behind.
   os.makedirs(config.train_dir, exist_ok=True)
@@ -448,8 +466,9 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
 
   step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
   if start_step < config.distill_steps:
-    step_fn = distilling(method, model, config, mesh, teacher(), step_fn,
-                         start_step, is_main)
+    step_fn = distilling(method, model, config, mesh,
+                         restored_teacher or teacher(), step_fn, start_step,
+                         is_main)
   render_fn = training.make_render_fn(method, model, config)
   logger = Logger(config.train_dir)
 
