@@ -35,6 +35,8 @@ import numpy as np
 from jaxnerf.core import metrics
 from jaxnerf.engine import training
 from jaxnerf.errors import ConfigError
+from jaxnerf.methods import base
+from jaxnerf.render import occupancy
 
 
 @dataclasses.dataclass
@@ -65,12 +67,9 @@ def check_config(config) -> None:
                         "needs config.teacher_config (the teacher run's "
                         "config)")
     return
-  for name, low in (("distill_steps", 1), ("distill_batch", 1),
-                    ("distill_occupancy_resolution", 1)):
-    value = config[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-      raise ConfigError(f"config.{name}: {value!r} must be an integer >= "
-                        f"{low} when config.teacher_config is set")
+  base.check_integer_fields(config, (
+      ("distill_steps", 1), ("distill_batch", 1),
+      ("distill_occupancy_resolution", 1)))
   if config.distill_steps > config.max_steps:
     raise ConfigError(f"config.distill_steps: {config.distill_steps} is "
                       f"more than config.max_steps ({config.max_steps})")
@@ -80,16 +79,6 @@ def check_config(config) -> None:
   for name in ("distill_alpha_step", "distill_occupancy_threshold"):
     if not config[name] > 0:
       raise ConfigError(f"config.{name}: {config[name]!r} must be > 0")
-
-
-def cell_points(cells: jax.Array, u: jax.Array, resolution: int,
-                bound: float) -> jax.Array:
-  """World points [M, 3] at fractions u [M, 3] in [0, 1)^3 of the cells
-  [M] (flat indices, x fastest) of a resolution^3 grid over [-bound,
-  bound]^3."""
-  ijk = jnp.stack([cells % resolution, cells // resolution % resolution,
-                   cells // resolution**2], axis=-1)
-  return ((ijk + u) / resolution * 2 - 1) * bound
 
 
 def occupied_cells(density: Callable[[jax.Array], jax.Array],
@@ -109,8 +98,9 @@ def occupied_cells(density: Callable[[jax.Array], jax.Array],
   for start in range(0, num, per):
     c = cells[start:start + per]
     u = rng.random((c.size, points_per_cell, 3), dtype=np.float32)
-    p = cell_points(jnp.repeat(jnp.asarray(c), points_per_cell),
-                    jnp.asarray(u.reshape(-1, 3)), resolution, bound)
+    p = occupancy.points_in_cells(
+        jnp.repeat(jnp.asarray(c), points_per_cell),
+        jnp.asarray(u.reshape(-1, 3)), resolution, bound)
     sigma = np.asarray(density(p)).reshape(c.size, points_per_cell)
     peak[start:start + c.size] = sigma.max(axis=-1)
   occupied = (1 - np.exp(-peak * alpha_step) > threshold).reshape(
@@ -138,9 +128,9 @@ def draw_points(key: jax.Array, cells: jax.Array, resolution: int,
   k_cell, k_u, k_box, k_dir = jax.random.split(key, 4)
   in_cells = int(round(num * occupied_share)) if cells.shape[0] else 0
   which = jax.random.randint(k_cell, (in_cells,), 0, max(cells.shape[0], 1))
-  near = cell_points(cells[which] if in_cells else jnp.zeros((0,), jnp.int32),
-                     jax.random.uniform(k_u, (in_cells, 3)), resolution,
-                     bound)
+  chosen = cells[which] if in_cells else jnp.zeros((0,), jnp.int32)
+  near = occupancy.points_in_cells(
+      chosen, jax.random.uniform(k_u, (in_cells, 3)), resolution, bound)
   box = jax.random.uniform(k_box, (num - in_cells, 3), minval=-bound,
                            maxval=bound)
   dirs = jax.random.normal(k_dir, (num, 3))

@@ -465,10 +465,9 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
   start_step = int(state.step)
 
   step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
-  if start_step < config.distill_steps:
-    step_fn = distilling(method, model, config, mesh,
-                         restored_teacher or teacher(), step_fn, start_step,
-                         is_main)
+  if restored_teacher is not None:
+    step_fn = distilling(method, model, config, mesh, restored_teacher,
+                         step_fn, start_step, is_main)
   render_fn = training.make_render_fn(method, model, config)
   logger = Logger(config.train_dir)
 

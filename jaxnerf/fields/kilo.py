@@ -79,8 +79,8 @@ def block_rows(c, num_items: int) -> int:
   networks are many."""
   if c.kilo_block:
     return min(c.kilo_block, num_items)
-  share = -(-num_items // num_networks(c))
-  return max(1, min(num_items, max(16, min(256, share))))
+  return min(256, grouped.block_size(num_items, num_networks(c),
+                                     blocks_per_group=1, minimum=16))
 
 
 def _dense(params: dict, name: str, x: jax.Array) -> jax.Array:

@@ -75,6 +75,16 @@ def cell_centers(resolution: int, bound: float) -> jax.Array:
   return (2 * unit - 1) * bound
 
 
+def points_in_cells(cells: jax.Array, u: jax.Array, resolution: int,
+                    bound: float) -> jax.Array:
+  """World points [M, 3] at fractions u [M, 3] in [0, 1)^3 of the cells
+  [M] (flat indices, x fastest) of a resolution^3 grid over [-bound,
+  bound]^3: `cell_index`'s inverse."""
+  ijk = jnp.stack([cells % resolution, (cells // resolution) % resolution,
+                   cells // resolution**2], axis=-1)
+  return ((ijk + u) / resolution * 2 - 1) * bound
+
+
 def occupied(grid: jax.Array, threshold: float) -> jax.Array:
   """Occupied cells: [R^3] bool. The mean keeps a mostly faint grid usable."""
   return grid > jnp.minimum(threshold, jnp.mean(grid))

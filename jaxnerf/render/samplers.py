@@ -220,10 +220,9 @@ def updated_grid(grid: jax.Array, step: jax.Array, key: jax.Array, c,
   count = max(1, int(num_cells * c.occupancy_update_fraction))
   cells = occupancy.update_cells(step // c.occupancy_update_every, key,
                                  num_cells, count)
-  ijk = jnp.stack([cells % res, (cells // res) % res, cells // res**2], -1)
   key_jitter, key_density = jax.random.split(key)
   jitter = jax.random.uniform(key_jitter, (count, 3))
-  points = ((ijk + jitter) / res * 2 - 1) * c.scene_bound
+  points = occupancy.points_in_cells(cells, jitter, res, c.scene_bound)
   density = jax.lax.stop_gradient(density_fn(points, key_density))
   if c.contraction != "none":  # a step there is longer in the world
     density = density * contraction.world_step_scale(points,
