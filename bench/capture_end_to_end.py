@@ -84,7 +84,7 @@ def train_and_eval(data_dir, train_dir, fields, split="test",
   if config.startswith("splat"):  # cameras rasterised: no sample budget
     t_eval = run([sys.executable, "eval.py"] + args +
                  [f"--config.eval_split={split}",
-                  "--config.save_video=false"],
+                  "--config.save_video=false", "--config.compute_lpips=true"],
                  os.path.join(train_dir, "eval.log"))
     return t_train, t_eval, eval_metrics(train_dir, split), []
   # Size the packed render budget to the trained grid (bench/probe_samples.py)
@@ -98,6 +98,7 @@ def train_and_eval(data_dir, train_dir, fields, split="test",
   t_eval = t_probe + run(
       [sys.executable, "eval.py"] + args +
       [f"--config.eval_split={split}", "--config.save_video=false",
+       "--config.compute_lpips=true",
        f"--config.render_samples_per_ray={per_ray}",
        f"--config.chunk={chunk}"], os.path.join(train_dir, "eval.log"))
   return t_train, t_eval, eval_metrics(train_dir, split), [
@@ -215,7 +216,8 @@ def cake(args):
   print(f"\ncake, {args.config} (rgb/1x -> SfM, "
         f"{len(meta['train_filenames'])} train "
         f"views at 240x428): val psnr {m['mean']['psnr']:.2f} ssim "
-        f"{m['mean']['ssim']:.4f} at step {m['step']} "
+        f"{m['mean']['ssim']:.4f} lpips {m['mean']['lpips']:.4f} "
+        f"at step {m['step']} "
         f"({per_image(m)})"
         f"; SfM {t_sfm:.0f} s + train {t_train:.0f} s + eval {t_eval:.0f} s")
   if args.orbit:
