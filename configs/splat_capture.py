@@ -1,7 +1,17 @@
 """3D Gaussian splats on your own capture (process_data.py output, a
-nerfstudio transforms.json with its sparse points): initial means at the
-SfM points, patches of 128 pixels, black background, tiles listing up to
-1024 Gaussians (made a row of 8 tiles at a time).
+nerfstudio transforms.json with its sparse points), sized for 2 CPU cores:
+splat_demo's splats and rasteriser (20 k slots, 5 k in use at the start,
+96x96 patches, 8-pixel tiles listing up to 2048 Gaussians, made a row of
+12 tiles at a time) for 10 minutes by the time clock; initial means at the
+SfM points, cameras centred on the focus of their optical axes, black
+background.
+
+Why these values (docs/BENCHMARKS.md rows G19-G25, the cake capture): the
+earlier 100 k slots and 128-pixel patches made about a hundred steps in 10
+minutes on two cores; of the short runs tried, larger patches and larger
+initial Gaussians each cost more time a step than they gained, and the
+colours set the pace: SH band 0 starts at a random colour (not the SfM
+points'), so its learning rate starts 10 x splat_demo's and decays to it.
 
   python process_data.py --images photos/ --output data/mine
   python train.py --config=splat_capture --config.data_dir=data/mine \
@@ -12,9 +22,8 @@ from jaxnerf.engine import config as config_lib
 
 
 def get_config():
-  return config_lib.new(
-      "splat", "nerfstudio", "data/capture", "runs/splat_capture",
-      center_method="focus", splat_init="sfm", splat_count=100_000,
-      splat_init_count=20_000, patch_size=128, batch_size=128 * 128,
-      splat_capacity=1024, splat_tiles_per_step=8,
-      max_steps=10_000, save_every=1000, render_every=0)
+  return config_lib.variant(
+      "splat_demo", layout="nerfstudio", data_dir="data/capture",
+      train_dir="runs/splat_capture", center_method="focus",
+      splat_init="sfm", lr_init=2.5e-2, lr_final=2.5e-3,
+      max_time_minutes=10.0)
