@@ -17,7 +17,7 @@ from scipy.spatial.transform import Rotation
 
 from conftest import REPO_ROOT
 from jaxnerf.commands import slam as slam_command
-from jaxnerf.core import cameras as cameras_lib
+from jaxnerf.core import cameras as cameras_lib, poses as poses_lib
 from jaxnerf.engine import config as config_lib, evaluator, parallel
 from jaxnerf.posing import localization, slam
 
@@ -70,6 +70,39 @@ def test_constant_velocity_continues_an_orbit_exactly():
                   for a in (0.0, 3.6, 7.2)]).astype(np.float64)
   np.testing.assert_allclose(slam.constant_velocity(ref[1], ref[0]), ref[2],
                              atol=1e-6)
+  # Any constant twist (a screw: turning about an oblique axis off the
+  # origin while advancing), continued from the mean motion of 1-6 frames.
+  step = poses_lib.se3_exp(np.array([0.02, -0.05, 0.06, 0.1, 0.2, -0.05]))
+  path = [ref[0]]
+  for _ in range(8):
+    path.append(poses_lib.compose(step, path[-1]))
+  path = np.stack(path)
+  for window in (1, 3, 6):
+    np.testing.assert_allclose(slam.motion_guess(path, 8, window), path[8],
+                               atol=1e-9)
+  np.testing.assert_allclose(slam.motion_guess(path, 1, 4), path[0])
+  np.testing.assert_allclose(slam.motion_guess(path, 3, 6), path[3],
+                             atol=1e-9)  # only 2 motions known
+
+
+def test_constant_velocity_over_frames_damps_tracking_noise():
+  # A straight path (constant velocity, no turn) with independent noise
+  # of the same size on each tracked centre: the guess's error is
+  # (1 + 1/m) e_k - e_{k-m} / m, RMS sqrt(5) times the noise for m = 1
+  # and sqrt((1 + 1/m)^2 + 1/m^2) for m frames: 0.570 of it for m = 4.
+  rng = np.random.default_rng(5)
+  true = np.concatenate([np.tile(np.eye(3), (7, 1, 1)),
+                         (np.arange(7)[:, None] * [0.2, 0.1, 0.0])[..., None]],
+                        -1)
+  errors = {1: [], 4: []}
+  for _ in range(2000):
+    tracked = true.copy()
+    tracked[:6, :, 3] += rng.normal(size=(6, 3)) * 0.01
+    for m in errors:
+      errors[m].append(slam.motion_guess(tracked, 6, m)[:, 3] - true[6, :, 3])
+  rms = {m: np.sqrt(np.mean(np.square(e))) for m, e in errors.items()}
+  assert rms[1] == pytest.approx(0.01 * np.sqrt(5), rel=0.05)
+  assert rms[4] / rms[1] == pytest.approx(np.sqrt(1.625 / 5), abs=0.03)
 
 
 # TUM -----------------------------------------------------------------------
@@ -237,34 +270,73 @@ def test_tracking_recovers_a_perturbed_pose_with_depth():
 # The driver ----------------------------------------------------------------
 
 
-def test_slam_command_on_a_tiny_stream(tmp_path, capsys):
+def test_slam_command_on_a_tiny_stream(tmp_path, capsys, monkeypatch):
   run = str(tmp_path / "run")
-  # With the lego's tracking options and a warm-up of 2 rounds on frame 1.
+  # The keyframe rule is checked against the map as it was when the last
+  # keyframe was added (iMAP's locked copy), not the live map (which has
+  # just trained on the previous frame and explains any frame near it):
+  # every map update and every check is fingerprinted.
+  fingerprint = lambda params: float(sum(
+      jnp.sum(leaf) for leaf in jax.tree.leaves(params)))
+  mapped, probed = [], []
+  make_mapper, make_probe = slam.make_mapper, slam.make_probe
+
+  def recording_mapper(*args):
+    update = make_mapper(*args)
+
+    def run_update(state, frames, key):
+      out = update(state, frames, key)
+      mapped.append(fingerprint(out[0].params))
+      return out
+    return run_update
+
+  def recording_probe(*args):
+    probe = make_probe(*args)
+
+    def run_probe(variables, *rest):
+      probed.append(fingerprint(variables["params"]))
+      return probe(variables, *rest)
+    return run_probe
+
+  monkeypatch.setattr(slam, "make_mapper", recording_mapper)
+  monkeypatch.setattr(slam, "make_probe", recording_probe)
+  # With the lego's tracking options, a warm-up of 2 rounds on frame 1, the
+  # rule never firing (share 0) and a keyframe forced 2 frames after the
+  # last.
   assert slam_command.main(["slam.py", f"--config={TINY}",
                             "--train_dir", run,
+                            "--config.slam_frames=4",
                             "--config.slam_track_margin=1",
                             "--config.slam_track_outlier_ratio=10",
                             "--config.slam_map_warmup_frames=1",
-                            "--config.slam_map_warmup_rounds=2"]) == 0
+                            "--config.slam_map_warmup_rounds=2",
+                            "--config.slam_keyframe_share=0",
+                            "--config.slam_keyframe_every=2"]) == 0
+  # The map after frame 0's 2 initial updates, frame 1's 2, frame 2's,
+  # frame 3's and the final one. Frames 1 and 2 are checked against frame
+  # 0's map; frame 2 became a keyframe, so frame 3 against the map just
+  # after frame 2's update.
+  assert len(mapped) == 7 and len(probed) == 3
+  assert probed == [mapped[1], mapped[1], mapped[4]]
   out = capsys.readouterr().out
-  assert "3 frames of 25x25, rgbd" in out
+  assert "4 frames of 25x25, rgbd" in out
   assert "rotation error" in out
   for name in ("trajectory.txt", "reference.txt", "trajectory.png",
                "slam_metrics.json", "scene.json"):
     assert os.path.isfile(os.path.join(run, name)), name
   stamps, estimate = slam.read_tum(os.path.join(run, "trajectory.txt"))
   _, reference = slam.read_tum(os.path.join(run, "reference.txt"))
-  np.testing.assert_allclose(stamps, [0, 1, 2])
+  np.testing.assert_allclose(stamps, [0, 1, 2, 3])
   # The first pose is given: it is the reference's.
   np.testing.assert_allclose(estimate[0], reference[0], atol=1e-6)
   assert np.all(np.isfinite(estimate))
   with open(os.path.join(run, "slam_metrics.json")) as f:
     metrics = json.load(f)
-  assert metrics["frames"] == 3 and metrics["mode"] == "rgbd"
-  assert metrics["keyframe_indices"][0] == 0
-  assert 1 <= metrics["keyframes"] <= 2  # slam_max_keyframes
-  # 4 initial, 2 x 2 on frame 1 (the warm-up), 2 on frame 2, 2 final.
-  assert metrics["map_steps"] == 4 + 2 * 2 + 2 + 2
+  assert metrics["frames"] == 4 and metrics["mode"] == "rgbd"
+  assert metrics["keyframe_indices"] == [0, 2]
+  # 4 initial, 2 x 2 on frame 1 (the warm-up), 2 on frames 2 and 3, 2
+  # final.
+  assert metrics["map_steps"] == 4 + 2 * 2 + 2 + 2 + 2
   assert metrics["se3"]["ate_rmse"] == pytest.approx(
       slam.trajectory_errors(estimate, reference)["ate_rmse"], abs=1e-5)
   plot = iio.imread(os.path.join(run, "trajectory.png"))

@@ -32,6 +32,9 @@ def slam_fields() -> ml_collections.ConfigDict:
   c.slam_track_rays = 256
   c.slam_track_lr_init = 2e-3
   c.slam_track_lr_final = 2e-4
+  # The constant-velocity start repeats the mean motion of the last
+  # slam_velocity_frames tracked frames (1: the last motion alone).
+  c.slam_velocity_frames = 1
   # RGB-D: the rays from the frame's surface pixels and those within
   # slam_track_margin pixels of them (-1: from every pixel).
   c.slam_track_margin = -1
@@ -63,7 +66,8 @@ def slam_fields() -> ml_collections.ConfigDict:
   # stay as tracked). The first frame's stays: it defines the world.
   c.slam_pose_lr = 0.0
   # Keyframes (iMAP's rule): render slam_keyframe_pixels random pixels of
-  # the tracked frame; a pixel is explained where its depth is within
+  # the tracked frame through the map as it was when the last keyframe was
+  # added (iMAP's locked copy); a pixel is explained where its depth is within
   # slam_keyframe_depth_error (relative) of the data's (RGB-D) or its
   # colour within slam_keyframe_colour_error (mean absolute, RGB-only);
   # the frame becomes a keyframe when the explained share is below

@@ -228,6 +228,7 @@ class Settings:
   keyframe_every: int
   track_margin: int
   track_outlier_ratio: float
+  velocity_frames: int
   max_keyframes: int
   map_warmup_frames: int
   map_warmup_rounds: int
@@ -259,7 +260,7 @@ def read_settings(config) -> Settings:
               "slam_max_keyframes": 2, "slam_depth_weight": 0,
               "slam_pose_lr": 0, "slam_keyframe_every": 0,
               "slam_track_margin": -1, "slam_map_warmup_frames": 0,
-              "slam_map_warmup_rounds": 1}
+              "slam_map_warmup_rounds": 1, "slam_velocity_frames": 1}
   trainer.check_fields(config, minimums, (
       "slam_track_lr_init", "slam_track_lr_final",
       "slam_keyframe_depth_error", "slam_keyframe_colour_error"))
@@ -325,11 +326,32 @@ def load_stream(config, settings: Settings) -> Stream:
                 names=list(dataset.names))
 
 
-def constant_velocity(previous: np.ndarray, before: np.ndarray) -> np.ndarray:
-  """The next pose [3, 4] if the last motion (before -> previous, in the
-  world frame) repeats: previous o before^-1 o previous."""
-  motion = poses.compose(previous, poses.invert(before))
-  return poses.compose(motion, previous)
+def constant_velocity(previous: np.ndarray, earlier: np.ndarray,
+                      frames: int = 1) -> np.ndarray:
+  """The next pose [3, 4] if the mean motion of the last `frames` frames
+  repeats: previous o (earlier^-1 o previous)^(1/frames), `earlier` the
+  pose `frames` frames before `previous` (the power through se(3)'s log).
+  Exact for any constant twist; with frames = 1 it is
+  previous o before^-1 o previous.
+
+  The guess doubles the last frame's tracking error (2 e_k - e_{k-1}):
+  on the lego orbit, tracking's ~0.3-degree noise grew through it past
+  what tracking pulls back (docs/methods/imap.md). Over m frames the
+  last error counts (1 + 1/m) times."""
+  motion = poses.compose(poses.invert(earlier), previous)
+  step = poses.se3_exp(poses.se3_log(motion) / frames)
+  return poses.compose(previous, step)
+
+
+def motion_guess(estimate: np.ndarray, frame: int, window: int) -> np.ndarray:
+  """The constant-velocity start [3, 4] of `frame` from the poses tracked
+  before it (estimate [N, 3, 4], frames 0 .. frame - 1 filled), the motion
+  averaged over up to `window` frames; frame 1 starts at frame 0's."""
+  if frame == 1:
+    return estimate[0]
+  span = min(window, frame - 1)
+  return constant_velocity(estimate[frame - 1], estimate[frame - 1 - span],
+                           span)
 
 
 @flax.struct.dataclass
@@ -595,13 +617,17 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
   for i in range(-(-settings.map_init_iterations //
                    settings.map_iterations)):
     state, frames, loss = mapper(state, frames, jax.random.fold_in(key, i))
+  # iMAP checks new frames against a copy of the map locked when the last
+  # keyframe was added: the live map has just trained on the previous
+  # frame (the current slot), explains any frame near it, and on smooth
+  # motion never lets the rule fire.
+  snapshot = {"params": state.params, **state.model_state}
   frame_seconds[0] = time.time() - t0
   full = False
   for i in range(1, num):
     t_frame = time.time()
     key_i = jax.random.fold_in(key, 10_000 + i)
-    guess = (estimate[0] if i == 1 else
-             constant_velocity(estimate[i - 1], estimate[i - 2]))
+    guess = motion_guess(estimate, i, settings.velocity_frames)
     variables = {"params": state.params, **state.model_state}
     c2w, _ = track(variables, camera, jnp.asarray(guess, jnp.float32),
                    jnp.asarray(stream.images[i]), mask_of(i),
@@ -619,18 +645,20 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
     index = rng.choice(height * width, settings.keyframe_pixels,
                        replace=False)
     rgb_hat, acc_hat, depth_hat = jax.tree.map(np.asarray, probe(
-        variables, camera, c2w, jnp.asarray(index, jnp.int32)))
+        snapshot, camera, c2w, jnp.asarray(index, jnp.int32)))
     good, counted = explained(
         rgb_hat, acc_hat, depth_hat, stream.images[i].reshape(-1, 3)[index],
         depth_of(i).reshape(-1)[index] if settings.rgbd else None,
         settings.keyframe_depth_error, settings.keyframe_colour_error)
     share = good / max(counted, 1)
+    added = False
     if (is_keyframe(good, counted, settings.keyframe_share) or
         is_due(i, keyframes[-1], settings.keyframe_every)):
       if len(keyframes) < settings.max_keyframes:
         frames = frames.add(jnp.asarray(stream.images[i]),
                             jnp.asarray(depth_of(i)), c2w)
         keyframes.append(i)
+        added = True
       elif not full:
         full = True
         log(f"frame {i}: the keyframe buffer is full "
@@ -641,6 +669,8 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
     for r in range(map_rounds(i, settings)):
       state, frames, loss = mapper(state, frames,
                                    jax.random.fold_in(key_i, 1 + r))
+    if added:  # the map with the new keyframe in it
+      snapshot = {"params": state.params, **state.model_state}
     if settings.pose_lr > 0:  # the frame's pose as the mapping left it
       refined = np.asarray(frames.refined()[-1], np.float64)
       if np.all(np.isfinite(refined)):
