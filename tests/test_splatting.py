@@ -203,7 +203,16 @@ def test_loop_backward_equals_autodiff_of_the_dense_compositor():
 
     lists = (xy, conic, opacity, rgb, depth)
     dense = jax.vmap(splatting.composite)
-    out_loop = splatting.composite_loop(pixels, *lists, mask)
+    # The loop reads the Gaussians as one [G, ...] table through each
+    # tile's ids: here G = t k, tile i listing rows i k .. i k + k - 1.
+    ids = jnp.arange(t * k).reshape(t, k)
+
+    def looped(pixels, *args):
+      *lists, mask = args
+      flat = [x.reshape((t * k,) + x.shape[2:]) for x in lists]
+      return splatting.composite_loop(pixels, ids, mask, *flat)
+
+    out_loop = looped(pixels, *lists, mask)
     out_dense = dense(pixels, *lists, mask)
     for name in ("rgb", "depth", "acc"):
       np.testing.assert_allclose(out_loop[name], out_dense[name], atol=1e-12)
@@ -215,7 +224,7 @@ def test_loop_backward_equals_autodiff_of_the_dense_compositor():
     assert acc[3].max() == 0
     assert float(jnp.max(jnp.where(mask, opacity, 0))) > 0.99  # capped
     args = tuple(range(5))
-    got = jax.grad(lambda *a: loss(splatting.composite_loop, *a), args)(
+    got = jax.grad(lambda *a: loss(looped, *a), args)(
         *lists)
     want = jax.grad(lambda *a: loss(dense, *a), args)(*lists)
     for g, w, name in zip(got, want, ("xy", "conic", "opacity", "rgb",
@@ -224,10 +233,23 @@ def test_loop_backward_equals_autodiff_of_the_dense_compositor():
       np.testing.assert_allclose(g, w, atol=1e-9, err_msg=name)
 
 
-def test_running_count_equals_cumsum():
-  inside = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (5, 1000))
-  np.testing.assert_array_equal(splatting._running_count(inside),
-                                np.cumsum(np.asarray(inside), 1))
+def test_first_set_equals_nonzero():
+  """Rows of every density (none, sparse, dense, all), a length that is
+  not a multiple of 32, fewer and more True entries than the capacity."""
+  keys = jax.random.split(jax.random.PRNGKey(1), 4)
+  inside = jnp.concatenate([
+      jnp.zeros((1, 1003), bool), jnp.ones((1, 1003), bool),
+      jax.random.bernoulli(keys[0], 0.02, (3, 1003)),
+      jax.random.bernoulli(keys[1], 0.6, (3, 1003))])
+  for capacity in (5, 64, 1003):
+    positions, count = splatting.first_set(inside, capacity)
+    for row, got, n in zip(np.asarray(inside), np.asarray(positions),
+                           np.asarray(count)):
+      want = np.flatnonzero(row)
+      assert n == len(want)
+      kept = min(capacity, len(want))
+      np.testing.assert_array_equal(got[:kept], want[:kept])
+      assert (got[kept:] == row.size).all()
 
 
 def test_projection_matches_a_hand_computed_covariance():

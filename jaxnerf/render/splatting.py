@@ -235,19 +235,19 @@ def _terms(pixels, xy, conic, opacity, mask):
   return jnp.where(valid, alpha, 0.0), valid, kernel, dx, dy
 
 
-def _pack(xy, conic, opacity, rgb, depth, mask) -> jax.Array:
-  """Tiles' lists [T, K, ...] as one [K, T, 11] array: a loop step reads
-  one contiguous slice (the k-th Gaussian of every tile)."""
-  return jnp.moveaxis(jnp.concatenate(
-      [xy, conic, opacity[..., None], rgb, depth[..., None],
-       mask[..., None].astype(xy.dtype)], -1), 1, 0)
+def _table(xy, conic, opacity, rgb, depth) -> jax.Array:
+  """The Gaussians' compositing values as one [G, 10] table: a loop step
+  gathers one row per tile (the k-th Gaussian of its list) instead of
+  reading pre-gathered [tile, list] arrays (at 800x800, lists of 2048:
+  hundreds of MB moved before the first pixel)."""
+  return jnp.concatenate([xy, conic, opacity[:, None], rgb, depth[:, None]],
+                         -1)
 
 
 def _unpack(row: jax.Array):
-  """[T, 11] -> xy [T, 2], conic [T, 3], opacity [T], rgb [T, 3], depth [T],
-  mask [T]."""
-  return (row[:, 0:2], row[:, 2:5], row[:, 5], row[:, 6:9], row[:, 9],
-          row[:, 10] > 0)
+  """[T, 10] -> xy [T, 2], conic [T, 3], opacity [T], rgb [T, 3], depth
+  [T]."""
+  return row[:, 0:2], row[:, 2:5], row[:, 5], row[:, 6:9], row[:, 9]
 
 
 def _last_listed(mask: jax.Array) -> jax.Array:
@@ -256,12 +256,13 @@ def _last_listed(mask: jax.Array) -> jax.Array:
   return jnp.max(jnp.where(jnp.any(mask, 0), jnp.arange(1, k + 1), 0))
 
 
-def _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask):
+def _loop_forward(pixels, ids, mask, xy, conic, opacity, rgb, depth):
   """`composite_loop`'s values and what its backward pass needs: the final
   transmittance [T, P] and, per pixel, one past its last Gaussian [T, P]."""
   t, p = pixels.shape[:2]
   dtype = xy.dtype
-  packed = _pack(xy, conic, opacity, rgb, depth, mask)
+  table = _table(xy, conic, opacity, rgb, depth)
+  ids_t, mask_t = ids.T, mask.T  # [K, T]: a step reads one row
   n = _last_listed(mask)
 
   def cond(carry):
@@ -270,8 +271,9 @@ def _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask):
 
   def body(carry):
     k, trans, done, out_rgb, out_depth, last = carry
-    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = _unpack(packed[k])
-    alpha, valid, _, _, _ = _terms(pixels, g_xy, g_conic, g_opacity, g_mask)
+    g_xy, g_conic, g_opacity, g_rgb, g_depth = _unpack(table[ids_t[k]])
+    alpha, valid, _, _, _ = _terms(pixels, g_xy, g_conic, g_opacity,
+                                   mask_t[k])
     after = trans * (1.0 - alpha)
     # Inria's stop: a pixel ends for good before the Gaussian that would
     # take its transmittance below 1e-4.
@@ -292,7 +294,7 @@ def _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask):
 
 
 @jax.custom_vjp
-def composite_loop(pixels, xy, conic, opacity, rgb, depth, mask) -> dict:
+def composite_loop(pixels, ids, mask, xy, conic, opacity, rgb, depth) -> dict:
   """`composite` of tiles, one Gaussian of every tile's list at a time,
   front to back, as inria's kernel: a loop that ends when the longest list
   does or every pixel has stopped, so its cost follows the lists, not the
@@ -301,37 +303,40 @@ def composite_loop(pixels, xy, conic, opacity, rgb, depth, mask) -> dict:
   The backward pass keeps nothing per Gaussian: it walks the lists back to
   front from each pixel's final transmittance (T_i = T_{i+1} / (1 - a_i)),
   with the colour behind each Gaussian accumulated on the way (inria's
-  backward kernel).
+  backward kernel), and adds each step's gradients into the Gaussians'
+  rows.
 
   Args:
-    pixels [T, P, 2]; xy [T, K, 2], conic [T, K, 3], opacity [T, K], rgb
-    [T, K, 3], depth [T, K], mask [T, K]: each tile's Gaussians, front
-    first.
+    pixels [T, P, 2]; ids, mask [T, K]: each tile's list of Gaussians,
+      front first; xy [G, 2], conic [G, 3], opacity [G], rgb [G, 3],
+      depth [G]: the Gaussians.
   Returns:
     rgb [T, P, 3] (no background), depth [T, P], acc [T, P].
   """
-  return _loop_forward(pixels, xy, conic, opacity, rgb, depth, mask)[0]
+  return _loop_forward(pixels, ids, mask, xy, conic, opacity, rgb, depth)[0]
 
 
-def _loop_fwd(pixels, xy, conic, opacity, rgb, depth, mask):
-  out, (trans, last) = _loop_forward(pixels, xy, conic, opacity, rgb, depth,
-                                     mask)
-  return out, (pixels, xy, conic, opacity, rgb, depth, mask, trans, last)
+def _loop_fwd(pixels, ids, mask, xy, conic, opacity, rgb, depth):
+  out, (trans, last) = _loop_forward(pixels, ids, mask, xy, conic, opacity,
+                                     rgb, depth)
+  return out, (pixels, ids, mask, xy, conic, opacity, rgb, depth, trans,
+               last)
 
 
 def _loop_bwd(res, grads):
   """d/d(alpha_i) of C = sum_i a_i T_i c_i is T_i (c_i - S_i), S_i the colour
   behind i over T_{i+1}; of acc = 1 - prod(1 - a) it is T_n / (1 - a_i)."""
-  pixels, xy, conic, opacity, rgb, depth, mask, final, last = res
+  pixels, ids, mask, xy, conic, opacity, rgb, depth, final, last = res
   g_rgb_out, g_depth_out, g_acc = grads["rgb"], grads["depth"], grads["acc"]
-  t, k_all = xy.shape[:2]
-  packed = _pack(xy, conic, opacity, rgb, depth, mask)
+  table = _table(xy, conic, opacity, rgb, depth)
+  ids_t, mask_t = ids.T, mask.T
 
   def body(k, carry):
     trans, behind_rgb, behind_depth, out = carry
-    g_xy, g_conic, g_opacity, g_rgb, g_depth, g_mask = _unpack(packed[k])
+    rows = ids_t[k]
+    g_xy, g_conic, g_opacity, g_rgb, g_depth = _unpack(table[rows])
     alpha, valid, kernel, dx, dy = _terms(pixels, g_xy, g_conic, g_opacity,
-                                          g_mask)
+                                          mask_t[k])
     use = valid & (k < last)
     keep = 1.0 - alpha
     before = jnp.where(use, trans / keep, trans)
@@ -354,7 +359,8 @@ def _loop_bwd(res, grads):
                          jnp.sum(-0.5 * d_power * dy * dy, 1)], -1)
     row = jnp.concatenate([d_x[:, None], d_y[:, None], d_conic,
                            d_opacity[:, None], d_rgb, d_depth[:, None]], -1)
-    out = jax.lax.dynamic_update_index_in_dim(out, row, k, 0)
+    # Unlisted slots point at Gaussian 0 with zero rows (masked terms).
+    out = out.at[rows].add(row)
     behind_rgb = jnp.where(use[..., None], alpha[..., None] * g_rgb[:, None] +
                            keep[..., None] * behind_rgb, behind_rgb)
     behind_depth = jnp.where(use, alpha * g_depth[:, None] +
@@ -363,13 +369,12 @@ def _loop_bwd(res, grads):
 
   n = _last_listed(mask)
   init = (final, jnp.zeros_like(g_rgb_out), jnp.zeros_like(g_depth_out),
-          jnp.zeros((k_all, t, 10), xy.dtype))
+          jnp.zeros_like(table))
   # Back to front: position n - 1 - i at iteration i.
   _, _, _, out = jax.lax.fori_loop(
       0, n, lambda i, carry: body(n - 1 - i, carry), init)
-  out = jnp.swapaxes(out, 0, 1)  # [T, K, 10]
-  return (jnp.zeros_like(pixels), out[..., 0:2], out[..., 2:5], out[..., 5],
-          out[..., 6:9], out[..., 9], None)
+  return (jnp.zeros_like(pixels), None, None, out[:, 0:2], out[:, 2:5],
+          out[:, 5], out[:, 6:9], out[:, 9])
 
 
 composite_loop.defvjp(_loop_fwd, _loop_bwd)
@@ -421,19 +426,44 @@ def min_mahalanobis(xy: jax.Array, conic: jax.Array, first: jax.Array,
   return jnp.where(inside, 0.0, best)
 
 
-def _running_count(inside: jax.Array, block: int = 128) -> jax.Array:
-  """[T, G] int32: the inclusive running count of inside [T, G] along G.
-  XLA's CPU cumsum is a log-depth scan, ~30 passes over [T, G]; here one
-  matmul by a triangle of ones counts within blocks of 128 (exact in
-  float32 up to 2^24) and a short cumsum adds the blocks' totals: half the
-  time on two cores."""
+def first_set(inside: jax.Array, capacity: int):
+  """The positions of the first `capacity` True entries of each row of
+  inside [T, G], and each row's count.
+
+  Rows are packed into 32-bit words: a running count over [T, G / 32] word
+  popcounts finds each slot's word, five popcount halvings its bit. A
+  running count over every entry (a cumsum, or a matmul by a triangle of
+  ones) cost several times the tests that made `inside`.
+
+  Returns:
+    (positions [T, capacity] int32 (G where a row has fewer), count [T]).
+  """
   t, g = inside.shape
-  blocks = jnp.pad(inside.astype(jnp.float32),
-                   ((0, 0), (0, -g % block))).reshape(t, -1, block)
-  local = blocks @ jnp.triu(jnp.ones((block, block), jnp.float32))
-  total = local[..., -1]
-  local = local + (jnp.cumsum(total, axis=1) - total)[..., None]
-  return local.reshape(t, -1)[:, :g].astype(jnp.int32)
+  words = -(-g // 32)
+  bits = jnp.pad(inside, ((0, 0), (0, words * 32 - g))).reshape(t, words, 32)
+  word = jnp.sum(jnp.where(bits, jnp.left_shift(
+      jnp.uint32(1), jnp.arange(32, dtype=jnp.uint32)), jnp.uint32(0)), -1,
+                 dtype=jnp.uint32)
+  counts = jax.lax.population_count(word).astype(jnp.int32)  # [T, W]
+  running = jnp.cumsum(counts, 1)
+  slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
+  which = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(
+      running)  # [T, capacity]
+  which = jnp.minimum(which, words - 1)
+  rank = slot[None] - (jnp.take_along_axis(running, which, 1) -
+                       jnp.take_along_axis(counts, which, 1))
+  bitword = jnp.take_along_axis(word, which, 1)
+  base = jnp.zeros_like(rank)
+  for width in (16, 8, 4, 2, 1):
+    low = jax.lax.population_count(
+        jnp.right_shift(bitword, base.astype(jnp.uint32)) &
+        jnp.uint32((1 << width) - 1)).astype(jnp.int32)
+    high = rank > low
+    rank = jnp.where(high, rank - low, rank)
+    base = jnp.where(high, base + width, base)
+  count = running[:, -1]
+  positions = jnp.where(slot[None] <= count[:, None], which * 32 + base, g)
+  return positions, count
 
 
 def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
@@ -457,11 +487,8 @@ def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
       jnp.maximum(opacity, 1e-30) / MIN_ALPHA))
   inside = proj.valid[None] & (
       min_mahalanobis(proj.xy, proj.conic, first, last) <= reach[None])
-  rank = _running_count(inside)
-  count = rank[:, -1]
-  slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
-  where = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(rank)
-  mask = slot[None] <= count[:, None]
+  where, count = first_set(inside, capacity)
+  mask = where < inside.shape[1]
   ids = order[jnp.minimum(where, order.shape[0] - 1)]
   return jnp.where(mask, ids, 0), mask, jnp.maximum(count - capacity, 0)
 
@@ -487,12 +514,81 @@ def composite_by_length(pixels, ids, mask, xy, conic, opacity, colours,
   parts = []
   for g in range(groups):
     rows = order[g * size:(g + 1) * size]
-    idx = ids[rows]
-    parts.append(composite_loop(pixels[rows], xy[idx], conic[idx],
-                                opacity[idx], colours[idx], depth[idx],
-                                mask[rows]))
+    parts.append(composite_loop(pixels[rows], ids[rows], mask[rows], xy,
+                                conic, opacity, colours, depth))
   inverse = jnp.argsort(order[:num])
   return jax.tree.map(lambda *x: jnp.concatenate(x)[inverse], *parts)
+
+
+# The dense lists test only the front of the depth order, where the
+# Gaussians in front of the camera that can reach alpha 1/255 are: the
+# smallest of these shares of all slots that holds them all (one compiled
+# branch each; dead slots and Gaussians out of view cost nothing).
+LIST_SHARES = (0.25, 0.5, 0.75, 1.0)
+
+
+def dense_lists(proj: Projection, opacity: jax.Array, pixels: jax.Array,
+                capacity: int, tiles_per_step: int = 0):
+  """Each tile's front-most `capacity` Gaussians by `select_front` (every
+  tile tests every Gaussian in view), in one depth sort.
+
+  Args:
+    proj: the Gaussians on the view (`valid`: in front and able to reach
+      alpha 1/255); opacity [G]; pixels [T, P, 2] the tiles' pixel centres.
+    tiles_per_step: as `render_tiles`'.
+  Returns:
+    (ids [T, capacity], mask [T, capacity], overflow [T]).
+  """
+  num_slots = opacity.shape[0]
+  order = jnp.argsort(jnp.where(proj.valid,
+                                jax.lax.stop_gradient(proj.depth), jnp.inf))
+  # Each tile's list from its first and last pixel centre.
+  corners = (pixels[:, 0], pixels[:, -1])
+  num = pixels.shape[0]
+
+  def front(size: int):
+    top = order[:size]
+    ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[top]), proj)
+    faint = jax.lax.stop_gradient(opacity[top])
+    step = tiles_per_step or max(1, LIST_BUDGET // size)
+    if step >= num:
+      return select_front(top, ordered, faint, corners[0], corners[1],
+                          capacity)
+    # Many tiles (a large image): each group of `step` tiles first lists
+    # the Gaussians of its bounding rectangle, and its tiles test only
+    # those (a band of rows of an 800x800 view meets a few thousand of
+    # all the slots).
+    wide = min(size, GROUP_LISTS * capacity)
+
+    def two_level(c):
+      first, last = c
+      rect, kept, left = select_front(
+          top, ordered, faint, jnp.min(first, 0)[None],
+          jnp.max(last, 0)[None], wide)
+      sub = jax.tree.map(lambda x: jax.lax.stop_gradient(x[rect[0]]), proj)
+      sub = sub._replace(valid=sub.valid & kept[0])
+      ids, mask, over = select_front(
+          rect[0], sub, jax.lax.stop_gradient(opacity[rect[0]]), first, last,
+          capacity)
+      return ids, mask, over.at[0].add(left[0])
+
+    steps = -(-num // step)
+    pad = steps * step - num
+    grouped = tuple(
+        jnp.pad(x, [(0, pad), (0, 0)], mode="edge").reshape(steps, step, 2)
+        for x in corners)
+    ids, mask, overflow = jax.lax.map(two_level, grouped)
+    # Padding repeats the last tile: cut before summing its overflow.
+    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:num],
+                        (ids, mask, overflow))
+
+  sizes = sorted({max(1, min(num_slots, -(-int(share * num_slots) // 128) *
+                             128)) for share in LIST_SHARES})
+  if len(sizes) == 1:
+    return front(sizes[0])
+  listed = jnp.sum(proj.valid)
+  branch = jnp.sum(listed > jnp.array(sizes[:-1]))
+  return jax.lax.switch(branch, [lambda s=s: front(s) for s in sizes])
 
 
 def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
@@ -529,50 +625,8 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     ids, mask, stats = bin_tiles(proj, tile_ids, origin, tiles_x, tiles_y,
                                  tile, max_tiles, capacity)
   else:
-    order = jnp.argsort(jnp.where(proj.valid,
-                                  jax.lax.stop_gradient(proj.depth), jnp.inf))
-    ordered = jax.tree.map(lambda x: jax.lax.stop_gradient(x[order]), proj)
-    faint = jax.lax.stop_gradient(opacity[order])
-    # Each tile's list from its first and last pixel centre.
-    corners = (pixels[:, 0], pixels[:, -1])
-    lists = lambda c: select_front(order, ordered, faint, c[0], c[1],
-                                   capacity)
-    num = pixels.shape[0]
-    if not tiles_per_step:
-      # Keep the [tiles, Gaussians] tests near 2^22 elements (16 MB each).
-      tiles_per_step = max(1, LIST_BUDGET // opacity.shape[0])
-    if tiles_per_step >= num:
-      ids, mask, overflow = lists(corners)
-    else:
-      # Many tiles (a large image): each group of tiles_per_step first
-      # lists the Gaussians of its bounding rectangle, and its tiles test
-      # only those (a band of rows of an 800x800 view meets a few
-      # thousand of all the slots).
-      wide = min(opacity.shape[0], GROUP_LISTS * capacity)
-
-      def two_level(c):
-        first, last = c
-        front, kept, left = select_front(
-            order, ordered, faint, jnp.min(first, 0)[None],
-            jnp.max(last, 0)[None], wide)
-        sub = jax.tree.map(lambda x: jax.lax.stop_gradient(x[front[0]]),
-                           proj)
-        sub = sub._replace(valid=sub.valid & kept[0])
-        ids, mask, over = select_front(
-            front[0], sub, jax.lax.stop_gradient(opacity[front[0]]), first,
-            last, capacity)
-        return ids, mask, over.at[0].add(left[0])
-
-      steps = -(-num // tiles_per_step)
-      pad = steps * tiles_per_step - num
-      grouped = tuple(
-          jnp.pad(x, [(0, pad), (0, 0)], mode="edge").reshape(
-              steps, tiles_per_step, 2) for x in corners)
-      ids, mask, overflow = jax.lax.map(two_level, grouped)
-      # Padding repeats the last tile: cut before summing its overflow.
-      ids, mask, overflow = jax.tree.map(
-          lambda x: x.reshape((-1,) + x.shape[2:])[:num], (ids, mask,
-                                                            overflow))
+    ids, mask, overflow = dense_lists(proj, opacity, pixels, capacity,
+                                      tiles_per_step)
     stats = {"overflow": jnp.sum(overflow), "cut": jnp.zeros((), jnp.int32)}
   maps = composite_by_length(pixels, ids, mask, proj.xy, proj.conic, opacity,
                              colours, proj.depth, groups)

@@ -279,7 +279,11 @@ class SplatModel(nn.Module, base.Composed):
           c.render_tile, c.splat_max_tiles, c.splat_capacity,
           c.splat_tiles_per_step, c.splat_binning, c.splat_tile_groups)
 
-    maps, stats = jax.vmap(view)(views, pixels, origins, grids, affine)
+    # One view at a time (lax.map, not vmap): vmap would batch the
+    # compositing loops' conditions, a select on every carry at every step
+    # and every view looping as long as the slowest.
+    maps, stats = jax.lax.map(lambda args: view(*args),
+                              (views, pixels, origins, grids, affine))
     return maps, jax.tree.map(jnp.sum, stats)
 
   def render_pixels(self, cameras, pixels, key, randomized, progress=None):
