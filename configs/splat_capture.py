@@ -1,17 +1,16 @@
 """3D Gaussian splats on your own capture (process_data.py output, a
 nerfstudio transforms.json with its sparse points), sized for 2 CPU cores:
-splat_demo's splats and rasteriser (20 k slots, 5 k in use at the start,
-96x96 patches, 8-pixel tiles listing up to 2048 Gaussians, made a row of
-12 tiles at a time) for 10 minutes by the time clock; initial means at the
-SfM points, cameras centred on the focus of their optical axes, black
-background.
+splat_demo's splats, patches and rasteriser, trained by the time clock;
+initial means at the SfM points, cameras centred on the focus of their
+optical axes, black background.
 
-Why these values (docs/BENCHMARKS.md rows G19-G25, the cake capture): the
-earlier 100 k slots and 128-pixel patches made about a hundred steps in 10
-minutes on two cores; of the short runs tried, larger patches and larger
-initial Gaussians each cost more time a step than they gained, and the
-colours set the pace: SH band 0 starts at a random colour (not the SfM
-points'), so its learning rate starts 10 x splat_demo's and decays to it.
+Why these values (docs/BENCHMARKS.md, the cake capture: rows G11 and
+G19-G24): the file's earlier pool and patches were a GPU's sizes and made
+almost no steps in 10 minutes on two cores. In short runs on the cake,
+larger patches or larger initial Gaussians lost more steps than they
+gained, and the colours set the pace: SH band 0 starts at a random colour
+(not the SfM points'), so its learning rate starts at 10 x splat_demo's
+and decays to it.
 
   python process_data.py --images photos/ --output data/mine
   python train.py --config=splat_capture --config.data_dir=data/mine \
