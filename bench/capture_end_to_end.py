@@ -16,7 +16,9 @@ whole SfM path under 15 minutes on 2 cores.
 cake: `captures/cake/rgb/1x` (100 frames) through process_data.py with
 sequential matching, trained with the same unbounded config at half size
 (240x428) on dataset.json's train_ids, evaluated on its val_ids; an orbit
-of the scene as a GIF.
+of the scene as a GIF. --config splat_capture trains Gaussian splats on the
+same scene instead; docs/BENCHMARKS.md rows G24-G28 compare the two at
+equal time (both at once, and in sequence).
 
 --sfm_dir reuses a process_data.py output (bench/sfm_accuracy.py's) and
 counts its recorded time. --data defaults to $JAXNERF_SHARED_DATA, else
