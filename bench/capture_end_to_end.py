@@ -146,12 +146,14 @@ def provided_fern(data, sfm_out, output):
   errors = sfm.pose_errors(np.stack([estimated[n] for n in common]),
                            np.stack([reference[names.index(n)]
                                      for n in common]))
-  points = colmap_model.read_ply_points(os.path.join(sfm_out,
-                                                     pipeline.PLY_FILE))
+  points, colours = colmap_model.read_ply(os.path.join(sfm_out,
+                                                      pipeline.PLY_FILE))
   points = points @ errors["rotation"].T * errors["scale"] + errors[
       "translation"]
-  colmap_model.write_ply(os.path.join(output, pipeline.PLY_FILE), points,
-                         np.zeros_like(points, np.uint8))
+  colmap_model.write_ply(
+      os.path.join(output, pipeline.PLY_FILE), points,
+      np.zeros_like(points, np.uint8) if colours is None else
+      np.round(colours * 255))
   nerfstudio.write_transforms(
       os.path.join(output, "transforms.json"),
       [f"images/{n}" for n in names], reference,

@@ -61,7 +61,8 @@ def _write_scene(root, n=6):
                 rng.integers(0, 255, (cam.height, cam.width, 3), np.uint8))
   model = colmap_model.Model(
       cams, images, np.arange(len(points)) + 100, points,
-      np.zeros((len(points), 3), np.uint8), np.zeros(len(points)),
+      (np.arange(len(points) * 3) * 7 % 256).reshape(-1, 3).astype(np.uint8),
+      np.zeros(len(points)),
       [np.array(t, np.int32).reshape(-1, 2) for t in tracks])
   colmap_model.write_model(model, str(root / "sparse" / "0"))
   return model
@@ -102,6 +103,9 @@ def test_rays_through_keypoints_hit_their_points(tmp_path):
     assert dist.max() < 1e-4
     pixels_checked += len(dist)
   assert pixels_checked > 50
+  # The points' colours as 0-1, in the model's order.
+  np.testing.assert_array_equal(data.extras["point_colours"],
+                                (model.colors / 255).astype(np.float32))
   # near/far per image from the points it observes.
   assert np.all(data.cameras.near > 0) and np.all(data.cameras.far >
                                                   data.cameras.near)

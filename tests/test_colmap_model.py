@@ -170,6 +170,19 @@ def test_ply_round_trip(tmp_path):
   np.testing.assert_array_equal(
       colmap_model.read_ply_points(str(tmp_path / "a.ply")),
       [[1, 2, 3], [4, 5, 6]])
+  xyz, rgb = colmap_model.read_ply(str(tmp_path / "p.ply"))
+  np.testing.assert_array_equal(rgb, colors / 255.0)
+  assert colmap_model.read_ply(str(tmp_path / "a.ply"))[1] is None
+  float_ply = ascii_ply.replace("end_header", "property float red\n"
+                                "property float green\nproperty float blue\n"
+                                "end_header").replace("3\n4", "3 0.25 1 0\n4")
+  (tmp_path / "f.ply").write_text(float_ply.replace("6\n", "6 0 0.5 0.75\n"))
+  np.testing.assert_array_equal(
+      colmap_model.read_ply(str(tmp_path / "f.ply"))[1],
+      [[0.25, 1, 0], [0, 0.5, 0.75]])
+  (tmp_path / "f.ply").write_text(float_ply.replace("6\n", "6 0 2 0\n"))
+  with pytest.raises(DatasetError, match="f.ply: vertex colours outside 0-1"):
+    colmap_model.read_ply(str(tmp_path / "f.ply"))
   (tmp_path / "bad.ply").write_text("not a ply")
   with pytest.raises(DatasetError, match="bad.ply: not a PLY file"):
     colmap_model.read_ply_points(str(tmp_path / "bad.ply"))

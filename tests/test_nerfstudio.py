@@ -10,7 +10,7 @@ import pytest
 
 from jaxnerf.core import cameras
 from jaxnerf.data import colmap_model, normalization
-from jaxnerf.engine import config as config_lib
+from jaxnerf.engine import config as config_lib, trainer
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.data.loaders import nerfstudio
 from jaxnerf.errors import DatasetError
@@ -91,6 +91,33 @@ def test_round_trip_rays_equal(tmp_path):
   # near/far from the points, in scene units.
   assert 0 < data.near < data.far
   assert np.all(data.cameras.near < data.cameras.far)
+
+
+def test_point_colours_reach_the_scene_info(tmp_path):
+  """A hand-written ASCII sparse_pc.ply: its uchar colours, /255, in the
+  loaded extras and the trainer's ScenePoints."""
+  _write_scene(tmp_path)
+  (tmp_path / "sparse_pc.ply").write_text(
+      "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n"
+      "property float y\nproperty float z\nproperty uchar red\n"
+      "property uchar green\nproperty uchar blue\nend_header\n"
+      "10 -4 7 255 0 51\n10.5 -4 7 0 102 255\n10 -3.5 7.2 204 153 0\n")
+  data = load_dataset(_config(tmp_path), "train")
+  expected = np.array([[1, 0, 0.2], [0, 0.4, 1], [0.8, 0.6, 0]], np.float32)
+  np.testing.assert_allclose(data.extras["point_colours"], expected,
+                             rtol=1e-6)
+  points = trainer.scene_info(data).points
+  assert points.xyz.shape == (3, 3)
+  np.testing.assert_allclose(points.rgb, expected, rtol=1e-6)
+  # No colours in the file: none in the scene (the initialisers' random).
+  _write_scene(tmp_path)
+  ply = (tmp_path / "sparse_pc.ply").read_bytes()
+  (tmp_path / "sparse_pc.ply").write_bytes(ply.replace(
+      b"property uchar red\nproperty uchar green\nproperty uchar blue\n",
+      b"property uchar r\nproperty uchar g\nproperty uchar b\n"))
+  data = load_dataset(_config(tmp_path), "train")
+  assert "point_colours" not in data.extras
+  assert trainer.scene_info(data).points.rgb is None
 
 
 def test_splits(tmp_path):

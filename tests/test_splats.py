@@ -16,6 +16,7 @@ import pytest
 
 from conftest import EMITTER_FLAG
 from jaxnerf.errors import ConfigError
+from jaxnerf.methods import base
 from jaxnerf.methods.backbones import splats
 from jaxnerf.render import splatting
 
@@ -51,6 +52,37 @@ def test_relocation_scale_against_the_papers_sum():
   assert float(new[0]) == pytest.approx(op, rel=1e-6)
   assert float(factor[0]) == pytest.approx(o / (op + op - op**2 / np.sqrt(2)),
                                            rel=1e-5)
+
+
+def test_sfm_init_gives_each_gaussian_its_points_colour():
+  """splat_init "sfm": every Gaussian sits on one of three far-apart points
+  and sh_colours (from any viewpoint: the higher bands start at 0) gives
+  that point's colour; points without colours: random ones in [0, 1]."""
+  xyz = np.array([[0, 0, 0], [5, 0, 0], [0, 5, 0]], np.float32)
+  rgb = np.array([[0.9, 0.1, 0.2], [0, 0.5, 1], [0.25, 0.75, 0.4]],
+                 np.float32)
+  c = fields(splat_init="sfm", splat_count=12, splat_init_count=12,
+             splat_sh_degree=1)
+
+  scene = lambda colours: base.SceneInfo(
+      points=base.ScenePoints(xyz=xyz, rgb=colours), training=True)
+  model = splats.SplatModel(config=c, scene=scene(rgb))
+
+  @jax.jit  # one compile: the initialisers' ops one at a time are slower
+  def start(key):
+    params = model.init(key, method=lambda m: m.sh_dc)["params"]
+    sh = jnp.concatenate([params["sh_dc"], params["sh_rest"]], axis=1)
+    return (params["means"], splatting.sh_colours(
+        params["means"], sh, jnp.array([1.0, -2.0, 3.0]), 1),
+            splats.initial_splats(c, scene(None), key)[1])
+
+  means, colours, random_colours = start(jax.random.PRNGKey(0))
+  nearest = np.argmin(np.linalg.norm(
+      np.asarray(means)[:, None] - xyz[None], axis=-1), axis=1)
+  assert set(nearest.tolist()) == {0, 1, 2}
+  np.testing.assert_allclose(colours, rgb[nearest], atol=1e-6)
+  assert (random_colours.min() >= 0 and random_colours.max() <= 1 and
+          random_colours.std() > 0.1)
 
 
 def test_slots_in_use_grow_five_percent_per_relocation():

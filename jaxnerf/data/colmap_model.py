@@ -548,9 +548,16 @@ def write_ply(path: str, points: np.ndarray, colors: np.ndarray) -> None:
 
 
 def read_ply_points(path: str) -> np.ndarray:
-  """The xyz of a PLY's vertices ([P, 3] float64): binary little-endian or
-  ASCII, float/double/uchar/int properties (as `write_ply` and nerfstudio
-  write them)."""
+  """The xyz of a PLY's vertices ([P, 3] float64); see `read_ply`."""
+  return read_ply(path)[0]
+
+
+def read_ply(path: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+  """A PLY's vertices: (xyz [P, 3] float64, rgb [P, 3] float64 in [0, 1] or
+  None when the vertices have no red, green and blue). Binary little-endian
+  or ASCII, float/double/uchar/int properties (as `write_ply` and
+  nerfstudio write them); integer colours are divided by their type's
+  maximum (uchar: 255), float colours are taken as 0-1."""
   sizes = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
            "uchar": "u1", "uint8": "u1", "char": "i1", "int8": "i1",
            "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4",
@@ -608,4 +615,14 @@ def read_ply_points(path: str) -> np.ndarray:
   points = np.stack([cols[a] for a in "xyz"], -1).astype(np.float64)
   if not np.all(np.isfinite(points)):
     raise DatasetError(f"{path}: has NaN or infinite vertex coordinates")
-  return points
+  channels = ("red", "green", "blue")
+  if not all(ch in cols for ch in channels):
+    return points, None
+  types = dict(props)
+  rgb = np.stack([np.asarray(cols[ch], np.float64) / (
+      np.iinfo(types[ch]).max if types[ch][0] in "iu" else 1.0)
+                  for ch in channels], -1)
+  if not np.all((rgb >= 0) & (rgb <= 1)):
+    raise DatasetError(f"{path}: vertex colours outside 0-1 (float) or "
+                       "negative (integer)")
+  return points, rgb

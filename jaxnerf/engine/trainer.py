@@ -90,12 +90,14 @@ def scene_info(dataset: Dataset) -> base.SceneInfo:
   """The SceneInfo of a training split."""
   world = dataset.world_from_scene
   points = dataset.extras.get("points")
+  colours = dataset.extras.get("point_colours")
   return base.SceneInfo(
       num_cameras=len(dataset),
       world_from_scene=None if world is None else tuple(
           tuple(float(v) for v in row) for row in np.asarray(world)),
       points=None if points is None or not len(points) else base.ScenePoints(
-          xyz=np.asarray(points, np.float32)[:, :3]),
+          xyz=np.asarray(points, np.float32)[:, :3],
+          rgb=None if colours is None else np.asarray(colours, np.float32)),
       frustum=base.Frustums(cameras=dataset.cameras),
       training=True)
 

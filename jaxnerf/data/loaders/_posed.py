@@ -37,6 +37,8 @@ class PosedImages:
     width, height: [N] image size the intrinsics refer to.
     distortion: [N, 4] OpenCV k1, k2, p1, p2.
     points: optional [P, 3] sparse points (capture frame).
+    colours: optional [P, 3] the points' colours in [0, 1] (None: the
+      source has none).
     visible: optional per image, indices into `points` it observes.
     bounds: optional [N, 2] near/far depths (capture units), used when
       there are no points.
@@ -53,6 +55,7 @@ class PosedImages:
   height: np.ndarray
   distortion: np.ndarray
   points: Optional[np.ndarray] = None
+  colours: Optional[np.ndarray] = None
   visible: Optional[list[np.ndarray]] = None
   bounds: Optional[np.ndarray] = None
   source: str = ""
@@ -87,6 +90,12 @@ def check_posed(posed: PosedImages) -> None:
   if posed.points is not None and not np.all(np.isfinite(posed.points)):
     raise DatasetError(f"{posed.source}: the sparse points have NaN or "
                        "infinite coordinates")
+  if posed.colours is not None and (
+      posed.points is None or np.shape(posed.colours) != np.shape(
+          posed.points)):
+    raise DatasetError(f"{posed.source}: {len(posed.colours)} point colours "
+                       f"for {0 if posed.points is None else len(posed.points)}"
+                       " sparse points")
 
 
 def holdout_split(n: int, split: str, llffhold: int,
@@ -215,7 +224,8 @@ def build(config, posed: PosedImages, split: str, indices: np.ndarray,
   Returns:
     A Dataset with `world_from_scene` (the inverse of the normalisation)
     and extras 'poses' [N, 3, 4] (all images, normalised), 'indices',
-    'points' (normalised sparse points, or absent).
+    'points' (normalised sparse points, or absent), 'point_colours'
+    (their [P, 3] colours in [0, 1], absent when the source has none).
   """
   if len(indices) == 0:
     raise DatasetError(f"{posed.source}: the {split!r} split is empty "
@@ -256,6 +266,8 @@ def build(config, posed: PosedImages, split: str, indices: np.ndarray,
   if posed.points is not None:
     extras["points"] = normalization.apply_to_points(
         transform, posed.points).astype(np.float32)
+    if posed.colours is not None:
+      extras["point_colours"] = np.asarray(posed.colours, np.float32)
   return Dataset(images=images, cameras=cams,
                  names=[posed.names[i] for i in indices],
                  near=float(near[indices].min()),

@@ -77,6 +77,7 @@ def read_posed(data_dir: str) -> tuple[_posed.PosedImages, list[str]]:
       height=np.array(intr["height"], np.float64),
       distortion=np.stack(intr["distortion"]),
       points=model.points if len(model.points) else None,
+      colours=model.colors / 255.0 if len(model.points) else None,
       visible=visible if len(model.points) else None, source=folder)
   return posed, paths
 

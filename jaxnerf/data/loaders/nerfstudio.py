@@ -150,19 +150,20 @@ def read_posed(data_dir: str) -> tuple[_posed.PosedImages, dict, list[str]]:
   if len(set(names)) != len(names):
     names = [os.path.splitext(os.path.relpath(p, root))[0].replace(os.sep, "_")
              for p in paths]
-  points = None
+  points = colours = None
   if meta.get("ply_file_path"):
     ply = os.path.join(root, meta["ply_file_path"])
     if not os.path.isfile(ply):
       raise DatasetError(f"{path}: ply_file_path {meta['ply_file_path']!r} "
                          f"not found ({ply})")
-    points = colmap_model.read_ply_points(ply)
+    points, colours = colmap_model.read_ply(ply)
   posed = _posed.PosedImages(
       names=names, camtoworlds=np.stack(poses),
       fx=np.array(intr["fl_x"]), fy=np.array(intr["fl_y"]),
       cx=np.array(intr["cx"]), cy=np.array(intr["cy"]),
       width=np.array(intr["w"]), height=np.array(intr["h"]),
-      distortion=np.stack(intr["distortion"]), points=points, source=path)
+      distortion=np.stack(intr["distortion"]), points=points,
+      colours=colours, source=path)
   return posed, meta, paths
 
 

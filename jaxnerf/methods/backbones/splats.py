@@ -155,9 +155,15 @@ def check_config(c) -> None:
                       "false")
 
 
-def initial_means(c, scene: base.SceneInfo, key) -> jax.Array:
-  """[G, 3] starting means (see config_fields' splat_init)."""
+def initial_splats(c, scene: base.SceneInfo, key
+                   ) -> tuple[jax.Array, jax.Array]:
+  """[G, 3] starting means (see config_fields' splat_init) and [G, 3]
+  starting colours in [0, 1]: with "sfm", each Gaussian's point's colour
+  (inria's init); random where the points carry none or for the other
+  inits."""
   g = c.splat_count
+  k_means, k_colour = jax.random.split(key)
+  random_colours = jax.random.uniform(k_colour, (g, 3))
   if c.splat_init == "sfm":
     if scene.points is None:
       if scene.training:
@@ -167,15 +173,17 @@ def initial_means(c, scene: base.SceneInfo, key) -> jax.Array:
                           "'frustum'")
     else:
       points = jnp.asarray(scene.points.xyz, jnp.float32)
-      k1, k2 = jax.random.split(key)
+      k1, k2 = jax.random.split(k_means)
       pick = jax.random.randint(k1, (g,), 0, points.shape[0])
       spread = jnp.std(points, axis=0) * 0.01
+      colours = random_colours if scene.points.rgb is None else jnp.asarray(
+          scene.points.rgb, jnp.float32)[pick]
       # Points drawn twice (G above the SfM count) must not coincide.
-      return points[pick] + spread * jax.random.normal(k2, (g, 3))
+      return points[pick] + spread * jax.random.normal(k2, (g, 3)), colours
   if c.splat_init == "frustum" and scene.frustum is not None:
-    return scene.frustum.sample(key, g)
-  return jax.random.uniform(key, (g, 3), minval=-c.splat_box,
-                            maxval=c.splat_box)
+    return scene.frustum.sample(k_means, g), random_colours
+  return jax.random.uniform(k_means, (g, 3), minval=-c.splat_box,
+                            maxval=c.splat_box), random_colours
 
 
 def _spacing(means: jax.Array, count: int) -> jax.Array:
@@ -216,11 +224,13 @@ class SplatModel(nn.Module, base.Composed):
                                      name="appearance_head")
                             if self.parts_with("colour_condition") else None)
 
-    def init_means(key, shape):
-      del shape
-      return initial_means(c, self.scene, key)
-
-    self.means = self.param("means", init_means, (g, 3))
+    # Means and band 0 come from one draw (a Gaussian takes its SfM point's
+    # colour), made when the parameters are created; flax also runs the
+    # initialisers for their shapes on every apply: zeros then.
+    start = (initial_splats(c, self.scene, self.make_rng("params"))
+             if self.is_initializing() else
+             (np.zeros((g, 3), np.float32), np.zeros((g, 3), np.float32)))
+    self.means = self.param("means", lambda key, s: start[0], (g, 3))
 
     def init_scales(key, shape):
       del key
@@ -237,10 +247,10 @@ class SplatModel(nn.Module, base.Composed):
         "opacity_logits", lambda key, s: jnp.where(
             jnp.arange(s[0]) < in_use(c, 0), np.log(o / (1 - o)),
             DEAD_LOGIT), (g,))
-    # Band 0 starts at a random colour (inria: the points' colours).
+    # sh_colours' 0.5 + Y_0 sh_dc, Y_0 constant: band 0 renders the colour.
     self.sh_dc = self.param(
-        "sh_dc", lambda key, s: (jax.random.uniform(key, s) - 0.5) /
-        encoding.sh_basis_size(0) / 0.28209479177387814, (g, 1, 3))
+        "sh_dc", lambda key, s: ((start[1] - 0.5) / encoding._SH_C0)[:, None],
+        (g, 1, 3))
     self.sh_rest = self.param(
         "sh_rest", nn.initializers.zeros,
         (g, encoding.sh_basis_size(c.splat_sh_degree) - 1, 3))
