@@ -241,9 +241,13 @@ def test_first_set_equals_nonzero():
       jnp.zeros((1, 1003), bool), jnp.ones((1, 1003), bool),
       jax.random.bernoulli(keys[0], 0.02, (3, 1003)),
       jax.random.bernoulli(keys[1], 0.6, (3, 1003))])
-  for capacity in (5, 64, 1003):
-    positions, count = splatting.first_set(inside, capacity)
-    for row, got, n in zip(np.asarray(inside), np.asarray(positions),
+  # The sparse rows alone: every row far shorter than the capacity (the
+  # search over the first eighth of the slots).
+  for rows, capacity in ((inside, 5), (inside, 64), (inside, 1003),
+                         (inside[2:5], 1003)):
+    positions, count = splatting.first_set(rows, capacity)
+    assert positions.shape == (rows.shape[0], capacity)
+    for row, got, n in zip(np.asarray(rows), np.asarray(positions),
                            np.asarray(count)):
       want = np.flatnonzero(row)
       assert n == len(want)

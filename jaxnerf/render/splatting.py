@@ -471,24 +471,36 @@ def first_set(inside: jax.Array, capacity: int):
                  dtype=jnp.uint32)
   counts = jax.lax.population_count(word).astype(jnp.int32)  # [T, W]
   running = jnp.cumsum(counts, 1)
-  slot = jnp.arange(1, capacity + 1, dtype=jnp.int32)
-  which = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(
-      running)  # [T, capacity]
-  which = jnp.minimum(which, words - 1)
-  rank = slot[None] - (jnp.take_along_axis(running, which, 1) -
-                       jnp.take_along_axis(counts, which, 1))
-  bitword = jnp.take_along_axis(word, which, 1)
-  base = jnp.zeros_like(rank)
-  for width in (16, 8, 4, 2, 1):
-    low = jax.lax.population_count(
-        jnp.right_shift(bitword, base.astype(jnp.uint32)) &
-        jnp.uint32((1 << width) - 1)).astype(jnp.int32)
-    high = rank > low
-    rank = jnp.where(high, rank - low, rank)
-    base = jnp.where(high, base + width, base)
   count = running[:, -1]
-  positions = jnp.where(slot[None] <= count[:, None], which * 32 + base, g)
-  return positions, count
+
+  def positions(slots: int):
+    slot = jnp.arange(1, slots + 1, dtype=jnp.int32)
+    which = jax.vmap(lambda r: jnp.searchsorted(r, slot, side="left"))(
+        running)  # [T, slots]
+    which = jnp.minimum(which, words - 1)
+    rank = slot[None] - (jnp.take_along_axis(running, which, 1) -
+                         jnp.take_along_axis(counts, which, 1))
+    bitword = jnp.take_along_axis(word, which, 1)
+    base = jnp.zeros_like(rank)
+    for width in (16, 8, 4, 2, 1):
+      low = jax.lax.population_count(
+          jnp.right_shift(bitword, base.astype(jnp.uint32)) &
+          jnp.uint32((1 << width) - 1)).astype(jnp.int32)
+      high = rank > low
+      rank = jnp.where(high, rank - low, rank)
+      base = jnp.where(high, base + width, base)
+    found = jnp.where(slot[None] <= count[:, None], which * 32 + base, g)
+    return jnp.pad(found, ((0, 0), (0, capacity - slots)), constant_values=g)
+
+  # The slots searched are the longest row's (rounded up to an eighth,
+  # a quarter or half of the capacity): most lists are far shorter than
+  # the capacity, and the search per slot is most of the cost.
+  sizes = sorted({max(1, capacity // d) for d in (8, 4, 2, 1)})
+  if len(sizes) == 1:
+    return positions(capacity), count
+  branch = jnp.sum(jnp.max(count) > jnp.array(sizes[:-1]))
+  return jax.lax.switch(branch, [lambda s=s: positions(s) for s in sizes]), \
+      count
 
 
 def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
