@@ -8,9 +8,10 @@ Why these values (docs/BENCHMARKS.md, the cake capture: rows G11 and
 G19-G24): the file's earlier pool and patches were a GPU's sizes and made
 almost no steps in 10 minutes on two cores. In short runs on the cake,
 larger patches or larger initial Gaussians lost more steps than they
-gained, and the colours set the pace: SH band 0 starts at a random colour
-(not the SfM points'), so its learning rate starts at 10 x splat_demo's
-and decays to it.
+gained, and the colours set the pace: SH band 0 then started at a random
+colour, so its learning rate starts at 10 x splat_demo's and decays to
+it. Band 0 now starts at the SfM points' colours; the rate was not
+re-tuned for that (G40-G42).
 
   python process_data.py --images photos/ --output data/mine
   python train.py --config=splat_capture --config.data_dir=data/mine \
