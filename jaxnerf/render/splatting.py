@@ -250,20 +250,6 @@ def _unpack(row: jax.Array):
   return row[:, 0:2], row[:, 2:5], row[:, 5], row[:, 6:9], row[:, 9]
 
 
-# List positions composited per loop iteration: at a training patch's or a
-# 100x100 view's sizes (groups of a few thousand pixels) the loop's own
-# cost per iteration is most of the work (docs/BENCHMARKS.md, row G29).
-UNROLL = 4
-
-
-def _rows(ids: jax.Array, mask: jax.Array):
-  """ids, mask [T, K] -> [K', T] (K' = K rounded up to UNROLL; the padding
-  lists nothing): a loop step reads one row."""
-  pad = -ids.shape[1] % UNROLL
-  return (jnp.pad(ids.T, ((0, pad), (0, 0))),
-          jnp.pad(mask.T, ((0, pad), (0, 0))))
-
-
 def _last_listed(mask: jax.Array) -> jax.Array:
   """[] one past the last list position any tile uses (mask [T, K])."""
   k = mask.shape[1]
@@ -276,7 +262,7 @@ def _loop_forward(pixels, ids, mask, xy, conic, opacity, rgb, depth):
   t, p = pixels.shape[:2]
   dtype = xy.dtype
   table = _table(xy, conic, opacity, rgb, depth)
-  ids_t, mask_t = _rows(ids, mask)
+  ids_t, mask_t = ids.T, mask.T  # [K, T]: a step reads one row
   n = _last_listed(mask)
 
   def cond(carry):
@@ -284,12 +270,7 @@ def _loop_forward(pixels, ids, mask, xy, conic, opacity, rgb, depth):
     return (k < n) & ~jnp.all(done)
 
   def body(carry):
-    k, *rest = carry
-    for u in range(UNROLL):
-      rest = step(k + u, *rest)
-    return (k + UNROLL, *rest)
-
-  def step(k, trans, done, out_rgb, out_depth, last):
+    k, trans, done, out_rgb, out_depth, last = carry
     g_xy, g_conic, g_opacity, g_rgb, g_depth = _unpack(table[ids_t[k]])
     alpha, valid, _, _, _ = _terms(pixels, g_xy, g_conic, g_opacity,
                                    mask_t[k])
@@ -299,7 +280,7 @@ def _loop_forward(pixels, ids, mask, xy, conic, opacity, rgb, depth):
     done = done | (valid & (after < MIN_TRANSMITTANCE))
     use = valid & ~done
     w = jnp.where(use, alpha * trans, 0.0)
-    return (jnp.where(use, after, trans), done,
+    return (k + 1, jnp.where(use, after, trans), done,
             out_rgb + w[..., None] * g_rgb[:, None],
             out_depth + w * g_depth[:, None], jnp.where(use, k + 1, last))
 
@@ -348,15 +329,14 @@ def _loop_bwd(res, grads):
   pixels, ids, mask, xy, conic, opacity, rgb, depth, final, last = res
   g_rgb_out, g_depth_out, g_acc = grads["rgb"], grads["depth"], grads["acc"]
   table = _table(xy, conic, opacity, rgb, depth)
-  ids_t, mask_t = _rows(ids, mask)
+  ids_t, mask_t = ids.T, mask.T
 
   def body(k, carry):
     trans, behind_rgb, behind_depth, out = carry
-    # k < 0: the unrolled loop's steps past the front of the lists.
-    rows = ids_t[jnp.maximum(k, 0)]
+    rows = ids_t[k]
     g_xy, g_conic, g_opacity, g_rgb, g_depth = _unpack(table[rows])
-    alpha, valid, kernel, dx, dy = _terms(
-        pixels, g_xy, g_conic, g_opacity, mask_t[jnp.maximum(k, 0)] & (k >= 0))
+    alpha, valid, kernel, dx, dy = _terms(pixels, g_xy, g_conic, g_opacity,
+                                          mask_t[k])
     use = valid & (k < last)
     keep = 1.0 - alpha
     before = jnp.where(use, trans / keep, trans)
@@ -390,14 +370,9 @@ def _loop_bwd(res, grads):
   n = _last_listed(mask)
   init = (final, jnp.zeros_like(g_rgb_out), jnp.zeros_like(g_depth_out),
           jnp.zeros_like(table))
-  # Back to front: positions n - 1 - i - u at iteration i (i by UNROLL).
-
-  def unrolled(j, carry):
-    for u in range(UNROLL):
-      carry = body(n - 1 - j * UNROLL - u, carry)
-    return carry
-
-  _, _, _, out = jax.lax.fori_loop(0, -(-n // UNROLL), unrolled, init)
+  # Back to front: position n - 1 - i at iteration i.
+  _, _, _, out = jax.lax.fori_loop(
+      0, n, lambda i, carry: body(n - 1 - i, carry), init)
   return (jnp.zeros_like(pixels), None, None, out[:, 0:2], out[:, 2:5],
           out[:, 5], out[:, 6:9], out[:, 9])
 
