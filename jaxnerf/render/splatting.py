@@ -467,10 +467,11 @@ def first_set(inside: jax.Array, capacity: int):
     found = jnp.where(slot[None] <= count[:, None], which * 32 + base, g)
     return jnp.pad(found, ((0, 0), (0, capacity - slots)), constant_values=g)
 
-  # The slots searched are the longest row's (rounded up to an eighth,
-  # a quarter or half of the capacity): most lists are far shorter than
-  # the capacity, and the search per slot is most of the cost.
-  sizes = sorted({max(1, capacity // d) for d in (8, 4, 2, 1)})
+  # The slots searched: a quarter of the capacity where every row fits
+  # (most lists are far shorter than the capacity, and the search per
+  # slot is most of the cost); each branch is compiled, in every list of
+  # every view size, so there are two.
+  sizes = sorted({max(1, capacity // d) for d in (4, 1)})
   if len(sizes) == 1:
     return positions(capacity), count
   branch = jnp.sum(jnp.max(count) > jnp.array(sizes[:-1]))
@@ -536,7 +537,7 @@ def composite_by_length(pixels, ids, mask, xy, conic, opacity, colours,
 # Gaussians in front of the camera that can reach alpha 1/255 are: the
 # smallest of these shares of all slots that holds them all (one compiled
 # branch each; dead slots and Gaussians out of view cost nothing).
-LIST_SHARES = (0.25, 0.5, 0.75, 1.0)
+LIST_SHARES = (0.5, 1.0)
 
 
 def dense_lists(proj: Projection, opacity: jax.Array, pixels: jax.Array,
