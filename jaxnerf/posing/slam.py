@@ -621,14 +621,14 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
   # keyframe was added: the live map has just trained on the previous
   # frame (the current slot), explains any frame near it, and on smooth
   # motion never lets the rule fire.
-  snapshot = {"params": state.params, **state.model_state}
+  snapshot = training.variables_of(state)
   frame_seconds[0] = time.time() - t0
   full = False
   for i in range(1, num):
     t_frame = time.time()
     key_i = jax.random.fold_in(key, 10_000 + i)
     guess = motion_guess(estimate, i, settings.velocity_frames)
-    variables = {"params": state.params, **state.model_state}
+    variables = training.variables_of(state)
     c2w, _ = track(variables, camera, jnp.asarray(guess, jnp.float32),
                    jnp.asarray(stream.images[i]), mask_of(i),
                    jax.random.fold_in(key_i, 0),
@@ -670,7 +670,7 @@ def run_stream(config, settings: Settings, stream: Stream, log=print,
       state, frames, loss = mapper(state, frames,
                                    jax.random.fold_in(key_i, 1 + r))
     if added:  # the map with the new keyframe in it
-      snapshot = {"params": state.params, **state.model_state}
+      snapshot = training.variables_of(state)
     if settings.pose_lr > 0:  # the frame's pose as the mapping left it
       refined = np.asarray(frames.refined()[-1], np.float64)
       if np.all(np.isfinite(refined)):

@@ -426,6 +426,16 @@ def min_mahalanobis(xy: jax.Array, conic: jax.Array, first: jax.Array,
   return jnp.where(inside, 0.0, best)
 
 
+def _smallest_fitting(need: jax.Array, sizes: list[int], build):
+  """build(size) at the smallest of the static `sizes` (ascending) that is
+  at least `need` [] (the largest where none is): one compiled branch per
+  size, `lax.switch` runs one."""
+  if len(sizes) == 1:
+    return build(sizes[0])
+  branch = jnp.sum(need > jnp.array(sizes[:-1]))
+  return jax.lax.switch(branch, [lambda s=s: build(s) for s in sizes])
+
+
 def first_set(inside: jax.Array, capacity: int):
   """The positions of the first `capacity` True entries of each row of
   inside [T, G], and each row's count.
@@ -472,11 +482,7 @@ def first_set(inside: jax.Array, capacity: int):
   # slot is most of the cost); each branch is compiled, in every list of
   # every view size, so there are two.
   sizes = sorted({max(1, capacity // d) for d in (4, 1)})
-  if len(sizes) == 1:
-    return positions(capacity), count
-  branch = jnp.sum(jnp.max(count) > jnp.array(sizes[:-1]))
-  return jax.lax.switch(branch, [lambda s=s: positions(s) for s in sizes]), \
-      count
+  return _smallest_fitting(jnp.max(count), sizes, positions), count
 
 
 def select_front(order: jax.Array, proj: Projection, opacity: jax.Array,
@@ -597,11 +603,7 @@ def dense_lists(proj: Projection, opacity: jax.Array, pixels: jax.Array,
 
   sizes = sorted({max(1, min(num_slots, -(-int(share * num_slots) // 128) *
                              128)) for share in LIST_SHARES})
-  if len(sizes) == 1:
-    return front(sizes[0])
-  listed = jnp.sum(proj.valid)
-  branch = jnp.sum(listed > jnp.array(sizes[:-1]))
-  return jax.lax.switch(branch, [lambda s=s: front(s) for s in sizes])
+  return _smallest_fitting(jnp.sum(proj.valid), sizes, front)
 
 
 def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
