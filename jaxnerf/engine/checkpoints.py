@@ -13,6 +13,7 @@ from typing import Optional
 
 import orbax.checkpoint as ocp
 
+from jaxnerf.engine import config as config_lib
 from jaxnerf.errors import CheckpointError
 
 
@@ -40,8 +41,10 @@ class Checkpointer:
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
     self.manager.wait_until_finished()
 
-  def restore(self, template, step: Optional[int] = None):
-    """Restores into the structure (and shardings) of `template`."""
+  def restore(self, template, step: Optional[int] = None, config=None):
+    """Restores into the structure (and shardings) of `template`, the
+    model of `config` (the run's config as given: where it does not fit,
+    the error names the fields it differs from the run's record in)."""
     step = self.latest_step() if step is None else step
     try:
       return self.manager.restore(step,
@@ -51,10 +54,10 @@ class Checkpointer:
       # config that builds another model than the run's (a field that
       # sets a shape, e.g. splat_count, given to train.py only).
       first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+      hint = config_lib.restore_hint(config)
       raise CheckpointError(
           f"{self.directory}: checkpoint {step} does not fit this config's "
-          f"model ({first[:200]}); pass the --config overrides the run was "
-          "trained with") from None
+          f"model ({first[:200]}); {hint}") from None
 
   def close(self) -> None:
     self.manager.close()

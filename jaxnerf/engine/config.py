@@ -6,6 +6,8 @@ the command line with ml_collections.config_flags.
 sets `batch_size`. A config is the engine's fields (`base_config`) plus the
 fields of its method (`jaxnerf/methods/<method>.py`), merged by
 `method_config`; `scene` fills the data fields of a known scene layout.
+`--config=runs/a`, a run folder, loads the config train.py recorded there
+(`record_run_config`), overrides and all.
 A config file is a root (`new`: a method on a scene, with the fields it
 changes) or a delta of another config (`variant`), so no settings are
 written twice. Field names follow JaxNeRF's flags.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
 from typing import Optional, Sequence
 
@@ -22,7 +25,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from jaxnerf import methods
+from jaxnerf import files, methods
 from jaxnerf.errors import ConfigError
 
 # jaxnerf/ (this module is jaxnerf/engine/config.py)
@@ -277,24 +280,40 @@ def _set_fields(c: ml_collections.ConfigDict,
 
 
 def resolve_path(name_or_path: str) -> str:
-  """configs/<name>.py for a bare name, else the path; it must exist."""
+  """configs/<name>.py for a bare name, else the path; it must exist. A
+  folder (a bare name too, where configs/ has no such config) must be a
+  run folder, one holding the config.json train.py records."""
   if name_or_path.endswith(".py") or os.sep in name_or_path:
     path = name_or_path
   else:
     path = os.path.join(CONFIGS_DIR, name_or_path + ".py")
+    if not os.path.isfile(path) and os.path.isdir(name_or_path):
+      path = name_or_path
+  if os.path.isdir(path):
+    if not os.path.isfile(os.path.join(path, RUN_CONFIG_FILE)):
+      raise ConfigError(
+          f"--config: {name_or_path} is a folder without {RUN_CONFIG_FILE}, "
+          "the config train.py records in a run folder (runs trained "
+          "before it was recorded have none: give their config file and "
+          "the overrides they were trained with)")
+    return os.path.abspath(path)
   if not os.path.isfile(path):
     known = sorted(f[:-3] for f in (os.listdir(CONFIGS_DIR) if
                                     os.path.isdir(CONFIGS_DIR) else [])
                    if f.endswith(".py") and not f.startswith("_"))
     raise ConfigError(f"--config: no config {name_or_path!r} ({path} does not "
-                      f"exist); known names: {', '.join(known)}")
+                      f"exist); known names: {', '.join(known)}; or a run "
+                      "folder")
   return os.path.abspath(path)
 
 
 def load_config(name_or_path: str) -> ml_collections.ConfigDict:
-  """Loads `get_config()` from configs/<name>.py or from a path (locked: an
-  unknown field is then an error)."""
+  """Loads `get_config()` from configs/<name>.py or from a path, or the
+  recorded config of a run folder (`load_run_config`); locked: an unknown
+  field is then an error."""
   path = resolve_path(name_or_path)
+  if os.path.isdir(path):
+    return load_run_config(name_or_path)
   spec = importlib.util.spec_from_file_location(
       "jaxnerf_config_" + os.path.basename(path)[:-3], path)
   module = importlib.util.module_from_spec(spec)
@@ -442,3 +461,179 @@ def check_paths(config: ml_collections.ConfigDict) -> None:
     raise ConfigError("config.train_dir: empty; set --config.train_dir=PATH")
   if not config.data_dir:
     raise ConfigError("config.data_dir: empty; set --config.data_dir=PATH")
+
+
+# A run's config, recorded by train.py in its folder (`record_run_config`)
+# so that `--config=<train_dir>` rebuilds the model it trained: eval.py,
+# view.py, exports and resumes then need none of the overrides it was
+# trained with. config.json holds
+#   note: SIGNATURE (files.py): train.py wrote it and may rewrite it;
+#   config: every field, as ml_collections writes JSON (tuples as lists,
+#     FieldReferences resolved, nested ConfigDicts as objects);
+#   since_step: the step the run was at when it began training with it;
+#   earlier: the configs it trained with before, oldest first, each with
+#     since_step and until_step (where a resume with another config, e.g.
+#     a larger max_steps, replaced it): nothing given is lost.
+RUN_CONFIG_FILE = "config.json"
+_NOTE = (f"{files.SIGNATURE} train.py: the config this run trains with "
+         "(config), since step since_step; its earlier ones (earlier)")
+# Fields a config may differ from its run's record in without another
+# model: the folder itself (it may have moved since).
+_PLACE_FIELDS = ("train_dir",)
+
+
+def to_record(config: ml_collections.ConfigDict) -> dict:
+  """Every field of `config` as JSON values ({field: value}; nested
+  ConfigDicts as nested objects)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def from_record(fields: dict, template: ml_collections.ConfigDict,
+                where: str = RUN_CONFIG_FILE) -> ml_collections.ConfigDict:
+  """`to_record`'s inverse, typed by `template` (the method's config): each
+  recorded field is set on a copy of it, so ml_collections' type checks
+  give tuples back from JSON lists and keep FieldReferences linked; a field
+  the template lacks is added as recorded, one the record lacks keeps the
+  template's value (a field the method gained since). Returns it locked.
+
+  Raises:
+    ConfigError: a recorded value the field's type refuses, naming
+      `where` and the field.
+  """
+  config = copy.deepcopy(template)
+  config.unlock()
+  _set_recorded(config, fields, "", where)
+  config.lock()
+  return config
+
+
+def _set_recorded(node: ml_collections.ConfigDict, fields: dict,
+                  prefix: str, where: str) -> None:
+  for key, value in fields.items():
+    if (isinstance(value, dict) and key in node and
+        isinstance(node[key], ml_collections.ConfigDict)):
+      _set_recorded(node[key], value, f"{prefix}{key}.", where)
+      continue
+    try:
+      node[key] = value
+    except (TypeError, ValueError) as e:
+      raise ConfigError(f"{where}: field {prefix}{key}: "
+                        f"{str(e).splitlines()[0]}") from None
+
+
+def read_run_record(train_dir: str) -> Optional[dict]:
+  """The record in `train_dir`'s config.json (see above); None without one.
+
+  Raises:
+    ConfigError: a config.json train.py did not write (not JSON, no
+      note), naming it: it is someone else's, never replaced.
+  """
+  path = os.path.join(train_dir, RUN_CONFIG_FILE)
+  if not os.path.lexists(path):
+    return None
+  record = None
+  if files.signed(path):
+    try:
+      with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    except (OSError, ValueError):  # JSONDecodeError, UnicodeDecodeError
+      record = None
+  if not (isinstance(record, dict) and isinstance(record.get("config"), dict)
+          and files.SIGNATURE in str(record.get("note", ""))):
+    raise ConfigError(f"{path}: not a config train.py recorded (it is left "
+                      "alone: move it, or choose another train_dir)")
+  return record
+
+
+def load_run_config(train_dir: str) -> ml_collections.ConfigDict:
+  """The config run folder `train_dir` trains with (its config.json), its
+  train_dir that folder (wherever it has moved since). Locked.
+
+  Raises:
+    ConfigError: no record, or not train.py's, naming the file.
+  """
+  path = os.path.join(train_dir, RUN_CONFIG_FILE)
+  record = read_run_record(train_dir)
+  if record is None:
+    raise ConfigError(f"--config: {path} does not exist")
+  fields = record["config"]
+  try:
+    template = method_config(str(fields.get("method", "")),
+                             str(fields.get("backbone", "")))
+  except ConfigError as e:
+    raise ConfigError(f"{path}: {e}") from None
+  config = from_record(fields, template, path)
+  with config.unlocked():
+    config.train_dir = os.path.normpath(train_dir)
+  return config
+
+
+def record_run_config(config: ml_collections.ConfigDict, step: int) -> None:
+  """Records `config` (every field) as what config.train_dir trains with
+  from `step` on, in its config.json, atomically. A record of another
+  config moves to the file's `earlier` list; one equal but for the
+  folder's place is kept as it is. Call it on one process.
+
+  Raises:
+    ConfigError: a config.json train.py did not write (`read_run_record`).
+  """
+  fields = to_record(config)
+  record = read_run_record(config.train_dir)
+  earlier = []
+  if record is not None:
+    if not differing_fields(record["config"], fields):
+      return
+    earlier = list(record.get("earlier", [])) + [
+        {"since_step": record.get("since_step"), "until_step": int(step),
+         "config": record["config"]}]
+  files.write_json(os.path.join(config.train_dir, RUN_CONFIG_FILE),
+                   {"note": _NOTE, "since_step": int(step), "config": fields,
+                    "earlier": earlier}, indent=1)
+
+
+def differing_fields(recorded: dict, fields: dict,
+                     prefix: str = "") -> list[tuple[str, object, object]]:
+  """[(dotted field, recorded value, value in `fields`)] where two
+  `to_record`s differ (a field one lacks: None), in the record's order;
+  train_dir aside."""
+  out = []
+  for key in list(recorded) + [k for k in fields if k not in recorded]:
+    name = prefix + key
+    a, b = recorded.get(key), fields.get(key)
+    if name in _PLACE_FIELDS:
+      continue
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += differing_fields(a, b, name + ".")
+    elif a != b:
+      out.append((name, a, b))
+  return out
+
+
+def _flag_value(value) -> str:
+  """A recorded JSON value as --config.FIELD takes it."""
+  if isinstance(value, list):
+    return repr(tuple(value))
+  return value if isinstance(value, str) else json.dumps(value)
+
+
+def restore_hint(config: Optional[ml_collections.ConfigDict],
+                 most: int = 12) -> str:
+  """What to do about a checkpoint of config.train_dir that does not
+  restore into `config`'s model: the fields (at most `most`) where
+  `config` differs from the run's recorded config, with their recorded
+  values, and `--config=<train_dir>`, which loads it; for a run without a
+  record (or no config given), to repeat its overrides."""
+  try:
+    record = None if config is None else read_run_record(config.train_dir)
+  except ConfigError:
+    record = None
+  diff = [] if not record else differing_fields(record["config"],
+                                                    to_record(config))
+  if not diff:
+    return "pass the --config overrides the run was trained with"
+  shown = ", ".join(f"{name}={_flag_value(was)}" for name, was, _ in
+                    diff[:most])
+  more = f" and {len(diff) - most} more" if len(diff) > most else ""
+  return (f"the run was trained with {shown}{more} "
+          f"({os.path.join(config.train_dir, RUN_CONFIG_FILE)}); use "
+          f"--config={config.train_dir}, which loads it")

@@ -56,7 +56,8 @@ def restore_latest(config, mesh):
   state = training.create_train_state(method, model, config,
                                       jax.random.PRNGKey(config.seed),
                                       scene.num_cameras)
-  state = checkpointer.restore(parallel.put_replicated(state, mesh))
+  state = checkpointer.restore(parallel.put_replicated(state, mesh),
+                              config=config)
   checkpointer.close()
   return method, model, state
 

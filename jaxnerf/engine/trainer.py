@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from jaxnerf.engine import checkpoints, distill, parallel, training
+from jaxnerf.engine import config as config_lib
 from jaxnerf import files, methods
 from jaxnerf.data import images
 from jaxnerf.data.dataset import Dataset, load_dataset
@@ -419,6 +420,7 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
                TRAIN_FIELDS_FRACTION)
   check_clock(config)
   distill.check_config(config)
+  config_lib.read_run_record(config.train_dir)  # not ours: stop before work
   if config.teacher_config and teacher is None:
     raise ConfigError("config.teacher_config: this entry point restores "
                       "no teacher; distill with train.py")
@@ -459,12 +461,14 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
   checkpointer = checkpoints.Checkpointer(config.train_dir,
                                           config.keep_checkpoints)
   if checkpointer.latest_step() is not None:
-    state = checkpointer.restore(state)
+    state = checkpointer.restore(state, config=config)
     if is_main:
       print(f"Resumed from {checkpointer.directory} at step "
             f"{int(state.step)}", flush=True)
   write_scene_info(config.train_dir, scene)
   start_step = int(state.step)
+  if is_main:  # before the first step: --config=<train_dir> rebuilds it
+    config_lib.record_run_config(config, start_step)
 
   step_fn = parallel.jit_train_step(method, model, config, mesh, donate=True)
   if restored_teacher is not None:
