@@ -3,6 +3,7 @@ optionally fine-tunes the baked values on the training images.
 
   python bake.py --config=instant_ngp_demo [--resolution 256]
       [--finetune_steps 1000] [--out runs/instant_ngp_demo/baked.npz]
+  python bake.py --config=runs/instant_ngp_demo  # the run's recorded config
 
 Writes <train_dir>/baked.npz (and <name>_finetuned.npz after fine-tuning);
 score it with `python eval.py --config=... --config.render_baked=true

@@ -1,8 +1,11 @@
 """Evaluates the latest checkpoint of a run on config.eval_split.
 
   python eval.py --config=demo
-  python eval.py --config=blender --config.data_dir=/data/lego \
-      --config.train_dir=runs/lego
+  python eval.py --config=runs/lego  # the run's recorded config
+
+A run folder as --config loads the config train.py recorded there, so
+none of the run's overrides need repeating (as for view.py, bake.py,
+export.py and localize.py).
 
 Multi-host: as train.py (JAXNERF_* environment variables).
 """

@@ -7,6 +7,7 @@ run's Gaussians as a 3D Gaussian Splatting PLY.
   python export.py pointcloud --config=instant_ngp_demo [--view_stride 5]
   python export.py webgl --config=instant_ngp_demo [--out DIR]
   python export.py splat --config=splat_demo [--out PATH] [--frame world]
+  python export.py mesh --config=runs/instant_ngp_demo  # its recorded config
 
 mesh: marching cubes on the field's density inside the scene box (an SDF
 method's, e.g. neus: on its signed distance, the zero level set), vertex

@@ -6,7 +6,8 @@ gradient descent on the photometric loss through the frozen field.
       [--iterations 300] [--batch_size 512] [--seed 0] [--output pose.json]
 
 Flags take `--flag value` or `--flag=value`; `--train_dir DIR` is
-`--config.train_dir=DIR`, and any `--config.FIELD=VALUE` works. The photo
+`--config.train_dir=DIR`, and any `--config.FIELD=VALUE` works;
+`--config=<train_dir>` alone loads the run's recorded config. The photo
 must have the size of the run's cameras (the first training camera's
 intrinsics are used). --init_pose is a .npy or JSON 4x4/3x4 camera-to-world
 matrix (bare or under "transform_matrix", Blender convention). The result

@@ -2,6 +2,7 @@
 
   python view.py --config=instant_ngp_demo [--port 8000]
   python view.py --config=instant_ngp_demo --config.render_baked=true
+  python view.py --config=runs/instant_ngp_demo  # the run's recorded config
 
 Open the printed address; drag to orbit, shift-drag (or right-drag) to pan,
 the wheel to zoom; rgb / depth / opacity buttons; `?view=test:0` starts at a

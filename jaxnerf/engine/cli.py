@@ -97,7 +97,7 @@ def parse(argv: Sequence[str], parser: "FlagParser", config: str = ONE,
     _, extra = parser.parse_known_args(rest[1:])
     raise ConfigError(
         f"{parser.prog}: --config is required (--config=NAME for "
-        "configs/NAME.py, or a path)" +
+        "configs/NAME.py, a path, or a run folder)" +
         (f"; unrecognized arguments: {' '.join(extra)}" if extra else ""))
   flags = parser.parse_args(rest[1:])
   return _finish(made, parser.config_values(flags), paths), flags
@@ -193,8 +193,9 @@ def _document_config(parser: FlagParser, config: str) -> None:
                                     "config_flags)")
   hidden = dict(dest=argparse.SUPPRESS, default=argparse.SUPPRESS)
   if config == ONE:
-    group.add_argument("--config", metavar="NAME|PATH", **hidden,
-                       help="configs/NAME.py, or a config file")
+    group.add_argument("--config", metavar="NAME|PATH|RUN", **hidden,
+                       help="configs/NAME.py, a config file, or a run "
+                       "folder (the config train.py recorded there)")
   group.add_argument(
       "--config.FIELD", metavar="VALUE", **hidden,
       help="sets a field of the config" if config == ONE else

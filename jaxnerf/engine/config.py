@@ -148,9 +148,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Distillation (KiloNeRF's first stage, jaxnerf/engine/distill.py): the
   # first distill_steps steps fit this run's field (density and radiance)
   # to a trained teacher run's at points of the scene box, then training
-  # goes on with the images. teacher_config: the teacher's config (a name
-  # or path; "": no teacher), teacher_dir: its train_dir ("": the one its
-  # config names).
+  # goes on with the images. teacher_config: the teacher's config (a name,
+  # path, or its run folder, which records the config it trained with;
+  # "": no teacher), teacher_dir: its train_dir ("": the one its config
+  # names; a run folder's own).
   c.teacher_config = ""
   c.teacher_dir = ""
   c.distill_steps = 0
@@ -398,7 +399,8 @@ class _NameOrPath(flags.ArgumentParser):
 def parse_flags(argv: Sequence[str]
                 ) -> tuple[Optional[ml_collections.ConfigDict], list[str]]:
   """The config's command-line flags, by ml_collections.config_flags:
-  `--config=NAME|PATH` (or `--config NAME|PATH`), then any
+  `--config=NAME|PATH|RUN` (or `--config NAME|PATH|RUN`; RUN a run
+  folder: the config its train.py recorded, `load_run_config`), then any
   `--config.FIELD=VALUE` (or `--config.FIELD VALUE`, `--[no]config.FLAG`),
   each typed by the field.
 
