@@ -342,9 +342,9 @@ def test_slam_command_on_a_tiny_stream(tmp_path, capsys, monkeypatch):
   plot = iio.imread(os.path.join(run, "trajectory.png"))
   assert plot.shape == (512, 1024, 3)
   assert (plot[..., 0] > 200).sum() > 100 and plot.std() > 5  # drawn
-  # The map is a normal run: eval.py's restore opens it.
-  config = config_lib.load_config(TINY)
-  config.train_dir = run
+  # The map is a normal run: eval.py's restore opens it, from the config
+  # it recorded.
+  config = config_lib.load_config(run)
   _, _, state = evaluator.restore_latest(config, parallel.make_mesh())
   assert int(state.step) == metrics["map_steps"]
   # A second run into the same folder is refused, the first kept.

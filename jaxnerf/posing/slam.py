@@ -36,6 +36,7 @@ from jaxnerf import files
 from jaxnerf.core import cameras as cameras_lib, poses
 from jaxnerf.core.cameras import Cameras, Pixels
 from jaxnerf.engine import checkpoints, trainer, training
+from jaxnerf.engine import config as config_lib
 from jaxnerf.errors import ConfigError, UserError
 from jaxnerf.methods import base
 from jaxnerf.posing import localization
@@ -713,7 +714,8 @@ def check_train_dir(config) -> None:
   if os.path.exists(folder) and not os.path.isdir(folder):
     raise SlamError(f"config.train_dir: {folder} is a file")
   taken = [name for name in ("checkpoints", trainer.SCENE_FILE,
-                             TRAJECTORY_FILE, METRICS_FILE)
+                             config_lib.RUN_CONFIG_FILE, TRAJECTORY_FILE,
+                             METRICS_FILE)
            if os.path.exists(os.path.join(folder, name))]
   if taken:
     raise SlamError(f"config.train_dir: {folder} already holds a run "
@@ -722,10 +724,13 @@ def check_train_dir(config) -> None:
 
 
 def save_map(config, state: training.TrainState) -> None:
-  """The map as a run folder: scene.json and a checkpoint of the engine's
-  layout, so eval.py, view.py and export.py open it."""
+  """The map as a run folder: scene.json, config.json (the config, for
+  `--config=<train_dir>`) and a checkpoint of the engine's layout, so
+  eval.py, view.py and export.py open it."""
   os.makedirs(config.train_dir, exist_ok=True)
   trainer.write_scene_info(config.train_dir, base.SceneInfo(num_cameras=1))
+  if jax.process_index() == 0:
+    config_lib.record_run_config(config, 0)
   checkpointer = checkpoints.Checkpointer(config.train_dir,
                                           config.keep_checkpoints)
   checkpointer.save(int(state.step), state)
