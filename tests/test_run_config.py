@@ -161,3 +161,8 @@ def test_the_restore_hint_names_recorded_fields(tmp_path):
   hint = config_lib.restore_hint(config)
   assert "netwidth=16" in hint and f"--config={tmp_path}" in hint
   assert "train_dir" not in hint.split("(")[0]
+  other = config_lib.load_config("instant_ngp_demo")  # another method
+  with other.unlocked():
+    other.train_dir = str(tmp_path)
+  assert "trained with method=nerf, backbone=mlp (" in (
+      config_lib.restore_hint(other))

@@ -633,6 +633,8 @@ def restore_hint(config: Optional[ml_collections.ConfigDict],
                                                     to_record(config))
   if not diff:
     return "pass the --config overrides the run was trained with"
+  # Another method or backbone: the rest of the fields follow from it.
+  diff = [d for d in diff if d[0] in ("method", "backbone")] or diff
   shown = ", ".join(f"{name}={_flag_value(was)}" for name, was, _ in
                     diff[:most])
   more = f" and {len(diff) - most} more" if len(diff) > most else ""
