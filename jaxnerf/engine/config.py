@@ -469,7 +469,8 @@ def check_paths(config: ml_collections.ConfigDict) -> None:
 # so that `--config=<train_dir>` rebuilds the model it trained: eval.py,
 # view.py, exports and resumes then need none of the overrides it was
 # trained with. config.json holds
-#   note: SIGNATURE (files.py): train.py wrote it and may rewrite it;
+#   note: SIGNATURE (files.py): jaxnerf wrote it (train.py, slam.py) and
+#     may rewrite it;
 #   config: every field, as ml_collections writes JSON (tuples as lists,
 #     FieldReferences resolved, nested ConfigDicts as objects);
 #   since_step: the step the run was at when it began training with it;
@@ -477,8 +478,8 @@ def check_paths(config: ml_collections.ConfigDict) -> None:
 #     since_step and until_step (where a resume with another config, e.g.
 #     a larger max_steps, replaced it): nothing given is lost.
 RUN_CONFIG_FILE = "config.json"
-_NOTE = (f"{files.SIGNATURE} train.py: the config this run trains with "
-         "(config), since step since_step; its earlier ones (earlier)")
+_NOTE = (f"{files.SIGNATURE}: the config this run trains with (config), "
+         "since step since_step; its earlier ones (earlier)")
 # Fields a config may differ from its run's record in without another
 # model: the folder itself (it may have moved since).
 _PLACE_FIELDS = ("train_dir",)
