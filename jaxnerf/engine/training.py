@@ -511,18 +511,26 @@ def make_render_fn(method: base.Method, model, config):
   where the method budgets its samples (its `loss_mask`).
 
   Returns:
-    render(variables, batch, cameras, step) -> dict of [chunk, ...]; `step`
-    is the training step the model renders at (its progress).
+    render(variables, batch, cameras, step, key=None) -> dict of
+    [chunk, ...]; `step` is the training step the model renders at (its
+    progress). A deterministic render must not depend on `key` (None:
+    key 0); it is an argument, not a constant, so that the contract tests
+    check that with one compiled program.
   """
 
   @jax.jit
-  def render_chunk(variables, batch, cameras, step):
-    _, outputs = render(model, variables, batch, cameras,
-                        jax.random.PRNGKey(0), False,
+  def render_keyed(variables, batch, cameras, step, key):
+    _, outputs = render(model, variables, batch, cameras, key, False,
                         base.Progress.at(step, config.max_steps))
     out = {k: outputs[-1][k] for k in method.outputs}
     if "loss_mask" in outputs[-1]:
       out[RAY_COMPLETE] = outputs[-1]["loss_mask"]
     return out
+
+  key0 = jax.random.PRNGKey(0)
+
+  def render_chunk(variables, batch, cameras, step, key=None):
+    return render_keyed(variables, batch, cameras, step,
+                        key0 if key is None else key)
 
   return render_chunk
