@@ -102,11 +102,18 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
   # rays (the last one padded with empty rays) in tiles of 64 rays and 128
   # coloured samples: many tiles a round.
   rounds = render.RoundsRenderer(grid, chunk=32 * 32).render_image(view)
-  padded = render.Renderer(grid, chunk=384, ray_tile=64,
-                           colour_tile=128).render_image(view)
+  padded = render.Renderer(grid, chunk=384, ray_tile=64, colour_tile=128,
+                           density_tile=256).render_image(view)
+  # Skipping the cells with no positive corner (most of a kept block's
+  # cells outside the sphere) leaves every pixel as it was.
+  live = render.live_cells(grid)
+  assert 0.05 < float(jnp.mean(live)) < 0.6
+  every = render.Renderer(grid, chunk=32 * 32,
+                          skip_cells=False).render_image(view)
   for key in ("rgb", "acc", "depth"):
     np.testing.assert_allclose(fast[key], rounds[key], rtol=2e-5, atol=2e-5)
     np.testing.assert_allclose(padded[key], fast[key], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(every[key], fast[key], rtol=1e-6, atol=1e-6)
   flat = jax.tree.map(lambda x: jnp.asarray(x.reshape(-1, x.shape[-1])),
                       view)
   mask = jax.jit(render.coarse_mask, static_argnums=2)(

@@ -10,7 +10,7 @@ from analytic_fields import SphereField
 from jaxnerf.baked import bake as baking
 from jaxnerf.core import cameras
 from jaxnerf.fields import encoding
-from jaxnerf.errors import BakedFileError, ResourceError
+from jaxnerf.errors import BakedFileError, ConfigError, ResourceError
 
 
 def ring_rays(num_views=8, size=24, radius=4.0, elevation=-30.0):
@@ -110,6 +110,33 @@ def test_bake_uses_the_fields_own_sh_and_lays_out_blocks():
   np.testing.assert_allclose(scene.sh[n, 1, 2, 3],
                              field.apply({}, point, method="coefficients")[0],
                              atol=1e-6)
+
+
+def test_cell_culling_zeroes_the_corners_of_no_seen_cell():
+  """Two blocks of 2^3 cells along x; only cell (1, 0, 1) (block 0) and
+  cell (3, 1, 1) (block 1) were weighed above the threshold: their 8
+  corners keep their density (in every block that holds them: block 1's
+  apron at x = 2 holds 4 corners of cell (1, 0, 1)), every other vertex of
+  the atlas goes to 0."""
+  block_index = np.full((2, 2, 2), -1, np.int32)
+  block_index[0, 0, 0], block_index[1, 0, 0] = 0, 1
+  scene = baking.BakedScene(
+      block_index=block_index, density=np.full((2, 3, 3, 3), 5.0,
+                                               np.float32),
+      sh=np.zeros((2, 3, 3, 3, 3, 1), np.float32), bound=1.0,
+      step_ratio=0.5, white_bkgd=True, method="t", step=0)
+  weights = np.zeros((4, 4, 4), np.float32)
+  weights[1, 0, 1], weights[3, 1, 1] = 0.5, 0.02
+  weights[2, 2, 2] = 5e-3  # below the threshold
+  culled = baking.cull_cells(scene, weights, 1e-2)
+  expected = np.zeros((2, 3, 3, 3), np.float32)
+  expected[0, 1:3, 0:2, 1:3] = 5.0
+  expected[1, 1:3, 1:3, 1:3] = 5.0
+  expected[1, 0, 0:2, 1:3] = 5.0
+  np.testing.assert_array_equal(culled.density, expected)
+  assert (scene.density == 5.0).all()  # the input is not changed
+  with pytest.raises(ConfigError, match="--cell_cull_threshold"):
+    baking.check_options(baking.BakeOptions(cell_cull_threshold=1.0))
 
 
 def test_bake_projects_a_field_without_sh():

@@ -119,6 +119,26 @@ class BakedGrid:
     return self.replace(density=density, sh=sh)
 
 
+def locate(grid: BakedGrid, points: jax.Array):
+  """Where points [M, 3] fall in the atlas: (base [M] int32, the row of the
+  lowest corner of the point's cell; f [M, 3], the position in the cell;
+  valid [M], inside the grid in a kept block). base is 0 where not valid."""
+  r, b = grid.resolution, grid.block_size
+  g = r // b
+  u = (points + grid.bound) / (2 * grid.bound) * r
+  inside = jnp.all((u >= 0) & (u < r), axis=-1)
+  u = jnp.clip(u, 0.0, r - 1e-4)
+  blk = jnp.floor(u / b).astype(jnp.int32)
+  local = u - (blk * b).astype(u.dtype)
+  i0 = jnp.clip(jnp.floor(local).astype(jnp.int32), 0, b - 1)
+  f = local - i0
+  block = grid.block_index[(blk[:, 0] * g + blk[:, 1]) * g + blk[:, 2]]
+  valid = inside & (block >= 0)
+  base = (jnp.maximum(block, 0) * (b + 1) + i0[:, 0]) * (b + 1)
+  base = (base + i0[:, 1]) * (b + 1) + i0[:, 2]
+  return jnp.where(valid, base, 0), f, valid
+
+
 def corners(grid: BakedGrid, points: jax.Array):
   """The 8 atlas rows around each point and their trilinear weights.
 
@@ -131,19 +151,12 @@ def corners(grid: BakedGrid, points: jax.Array):
     gather of [M, 8] rows materialises [M, 8, C], which XLA's CPU backend
     does several times slower than 8 gathers fused into the sum.
   """
-  r, b = grid.resolution, grid.block_size
-  g = r // b
-  u = (points + grid.bound) / (2 * grid.bound) * r
-  inside = jnp.all((u >= 0) & (u < r), axis=-1)
-  u = jnp.clip(u, 0.0, r - 1e-4)
-  blk = jnp.floor(u / b).astype(jnp.int32)
-  local = u - (blk * b).astype(u.dtype)
-  i0 = jnp.clip(jnp.floor(local).astype(jnp.int32), 0, b - 1)
-  f = local - i0
-  block = grid.block_index[(blk[:, 0] * g + blk[:, 1]) * g + blk[:, 2]]
-  valid = (inside & (block >= 0)).astype(points.dtype)
-  base = (jnp.maximum(block, 0) * (b + 1) + i0[:, 0]) * (b + 1)
-  base = (base + i0[:, 1]) * (b + 1) + i0[:, 2]
+  return corners_at(grid.block_size, *locate(grid, points))
+
+
+def corners_at(b: int, base: jax.Array, f: jax.Array, valid: jax.Array):
+  """`corners` from `locate`'s base [M], f [M, 3] and valid [M]."""
+  valid = valid.astype(f.dtype)
   fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
   out = []
   for dx, dy, dz in np.ndindex(2, 2, 2):
@@ -152,6 +165,21 @@ def corners(grid: BakedGrid, points: jax.Array):
          (fz if dz else 1 - fz) * valid)
     out.append((row, w))
   return out
+
+
+def live_cells(grid: BakedGrid) -> jax.Array:
+  """[num_blocks (B + 1)^3] bool by atlas row: whether the cell whose lowest
+  corner is that vertex has a corner of positive density (apron rows: no
+  cell, False). A point in a cell that is not live has density exactly 0
+  (trilinear weights are >= 0 and density_at clamps at 0), so the marcher
+  skips its 8 lookups."""
+  b = grid.block_size
+  d = grid.density.reshape(-1, b + 1, b + 1, b + 1)
+  top = functools.reduce(jnp.maximum, (
+      d[:, dx:dx + b, dy:dy + b, dz:dz + b]
+      for dx, dy, dz in np.ndindex(2, 2, 2)))
+  live = jnp.zeros(d.shape, bool).at[:, :b, :b, :b].set(top > 0)
+  return live.reshape(-1)
 
 
 def density_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
@@ -430,6 +458,7 @@ def _colour_pass(grid: BakedGrid, rays: Rays, samples: FineSamples,
 # that a nearly empty round costs little.
 RAY_TILE = 2048
 COLOUR_TILE = 8192
+DENSITY_TILE = 16384
 
 
 def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int,
@@ -504,6 +533,39 @@ class DeferredShading:
     return total
 
 
+def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
+               wanted: jax.Array, live: Optional[jax.Array],
+               tile: int) -> jax.Array:
+  """Trilinear values [M, C] of table [num_blocks (B + 1)^3, C] at points
+  [M, 3] (0 where not wanted [M]). With live (`live_cells`), only the
+  points in live cells read their 8 corners, packed in tiles of `tile`;
+  the others are 0, which is their value when the table's first column is
+  the density (the caller clamps it at 0) and the rest is only ever
+  weighted by it."""
+  base, f, valid = locate(grid, points)
+  if live is None:
+    total = 0.0
+    for row, w in corners_at(grid.block_size, base, f, valid & wanted):
+      total = total + w[:, None] * table[row]
+    return total
+  m = points.shape[0]
+  keep = valid & wanted & live[base]
+  (sel,) = jnp.nonzero(keep, size=m, fill_value=m)
+  sel = jnp.concatenate([sel, jnp.full((tile,), m, sel.dtype)])
+
+  def body(start, out):
+    k = jax.lax.dynamic_slice(sel, (start,), (tile,))
+    used = k < m
+    kc = jnp.minimum(k, m - 1)
+    total = 0.0
+    for row, w in corners_at(grid.block_size, base[kc], f[kc], used):
+      total = total + w[:, None] * table[row]
+    return out.at[k].set(total, mode="drop")
+
+  return _tile_loop(jnp.sum(keep, dtype=jnp.int32), tile, body,
+                    jnp.zeros((m, table.shape[1]), table.dtype))
+
+
 def _tile_loop(count, tile: int, body, state):
   """state = body(start, state) for start = 0, tile, ... < count (a traced
   count: the loop runs only over the filled part of a packed array)."""
@@ -517,12 +579,14 @@ def _tile_loop(count, tile: int, body, state):
   return jax.lax.while_loop(cond, step, (jnp.int32(0), state))[1]
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
 def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
                 per_round: int = COARSE_PER_ROUND, ray_tile: int = RAY_TILE,
                 colour_tile: int = COLOUR_TILE,
+                density_tile: int = DENSITY_TILE,
                 boxes: Optional[jax.Array] = None,
-                deferred: Optional["DeferredShading"] = None):
+                deferred: Optional["DeferredShading"] = None,
+                live: Optional[jax.Array] = None):
   """Renders rays [N] in one call: the occupied coarse steps of each ray,
   then rounds of `per_round` of them per ray, only for rays whose
   transmittance is not spent (early termination), each round in tiles of
@@ -534,6 +598,9 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   deferred: optional DeferredShading: the diffuse colour is composited with
   the density (one gather of 4 values per corner) and only samples above
   its threshold read the full colour.
+  live: optional `live_cells`: only samples in live cells read their
+  corners (packed, in tiles of `density_tile`); the others have density 0
+  without a lookup (the same image).
 
   Returns:
     device rgb [N, 3], depth [N], disp [N], acc [N].
@@ -547,6 +614,7 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   basis = ray_basis(grid, rays.viewdirs)
   ray_tile = min(ray_tile, n)
   colour_tile = min(colour_tile, ray_tile * per_round * f)
+  density_tile = min(density_tile, ray_tile * per_round * f)
   spent = -np.log(COLOUR_EPS)
   j = jnp.arange(f, dtype=dt.dtype)
 
@@ -572,11 +640,11 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
       valid = valid.reshape(ray_tile, -1)
       points = rays.origins[ri][:, None] + t[..., None] * \
           rays.directions[ri][:, None]
-      if deferred is None:
-        sigma = density_at(grid, points.reshape(-1, 3)).reshape(t.shape)
-      else:
-        both = deferred.lookup(grid, points.reshape(-1, 3))
-        sigma = jnp.maximum(both[:, 0], 0.0).reshape(t.shape)
+      table = grid.density[:, None] if deferred is None else deferred.rgba
+      both = _trilinear(grid, table, points.reshape(-1, 3),
+                        valid.reshape(-1), live, density_tile)
+      sigma = jnp.maximum(both[:, 0], 0.0).reshape(t.shape)
+      if deferred is not None:
         diffuse = both[:, 1:].reshape(t.shape + (3,))
       x = jnp.where(valid, sigma, 0.0) * grid.step
       before = carried[ri][:, None] + jnp.cumsum(x, axis=1) - x
@@ -720,9 +788,11 @@ class Renderer:
   Attributes:
     grid: the device BakedGrid.
     chunk: rays per call.
-    ray_tile, colour_tile: march_chunk's tiles.
+    ray_tile, colour_tile, density_tile: march_chunk's tiles.
     deferred: 0 (off), or DeferredShading's threshold: the weight above
       which a sample reads the full colour (faster with fewer).
+    skip_cells: samples in cells with no positive corner skip their
+      lookups (`live_cells`; the same image).
   """
 
   grid: BakedGrid
@@ -730,12 +800,15 @@ class Renderer:
   ray_tile: int = RAY_TILE
   colour_tile: int = COLOUR_TILE
   deferred: float = 0.0
+  skip_cells: bool = True
+  density_tile: int = DENSITY_TILE
 
   def __post_init__(self):
     self.num_coarse = num_coarse_steps(self.grid)
     self.boxes = occupied_boxes(self.grid)
     self.shading = (DeferredShading.of(self.grid, self.deferred)
                     if self.deferred else None)
+    self.live = live_cells(self.grid) if self.skip_cells else None
 
   def _dispatch(self, rays: Rays) -> tuple[int, dict]:
     """Device outputs of rays [N] (N <= chunk), padded with empty rays
@@ -752,7 +825,8 @@ class Renderer:
           rays, padding)
     return n, march_chunk(self.grid, rays, self.num_coarse,
                           COARSE_PER_ROUND, self.ray_tile, self.colour_tile,
-                          self.boxes, self.shading)
+                          self.density_tile, self.boxes, self.shading,
+                          self.live)
 
   def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
     """rays: Rays [N] (host or device), N <= chunk.
