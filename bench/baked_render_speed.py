@@ -7,6 +7,7 @@ same views; optionally the field's time and PSNR.
       --config=instant_ngp_demo --config.color_mode=sh \
       --config.train_dir=runs/ngp_sh [--baked runs/ngp_sh/baked.npz] \
       [--sizes 100,800] [--old] [--every_cell] [--deferred 1e-2]
+      [--stop_eps 1e-3]
       [--field] [--psnr_views 25]
 
 Times: one call that compiles, then the best of --repeats calls (one at
@@ -66,6 +67,8 @@ def job(config, args):
   for threshold in args.deferred:
     renderers[f"deferred_{threshold:g}"] = render.Renderer(
         grid, deferred=threshold)
+  for eps in args.stop_eps:
+    renderers[f"stop_{eps:g}"] = render.Renderer(grid, stop_eps=eps)
   if args.every_cell:
     renderers["every_cell"] = render.Renderer(grid, skip_cells=False)
   if args.old:
@@ -133,6 +136,9 @@ def flags():
   parser.add_argument("--deferred", default=[], type=thresholds,
                       help="comma-separated thresholds: also time deferred "
                       "shading at each")
+  parser.add_argument("--stop_eps", default=[], type=thresholds,
+                      help="comma-separated transmittances: also time early "
+                      "ray termination at each")
   parser.add_argument("--old", action="store_true",
                       help="also time the host-synchronised rounds")
   parser.add_argument("--every_cell", action="store_true",

@@ -549,8 +549,7 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
       total = total + w[:, None] * table[row]
     return total
   m = points.shape[0]
-  keep = valid & wanted & live[base]
-  (sel,) = jnp.nonzero(keep, size=m, fill_value=m)
+  sel, count = compact(valid & wanted & live[base])
   sel = jnp.concatenate([sel, jnp.full((tile,), m, sel.dtype)])
 
   def body(start, out):
@@ -562,8 +561,30 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
       total = total + w[:, None] * table[row]
     return out.at[k].set(total, mode="drop")
 
-  return _tile_loop(jnp.sum(keep, dtype=jnp.int32), tile, body,
+  return _tile_loop(count, tile, body,
                     jnp.zeros((m, table.shape[1]), table.dtype))
+
+
+def compact(mask: jax.Array, width: int = 128):
+  """jnp.nonzero(mask, size=M, fill_value=M) and the count, for mask [M]
+  bool: (indices [M] int32 of the True entries in order, then M; count).
+
+  The ranks come from a matmul with a triangular matrix over rows of
+  `width` (sums of 0/1 in float32: exact) and a cumulative sum of the M /
+  width row totals: on XLA's CPU backend a cumulative sum over all M
+  entries, which nonzero does twice, costs more than the rest together
+  (about 3x faster at M = 65 536)."""
+  m = mask.shape[0]
+  rows = jnp.pad(mask, (0, -m % width)).reshape(-1, width)
+  within = (rows.astype(jnp.float32) @
+            jnp.triu(jnp.ones((width, width), jnp.float32))).astype(
+                jnp.int32)
+  totals = within[:, -1]
+  rank = (within + (jnp.cumsum(totals) - totals)[:, None] - 1).reshape(-1)
+  rank = jnp.where(mask, rank[:m], m)
+  out = jnp.full((m,), m, jnp.int32).at[rank].set(
+      jnp.arange(m, dtype=jnp.int32), mode="drop")
+  return out, jnp.sum(totals)
 
 
 def _tile_loop(count, tile: int, body, state):
@@ -579,11 +600,12 @@ def _tile_loop(count, tile: int, body, state):
   return jax.lax.while_loop(cond, step, (jnp.int32(0), state))[1]
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7))
 def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
                 per_round: int = COARSE_PER_ROUND, ray_tile: int = RAY_TILE,
                 colour_tile: int = COLOUR_TILE,
                 density_tile: int = DENSITY_TILE,
+                stop_eps: float = COLOUR_EPS,
                 boxes: Optional[jax.Array] = None,
                 deferred: Optional["DeferredShading"] = None,
                 live: Optional[jax.Array] = None):
@@ -598,6 +620,8 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   deferred: optional DeferredShading: the diffuse colour is composited with
   the density (one gather of 4 values per corner) and only samples above
   its threshold read the full colour.
+  stop_eps: a ray whose transmittance is below this takes no further
+    round (at most stop_eps of its opacity is left out).
   live: optional `live_cells`: only samples in live cells read their
   corners (packed, in tiles of `density_tile`); the others have density 0
   without a lookup (the same image).
@@ -615,14 +639,12 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   ray_tile = min(ray_tile, n)
   colour_tile = min(colour_tile, ray_tile * per_round * f)
   density_tile = min(density_tile, ray_tile * per_round * f)
-  spent = -np.log(COLOUR_EPS)
+  spent = -np.log(stop_eps)
   j = jnp.arange(f, dtype=dt.dtype)
 
   def one_round(carry):
     r, carried, acc, depth, rgb = carry
-    active = (count > r * per_round) & (carried < spent)
-    (ids,) = jnp.nonzero(active, size=n, fill_value=n)
-    num_active = jnp.sum(active, dtype=jnp.int32)
+    ids, num_active = compact((count > r * per_round) & (carried < spent))
     ids = jnp.concatenate([ids, jnp.full((ray_tile,), n, ids.dtype)])
 
     def tile(start, state):
@@ -659,10 +681,9 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
         threshold = deferred.threshold
         diffuse = diffuse.reshape(-1, 3)
       # Colour: only the samples that weigh, packed.
-      selected = (w > threshold).reshape(-1)
-      (sel,) = jnp.nonzero(selected, size=selected.shape[0], fill_value=0)
-      num_selected = jnp.sum(selected, dtype=jnp.int32)
-      sel = jnp.concatenate([sel, jnp.zeros((colour_tile,), sel.dtype)])
+      sel, num_selected = compact((w > threshold).reshape(-1))
+      sel = jnp.concatenate([jnp.minimum(sel, w.size - 1),
+                             jnp.zeros((colour_tile,), sel.dtype)])
       w_flat, t_flat = w.reshape(-1), t.reshape(-1)
       ray_of = jnp.repeat(rid, t.shape[1], total_repeat_length=w_flat.size)
 
@@ -793,6 +814,8 @@ class Renderer:
       which a sample reads the full colour (faster with fewer).
     skip_cells: samples in cells with no positive corner skip their
       lookups (`live_cells`; the same image).
+    stop_eps: early ray termination: the transmittance below which a ray
+      takes no further round.
   """
 
   grid: BakedGrid
@@ -802,6 +825,7 @@ class Renderer:
   deferred: float = 0.0
   skip_cells: bool = True
   density_tile: int = DENSITY_TILE
+  stop_eps: float = COLOUR_EPS
 
   def __post_init__(self):
     self.num_coarse = num_coarse_steps(self.grid)
@@ -825,7 +849,8 @@ class Renderer:
           rays, padding)
     return n, march_chunk(self.grid, rays, self.num_coarse,
                           COARSE_PER_ROUND, self.ray_tile, self.colour_tile,
-                          self.density_tile, self.boxes, self.shading,
+                          self.density_tile, self.stop_eps, self.boxes,
+                          self.shading,
                           self.live)
 
   def render_rays(self, rays: Rays) -> dict[str, np.ndarray]:
