@@ -167,3 +167,22 @@ def test_compact_is_nonzero():
     (want,) = jnp.nonzero(mask, size=size, fill_value=size)
     np.testing.assert_array_equal(got, want)
     assert int(count) == int(mask.sum())
+
+
+def test_next_steps_walks_the_occupied_bits_in_order():
+  """next_steps on words packed as occupied_bits packs them, against the
+  set indices, from cursors inside, between and past the words."""
+  rng = np.random.RandomState(4)
+  mask = rng.rand(6, 40) < 0.3
+  mask[1] = False
+  mask[2, 16:] = True  # a word boundary
+  words = jnp.einsum("nwb,b->nw", jnp.asarray(np.pad(mask, ((0, 0), (0, 8)))
+                                              .reshape(6, 3, 16), jnp.float32),
+                     2.0**jnp.arange(16)).astype(jnp.int32)
+  start = jnp.asarray([0, 5, 15, 17, 39, 40], jnp.int32)
+  steps, found, after = jax.jit(render.next_steps, static_argnums=2)(
+      words, start, 4)
+  for i in range(6):
+    want = [c for c in np.flatnonzero(mask[i]) if c >= int(start[i])][:4]
+    assert list(np.asarray(steps[i])[np.asarray(found[i])]) == want
+    assert int(after[i]) == (want[-1] + 1 if want else int(start[i]))

@@ -464,25 +464,63 @@ COLOUR_TILE = 8192
 DENSITY_TILE = 16384
 
 
-def occupied_lists(grid: BakedGrid, rays: Rays, num_coarse: int,
-                   boxes: Optional[jax.Array] = None):
-  """Each ray's occupied coarse steps in order (boxes: optional
+# Bits per word of `occupied_bits`: a word is a sum of 0/1 times powers of
+# two up to 2^15, exact in the float32 matmul that packs it.
+WORD_BITS = 16
+
+
+def occupied_bits(grid: BakedGrid, rays: Rays, num_coarse: int,
+                  boxes: Optional[jax.Array] = None):
+  """Each ray's occupied coarse steps as bits (boxes: optional
   occupied_boxes, for one gather a coarse step).
 
   Returns:
-    steps [N, Sc] int32 (the first count[i] entries of row i are its
-    occupied coarse steps, ascending; the rest 0), count [N] int32.
+    words [N, W] int32 (bit b of word w: coarse step WORD_BITS w + b is
+    occupied; W = ceil(Sc / WORD_BITS)), count [N] int32 of occupied steps.
+    Packed by a matmul with the powers of two (XLA's CPU backend sums
+    over a short last axis slowly); lists of the steps, a cumulative sum
+    and a scatter over [N, Sc], cost twice as much.
   """
   mask = (coarse_mask(grid, rays, num_coarse) if boxes is None else
           coarse_mask_boxes(grid, boxes, rays, num_coarse))
   n, sc = mask.shape
-  rank = jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1
-  column = jnp.where(mask, rank, sc)  # sc: dropped
-  steps = jnp.zeros((n, sc), jnp.int32).at[
-      jnp.arange(n)[:, None], column].set(
-          jnp.broadcast_to(jnp.arange(sc, dtype=jnp.int32), (n, sc)),
-          mode="drop")
-  return steps, rank[:, -1] + 1
+  bits = jnp.pad(mask, ((0, 0), (0, -sc % WORD_BITS))).reshape(
+      n, -1, WORD_BITS).astype(jnp.float32)
+  powers = 2.0**np.arange(WORD_BITS, dtype=np.float32)
+  words = jnp.einsum("nwb,b->nw", bits, powers).astype(jnp.int32)
+  count = jnp.sum(jax.lax.population_count(words), -1)
+  return words, count
+
+
+def next_steps(words: jax.Array, start: jax.Array, num: int):
+  """The first `num` occupied coarse steps at or after `start`.
+
+  Args:
+    words: [T, W] occupied_bits' words; start: [T] int32 coarse index.
+  Returns:
+    steps [T, num] int32 (ascending), found [T, num] bool (False past the
+    ray's last occupied step; its step is then 0), and the index after the
+    last one found [T] (start where none).
+  """
+  w = words.shape[1]
+  shift = start[:, None] - WORD_BITS * jnp.arange(w)[None]  # [T, W]
+  below = jnp.left_shift(1, jnp.clip(shift, 0, WORD_BITS)) - 1
+  words = words & ~below
+  steps, found = [], []
+  after = start
+  for _ in range(num):
+    nonzero = words != 0
+    wi = jnp.argmax(nonzero, axis=1)
+    x = jnp.take_along_axis(words, wi[:, None], 1)[:, 0]
+    bit = jax.lax.population_count((x & -x) - 1)
+    ok = jnp.any(nonzero, axis=1)
+    c = jnp.where(ok, wi * WORD_BITS + bit, 0)
+    words = jnp.where(jnp.arange(w)[None] == wi[:, None],
+                      (x & (x - 1))[:, None], words)
+    steps.append(c)
+    found.append(ok)
+    after = jnp.where(ok, c + 1, after)
+  return jnp.stack(steps, 1), jnp.stack(found, 1), after
 
 
 @flax.struct.dataclass
@@ -634,7 +672,7 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   """
   n = rays.origins.shape[0]
   f = grid.coarse_factor
-  steps, count = occupied_lists(grid, rays, num_coarse, boxes)
+  words, count = occupied_bits(grid, rays, num_coarse, boxes)
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm
   t0, t1 = ray_span(grid, rays)
@@ -646,18 +684,19 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   j = jnp.arange(f, dtype=dt.dtype)
 
   def one_round(carry):
-    r, carried, acc, depth, rgb = carry
+    r, cursor, carried, acc, depth, rgb = carry
     ids, num_active = compact((count > r * per_round) & (carried < spent))
     ids = jnp.concatenate([ids, jnp.full((ray_tile,), n, ids.dtype)])
 
     def tile(start, state):
-      carried, acc, depth, rgb = state
+      cursor, carried, acc, depth, rgb = state
       rid = jax.lax.dynamic_slice(ids, (start,), (ray_tile,))
       real = rid < n
       ri = jnp.minimum(rid, n - 1)
-      column = r * per_round + jnp.arange(per_round)
-      step_ok = (column[None] < count[ri][:, None]) & real[:, None]
-      c = steps[ri[:, None], jnp.minimum(column, num_coarse - 1)[None]]
+      # The ray's next occupied coarse steps, after those of earlier rounds.
+      c, found, after = next_steps(words[ri], cursor[ri], per_round)
+      step_ok = found & real[:, None]
+      cursor = cursor.at[rid].set(after, mode="drop")
       t = t0[ri][:, None, None] + (c[..., None] * f + j + 0.5) * \
           dt[ri][:, None, None]  # [T, P, f]
       valid = step_ok[..., None] & (t < t1[ri][:, None, None])
@@ -702,20 +741,20 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
         return rgb.at[cr].add(w_flat[k][:, None] * value, mode="drop")
 
       rgb = _tile_loop(num_selected, colour_tile, colour, rgb)
-      return carried, acc, depth, rgb
+      return cursor, carried, acc, depth, rgb
 
     state = _tile_loop(num_active, ray_tile, tile,
-                       (carried, acc, depth, rgb))
+                       (cursor, carried, acc, depth, rgb))
     return (r + 1,) + state
 
   def more(carry):
-    r, carried = carry[0], carry[1]
+    r, carried = carry[0], carry[2]
     return jnp.any((count > r * per_round) & (carried < spent))
 
   zeros = jnp.zeros((n,), jnp.float32)
-  _, _, acc, depth, rgb = jax.lax.while_loop(
-      more, one_round, (jnp.int32(0), zeros, zeros, zeros,
-                        jnp.zeros((n, 3), jnp.float32)))
+  _, _, _, acc, depth, rgb = jax.lax.while_loop(
+      more, one_round, (jnp.int32(0), jnp.zeros((n,), jnp.int32), zeros,
+                        zeros, zeros, jnp.zeros((n, 3), jnp.float32)))
   if grid.white_bkgd:
     rgb = rgb + (1.0 - acc[:, None])
   eps = 1e-10
