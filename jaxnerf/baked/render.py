@@ -8,15 +8,22 @@ blocks. Work is kept proportional to the samples that matter:
 1. coarse: steps of `coarse_factor` fine steps (at most half a block) test
    the blocks of the box around their fine samples (at most 2 x 2 x 2
    blocks, one gather in `occupied_boxes`), so no fine sample of an
-   occupied block is missed;
-2. density, in rounds of `COARSE_PER_ROUND` occupied coarse steps per ray:
-   the fine samples of those steps with their trilinear density, weights,
-   opacity and depth; a ray whose transmittance is spent takes no further
-   round (early ray termination);
+   occupied block is missed; each ray's occupied steps are kept as bits
+   (`occupied_bits`);
+2. density, in rounds of `COARSE_PER_ROUND` occupied coarse steps per ray
+   (`next_steps` from a cursor per ray): the fine samples of those steps
+   with their trilinear density, weights, opacity and depth; only samples
+   in cells with a positive corner read their 8 corners (`live_cells`;
+   the others have density 0); a ray whose transmittance is spent takes
+   no further round (early ray termination);
 3. colour: only samples with weight above COLOUR_EPS reach the colour
-   lookup (8 gathers of 3 K values), the costly part; or, with
-   `DeferredShading`, every sample reads a diffuse colour with its density
-   and only heavier samples the full colour.
+   lookup (8 gathers of 3 K values); or, with `DeferredShading`, every
+   sample reads a diffuse colour with its density and only heavier
+   samples the full colour.
+
+On XLA's CPU backend a cumulative sum over a long axis and a reduction
+over a short last axis are slow: packing (`compact`), the bits and the
+colour's basis sum are matmuls instead (docs/methods/speed.md).
 
 `Renderer` runs the three in one jitted call per chunk (`march_chunk`: the
 rounds and their tiles are `lax.while_loop`s over packed arrays of static
