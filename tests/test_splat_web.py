@@ -71,10 +71,10 @@ def views(c2w=CAMERA):
 
 
 def reference(params, c2w=CAMERA, background=1.0, front_first=True,
-              cx=CX):
+              cx=CX, **filters):
   """splatting's float render of the camera on the background, clipped to
-  [0, 1] as an 8-bit image stores it. The wrong one: `front_first=False`
-  composites back first."""
+  [0, 1] as an 8-bit image stores it (filters: project's low_pass and
+  antialias). The wrong one: `front_first=False` composites back first."""
   p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
   covs = splatting.covariances(p["log_scales"], p["quats"])
   opacity = 1.0 / (1.0 + jnp.exp(-p["opacity_logits"]))
@@ -83,7 +83,8 @@ def reference(params, c2w=CAMERA, background=1.0, front_first=True,
   c2w = jnp.asarray(c2w, jnp.float32)
   colours = splatting.sh_colours(p["means"], sh, c2w[:, 3], degree)
   proj = splatting.project(p["means"], covs, c2w, FX, FY, cx, CY, WIDTH,
-                           HEIGHT)
+                           HEIGHT, **filters)
+  opacity = opacity * proj.opacity_scale
   order = jnp.argsort(jnp.where(proj.valid, proj.depth, jnp.inf))
   if not front_first:
     order = order[::-1]
@@ -134,6 +135,9 @@ def psnr(a, b):
   return float(metrics.psnr(jnp.asarray(a), jnp.asarray(b)))
 
 
+ANTIALIAS = dict(low_pass=0.1, antialias=True)
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
   """The page of random_params, exported, and its screenshots at CAMERA
@@ -145,6 +149,10 @@ def page(tmp_path_factory):
   shots = {fb: screenshot(out, f"test:0{fb}") for fb in ("&fb=16",
                                                          "&fb=8")}
   shots[""], orbit = screenshot(out, drag=(40, 15))
+  # The same Gaussians with Mip-Splatting's 2D filter.
+  splat_web.export(params, views(), str(out.parent / "antialias"), True,
+                   **ANTIALIAS)
+  shots["antialias"] = screenshot(out.parent / "antialias")
   return params, out, count, shots, orbit
 
 
@@ -188,6 +196,18 @@ def test_page_matches_the_jax_render(page, monkeypatch):
   # Measured: 21.1, 23.2, 22.2, 14.7, 2.5, 32.1 and 37.3 dB (the ellipse
   # variant is below the bound too).
   assert all(s < bound for s in scores.values()), (sorted(scores.items(), key=lambda x: -x[1])[:3], bound)
+
+
+def test_the_antialiased_page_matches_the_jax_render(page):
+  """Mip-Splatting's 2D filter on the page (the run's low_pass and
+  antialias in scene.js) as in the JAX render; inria's dilation is another
+  picture."""
+  params, _, _, shots, _ = page
+  pixels, _ = shots["antialias"]
+  ref = reference(params, **ANTIALIAS)
+  bound = quantisation_floor(ref) - 2.0
+  assert psnr(pixels, ref) > bound, (psnr(pixels, ref), bound)
+  assert psnr(pixels, reference(params)) < bound - 10
 
 
 def test_the_fallback_framebuffers(page):

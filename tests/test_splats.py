@@ -142,7 +142,8 @@ def test_bad_fields_are_one_line_errors():
   for field, value, text in (("splat_init", "points", "splat_init"),
                              ("splat_sh_degree", 4, "splat_sh_degree"),
                              ("splat_init_count", 0, "splat_init_count"),
-                             ("splat_binning", "tiles", "splat_binning")):
+                             ("splat_binning", "tiles", "splat_binning"),
+                             ("splat_low_pass", -0.1, "splat_low_pass")):
     with pytest.raises(ConfigError, match=f"config.{text}"):
       splats.check_config(fields(**{field: value}))
   with pytest.raises(ConfigError, match="config.patch_size"):

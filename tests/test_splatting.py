@@ -45,19 +45,23 @@ def tiles_of(width, height, tile, x0=0, y0=0):
 
 # Jitted: one compile per shape and setting, where eager dispatch compiles
 # every operation of the rasteriser on its own (seconds on 2 cores).
-render_dense = jax.jit(splatting.render_dense, static_argnums=(9, 10))
+render_dense = jax.jit(splatting.render_dense, static_argnums=(9, 10),
+                       static_argnames=("antialias",))
 render_tiles = jax.jit(splatting.render_tiles,
                        static_argnums=tuple(range(5, 13)))
 
 
 def render_both(means, log_scales, quats, opacity, colours, binning,
                 capacity, max_tiles=64, tile=16, tiles_per_step=0,
-                reference=True, groups=1):
-  """(the dense reference or None, the tiled render as images, its stats)."""
+                reference=True, groups=1, antialias=False):
+  """(the dense reference or None, the tiled render as images, its stats);
+  with `antialias`, Mip-Splatting's 2D filter (0.1) in both."""
   covs = splatting.covariances(log_scales, quats)
+  filters = dict(low_pass=0.1, antialias=True) if antialias else {}
   ref = render_dense(means, covs, opacity, colours, C2W, FOCAL, FOCAL,
-                     W / 2, H / 2, W, H) if reference else None
-  proj = splatting.project(means, covs, C2W, FOCAL, FOCAL, W / 2, H / 2, W, H)
+                     W / 2, H / 2, W, H, **filters) if reference else None
+  proj = splatting.project(means, covs, C2W, FOCAL, FOCAL, W / 2, H / 2, W, H,
+                           **filters)
   pix, image = tiles_of(W, H, tile)
   out, stats = render_tiles(
       proj, opacity, colours, pix, jnp.zeros(2), W // tile, H // tile, tile,
@@ -65,15 +69,17 @@ def render_both(means, log_scales, quats, opacity, colours, binning,
   return ref, {k: image(v) for k, v in out.items()}, stats
 
 
-@pytest.mark.parametrize("binning,groups", [("dense", 1), ("sort", 1),
-                                            ("dense", 4)])
-def test_tiles_equal_the_dense_reference(binning, groups):
+@pytest.mark.parametrize("binning,groups,antialias", [
+    ("dense", 1, False), ("sort", 1, False), ("dense", 4, True)])
+def test_tiles_equal_the_dense_reference(binning, groups, antialias):
   """The tiled render (its lists made 4 tiles at a time, composited in one
-  loop or in 4 groups of similar list lengths, 9 tiles padded to 12)
-  equals every Gaussian at every pixel."""
+  loop or in 4 groups of similar list lengths, 9 tiles padded to 12; with
+  inria's dilation or Mip-Splatting's 2D filter) equals every Gaussian at
+  every pixel."""
   g = random_gaussians(300)
   ref, out, stats = render_both(*g, binning=binning, capacity=300,
-                                tiles_per_step=4, groups=groups)
+                                tiles_per_step=4, groups=groups,
+                                antialias=antialias)
   assert float(ref["acc"].mean()) > 0.3  # a real picture, not background
   for key in ("rgb", "depth", "acc"):
     np.testing.assert_allclose(out[key], ref[key], atol=1e-5)
@@ -287,6 +293,43 @@ def test_projection_matches_a_hand_computed_covariance():
       lossmult=np.ones((1, 1), np.float32)))
   hit = rays.origins[0] + z * rays.directions[0]
   np.testing.assert_allclose(hit, world_mean, atol=1e-5)
+  # Mip-Splatting's 2D filter: the conic of cov2d + s I, and the opacity
+  # scaled by sqrt(det(cov2d) / det(cov2d + s I)).
+  aa = splatting.project(jnp.asarray(world_mean[None], jnp.float32), covs,
+                         jnp.asarray(C2W), FOCAL, FOCAL, W / 2, H / 2, W, H,
+                         low_pass=0.1, antialias=True)
+  raw = cov2d - 0.3 * np.eye(2)
+  inv = np.linalg.inv(raw + 0.1 * np.eye(2))
+  np.testing.assert_allclose(aa.conic[0], [inv[0, 0], inv[0, 1], inv[1, 1]],
+                             rtol=1e-5)
+  np.testing.assert_allclose(aa.opacity_scale[0], np.sqrt(
+      np.linalg.det(raw) / np.linalg.det(raw + 0.1 * np.eye(2))), rtol=1e-5)
+  assert float(proj.opacity_scale[0]) == 1.0
+
+
+def test_antialias_keeps_a_gaussians_integral(monkeypatch):
+  """One Gaussian of 0.3 pixels on screen: with the 2D filter its alpha
+  summed over the pixels is opacity 2 pi sqrt(det cov2d) whatever the
+  filter's size; inria's dilation instead grows it with the filter (here
+  6.6x and 12x). The support's cuts (the 3-sigma ellipse, alpha 1/255)
+  are lifted, so the sums are the integrals."""
+  monkeypatch.setattr(splatting, "MIN_ALPHA", 0.0)
+  monkeypatch.setattr(splatting, "MAX_MAHALANOBIS", 1e9)
+  sigma, opacity = 0.3, 0.9  # pixels; world scale sigma z / f on the axis
+  covs = splatting.covariances(jnp.full((1, 3), np.log(sigma * 4.0 / FOCAL)),
+                               jnp.array([[1.0, 0, 0, 0]]))
+  integral = opacity * 2 * np.pi * sigma**2
+  for antialias in (True, False):
+    # A jit of its own (a new function): traced with the constants above.
+    render = jax.jit(lambda low_pass, aa=antialias: splatting.render_dense(
+        jnp.zeros((1, 3)), covs, jnp.array([opacity]), jnp.ones((1, 3)),
+        C2W, FOCAL, FOCAL, W / 2, H / 2, W, H, low_pass=low_pass,
+        antialias=aa))
+    for low_pass in (0.5, 1.0):
+      out = render(low_pass)
+      grown = 1.0 if antialias else (sigma**2 + low_pass) / sigma**2
+      np.testing.assert_allclose(float(out["acc"].sum()), integral * grown,
+                                 rtol=1e-4, err_msg=f"{antialias} {low_pass}")
 
 
 def test_quaternion_rotation_is_a_rotation():

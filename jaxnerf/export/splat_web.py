@@ -4,7 +4,8 @@ Gaussians, base64 in a script so the page opens from disk, no server).
 
 The page draws one screen-aligned quad per Gaussian over its 3-sigma box,
 computed in the vertex shader with jaxnerf/render/splatting.py's EWA
-projection (the same Jacobian clamp, 0.3 px^2 low-pass and radius), the
+projection (the same Jacobian clamp, low-pass filter (the run's: inria's
+0.3 px^2 or Mip-Splatting's 2D filter with its opacity scale) and radius), the
 colour from the SH evaluated there per Gaussian; the fragment shader applies
 the same cutoffs (alpha 0 below 1/255, at most 0.99, 0 outside the 3-sigma
 ellipse). The CPU sorts the Gaussians by depth (a counting sort of 16-bit
@@ -113,7 +114,8 @@ def _camera(cams, i: int) -> dict:
 
 
 def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
-               step: int = 0) -> dict:
+               step: int = 0, low_pass: float = splatting.LOW_PASS,
+               antialias: bool = False) -> dict:
   """Everything scene.js holds (see the module doc).
 
   Args:
@@ -123,6 +125,8 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
       the first is the default, the "train" split (else all) gives the
       orbit's up axis.
     white_bkgd: the background behind the Gaussians, white or black.
+    low_pass, antialias: the screen filter the run trained with
+      (config.splat_low_pass, config.splat_antialias; splatting.project).
   """
   g = gaussians(params)
   n, k = g["sh"].shape[:2]
@@ -146,7 +150,7 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
   return {
       "count": n, "sh_degree": math.isqrt(k) - 1, "sh_layers": layers,
       "texture_width": TEXTURE_WIDTH, "white_bkgd": bool(white_bkgd),
-      "near": NEAR, "low_pass": splatting.LOW_PASS,
+      "near": NEAR, "low_pass": float(low_pass), "antialias": bool(antialias),
       "max_alpha": splatting.MAX_ALPHA, "min_alpha": splatting.MIN_ALPHA,
       "max_mahalanobis": splatting.MAX_MAHALANOBIS,
       "geometry": _b64(_layers(geometry)),
@@ -157,7 +161,7 @@ def scene_data(params, views: dict, white_bkgd: bool, method: str = "splat",
 
 
 def export(params, views: dict, out_dir: str, white_bkgd: bool,
-           method: str = "splat", step: int = 0) -> tuple[int, int]:
+           method: str = "splat", step: int = 0, **filters) -> tuple[int, int]:
   """Writes index.html, splat_viewer.js and scene.js to out_dir (made if
   missing; other files in it are left alone), each atomically, after
   checking that none of them is in the way (cli.check_output_file: only
@@ -172,7 +176,7 @@ def export(params, views: dict, out_dir: str, white_bkgd: bool,
   cli.check_output_folder(out_dir, "--out")
   for name in FILES:
     cli.check_output_file(os.path.join(out_dir, name), "--out")
-  data = scene_data(params, views, white_bkgd, method, step)
+  data = scene_data(params, views, white_bkgd, method, step, **filters)
   os.makedirs(out_dir, exist_ok=True)
   with files.atomic_open(os.path.join(out_dir, "scene.js")) as f:
     f.write(f"// {files.SIGNATURE} (export.py webgl)\nwindow.SPLATS = ")
@@ -209,5 +213,7 @@ def export_run(config, out_dir: str) -> tuple[int, int, int]:
                           f"of step {field.step} is in use (opacity >= "
                           "1/255); nothing written")
   size, count = export(params, runs.named_views(config), out_dir,
-                       bool(config.white_bkgd), config.method, field.step)
+                       bool(config.white_bkgd), config.method, field.step,
+                       low_pass=config.splat_low_pass,
+                       antialias=config.splat_antialias)
   return size, count, field.step

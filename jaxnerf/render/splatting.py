@@ -86,25 +86,36 @@ def sh_colours(means: jax.Array, sh: jax.Array, origin: jax.Array,
 class Projection(NamedTuple):
   """Gaussians on one camera's image: xy [G, 2] pixels, depth [G] (z-depth,
   positive in front), conic [G, 3] (a, b, c of the inverse screen
-  covariance), radius [G] pixels (3 sigma of the major axis), valid [G]."""
+  covariance), radius [G] pixels (3 sigma of the major axis), valid [G],
+  opacity_scale [G] (what the low-pass filter's area asks of the opacity:
+  1 unless `project(..., antialias=True)`)."""
 
   xy: jax.Array
   depth: jax.Array
   conic: jax.Array
   radius: jax.Array
   valid: jax.Array
+  opacity_scale: jax.Array
 
 
 def project(means: jax.Array, covs: jax.Array, c2w: jax.Array, fx, fy, cx,
-            cy, width, height, near: float = 0.01) -> Projection:
-  """EWA splatting (Zwicker et al. 2002): cov2d = J W cov W^T J^T + 0.3 I,
+            cy, width, height, near: float = 0.01,
+            low_pass: float | None = None, antialias: bool = False
+            ) -> Projection:
+  """EWA splatting (Zwicker et al. 2002): cov2d = J W cov W^T J^T + s I,
   J the perspective Jacobian at the mean (its x/z and y/z clamped to 1.3
-  times the field of view, as inria's).
+  times the field of view, as inria's), s = `low_pass`.
 
   Args:
     means: [G, 3]; covs: [G, 3, 3]; c2w: [3, 4] camera-to-world (OpenGL).
     fx, fy, cx, cy, width, height: [] intrinsics and image size (pixels).
     near: Gaussians closer than this (z-depth) are dropped.
+    low_pass: s, pixels^2 (None: LOW_PASS): inria's 0.3 dilates every Gaussian; with
+      `antialias`, Mip-Splatting's 2D filter (its s = 0.1, about a pixel
+      box's variance 1/12) convolves it, and opacity_scale
+      sqrt(det(cov2d - s I) / det(cov2d)) keeps its integral, so a Gaussian
+      smaller than a pixel covers its area's share of it, as the pixel's
+      colour (the mean over its area) has it.
   """
   rotation, origin = c2w[:, :3], c2w[:, 3]
   local = (means - origin) @ rotation  # W (m - o), W = R^T
@@ -121,19 +132,28 @@ def project(means: jax.Array, covs: jax.Array, c2w: jax.Array, fx, fy, cx,
                    jnp.stack([zero, -fy / d, -fy * y / d**2], -1)], -2)
   t = jac @ rotation.T  # [G, 2, 3]
   cov2d = t @ covs @ jnp.swapaxes(t, -1, -2)
-  a = cov2d[:, 0, 0] + LOW_PASS
+  if low_pass is None:
+    low_pass = LOW_PASS
+  a = cov2d[:, 0, 0] + low_pass
   b = cov2d[:, 0, 1]
-  c = cov2d[:, 1, 1] + LOW_PASS
+  c = cov2d[:, 1, 1] + low_pass
   det = a * c - b * b
   valid = valid & (det > 0)
   det = jnp.where(valid, det, 1.0)
+  if antialias:
+    raw = cov2d[:, 0, 0] * cov2d[:, 1, 1] - b * b
+    # (The floor keeps sqrt's gradient finite at a flat Gaussian's 0.)
+    opacity_scale = jnp.sqrt(jnp.clip(raw / det, 1e-12, 1.0))
+  else:
+    opacity_scale = jnp.ones_like(det)
   conic = jnp.stack([c / det, -b / det, a / det], -1)
   mid = 0.5 * (a + c)
   lam = mid + jnp.sqrt(jnp.maximum(0.1, mid * mid - det))
   radius = jnp.ceil(3.0 * jnp.sqrt(lam))
   xy = jnp.stack([cx + fx * local[:, 0] / d, cy - fy * local[:, 1] / d], -1)
   return Projection(xy=xy, depth=depth, conic=conic,
-                    radius=jnp.where(valid, radius, 0.0), valid=valid)
+                    radius=jnp.where(valid, radius, 0.0), valid=valid,
+                    opacity_scale=opacity_scale)
 
 
 def bin_tiles(proj: Projection, tile_ids: jax.Array, origin: jax.Array,
@@ -381,16 +401,18 @@ composite_loop.defvjp(_loop_fwd, _loop_bwd)
 
 
 def render_dense(means, covs, opacity, colours, c2w, fx, fy, cx, cy,
-                 width: int, height: int) -> dict:
+                 width: int, height: int, **filters) -> dict:
   """The reference: every Gaussian at every pixel of a width x height image,
   sorted by depth (memory P x G: tests only).
 
   Args:
     means [G, 3], covs [G, 3, 3], opacity [G] in (0, 1), colours [G, 3].
+    filters: `project`'s low_pass and antialias.
   Returns:
     rgb [H, W, 3] (no background), depth [H, W], acc [H, W].
   """
-  proj = project(means, covs, c2w, fx, fy, cx, cy, width, height)
+  proj = project(means, covs, c2w, fx, fy, cx, cy, width, height, **filters)
+  opacity = opacity * proj.opacity_scale
   order = jnp.argsort(jnp.where(proj.valid, proj.depth, jnp.inf))
   x, y = jnp.meshgrid(jnp.arange(width) + 0.5, jnp.arange(height) + 0.5)
   pixels = jnp.stack([x, y], -1).reshape(-1, 2)
@@ -614,7 +636,8 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
   """One view's tiles: binned, then composited tile by tile.
 
   Args:
-    proj: the Gaussians on the view's camera; opacity [G]; colours [G, 3].
+    proj: the Gaussians on the view's camera; opacity [G] (before
+      proj.opacity_scale, applied here); colours [G, 3].
     pixels: [T, tile^2, 2] pixel centres, each row one tile of the view's
       grid (from `origin`, tiles_x x tiles_y tiles), row-major.
     tiles_per_step: make this many tiles' lists at a time (lax.map: the
@@ -632,6 +655,7 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
   Returns:
     (maps [T, tile^2, ...] as `composite`'s, stats: overflow and cut).
   """
+  opacity = opacity * proj.opacity_scale
   # Gaussians that cannot reach alpha 1/255 are in no tile's list.
   proj = proj._replace(valid=proj.valid & (opacity >= MIN_ALPHA))
   if binning == "sort":

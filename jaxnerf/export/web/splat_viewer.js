@@ -84,6 +84,7 @@ flat out vec3 colour;
 flat out float opacity;
 flat out float radius;
 const float NEAR = ${f(S.near)}, LOW_PASS = ${f(S.low_pass)}, MIN_ALPHA = ${f(S.min_alpha)};
+const bool ANTIALIAS = ${S.antialias ? "true" : "false"};
 void main() {
   gl_Position = vec4(0.0, 0.0, 2.0, 1.0);  // culled: beyond the far plane
   ivec2 at = ivec2(int(splat % ${W}u), int(splat / ${W}u));
@@ -107,6 +108,8 @@ void main() {
   float a = cov2[0][0] + LOW_PASS, b = cov2[0][1], c2 = cov2[1][1] + LOW_PASS;
   float det = a * c2 - b * b;
   if (!(det > 0.0)) return;
+  // Mip-Splatting's 2D filter keeps the Gaussian's integral (splatting.py).
+  if (ANTIALIAS) opacity *= sqrt(clamp((cov2[0][0] * cov2[1][1] - b * b) / det, 1e-12, 1.0));
   conic = vec3(c2, -b, a) / det;
   float mid = 0.5 * (a + c2);
   radius = ceil(3.0 * sqrt(mid + sqrt(max(0.1, mid * mid - det))));

@@ -73,6 +73,11 @@ def config_fields() -> ml_collections.ConfigDict:
   # looping to its own longest list (1: every tile as long as the longest).
   c.splat_tile_groups = 8
   c.splat_ssim_weight = 0.2  # L1 (1 - w) + w D-SSIM
+  # The screen-space low-pass filter (pixels^2): inria's 0.3 dilation, or
+  # with splat_antialias Mip-Splatting's 2D filter (its 0.1) whose opacity
+  # compensation keeps each Gaussian's integral (splatting.project).
+  c.splat_low_pass = splatting.LOW_PASS
+  c.splat_antialias = False
   # 3DGS-MCMC.
   c.splat_relocate_every = 100
   c.splat_relocate_start = 500
@@ -144,6 +149,9 @@ def check_config(c) -> None:
     if c[field] < 1:
       raise ConfigError(f"config.{field}: must be at least 1, got "
                         f"{c[field]}")
+  if not c.splat_low_pass >= 0:
+    raise ConfigError(f"config.splat_low_pass: must be at least 0, got "
+                      f"{c.splat_low_pass}")
   if c.patch_size % c.render_tile:
     raise ConfigError(f"config.patch_size: {c.patch_size} is not a multiple "
                       f"of config.render_tile {c.render_tile}")
@@ -280,7 +288,8 @@ class SplatModel(nn.Module, base.Composed):
       proj = splatting.project(
           means, covs, c2w, cameras.fx[cam], cameras.fy[cam],
           cameras.cx[cam], cameras.cy[cam], cameras.width[cam],
-          cameras.height[cam])
+          cameras.height[cam], low_pass=c.splat_low_pass,
+          antialias=c.splat_antialias)
       colours = splatting.sh_colours(means, sh, c2w[:, 3], c.splat_sh_degree,
                                      weights)
       colours = colours * jnp.exp(affine[:3]) + affine[3:]
