@@ -105,3 +105,15 @@ def test_sparsity_of_a_constant_density_and_the_box():
   np.testing.assert_allclose(
       losses.sparsity_terms([{"sparsity": value}], 3.0)["sparsity"],
       3 * value)
+
+
+def test_kernel_l2_takes_dense_and_stacked_kernels_only():
+  """Dense kernels and the stacked [N, in, out] `<layer>_kernel`s of DeRF's
+  heads and KiloNeRF's networks; not biases, tables or other arrays."""
+  params = {"Dense_0": {"kernel": jnp.full((2, 3), 2.0),
+                        "bias": jnp.ones(3)},
+            "heads": {"hidden0_kernel": jnp.full((4, 2, 2), 3.0),
+                      "hidden0_bias": jnp.ones((4, 2))},
+            "grid": {"table": jnp.ones((8, 2))}, "sites": jnp.ones((4, 3))}
+  np.testing.assert_allclose(float(losses.kernel_l2(params)),
+                             6 * 4.0 + 16 * 9.0)

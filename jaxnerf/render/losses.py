@@ -48,10 +48,12 @@ def rgb_terms(outputs: list[dict], rays: Rays, rgb: jax.Array,
 
 
 def kernel_l2(params) -> jax.Array:
-  """Sum of squares of every Dense kernel (not biases, not hash tables)."""
+  """Sum of squares of every Dense kernel (`kernel`) and stacked kernel
+  ([N, in, out] `<layer>_kernel`: DeRF's heads, KiloNeRF's networks); not
+  biases, not hash tables."""
   leaves = jax.tree_util.tree_leaves_with_path(params)
   return sum(jnp.sum(x**2) for path, x in leaves
-             if getattr(path[-1], "key", "") == "kernel")
+             if str(getattr(path[-1], "key", "")).endswith("kernel"))
 
 
 def weight_decay_terms(params, mult: float) -> dict[str, jax.Array]:

@@ -41,8 +41,8 @@ def config_fields() -> ml_collections.ConfigDict:
   # Rows of a dispatch block (0: an even share, 16 to 256; see
   # jaxnerf/fields/kilo.py's block_rows).
   c.kilo_block = 0
-  # The paper puts L2 1e-6 on the view-dependent layers; the hash grid's
-  # weight decay reads Dense kernels, which the stacked networks are not.
+  # The paper puts L2 1e-6 on the view-dependent layers only; the engine's
+  # weight decay would take every kernel of the tiny networks: off.
   c.weight_decay_mult = 0.0
   return c
 
