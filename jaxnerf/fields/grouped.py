@@ -35,9 +35,23 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+
+
+def stacked_params(module, shapes, num_groups: int, kernel_init) -> dict:
+  """Declares G networks' stacked layers on a flax `module` (in its
+  setup): {name: (kernel [G, in, out] named `<name>_kernel`, which
+  losses.kernel_l2 reads as a kernel; bias [G, out] of zeros)} for each
+  (name, in, out) of `shapes`. kernel_init must treat axis 0 as a batch
+  axis (`batch_axis=(0,)`)."""
+  return {name: (module.param(f"{name}_kernel", kernel_init,
+                              (num_groups, i, o)),
+                 module.param(f"{name}_bias", nn.initializers.zeros,
+                              (num_groups, o)))
+          for name, i, o in shapes}
 
 
 def stacked_dense(kernel: jax.Array, bias: jax.Array,

@@ -102,10 +102,8 @@ class KiloField(networks.SplitField, nn.Module):
     n = num_networks(c)
     kernel_init = nn.initializers.variance_scaling(
         2.0, "fan_in", "uniform", in_axis=-2, out_axis=-1, batch_axis=(0,))
-    self.layers = {
-        name: (self.param(f"{name}_kernel", kernel_init, (n, i, o)),
-               self.param(f"{name}_bias", nn.initializers.zeros, (n, o)))
-        for name, i, o in layer_shapes(c)}
+    self.layers = grouped.stacked_params(self, layer_shapes(c), n,
+                                         kernel_init)
 
   def _grouped(self, fn, names, rows: jax.Array, cells: jax.Array,
                valid: Optional[jax.Array]):

@@ -225,10 +225,9 @@ class DerfHeads(nn.Module):
     n = c.derf_heads
     kernel_init = nn.initializers.glorot_uniform(in_axis=-2, out_axis=-1,
                                                  batch_axis=(0,))
-    self.layers = {
-        name: (self.param(f"{name}_kernel", kernel_init, (n, i, o)),
-               self.param(f"{name}_bias", nn.initializers.zeros, (n, o)))
-        for name, i, o in layer_shapes(c, self.width, self.width_condition)}
+    self.layers = grouped.stacked_params(
+        self, layer_shapes(c, self.width, self.width_condition), n,
+        kernel_init)
 
   def __call__(self, x: jax.Array, condition: Optional[jax.Array] = None, *,
                sites: jax.Array, soft: bool = False,
