@@ -10,7 +10,8 @@ Any method bakes, through the field interface of its model (`density` and
    that grid and each cell keeps the largest compositing weight any ray gave
    it; blocks of B^3 cells whose maximum stays below `cull_threshold` are
    dropped (empty space, and the inside of solid objects, which no ray
-   sees);
+   sees); optionally the same at cell level (`cull_cells`: the vertices of
+   no cell weighed above `cell_cull_threshold` get density 0);
 3. the colour as spherical-harmonic coefficients of degree `sh_degree` (the
    colour is sigmoid(sum_k c_k Y_k(d))) at the vertices of the kept blocks:
    read directly from a NeRF-SH field, or projected from `radiance` seen
