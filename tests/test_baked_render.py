@@ -120,6 +120,14 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
   np.testing.assert_array_equal(
       render.coarse_mask_boxes(grid, render.occupied_boxes(grid), flat,
                                render.num_coarse_steps(grid)), mask)
+  # Early termination at transmittance 1e-2 (a ray stops before a round
+  # once below it) leaves out less than 1e-2 of opacity, and of colour
+  # against the white background.
+  stopped = render.Renderer(grid, chunk=32 * 32, stop_eps=1e-2
+                            ).render_image(view)
+  for key in ("rgb", "acc"):
+    assert np.abs(stopped[key] - fast[key]).max() < 1e-2
+  assert np.abs(stopped["acc"] - fast["acc"]).max() > 1e-4  # it stopped
   # Deferred shading at the colour threshold: the same colour plus the
   # diffuse colour of the samples below it.
   deferred = render.Renderer(grid, chunk=32 * 32, deferred=render.COLOUR_EPS

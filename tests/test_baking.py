@@ -1,6 +1,8 @@
 """Baking: grid evaluation, visibility culling, the block-sparse layout, SH
 projection, files and memory checks."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -110,6 +112,16 @@ def test_bake_uses_the_fields_own_sh_and_lays_out_blocks():
   np.testing.assert_allclose(scene.sh[n, 1, 2, 3],
                              field.apply({}, point, method="coefficients")[0],
                              atol=1e-6)
+  # With cell culling: the same blocks, some vertices zeroed, the rest as
+  # they were.
+  culled = baking.bake(field, {}, rays, 1.0, True, "sphere", 7,
+                       dataclasses.replace(options, cell_cull_threshold=0.3),
+                       log=logs.append)
+  np.testing.assert_array_equal(culled.block_index, scene.block_index)
+  kept = culled.density > 0
+  assert (culled.density == 0).sum() > (scene.density == 0).sum()
+  np.testing.assert_array_equal(culled.density[kept], scene.density[kept])
+  assert any(line.startswith("cell culling at 0.3") for line in logs)
 
 
 def test_cell_culling_zeroes_the_corners_of_no_seen_cell():
