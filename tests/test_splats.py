@@ -287,7 +287,8 @@ def test_splats_train_resume_and_evaluate_whole_views(wild_run):
   then the evaluator on a whole 100x100 view (tiles of 16 pixels, padded
   to 112 and cropped): its image equals the dense reference render of the
   trained Gaussians, with the appearance code's colour gains and offsets
-  (training camera 0's code: eval_rows_of, no test-time fit)."""
+  (training camera 0's code: eval_rows_of, no test-time fit) and the
+  config's screen filter (splat_demo's 2D filter)."""
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.engine import evaluator, parallel
   config, straight, state, history = wild_run
@@ -317,7 +318,8 @@ def test_splats_train_resume_and_evaluate_whole_views(wild_run):
                                              params["quats"]),
       jax.nn.sigmoid(params["opacity_logits"]), colours, c2w,
       view.cameras.fx[0], view.cameras.fy[0], view.cameras.cx[0],
-      view.cameras.cy[0], 100, 100)
+      view.cameras.cy[0], 100, 100, low_pass=config.splat_low_pass,
+      antialias=config.splat_antialias)
   rendered = next(evaluator.render_views(
       splats_method(config), model, config, restored, view,
       parallel.make_mesh()))[1]
