@@ -199,9 +199,7 @@ def density_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
 
 def sh_at(grid: BakedGrid, points: jax.Array) -> jax.Array:
   """Trilinear SH coefficients [M, 3, K] at points [M, 3]."""
-  total = 0.0
-  for row, w in corners(grid, points):
-    total = total + w[:, None] * grid.sh[row]
+  total = _corner_sum(grid.block_size, grid.sh, *locate(grid, points))
   return total.reshape(points.shape[0], 3, -1)
 
 
@@ -575,10 +573,17 @@ class DeferredShading:
 
   def lookup(self, grid: BakedGrid, points: jax.Array) -> jax.Array:
     """Trilinear (density, diffuse rgb) [M, 4] at points [M, 3]."""
-    total = 0.0
-    for row, w in corners(grid, points):
-      total = total + w[:, None] * self.rgba[row]
-    return total
+    return _corner_sum(grid.block_size, self.rgba, *locate(grid, points))
+
+
+def _corner_sum(b: int, table: jax.Array, base: jax.Array, f: jax.Array,
+                valid: jax.Array) -> jax.Array:
+  """sum over the 8 corners of weight x table row ([M, C]), the corners
+  from `locate`'s base, f and valid (`corners_at`)."""
+  total = 0.0
+  for row, w in corners_at(b, base, f, valid):
+    total = total + w[:, None] * table[row]
+  return total
 
 
 def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
@@ -592,10 +597,7 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
   weighted by it."""
   base, f, valid = locate(grid, points)
   if live is None:
-    total = 0.0
-    for row, w in corners_at(grid.block_size, base, f, valid & wanted):
-      total = total + w[:, None] * table[row]
-    return total
+    return _corner_sum(grid.block_size, table, base, f, valid & wanted)
   m = points.shape[0]
   sel, count = compact(valid & wanted & live[base])
   sel = jnp.concatenate([sel, jnp.full((tile,), m, sel.dtype)])
@@ -604,9 +606,7 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
     k = jax.lax.dynamic_slice(sel, (start,), (tile,))
     used = k < m
     kc = jnp.minimum(k, m - 1)
-    total = 0.0
-    for row, w in corners_at(grid.block_size, base[kc], f[kc], used):
-      total = total + w[:, None] * table[row]
+    total = _corner_sum(grid.block_size, table, base[kc], f[kc], used)
     return out.at[k].set(total, mode="drop")
 
   return _tile_loop(count, tile, body,
