@@ -9,6 +9,9 @@ Runs in the generator's own environment (requirements-blender.txt):
       --dataset relight --out data/relight_100 [--size 100] [--seed 0]
 
 --out must not exist; the folder appears complete or not at all.
+--splits val renders one split of the plan (the plan, and so every other
+split's views, drawn as in a full render): how a split is added to a
+committed dataset without rendering the rest again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ def parse(argv):
                       help="at most this many views a split (a quick look)")
   parser.add_argument("--threads", type=int, default=0,
                       help="Cycles threads (0: all cores)")
+  parser.add_argument("--splits", default=None,
+                      help="render only these splits (comma-separated; "
+                           "default all): a split added to a committed "
+                           "set, the others' views unchanged")
   args = parser.parse_args(argv)
   if args.dataset not in plans.NAMES:
     parser.exit(1, f"error: --dataset: unknown {args.dataset!r}; one of "
@@ -54,6 +61,15 @@ def parse(argv):
     if value is not None and value < low:
       parser.exit(1, f"error: --{flag}: must be at least {low}, got "
                      f"{value}\n")
+  if args.splits is not None:
+    known = plans.plan(args.dataset, args.seed, args.size, args.views)[
+        "splits"]
+    args.splits = args.splits.split(",")
+    unknown = [s for s in args.splits if s not in known]
+    if unknown or not args.splits:
+      parser.exit(1, f"error: --splits: {args.dataset} has the splits "
+                     f"{', '.join(known)}, not {', '.join(unknown) or '()'}"
+                     "\n")
   return args
 
 
@@ -72,7 +88,7 @@ def main(argv=None) -> int:
                      [shlex.quote(a) for a in (sys.argv[1:] if argv is None
                                                else argv)])
   cost = dataset.render(plan, args.out, args.samples, command,
-                         args.threads, log=lambda m: None)
+                         args.threads, log=lambda m: None, only=args.splits)
   print(f"{args.out}: {cost['views']} views in {cost['seconds']} s "
         f"({cost['seconds_per_view']} s a view), {cost['megabytes']} MB")
   return 0

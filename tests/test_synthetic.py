@@ -76,6 +76,30 @@ def test_a_handheld_path_moves_in_small_steps():
   assert max(turn) < 8.0
 
 
+def test_frames_between_path_frames_lie_on_the_path_between_them():
+  """A path evaluated at `between`'s times (Semantic-NeRF's held-out
+  Replica frames: every 5th frame trains, the one 2 after it tests)."""
+  path = paths.handheld_path(np.random.default_rng(0), 4.0, 30.0)
+  t = paths.between(100, 20)
+  np.testing.assert_allclose(t * 99, np.arange(20) * 5 + 2.5)
+  frames, held = path(np.linspace(0.0, 1.0, 100)), path(t)
+  np.testing.assert_array_equal(frames, paths.handheld(
+      100, np.random.default_rng(0), 4.0, 30.0))
+  before, after = frames[2::5, :3, 3], frames[3::5, :3, 3]
+  eyes = held[:, :3, 3]
+  gap = np.linalg.norm(after - before, axis=1)
+  # Halfway in time on a smooth path: nearly the chord's midpoint, and
+  # nearer to each neighbour than they are to each other.
+  np.testing.assert_array_less(
+      np.linalg.norm(eyes - 0.5 * (before + after), axis=1), 0.05 * gap)
+  for side in (before, after):
+    np.testing.assert_array_less(np.linalg.norm(eyes - side, axis=1), gap)
+  # The held-out frames look the way the path looks: between the
+  # neighbours' viewing directions.
+  np.testing.assert_array_less(
+      0.99, np.einsum("ij,ij->i", held[:, :3, 2], frames[2::5, :3, 2]))
+
+
 def test_flow_of_a_sideways_step_over_a_plane_is_the_parallax():
   """A camera 4 above the ground looking down steps 0.1 along +x: every
   ground point moves f * 0.1 / 4 pixels to the left in the image."""
@@ -189,6 +213,8 @@ def run(args, python=sys.executable, timeout=120):
     (["--samples", "0"], "--samples: must be at least 1"),
     (["--out", "{existing}"], "exists; give a new folder"),
     (["--out", "{missing}/x"], "does not exist"),
+    (["--splits", "train,val"], "--splits: tiny has the splits train, "
+                                "test, not val"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, args, message):
   (tmp_path / "mine").mkdir()

@@ -65,39 +65,71 @@ def orbit(n: int, radius: float, elevation_deg: float,
   return np.stack([look_at(e, target) for e in eyes])
 
 
-def _wander(t: np.ndarray, rng: np.random.Generator, amplitude: float,
-            harmonics: int = 3) -> np.ndarray:
+def _wander(rng: np.random.Generator, amplitude: float, harmonics: int = 3):
   """A smooth random function of t in [0, 1]: a few sinusoids of random
-  phase whose amplitudes fall with frequency, peak at most `amplitude`."""
-  out = np.zeros_like(t)
+  phase whose amplitudes fall with frequency, peak at most `amplitude`.
+  The phases are drawn now, so the function can be evaluated anywhere."""
   weights = 1.0 / np.arange(1, harmonics + 1)
   weights /= weights.sum()
-  for k, w in enumerate(weights, start=1):
-    out += w * np.sin(2.0 * np.pi * (k * t + rng.uniform()))
-  return amplitude * out
+  phases = [rng.uniform() for _ in weights]
+
+  def at(t: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(t)
+    for k, (w, phase) in enumerate(zip(weights, phases), start=1):
+      out += w * np.sin(2.0 * np.pi * (k * t + phase))
+    return amplitude * out
+  return at
+
+
+def handheld_path(rng: np.random.Generator, radius: float,
+                  elevation_deg: float, target=(0.0, 0.0, 0.0),
+                  sweep_deg: float = 360.0, radius_jitter: float = 0.1,
+                  elevation_jitter_deg: float = 8.0,
+                  target_jitter: float = 0.1, roll_jitter_deg: float = 2.0):
+  """A continuous path as a person walking around `target` with a camera,
+  as a function of time t in [0, 1] (an array [n]) to cameras [n, 4, 4]:
+  the azimuth sweeps `sweep_deg` at a wandering pace, and the height,
+  distance, aim and roll wander smoothly. Its randomness is drawn here,
+  so frames at any t (held-out ones between the frames, as Semantic-NeRF
+  holds out Replica's) lie on one path."""
+  pace = _wander(rng, 0.03)
+  start = rng.uniform(0, 2 * np.pi)
+  elevation = _wander(rng, elevation_jitter_deg)
+  dist = _wander(rng, radius_jitter)
+  aims = [_wander(rng, target_jitter) for _ in range(3)]
+  roll = _wander(rng, roll_jitter_deg)
+
+  def at(t: np.ndarray) -> np.ndarray:
+    t = np.asarray(t, np.float64)
+    azimuth = start + np.radians(sweep_deg) * (t + pace(t))
+    eyes_dist = radius * (1.0 + dist(t))
+    targets = np.asarray(target, np.float64) + np.stack(
+        [aim(t) for aim in aims], -1)
+    eyes = spherical(eyes_dist, azimuth,
+                     np.radians(elevation_deg + elevation(t))) + targets
+    return np.stack([look_at(e, a, roll=r) for e, a, r in
+                     zip(eyes, targets, np.radians(roll(t)))])
+  return at
 
 
 def handheld(n: int, rng: np.random.Generator, radius: float,
-             elevation_deg: float, target=(0.0, 0.0, 0.0),
-             sweep_deg: float = 360.0, radius_jitter: float = 0.1,
-             elevation_jitter_deg: float = 8.0, target_jitter: float = 0.1,
-             roll_jitter_deg: float = 2.0) -> np.ndarray:
-  """[n, 4, 4] a continuous path as a person walking around `target` with
-  a camera: the azimuth sweeps `sweep_deg` at a wandering pace, and the
-  height, distance, aim and roll wander smoothly (consecutive frames are
-  close, which trackers and optical flow need)."""
-  t = np.linspace(0.0, 1.0, n)
-  pace = t + _wander(t, rng, 0.03)
-  azimuth = rng.uniform(0, 2 * np.pi) + np.radians(sweep_deg) * pace
-  elevation = np.radians(elevation_deg + _wander(t, rng,
-                                                 elevation_jitter_deg))
-  dist = radius * (1.0 + _wander(t, rng, radius_jitter))
-  aims = np.asarray(target, np.float64) + np.stack(
-      [_wander(t, rng, target_jitter) for _ in range(3)], -1)
-  roll = np.radians(_wander(t, rng, roll_jitter_deg))
-  eyes = spherical(dist, azimuth, elevation) + aims
-  return np.stack([look_at(e, a, roll=r) for e, a, r in zip(eyes, aims,
-                                                             roll)])
+             elevation_deg: float, target=(0.0, 0.0, 0.0), **jitter
+             ) -> np.ndarray:
+  """[n, 4, 4] `n` frames evenly spaced in time along `handheld_path`
+  (consecutive frames are close, which trackers and optical flow need)."""
+  return handheld_path(rng, radius, elevation_deg, target, **jitter)(
+      np.linspace(0.0, 1.0, n))
+
+
+def between(n: int, count: int) -> np.ndarray:
+  """[count] times in [0, 1] halfway between frames of an `n`-frame path
+  (`handheld`'s times i / (n - 1)), one every n // count intervals from
+  the middle of the first stride: Semantic-NeRF's held-out Replica frames
+  (every 5th frame trains, the one 2 after it tests) for n = 5 count."""
+  stride = max(n // count, 1)
+  intervals = np.minimum(stride // 2 + stride * np.arange(count),
+                         max(n - 2, 0))
+  return (intervals + 0.5) / max(n - 1, 1)
 
 
 def focal(width: int, camera_angle_x: float) -> float:

@@ -11,8 +11,10 @@ data drawn from a seed, so the same command gives the same dataset.
               environment (skies and gradients, suns at random); maps
               on the test views.
   tabletop    objects on a ground plane under one sky, a continuous
-              handheld path of frames (with optical flow) for training
-              and hemisphere views for testing; labels and depth.
+              handheld path of frames (with optical flow) for training,
+              hemisphere views for testing and frames between the
+              training frames on the same path for validation; labels
+              and depth.
   room        a closed room lit by two point lights, a handheld path
               inside it.
   tiny        a 16 x 16 check of every output: the tabletop with moving
@@ -107,7 +109,8 @@ def plan(name: str, seed: int = 0, size: int = 100,
     light = flash if tiny else lights.sky(120.0, 35.0, strength=0.25)
     n = count(4 if tiny else 100)
     sweep = 20.0 if tiny else 360.0
-    track = paths.handheld(n, rng, radius, 30.0, target, sweep_deg=sweep)
+    path = paths.handheld_path(rng, radius, 30.0, target, sweep_deg=sweep)
+    track = path(np.linspace(0.0, 1.0, n))
     frames = n
     time_of = (lambda i: i / max(n - 1, 1)) if tiny else None
     # The tiny check sees every kind of light: the flash on its path, a
@@ -123,6 +126,13 @@ def plan(name: str, seed: int = 0, size: int = 100,
                                               target),
                              lambda i: test_lights[i % len(test_lights)],
                              (lambda i: 0.5) if tiny else None)}
+    if not tiny:
+      # Held-out frames on the path, between training frames, as
+      # Semantic-NeRF's (the test views above look down on the table,
+      # which the path never does). Drawing nothing, they leave train
+      # and test as they were.
+      splits["val"] = _views(path(paths.between(n, count(20))),
+                             lambda i: light)
     if tiny:
       size = min(size, 16)
   else:  # room

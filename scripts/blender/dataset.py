@@ -77,9 +77,9 @@ def _environments(plan: dict, folder: str) -> dict:
 
 
 def render(plan: dict, out: str, samples: int, command: str,
-           threads: int = 0, log=print) -> dict:
-  """Renders `plan` into the new folder `out`; returns the cost record
-  (seconds a view, megabytes)."""
+           threads: int = 0, log=print, only=None) -> dict:
+  """Renders `plan` (its splits in `only`, default all) into the new
+  folder `out`; returns the cost record (seconds a view, megabytes)."""
   start = time.time()
   blender.reset()
   blender.configure(plan["width"], plan["height"], samples, plan["seed"],
@@ -102,6 +102,8 @@ def render(plan: dict, out: str, samples: int, command: str,
   with files.atomic_dir(out) as folder:
     envs = _environments(plan, folder)
     for split, views in plan["splits"].items():
+      if only is not None and split not in only:
+        continue
       os.makedirs(os.path.join(folder, split))
       frames = []
       for i, view in enumerate(views):
