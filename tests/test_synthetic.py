@@ -100,6 +100,22 @@ def test_frames_between_path_frames_lie_on_the_path_between_them():
       0.99, np.einsum("ij,ij->i", held[:, :3, 2], frames[2::5, :3, 2]))
 
 
+def test_the_tabletop_val_split_leaves_the_committed_views_as_they_were():
+  """The val split draws nothing from the seed, so the committed
+  data/tabletop_100's train and test views are the plan's (to a few
+  ulps: the set was drawn on another machine's libm)."""
+  plan = plans.plan("tabletop")
+  assert {k: len(v) for k, v in plan["splits"].items()} == {
+      "train": 100, "test": 20, "val": 20}
+  folder = os.path.join(REPO_ROOT, "data", "tabletop_100")
+  for split in ("train", "test", "val"):
+    with open(os.path.join(folder, f"transforms_{split}.json")) as f:
+      committed = [v["transform_matrix"] for v in json.load(f)["frames"]]
+    np.testing.assert_allclose(
+        committed, [v["transform_matrix"] for v in plan["splits"][split]],
+        rtol=0, atol=1e-12, err_msg=split)
+
+
 def test_flow_of_a_sideways_step_over_a_plane_is_the_parallax():
   """A camera 4 above the ground looking down steps 0.1 along +x: every
   ground point moves f * 0.1 / 4 pixels to the left in the image."""
