@@ -50,6 +50,9 @@ SHRINK = {
     "occupancy_resolution": 16, "march_steps": 64, "samples_budget": 2048,
     "render_samples_per_ray": 16, "occupancy_update_every": 1,
     "density_width": 16, "color_width": 16, "field_samples": 8,
+    # The SDF backbone's (neus_mlp_demo's feature, neus_capture's
+    # background NeRF).
+    "geo_features": 8, "bg_width": 16, "bg_layers": 2, "bg_samples": 8,
     "proposal_samples": (8, 8), "proposal_hash_levels": 2,
     "proposal_hash_log2_size": 10, "proposal_hash_max_resolution": 32,
     "proposal_width": 8,

@@ -67,6 +67,11 @@ ENGINE_DEFAULTS = dict(sdf.ENGINE_DEFAULTS, batch_size=1200, patch_size=20,
 def check_config(config) -> None:
   """One-line errors for settings RtS cannot render (and the backbone's)."""
   sdf.check_config(config)
+  if config.background != "none":
+    raise ConfigError(
+        f"config.background: {config.background!r}: RtS splats the SDF's "
+        "surface points only (no background model); set "
+        "--config.background=none")
   base.check_integer_fields(config, (("rts_layers", 1),
                                      ("rts_free_points", 0)))
   if not 0.0 <= config.rts_volume_fraction <= 1.0:

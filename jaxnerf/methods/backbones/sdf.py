@@ -1,6 +1,8 @@
 """The SDF backbone: a signed distance field on Instant-NGP's hash grid
-(instant-nsr / NeuS2 style), rendered by NeuS's unbiased, occlusion-aware
-opacity (jaxnerf/render/neus.py).
+(instant-nsr / NeuS2 style) or on NeuS's own MLP (`sdf_encoding`), rendered
+by NeuS's unbiased, occlusion-aware opacity (jaxnerf/render/neus.py), with
+NeuS's NeRF++ outside model where the scene goes on beyond it
+(`background`).
 
   rays -> samples evenly spaced in the ray's stretch of the scene box
   (jittered while training), then `importance_samples` more drawn from the
@@ -22,6 +24,24 @@ Geometric init: f = |x| - sdf_init_radius + MLP(grid(x)) with the MLP's
 last layer zero, so training starts from an exact SDF of a sphere (what
 NeuS's geometric init approximates with a special MLP init; here exact,
 whatever the grid's features).
+
+`sdf_encoding="frequency"`: the same field with NeuS's network in place of
+grid and MLP (jaxnerf/fields/sdf_mlp.py: the positional encoding of
+x / scene_bound, softplus layers with a skip, weight normalisation and
+the paper's geometric init, f ~ |x| - r to a spread derived in
+tests/test_sdf_mlp.py) and the paper's colour MLP (x, normal, encoded
+direction, features). Not a second backbone: sampling, opacity, losses
+and the field interface are the same; only the encoder of x differs.
+
+`background="nerfpp"` (captures): the SDF holds the ball of radius
+scene_bound (which holds the cameras), NeuS's outside model, NeRF++'s NeRF
+on the inverted sphere (jaxnerf/methods/nerfpp.py's parametrisation),
+everything beyond; C = C_sdf + T_sdf C_bg. The SDF's samples then span the
+ray's stretch of the ball from near (far unused). Not a component: the
+components' hooks act on one pipeline's samples, and a second pipeline
+beyond the first (its own samples, field and compositing after the SDF's
+transmittance) has no hook in base.Component; the NeuS rendering alone
+takes it (UNISURF's and RtS's refuse it in one line).
 
 The field interface: `sdf(points)` (exports extract its zero level set),
 `density(points)` = s sigmoid(-s f) (neus.logistic_density) and
@@ -51,10 +71,10 @@ import ml_collections
 
 from jaxnerf.core.rays import Rays
 from jaxnerf.errors import ConfigError
-from jaxnerf.fields import encoding, hashgrid
-from jaxnerf.methods import base
-from jaxnerf.render import (compositing, losses, neus, occupancy, sampling,
-                            unisurf)
+from jaxnerf.fields import encoding, hashgrid, networks, sdf_mlp
+from jaxnerf.methods import base, nerfpp
+from jaxnerf.render import (compositing, contraction, losses, neus,
+                            occupancy, sampling, unisurf)
 
 
 def config_fields() -> ml_collections.ConfigDict:
@@ -74,6 +94,18 @@ def config_fields() -> ml_collections.ConfigDict:
   c.density_width = 64
   c.geo_features = 15
   c.softplus_beta = 100.0  # NeuS's
+  # "hashgrid" (the above) or "frequency": NeuS's own network, the
+  # positional encoding of x / scene_bound (frequencies 2^0 ..
+  # 2^(max_deg_point - 1)) into density_layers softplus layers of
+  # density_width with the input again before layer sdf_skip_layer, weight
+  # normalisation and the geometric init (jaxnerf/fields/sdf_mlp.py); its
+  # colour MLP reads x, the normal, the view direction's encoding
+  # (frequencies up to 2^(deg_view - 1)) and the features (the paper: 8 x
+  # 256, skip 4, 6 and 4 frequencies, a 256-wide feature, colour 4 x 256).
+  c.sdf_encoding = "hashgrid"
+  c.max_deg_point = 6
+  c.deg_view = 4
+  c.sdf_skip_layer = 4
   # Colour MLP on (features, normal, SH of the view direction).
   c.sh_degree = 3
   c.color_layers = 2
@@ -122,10 +154,24 @@ def config_fields() -> ml_collections.ConfigDict:
   # [-r, r]^3 (the paper: lambda 0.005, r 0.005).
   c.normal_smoothness_mult = 0.005
   c.normal_smoothness_radius = 0.005
+  # What lies beyond the SDF: "none" (the box is the whole scene: the
+  # Blender scenes) or "nerfpp": NeuS's outside model, NeRF++'s NeRF on
+  # the inverted sphere (x / r, R / r) beyond the ball of radius
+  # R = scene_bound (which must hold every camera), its bg_samples even in
+  # R / r; the SDF's samples then span the ray's stretch of that ball and
+  # C = C_sdf + T_sdf C_bg. The paper's outside MLP: 8 x 256, 10
+  # frequencies of the 4-vector (4 of the view: deg_view), 32 samples.
+  c.background = "none"
+  c.bg_samples = 32
+  c.bg_layers = 4
+  c.bg_width = 64
+  c.bg_max_deg_point = 10
   return c
 
 
 SURFACE_RENDERINGS = ("neus", "unisurf")
+SDF_ENCODINGS = ("hashgrid", "frequency")
+BACKGROUNDS = ("none", "nerfpp")
 
 
 # Instant-NGP's optimiser (the grid trains at 1e-2 as there).
@@ -148,6 +194,24 @@ def check_config(config) -> None:
   if config.importance_samples < 0:
     raise ConfigError("config.importance_samples: must be at least 0, got "
                       f"{config.importance_samples}")
+  for name, known in (("sdf_encoding", SDF_ENCODINGS),
+                      ("background", BACKGROUNDS)):
+    if config[name] not in known:
+      raise ConfigError(f"config.{name}: {config[name]!r} is not one of "
+                        f"{', '.join(known)}")
+  base.check_integer_fields(config, (
+      ("max_deg_point", 0), ("deg_view", 0), ("sdf_skip_layer", 0),
+      ("bg_samples", 1), ("bg_layers", 1), ("bg_width", 2),
+      ("bg_max_deg_point", 0)))
+  if config.sdf_encoding == "frequency" and config.density_layers < 1:
+    raise ConfigError("config.density_layers: the frequency encoding's "
+                      "geometric init needs at least 1 hidden layer, got "
+                      f"{config.density_layers}")
+  if config.background != "none" and config.surface_rendering != "neus":
+    raise ConfigError(
+        f"config.background: {config.background!r} is rendered with NeuS "
+        f"only, not surface_rendering={config.surface_rendering!r}; set "
+        "--config.background=none")
   if config.surface_rendering not in SURFACE_RENDERINGS:
     raise ConfigError(f"config.surface_rendering: {config.surface_rendering!r}"
                       f" is not one of {', '.join(SURFACE_RENDERINGS)}")
@@ -174,19 +238,32 @@ class SDFField(nn.Module):
 
   def setup(self):
     c = self.config
-    self.grid = hashgrid.HashGridEncoding(
-        num_levels=c.hash_levels, features_per_level=c.hash_features,
-        log2_table_size=c.hash_log2_size,
-        min_resolution=c.hash_min_resolution,
-        max_resolution=c.hash_max_resolution)
-    self.geo_hidden = [nn.Dense(c.density_width, name=f"geo_{i}")
-                       for i in range(c.density_layers)]
-    # Zero: f starts as the sphere's exact SDF.
-    self.geo_out = nn.Dense(1 + c.geo_features, name="geo_out",
-                            kernel_init=nn.initializers.zeros)
-    self.color_hidden = [nn.Dense(c.color_width, name=f"color_{i}")
-                         for i in range(c.color_layers)]
-    self.color_out = nn.Dense(3, name="color_out")
+    if c.sdf_encoding == "frequency":
+      # NeuS's network on x / scene_bound (its unit sphere): f there is
+      # f_world / scene_bound, so the init radius is scaled alike.
+      self.geo_mlp = sdf_mlp.GeometricMLP(
+          layers=c.density_layers, width=c.density_width,
+          skip=c.sdf_skip_layer, out_features=c.geo_features,
+          radius=c.sdf_init_radius / c.scene_bound,
+          softplus_beta=c.softplus_beta)
+      self.color_hidden = [sdf_mlp.WeightNormDense(c.color_width,
+                                                   name=f"color_{i}")
+                           for i in range(c.color_layers)]
+      self.color_out = sdf_mlp.WeightNormDense(3, name="color_out")
+    else:
+      self.grid = hashgrid.HashGridEncoding(
+          num_levels=c.hash_levels, features_per_level=c.hash_features,
+          log2_table_size=c.hash_log2_size,
+          min_resolution=c.hash_min_resolution,
+          max_resolution=c.hash_max_resolution)
+      self.geo_hidden = [nn.Dense(c.density_width, name=f"geo_{i}")
+                         for i in range(c.density_layers)]
+      # Zero: f starts as the sphere's exact SDF.
+      self.geo_out = nn.Dense(1 + c.geo_features, name="geo_out",
+                              kernel_init=nn.initializers.zeros)
+      self.color_hidden = [nn.Dense(c.color_width, name=f"color_{i}")
+                           for i in range(c.color_layers)]
+      self.color_out = nn.Dense(3, name="color_out")
     self.variance = self.param(
         "variance", lambda key: jnp.asarray(c.init_variance, jnp.float32))
 
@@ -196,6 +273,10 @@ class SDFField(nn.Module):
   def geometry(self, points: jax.Array) -> tuple[jax.Array, jax.Array]:
     """points [M, 3] world -> f [M], features [M, geo_features]."""
     c = self.config
+    if c.sdf_encoding == "frequency":
+      f, feats = self.geo_mlp(encoding.positional_encoding(
+          points / c.scene_bound, 0, c.max_deg_point))
+      return c.scene_bound * f, feats
     beta = c.softplus_beta
     h = self.grid((points + c.scene_bound) / (2 * c.scene_bound))
     for layer in self.geo_hidden:
@@ -207,12 +288,20 @@ class SDFField(nn.Module):
                       ) - c.sdf_init_radius
     return sphere + h[..., 0], h[..., 1:]
 
-  def colour(self, feats: jax.Array, normals: jax.Array,
+  def colour(self, points: jax.Array, feats: jax.Array, normals: jax.Array,
              viewdirs: jax.Array) -> jax.Array:
-    """rgb [M, 3] from features [M, D], unit normals and unit view
-    directions [M, 3]."""
-    sh = encoding.spherical_harmonics(viewdirs, self.config.sh_degree)
-    h = jnp.concatenate([feats, normals, sh], axis=-1)
+    """rgb [M, 3] at points [M, 3] from features [M, D], unit normals and
+    unit view directions [M, 3] (the hash grid's colour: the features,
+    the normal and the SH of the direction; NeuS's: x, the normal, the
+    direction's positional encoding and the features)."""
+    c = self.config
+    if c.sdf_encoding == "frequency":
+      h = jnp.concatenate(
+          [points / c.scene_bound, normals,
+           encoding.positional_encoding(viewdirs, 0, c.deg_view), feats], -1)
+    else:
+      sh = encoding.spherical_harmonics(viewdirs, c.sh_degree)
+      h = jnp.concatenate([feats, normals, sh], axis=-1)
     for layer in self.color_hidden:
       h = nn.relu(layer(h))
     return nn.sigmoid(self.color_out(h))
@@ -223,7 +312,58 @@ class SDFField(nn.Module):
     f, grad, feats = neus.with_gradient(self.geometry, points)
     normals = grad / jnp.maximum(
         jnp.linalg.norm(grad, axis=-1, keepdims=True), 1e-8)
-    return f, grad, self.colour(feats, normals, viewdirs)
+    return f, grad, self.colour(points, feats, normals, viewdirs)
+
+
+class InvertedSphereBackground(nn.Module):
+  """NeuS's outside model: NeRF++'s NeRF on the inverted sphere beyond
+  the ball of radius scene_bound (jaxnerf/methods/nerfpp.py's
+  parametrisation), sampled evenly in R / r, softplus density (NeuS's).
+
+  Attributes:
+    config: the backbone's fields.
+  """
+
+  config: Any
+
+  def setup(self):
+    c = self.config
+    self.mlp = networks.MLP(netdepth=c.bg_layers, netwidth=c.bg_width,
+                            netdepth_condition=1,
+                            netwidth_condition=c.bg_width // 2)
+
+  def __call__(self, rays: Rays, key: jax.Array, randomized: bool
+               ) -> dict[str, jax.Array]:
+    """rgb [N, 3], depth [N], acc [N] of rays [N] (origins inside the
+    ball) beyond it, on no background colour."""
+    c = self.config
+    zeros = jnp.zeros_like(rays.near)
+    # q = 1 - R / r from the sphere (0) outwards, short of infinity.
+    q = sampling.stratified_t(key, zeros, zeros + 1.0 - 1.0 / c.bg_samples,
+                              c.bg_samples, randomized, False)
+    inputs, t = nerfpp.background_points(rays.origins, rays.directions,
+                                         1.0 - q, c.scene_bound)
+    raw_rgb, raw_density = self.mlp(
+        encoding.positional_encoding(inputs, 0, c.bg_max_deg_point),
+        encoding.positional_encoding(rays.viewdirs, 0, c.deg_view))
+    # Intervals in q (NeRF++'s code); the last reaches infinity.
+    delta = jnp.concatenate([jnp.diff(q, axis=-1), jnp.full_like(
+        q[:, :1], compositing.FAR_DELTA)], -1)
+    weights = compositing.weights_from_deltas(
+        jax.nn.softplus(raw_density[..., 0]), delta)
+    out = compositing.composite(weights, nn.sigmoid(raw_rgb), t, False)
+    return dict(rgb=out["rgb"], depth=out["depth"], acc=out["acc"])
+
+
+def ball_interval(rays: Rays, radius: float) -> tuple[jax.Array, jax.Array]:
+  """[N] t_min, t_max of rays in the ball |x| < radius from near on
+  (rays.far unused: the background takes over at t_max); t_max == t_min
+  where a ray misses it."""
+  norm = jnp.linalg.norm(rays.directions, axis=-1)
+  enter, exit_ = contraction.sphere_interval(
+      rays.origins, rays.directions / norm[:, None], radius)
+  t_min = jnp.maximum(enter / norm, rays.near[:, 0])
+  return t_min, jnp.maximum(exit_ / norm, t_min)
 
 
 def box_interval(rays: Rays, bound: float) -> tuple[jax.Array, jax.Array]:
@@ -247,13 +387,23 @@ class SDFModel(nn.Module, base.Composed):
     check_config(self.config)
     self.setup_components()
     self.field = SDFField(config=self.config)
+    if self.config.background == "nerfpp":
+      self.background = InvertedSphereBackground(config=self.config)
+
+  def _interval(self, rays: Rays) -> tuple[jax.Array, jax.Array]:
+    """[N] t_min, t_max: the SDF's stretch of each ray (the box, or with
+    a background the ball it starts beyond)."""
+    c = self.config
+    if c.background == "none":
+      return box_interval(rays, c.scene_bound)
+    return ball_interval(rays, c.scene_bound)
 
   def _edges(self, key, rays: Rays, randomized: bool) -> jax.Array:
     """[N, S + 1] interval edges in t: evenly spaced in the box, then
     the importance samples' edges merged in."""
     c = self.config
     n, s = rays.origins.shape[0], c.field_samples
-    t_min, t_max = box_interval(rays, c.scene_bound)
+    t_min, t_max = self._interval(rays)
     u = jnp.linspace(0.0, 1.0, s + 1)
     if randomized:  # one shift per ray, as NeuS (edges stay in the box)
       key, sub = jax.random.split(key)
@@ -295,6 +445,9 @@ class SDFModel(nn.Module, base.Composed):
     if c.surface_rendering == "unisurf":
       return self._unisurf(rays, key, randomized, progress)
     n = rays.origins.shape[0]
+    bg_key = None
+    if c.background != "none" and randomized:
+      key, bg_key = jax.random.split(key)
     edges = jax.lax.stop_gradient(self._edges(key, rays, randomized))
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
     s = mids.shape[-1]
@@ -314,7 +467,24 @@ class SDFModel(nn.Module, base.Composed):
     inside = (delta > 0).astype(jnp.float32)  # rays that miss: no interval
     alpha = neus.sdf_alpha(f, cos, delta, inv_s, anneal) * inside
     weights = neus.alpha_weights(alpha)
-    out = compositing.composite(weights, rgb, mids, c.white_bkgd)
+    if c.background == "none":
+      out = compositing.composite(weights, rgb, mids, c.white_bkgd)
+    else:
+      out = compositing.composite(weights, rgb, mids, False)
+      # C = C_sdf + T_sdf C_bg, T_sdf what the SDF's samples leave.
+      bg = self.background(rays, bg_key, randomized)
+      rest = 1.0 - out["acc"]
+      out["rgb"] = out["rgb"] + rest[:, None] * bg["rgb"]
+      if c.white_bkgd:
+        out["rgb"] = out["rgb"] + (rest * (1.0 - bg["acc"]))[:, None]
+      out["depth"] = out["depth"] + rest * bg["depth"]
+      out["acc"] = out["acc"] + rest * bg["acc"]
+      # The total's disparity by composite's rule: one weight, acc, at
+      # depth / acc.
+      out["disp"] = compositing.composite(
+          out["acc"][:, None], out["rgb"][:, None],
+          (out["depth"] / jnp.maximum(out["acc"], 1e-10))[:, None],
+          False)["disp"]
     del out["weights"]
     out.update(_normal_and_eikonal(weights, grad, inside))
     out["stats"] = dict(inv_s=inv_s, cos_anneal=anneal,
