@@ -59,6 +59,9 @@ def flags():
                  "true surface and count as seen by it (depth_seen; 0.05: "
                  "about two pixel footprints of the 100-pixel lego)")
   p.add_argument("--out", default="", help="also write the scores (JSON)")
+  p.add_argument("--truth", choices=("depth", "none"), default="depth",
+                 help="none: the mesh's report (and --picture) only, for "
+                 "a scene without depth maps (a capture)")
   p.add_argument("--picture", default="",
                  help="also draw the mesh with its vertex colours (PNG, "
                  "bench/bake_lego.py's view)")
@@ -125,12 +128,6 @@ def job(config, args):
   bound = runs.scene_bound(config)
   verts, faces, colours = load_mesh(path, "--mesh")
   world = world_from_scene(config)
-  depth_points, data = depth_truth(config)
-  truth = {"depth": geometry.to_world(depth_points, world)}
-  exact = os.path.join(config.data_dir, EXACT_MESH)
-  if os.path.isfile(exact):
-    truth["exact_mesh"] = geometry_metrics.sample_surface(
-        *load_mesh(exact, "config.data_dir")[:2], args.points, args.seed)
   if world is not None:  # the box is the scene's: crop there
     m = np.asarray(world, np.float64)
     scale = np.linalg.norm(m[:3, 0])
@@ -144,6 +141,15 @@ def job(config, args):
   scores = {"written_by": files.SIGNATURE, "mesh": os.path.abspath(path),
             "points": args.points,
             "bound": bound, **geometry.mesh_report(verts, faces)}
+  if args.truth == "none":
+    finish(args, scores, to_scene(verts), faces, colours)
+    return
+  depth_points, data = depth_truth(config)
+  truth = {"depth": geometry.to_world(depth_points, world)}
+  exact = os.path.join(config.data_dir, EXACT_MESH)
+  if os.path.isfile(exact):
+    truth["exact_mesh"] = geometry_metrics.sample_surface(
+        *load_mesh(exact, "config.data_dir")[:2], args.points, args.seed)
   cams = data.cameras
   seen = geometry_metrics.seen(to_scene(samples), cams.camtoworlds, cams.fx,
                                cams.fy, cams.cx, cams.cy, data.depths,
@@ -162,6 +168,13 @@ def job(config, args):
     # In the capture's units, as the mesh.
     scores[name] = {k: v * scale for k, v in result.items()}
     scores[name]["truth_points"] = int(len(points))
+  finish(args, scores, to_scene(verts), faces, colours)
+
+
+def finish(args, scores, verts, faces, colours) -> None:
+  """Draws the mesh (vertices in the scene's frame, bake_lego.py's view
+  of it) and prints and writes the scores."""
+  from jaxnerf import files
   if args.picture:
     import bake_lego  # bench scripts import each other
     bake_lego.mesh_picture(args.picture, verts, faces, colours)

@@ -191,3 +191,31 @@ def test_an_sdf_config_on_ndc_data_is_a_one_line_error(tmp_path, capsys):
   err = capsys.readouterr().err
   assert err.startswith("error: config.llff_ndc: method neus renders a "
                         "signed distance field") and err.count("\n") == 1, err
+
+
+def test_mesh_scores_without_truth_reports_and_draws_the_mesh(
+    tmp_path, capsys, monkeypatch):
+  """bench/mesh_scores.py --truth=none (a capture: no depth maps): the
+  mesh's report and picture, no Chamfer, no data read (the data_dir does
+  not exist)."""
+  import importlib
+  import json
+  import os
+  import trimesh
+  from conftest import REPO_ROOT
+  monkeypatch.syspath_prepend(os.path.join(REPO_ROOT, "bench"))
+  mesh_scores = importlib.import_module("mesh_scores")
+  mesh = tmp_path / "mesh.ply"
+  trimesh.creation.icosphere(subdivisions=2).export(mesh)
+  picture = tmp_path / "mesh.png"
+  capsys.readouterr()
+  assert mesh_scores.main([
+      "mesh_scores.py", "--config=blender",
+      f"--config.data_dir={tmp_path / 'absent'}",
+      f"--config.train_dir={tmp_path / 'run'}", f"--mesh={mesh}",
+      "--truth=none", f"--picture={picture}"]) == 0
+  scores = json.loads(capsys.readouterr().out)
+  assert scores["components"] == 1 and scores["watertight"]
+  assert scores["vertices"] == 162 and "depth" not in scores
+  import imageio.v3 as iio
+  assert iio.imread(picture).min() < 200  # not blank
