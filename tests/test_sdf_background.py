@@ -74,10 +74,14 @@ def test_the_background_takes_what_the_sdf_leaves(tmp_path):
   np.testing.assert_allclose(t_min, [0.05, 0.05])
   np.testing.assert_allclose(t_max, [3.5, 0.5], rtol=1e-6)
   key = jax.random.PRNGKey(0)
-  variables = model.init({"params": key}, rays, key, False)
-  out = model.apply(variables, rays, key, False)[0]
-  bg = model.apply(variables, rays, None, False,
-                   method=lambda m, r, k, rnd: m.background(r, k, rnd))
+  # Jitted: op by op, a NeuS render dispatches thousands of small ops.
+  variables = jax.jit(lambda k: model.init({"params": k}, rays, k, False))(
+      key)
+  out, bg = jax.jit(lambda v: (
+      model.apply(v, rays, key, False)[0],
+      model.apply(v, rays, None, False,
+                  method=lambda m, r, k, rnd: m.background(r, k, rnd))))(
+                      variables)
   assert float(out["acc"][0]) > 0.99
   np.testing.assert_allclose(out["rgb"][1], bg["rgb"][1], atol=2e-3)
   assert float(out["depth"][1] / out["acc"][1]) >= 0.5
@@ -86,7 +90,7 @@ def test_the_background_takes_what_the_sdf_leaves(tmp_path):
   def loss(params):
     return jnp.sum(model.apply({"params": params}, rays, key, True)[0][
         "rgb"][1])
-  grads = jax.grad(loss)(variables["params"])
+  grads = jax.jit(jax.grad(loss))(variables["params"])
   norms = [float(jnp.linalg.norm(g)) for g in
            jax.tree.leaves(grads["background"])]
   assert all(np.isfinite(norms)) and max(norms) > 0

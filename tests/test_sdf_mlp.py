@@ -22,8 +22,8 @@ def init_sdf(layers, width, skip, beta, seeds=SEEDS):
                              softplus_beta=beta)
   enc = encoding.positional_encoding(POINTS, 0, 6)
   keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-  return np.asarray(jax.vmap(lambda k: net.apply(net.init(k, enc),
-                                                 enc)[0])(keys))
+  return np.asarray(jax.jit(jax.vmap(lambda k: net.apply(net.init(k, enc),
+                                                         enc)[0]))(keys))
 
 
 def test_weight_norm_dense_is_its_kernel_at_init_and_scale_invariant():
@@ -96,9 +96,9 @@ def test_the_fresh_network_reads_x_only():
   net = sdf_mlp.GeometricMLP(layers=3, width=16, skip=2, out_features=2,
                              radius=RADIUS)
   enc = encoding.positional_encoding(POINTS, 0, 6)
-  variables = net.init(jax.random.PRNGKey(3), enc)
+  variables = jax.jit(net.init)(jax.random.PRNGKey(3), enc)
   noise = jax.random.normal(jax.random.PRNGKey(4), enc.shape).at[:, :3].set(
       0.0)
-  for a, b in zip(net.apply(variables, enc), net.apply(variables,
-                                                       enc + noise)):
+  apply = jax.jit(net.apply)
+  for a, b in zip(apply(variables, enc), apply(variables, enc + noise)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
