@@ -122,8 +122,9 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
                                render.num_coarse_steps(grid)), mask)
   # Early termination at transmittance 1e-2 (a ray stops before a round
   # once below it) leaves out less than 1e-2 of opacity, and of colour
-  # against the white background.
-  stopped = render.Renderer(grid, chunk=32 * 32, stop_eps=1e-2
+  # against the white background. Rounds of one block: four (the default)
+  # hold the whole sphere, leaving no round to skip.
+  stopped = render.Renderer(grid, chunk=32 * 32, stop_eps=1e-2, per_round=1
                             ).render_image(view)
   for key in ("rgb", "acc"):
     assert np.abs(stopped[key] - fast[key]).max() < 1e-2

@@ -26,14 +26,14 @@ from jaxnerf.core.rays import Rays
 class FinetuneOptions:
   """steps: Adam steps; batch_size: training rays per step; lr: Adam's
   learning rate (PlenOctrees fine-tunes with SGD/RMSprop at high rates; Adam
-  at 1e-2 is stable on the float values here); coarse_per_ray: the packed
-  budget in coarse steps per ray (rays that do not fit are left out of the
-  loss)."""
+  at 1e-2 is stable on the float values here); samples_per_ray: the packed
+  budget in fine samples per ray, taken in whole coarse steps (rays that do
+  not fit are left out of the loss)."""
 
   steps: int = 1000
   batch_size: int = 4096
   lr: float = 1e-2
-  coarse_per_ray: int = 24
+  samples_per_ray: int = 96
   seed: int = 0
 
 
@@ -46,7 +46,8 @@ def make_step(grid: render.BakedGrid, options: FinetuneOptions):
   """
   optimizer = optax.adam(options.lr)
   num_coarse = render.num_coarse_steps(grid)
-  budget = options.batch_size * options.coarse_per_ray
+  budget = options.batch_size * max(
+      1, options.samples_per_ray // grid.coarse_factor)
 
   def loss_fn(values, rays, rgb):
     g = grid.with_values(*values)

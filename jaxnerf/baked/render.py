@@ -5,7 +5,7 @@ FastNeRF cache's direction table) once per ray, compositing.
 Rays take fixed steps of `step_ratio` cells inside the box around the kept
 blocks. Work is kept proportional to the samples that matter:
 
-1. coarse: steps of `coarse_factor` fine steps (at most half a block) test
+1. coarse: steps of `coarse_factor` fine steps (within a block) test
    the blocks of the box around their fine samples (at most 2 x 2 x 2
    blocks, one gather in `occupied_boxes`), so no fine sample of an
    occupied block is missed; each ray's occupied steps are kept as bits
@@ -57,6 +57,8 @@ from jaxnerf.core.rays import Rays
 # transmittance is below it takes no further density round.
 COLOUR_EPS = 1e-4
 COARSE_PER_ROUND = 4
+# Fine samples per coarse step (BakedGrid.coarse_factor).
+COARSE_SAMPLES = 4
 
 
 @flax.struct.dataclass
@@ -97,8 +99,14 @@ class BakedGrid:
 
   @property
   def coarse_factor(self) -> int:
-    """Fine steps per coarse step: at most half a block."""
-    return max(1, int(self.block_size / (2 * self.step_ratio)))
+    """Fine steps per coarse step: COARSE_SAMPLES, or fewer to keep a step
+    within a block, so that its fine samples span at most two blocks along
+    each axis (`coarse_mask`). A coarse step costs its bit test on every
+    ray, a fine sample its density on rays that reach it; four balanced
+    them best at both the one- and the two-cell step (the measurements:
+    docs/methods/speed.md)."""
+    return max(1, min(COARSE_SAMPLES,
+                      int(self.block_size / self.step_ratio)))
 
   @classmethod
   def from_scene(cls, scene: BakedScene) -> "BakedGrid":
@@ -246,28 +254,42 @@ def num_coarse_steps(grid: BakedGrid) -> int:
   return max(1, int(np.ceil(diag / (grid.coarse_factor * grid.step))) + 1)
 
 
-def coarse_blocks(grid: BakedGrid, rays: Rays, num_coarse: int):
-  """(starts [N, Sc] of the coarse steps, the blocks [N, Sc, 3] of each
-  step's first and last fine sample, each ray's exit t1 [N])."""
-  g = grid.resolution // grid.block_size
+def coarse_steps(grid: BakedGrid, rays: Rays, num_coarse: int):
+  """(starts [N, Sc] of the coarse steps, t [N, Sc] of each step's first
+  and of its last fine sample, each ray's exit t1 [N])."""
   f = grid.coarse_factor
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm
   t0, t1 = ray_span(grid, rays)
   c = jnp.arange(num_coarse, dtype=dt.dtype)
   starts = t0[:, None] + c * (f * dt)[:, None]
-  block = lambda t: jnp.clip(jnp.floor(
-      (rays.origins[:, None] + t[..., None] * rays.directions[:, None] +
-       grid.bound) / (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
-  first = block(starts + 0.5 * dt[:, None])
-  last = block(starts + (f - 0.5) * dt[:, None])
-  return starts, first, last, t1
+  return (starts, starts + 0.5 * dt[:, None], starts + (f - 0.5) * dt[:, None],
+          t1)
+
+
+def block_at(grid: BakedGrid, origins: jax.Array, directions: jax.Array,
+             t: jax.Array) -> jax.Array:
+  """The block coordinate (int32, clipped to the grid) of origins +
+  t directions, elementwise with broadcasting: whole points ([..., 3]) or
+  one axis at a time give the same floats, so the same blocks."""
+  g = grid.resolution // grid.block_size
+  return jnp.clip(jnp.floor((origins + t * directions + grid.bound) /
+                            (2 * grid.bound) * g).astype(jnp.int32), 0, g - 1)
+
+
+def coarse_blocks(grid: BakedGrid, rays: Rays, num_coarse: int):
+  """(starts [N, Sc] of the coarse steps, the blocks [N, Sc, 3] of each
+  step's first and last fine sample, each ray's exit t1 [N])."""
+  starts, first, last, t1 = coarse_steps(grid, rays, num_coarse)
+  block = lambda t: block_at(grid, rays.origins[:, None],
+                             rays.directions[:, None], t[..., None])
+  return starts, block(first), block(last), t1
 
 
 def coarse_mask(grid: BakedGrid, rays: Rays, num_coarse: int) -> jax.Array:
   """Coarse steps [N, Sc] bool with a fine sample in an occupied block: the
   blocks of the box spanned by the step's first and last fine samples (a
-  step is at most half a block, so at most 2 x 2 x 2 of them)."""
+  step's samples span less than a block, so at most 2 x 2 x 2 of them)."""
   g = grid.resolution // grid.block_size
   starts, first, last, t1 = coarse_blocks(grid, rays, num_coarse)
   lo, hi = jnp.minimum(first, last), jnp.maximum(first, last)
@@ -298,13 +320,18 @@ def occupied_boxes(grid: BakedGrid) -> jax.Array:
 
 def coarse_mask_boxes(grid: BakedGrid, boxes: jax.Array, rays: Rays,
                       num_coarse: int) -> jax.Array:
-  """`coarse_mask` with one gather a coarse step (boxes: occupied_boxes)."""
+  """`coarse_mask` with one gather a coarse step (boxes: occupied_boxes).
+  The blocks are computed one axis at a time: from [N, Sc, 3] arrays, XLA's
+  CPU fusion recomputes each axis for every slice that reads it."""
   g = grid.resolution // grid.block_size
-  starts, first, last, t1 = coarse_blocks(grid, rays, num_coarse)
-  lo = jnp.minimum(first, last)
-  e = jnp.abs(last - first)
-  pattern = (e[..., 0] * 2 + e[..., 1]) * 2 + e[..., 2]
-  flat = (lo[..., 0] * g + lo[..., 1]) * g + lo[..., 2]
+  starts, first, last, t1 = coarse_steps(grid, rays, num_coarse)
+  pattern, flat = 0, 0
+  for axis in range(3):
+    o, d = rays.origins[:, axis, None], rays.directions[:, axis, None]
+    b_first = block_at(grid, o, d, first)
+    b_last = block_at(grid, o, d, last)
+    pattern = pattern * 2 + jnp.abs(b_last - b_first)
+    flat = flat * g + jnp.minimum(b_first, b_last)
   return boxes.reshape(-1)[pattern * g**3 + flat] & (starts < t1[:, None])
 
 
@@ -865,6 +892,8 @@ class Renderer:
       lookups (`live_cells`; the same image).
     stop_eps: early ray termination: the transmittance below which a ray
       takes no further round.
+    per_round: occupied coarse steps a ray takes per round (early
+      termination is tested between rounds).
   """
 
   grid: BakedGrid
@@ -875,6 +904,7 @@ class Renderer:
   skip_cells: bool = True
   density_tile: int = DENSITY_TILE
   stop_eps: float = COLOUR_EPS
+  per_round: int = COARSE_PER_ROUND
 
   def __post_init__(self):
     self.num_coarse = num_coarse_steps(self.grid)
@@ -897,7 +927,7 @@ class Renderer:
           lambda x, y: jnp.concatenate([jnp.asarray(x), jnp.asarray(y)]),
           rays, padding)
     return n, march_chunk(self.grid, rays, self.num_coarse,
-                          COARSE_PER_ROUND, self.ray_tile, self.colour_tile,
+                          self.per_round, self.ray_tile, self.colour_tile,
                           self.density_tile, self.stop_eps, self.boxes,
                           self.shading,
                           self.live)
