@@ -10,21 +10,15 @@ import pytest
 
 from jaxnerf.core.rays import Rays
 from jaxnerf.errors import ConfigError
+from test_neus import tiny_neus
 
 
 def tiny(tmp_path, name, **fields):
-  """Config `name` with small networks (the backbone's fields only)."""
-  from conftest import EMBEDDED_LEGO
-  from jaxnerf.engine import config as config_lib
-  c = config_lib.load_config(name)
-  with c.unlocked():
-    c.data_dir = EMBEDDED_LEGO
-    c.train_dir = str(tmp_path / "run")
-    c.update(dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=32,
-                  density_width=16, color_width=16, field_samples=16,
-                  importance_samples=8, bg_width=16, bg_layers=2,
-                  bg_samples=8), **fields)
-  return c
+  """Config `name` with small networks (test_neus.py's, a small
+  background, 16 + 8 samples)."""
+  return tiny_neus(tmp_path, name, **dict(
+      dict(field_samples=16, importance_samples=8, bg_width=16, bg_layers=2,
+           bg_samples=8), **fields))
 
 
 def build(c):
