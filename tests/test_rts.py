@@ -254,6 +254,9 @@ def test_the_model_renders_its_init_sphere(tmp_path):
      "pixels; must be 1, got 2"),
     ("surface_rendering", "unisurf", "config.surface_rendering: RtS trains "
      "first with NeuS's volume rendering; must be 'neus', got 'unisurf'"),
+    ("background", "nerfpp", "config.background: 'nerfpp': RtS splats the "
+     "SDF's surface points only (no background model); set "
+     "--config.background=none"),
 ])
 def test_bad_rts_fields_are_config_errors(tmp_path, field, value, message):
   from jaxnerf.methods import rts as rts_method
