@@ -114,12 +114,17 @@ def test_fast_renderer_matches_the_one_pass_renderer_and_the_field():
     np.testing.assert_allclose(padded[key], fast[key], rtol=1e-6, atol=1e-6)
   flat = jax.tree.map(lambda x: jnp.asarray(x.reshape(-1, x.shape[-1])),
                       view)
-  mask = jax.jit(render.coarse_mask, static_argnums=2)(
-      grid, flat, render.num_coarse_steps(grid))
-  # The one-gather test of the 2 x 2 x 2 blocks picks the same steps.
-  np.testing.assert_array_equal(
-      render.coarse_mask_boxes(grid, render.occupied_boxes(grid), flat,
-                               render.num_coarse_steps(grid)), mask)
+  # The one-gather test of the 2 x 2 x 2 blocks (one axis at a time) picks
+  # the same steps, at steps of 4, 4 and 1 fine samples.
+  for step_ratio, factor in ((1.0, 4), (2.0, 2), (3.0, 1)):
+    g = grid.replace(step_ratio=step_ratio)
+    assert g.coarse_factor == factor
+    mask = jax.jit(render.coarse_mask, static_argnums=2)(
+        g, flat, render.num_coarse_steps(g))
+    np.testing.assert_array_equal(
+        render.coarse_mask_boxes(g, render.occupied_boxes(g), flat,
+                                 render.num_coarse_steps(g)), mask)
+    assert mask.any()
   # Early termination at transmittance 1e-2 (a ray stops before a round
   # once below it) leaves out less than 1e-2 of opacity, and of colour
   # against the white background. Rounds of one block: four (the default)
