@@ -16,7 +16,6 @@ eval_<split>_<step> folder of each split is read.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -28,6 +27,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from jaxnerf.data import labels
+from jaxnerf.engine import cli
+from jaxnerf.errors import ConfigError, DatasetError
 from jaxnerf.synthetic import ground_truth
 
 TITLE = 16  # pixels of caption above each tile
@@ -35,10 +36,14 @@ SCALE = 1.6  # tiles of 160 pixels from 100-pixel views (nearest)
 
 
 def parse_run(text: str) -> tuple[str, str, dict]:
-  title, rest = text.split("=", 1)
-  folder, _, fields = rest.partition(":")
-  given = dict(kv.split("=") for kv in fields.split(",") if kv)
-  return title, folder, {k: float(v) for k, v in given.items()}
+  try:
+    title, rest = text.split("=", 1)
+    folder, _, fields = rest.partition(":")
+    given = dict(kv.split("=") for kv in fields.split(",") if kv)
+    return title, folder, {k: float(v) for k, v in given.items()}
+  except ValueError:
+    raise ConfigError(f"--run {text!r}: expected title=folder[:field=value,"
+                      "...]") from None
 
 
 def given_labels(index: np.ndarray, fields: dict, seed: int = 0
@@ -57,7 +62,7 @@ def latest_eval(folder: str, split: str) -> str:
   found = sorted(glob.glob(os.path.join(folder, f"eval_{split}_*")),
                  key=lambda p: int(p.rsplit("_", 1)[1]))
   if not found:
-    sys.exit(f"error: --run: no eval_{split}_* in {folder}")
+    raise DatasetError(f"--run: no eval_{split}_* in {folder}")
   return found[-1]
 
 
@@ -77,15 +82,19 @@ def tile(image: np.ndarray, caption: str) -> Image.Image:
   return out
 
 
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default="data/tabletop_100")
-  parser.add_argument("--run", action="append", required=True)
-  parser.add_argument("--val_view", type=int, default=0)
-  parser.add_argument("--test_view", type=int, default=-1,
-                      help="-1: the test view looking down the steepest")
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
+def flags():
+  p = cli.FlagParser(prog="bench/semantic_nerf_picture.py",
+                     description=__doc__.split("\n")[0])
+  p.add_argument("--data", default="data/tabletop_100")
+  p.add_argument("--run", action="append", required=True)
+  p.add_argument("--val_view", type=cli.integer(0), default=0)
+  p.add_argument("--test_view", type=cli.integer(-1), default=-1,
+                 help="-1: the test view looking down the steepest")
+  p.add_argument("--out", required=True)
+  return p
+
+
+def job(args):
   runs = [parse_run(r) for r in args.run]
   test_view = args.test_view
   if test_view < 0:
@@ -122,6 +131,11 @@ def main(argv=None) -> int:
   sheet.save(args.out)
   print(f"{args.out}: test view r_{test_view}")
   return 0
+
+
+def main(argv=None) -> int:
+  return cli.main("bench/semantic_nerf_picture.py", job, flags(), argv,
+                  config=cli.NONE)
 
 
 if __name__ == "__main__":

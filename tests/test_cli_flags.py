@@ -368,6 +368,7 @@ BENCH_ARGS = {
     "probe_samples": [f"--config={CONFIG}"],
     "refactor_guard": ["compare", "a.json", "b.json"],
     "relight_table": ["--data", "data", "eval"],
+    "semantic_nerf_picture": ["--run", "clean=run", "--out", "sheet.png"],
     "render_orbit": [f"--config={CONFIG}", "--out=orbit.gif"],
     "splat_render": [f"--config={CONFIG}"],
     "trace_summary": ["trace"],
