@@ -445,3 +445,12 @@ def test_lego_100_depth_check_rejects_wrong_mappings(lego_test):
     r = _pooled_residuals(lego_test,
                           [d * scale / 8.0 for d in lego_test.depths])
     assert np.median(np.abs(r)) > 0.012 or np.mean(r < -0.03) > 0.06
+
+
+def test_a_missing_split_names_eval_split_and_the_folder_s_splits(tmp_path):
+  _write_scene(tmp_path, n=1)
+  _write_scene(tmp_path, n=1, split="test")
+  with pytest.raises(DatasetError, match=r"transforms_val\.json: file not "
+                     r"found: .* no split 'val' \(config\.eval_split .*"
+                     r"this folder has: test, train\)"):
+    load_dataset(_config(tmp_path), "val")

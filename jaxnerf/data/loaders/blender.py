@@ -171,6 +171,13 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   if not os.path.isdir(data_dir):
     raise DatasetError(f"config.data_dir: {data_dir!r} is not a directory")
   path = os.path.join(data_dir, f"transforms_{split}.json")
+  if not os.path.exists(path):
+    have = sorted(name[len("transforms_"):-len(".json")]
+                  for name in os.listdir(data_dir)
+                  if name.startswith("transforms_") and name.endswith(".json"))
+    raise DatasetError(f"{path}: file not found: {data_dir!r} has no split "
+                       f"{split!r} (config.eval_split chooses the evaluated "
+                       f"one; this folder has: {', '.join(have) or 'none'})")
   meta = read_transforms(path)
   factor = max(int(config.factor), 1)
   images, paths, poses, names, depths, depth_paths = [], [], [], [], [], []
