@@ -13,6 +13,9 @@ they share the machine state.
       [--json out.json]
 
 A config may carry its own marks: `--configs demo instant_ngp_demo@1,2,5`.
+A config on the time clock (schedule_clock "time") has its schedules follow
+the training clock over its max_time_minutes, as in train.py: give
+`--config.max_time_minutes=` the last mark for one schedule over the table.
 `--config.FIELD=VALUE` sets the field in every config, as a command's
 `--config.FIELD=VALUE` (--data_dir DIR is --config.data_dir=DIR).
 
@@ -111,9 +114,16 @@ def run(spec: str, config, args, score=None) -> dict:
   recent_psnr = []
   print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
         f"{args.mark_unit}", flush=True)
+  by_time = config.schedule_clock == "time"
   while marks:
     t0 = time.perf_counter()
-    state, stats = step_fn(state, data, cameras, base_key)
+    if by_time:  # the schedules follow the training clock, as in train.py
+      fraction = np.float32(min(clock / (60.0 * config.max_time_minutes),
+                                1.0))
+      state, stats = step_fn(state, data, cameras, base_key,
+                             fraction=fraction)
+    else:
+      state, stats = step_fn(state, data, cameras, base_key)
     stats = jax.device_get(stats)  # waits for the step
     dt = time.perf_counter() - t0
     clock += dt
