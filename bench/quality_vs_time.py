@@ -74,7 +74,10 @@ def load(overrides: cli.ConfigOverrides, specs: list[str]) -> list:
       if not ok:
         raise ConfigError(f"--configs {spec}: the marks after @ are "
                           "numbers > 0, comma-separated")
-  return [overrides.load(spec.partition("@")[0]) for spec in specs]
+  configs = [overrides.load(spec.partition("@")[0]) for spec in specs]
+  for config in configs:
+    trainer.check_clock(config)
+  return configs
 
 
 def run(spec: str, config, args, score=None) -> dict:
@@ -114,16 +117,16 @@ def run(spec: str, config, args, score=None) -> dict:
   recent_psnr = []
   print(f"== {name}: {config.method}, batch {config.batch_size}, marks {marks} "
         f"{args.mark_unit}", flush=True)
-  by_time = config.schedule_clock == "time"
+  # The schedules follow train.py's clock, here the training seconds alone.
+  schedule_clock = trainer.Clock(config, 0, now=lambda: clock)
   while marks:
     t0 = time.perf_counter()
-    if by_time:  # the schedules follow the training clock, as in train.py
-      fraction = np.float32(min(clock / (60.0 * config.max_time_minutes),
-                                1.0))
+    fraction = schedule_clock.fraction()
+    if fraction is None:
+      state, stats = step_fn(state, data, cameras, base_key)
+    else:
       state, stats = step_fn(state, data, cameras, base_key,
                              fraction=fraction)
-    else:
-      state, stats = step_fn(state, data, cameras, base_key)
     stats = jax.device_get(stats)  # waits for the step
     dt = time.perf_counter() - t0
     clock += dt
