@@ -11,7 +11,8 @@ steepest), their true classes and each run's class map (the
 
 A run is `title=folder[:field=value,...]` with the label fields that run
 trained with (noise, sparsity, downscale: config.label_*). Its latest
-eval_<split>_<step> folder of each split is read.
+eval_<split>_<step> folder of each split is read. --out is replaced only
+where this script wrote it (a signed PNG): move any other file first.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import sys
 import imageio.v3 as iio
 import ml_collections
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 
+from jaxnerf import files
 from jaxnerf.data import labels
 from jaxnerf.engine import cli
 from jaxnerf.errors import ConfigError, DatasetError
@@ -95,6 +97,7 @@ def flags():
 
 
 def job(args):
+  cli.check_output_file(args.out, "--out")  # before any work
   runs = [parse_run(r) for r in args.run]
   test_view = args.test_view
   if test_view < 0:
@@ -128,7 +131,9 @@ def job(args):
   for r, row in enumerate(rows):
     for c, im in enumerate(row):
       sheet.paste(im, (c * w, r * h))
-  sheet.save(args.out)
+  info = PngImagePlugin.PngInfo()
+  info.add_text("Comment", files.SIGNATURE)  # a rerun may replace it
+  sheet.save(args.out, format="PNG", pnginfo=info)
   print(f"{args.out}: test view r_{test_view}")
   return 0
 
