@@ -78,8 +78,7 @@ def job(config, args):
              live_cells=float(np.mean(render.live_cells(grid))),
              load_average_start=os.getloadavg(),
              file_mib=os.path.getsize(path) / 2**20,
-             colour="fastnerf cache" if scene.direction_table is not None
-             else f"SH degree {scene.sh_degree}")
+             colour=scene.describe_colour())
   if args.field:
     renderers["field"] = evaluator.field_renderer(
         config, parallel.make_mesh()).render_rays

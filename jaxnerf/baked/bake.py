@@ -111,6 +111,15 @@ class BakedScene:
     `sh` holds the position branch's K components per channel instead of
     SH coefficients (the colour is sigmoid(sum_k c_k beta_k(d)) either
     way).
+  networks: None, or KiloNeRF's tiny networks (jaxnerf/fields/kilo.py)
+    that render the scene: density and colour come from them, the grid's
+    density serves only as the occupancy (which cells hold anything), and
+    `sh` is empty (K = 0). {layer name: (kernel [n, in, out], bias [n,
+    out])} float32 for the n networks whose cells overlap a kept block.
+  network_index: [Gk^3] int32, a network cell's row in `networks` (-1:
+    not kept); None without networks.
+  network_spec: {"resolution", "layers", "pos_freqs", "dir_freqs"} ints
+    and "bound" of the networks (kilo.cells_and_local); None without.
   """
 
   block_index: np.ndarray
@@ -122,6 +131,9 @@ class BakedScene:
   method: str
   step: int
   direction_table: Optional[np.ndarray] = None
+  networks: Optional[dict] = None
+  network_index: Optional[np.ndarray] = None
+  network_spec: Optional[dict] = None
 
   @property
   def block_size(self) -> int:
@@ -133,14 +145,26 @@ class BakedScene:
 
   @property
   def sh_degree(self) -> int:
-    """The SH degree of the colour; -1 for a FastNeRF cache."""
-    if self.direction_table is not None:
+    """The SH degree of the colour; -1 for a FastNeRF cache or networks."""
+    if self.direction_table is not None or self.networks is not None:
       return -1
     return int(round(np.sqrt(self.sh.shape[-1]))) - 1
 
   @property
   def num_blocks(self) -> int:
     return self.density.shape[0]
+
+  def describe_colour(self) -> str:
+    """What colours the scene, for logs."""
+    if self.networks is not None:
+      kept = next(iter(self.networks.values()))[0].shape[0]
+      return (f"{kept} of KiloNeRF's {self.network_spec['resolution']}^3 "
+              "tiny networks")
+    if self.direction_table is not None:
+      return ("FastNeRF cache: directions on a "
+              f"{self.direction_table.shape[0]} x "
+              f"{self.direction_table.shape[1]} grid")
+    return f"SH degree {self.sh_degree}"
 
   @property
   def voxel_size(self) -> float:
@@ -538,6 +562,48 @@ def has_factorised_colour(model) -> bool:
           callable(getattr(model, "direction_weights", None)))
 
 
+def has_tiny_networks(model) -> bool:
+  """Whether a model renders with KiloNeRF's tiny networks: its scene keeps
+  them (and no colour grid)."""
+  return callable(getattr(model, "tiny_networks", None))
+
+
+NETWORK_SPEC = {"resolution": int, "layers": int, "pos_freqs": int,
+                "dir_freqs": int, "bound": float}
+
+
+def kept_networks(block_index: np.ndarray, block_size: int, bound: float,
+                  net_resolution: int) -> np.ndarray:
+  """[Gk^3] bool (x fastest, as kilo.cells_and_local numbers the cells and
+  the networks), the network cells of a Gk^3 grid over
+  [-bound, bound]^3 that overlap a kept block of `block_index` [G, G, G]
+  (a sample in a kept block is always in one of them)."""
+  g = block_index.shape[0]
+  keep = np.zeros((net_resolution,) * 3, bool)
+  for ijk in np.argwhere(block_index >= 0):
+    # The block's extent in network cells, its faces pulled in by a
+    # hair so that a face on a cell border does not claim the next cell.
+    lo = np.floor(ijk / g * net_resolution + 1e-6).astype(int)
+    hi = np.ceil((ijk + 1) / g * net_resolution - 1e-6).astype(int)
+    keep[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
+  return keep.reshape(-1, order="F")
+
+
+def bake_networks(model, variables, block_index: np.ndarray,
+                  block_size: int, bound: float):
+  """(networks, network_index, network_spec) of BakedScene: the model's
+  tiny networks whose cells overlap a kept block."""
+  layers, spec = model.apply(variables, method="tiny_networks")
+  spec = {k: kind(spec[k]) for k, kind in NETWORK_SPEC.items()}
+  keep = kept_networks(block_index, block_size, bound, spec["resolution"])
+  rows = np.flatnonzero(keep)
+  index = np.full(keep.shape, -1, np.int32)
+  index[rows] = np.arange(len(rows), dtype=np.int32)
+  networks = {name: tuple(np.asarray(a, np.float32)[rows] for a in pair)
+              for name, pair in layers.items()}
+  return networks, index, spec
+
+
 # The bake --------------------------------------------------------------------
 
 
@@ -554,7 +620,11 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
   """
   check_options(options)
   r, b, chunk = options.resolution, options.block_size, options.chunk
-  density_fn = jax.jit(lambda p: model.apply(variables, p, method="density"))
+  # A model whose `density` is not what it renders (a student distilled
+  # everywhere, rendered through its occupancy grid) says so.
+  name = ("rendered_density" if callable(getattr(model, "rendered_density",
+                                                  None)) else "density")
+  density_fn = jax.jit(lambda p: model.apply(variables, p, method=name))
   grid = density_grid(density_fn, r, bound, chunk)
   log(f"density at {r + 1}^3 vertices: max {grid.max():.1f}")
   stride = max(1, options.cull_ray_stride)
@@ -585,6 +655,21 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
   probe = jax.eval_shape(sh_fn, jax.ShapeDtypeStruct((chunk, 3), jnp.float32))
   num_sh = encoding.sh_basis_size(options.sh_degree)
   table = None
+  if has_tiny_networks(model):
+    networks, index, spec = bake_networks(model, variables, block_index, b,
+                                          bound)
+    log(f"colour and density: {len(next(iter(networks.values()))[0])} of "
+        f"{spec['resolution']**3} tiny networks (their cells overlap a "
+        "kept block); the grid is their occupancy")
+    scene = BakedScene(
+        block_index=block_index, density=density,
+        sh=np.zeros(density.shape + (3, 0), np.float32), bound=float(bound),
+        step_ratio=float(options.step_ratio), white_bkgd=bool(white_bkgd),
+        method=method, step=int(step), networks=networks,
+        network_index=index, network_spec=spec)
+    if options.cell_cull_threshold:
+      scene = cull_cells(scene, weights, options.cell_cull_threshold)
+    return scene
   if has_factorised_colour(model):
     dirs = direction_grid(options.direction_resolution)
     weights_fn = jax.jit(lambda d: model.apply(variables, d,
@@ -637,12 +722,23 @@ def save(path: str, scene: BakedScene) -> int:
   extra = {}
   if scene.direction_table is not None:  # float32: it is small
     extra["direction_table"] = scene.direction_table.astype(np.float32)
+  if scene.networks is not None:  # float32: weights, not samples
+    meta["network_spec"] = scene.network_spec
+    extra["network_index"] = scene.network_index
+    for name, (kernel, bias) in scene.networks.items():
+      extra[f"{_NET}{name}_kernel"] = kernel.astype(np.float32)
+      extra[f"{_NET}{name}_bias"] = bias.astype(np.float32)
   with files.atomic_path(path, suffix=".npz") as tmp:
     np.savez_compressed(tmp, meta=np.asarray(json.dumps(meta)),
                         block_index=scene.block_index,
-                        density=scene.density.astype(np.float16),
+                        # float16's largest: opaque at any step anyway
+                        density=np.minimum(scene.density, 65504.0).astype(
+                            np.float16),
                         sh=scene.sh.astype(np.float16), **extra)
   return os.path.getsize(path)
+
+
+_NET = "network/"  # prefix of the tiny networks' arrays in the file
 
 
 # What np.load and json raise on a file that is not a complete baked scene:
@@ -688,6 +784,13 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
       meta = json.loads(str(f["meta"]))
       arrays = {k: f[k] for k in ("block_index", "density", "sh")}
       table = f["direction_table"] if "direction_table" in f.files else None
+      networks, index = None, None
+      if isinstance(meta, dict) and "network_spec" in meta:
+        index = f["network_index"]
+        names = sorted({k[len(_NET):].rsplit("_", 1)[0] for k in f.files
+                        if k.startswith(_NET)})
+        networks = {n: (f[f"{_NET}{n}_kernel"], f[f"{_NET}{n}_bias"])
+                    for n in names}
   except _UNREADABLE as e:
     message = str(e).splitlines()[0] if str(e) else ""
     raise BakedFileError(f"{path}: not a baked scene ({type(e).__name__}: "
@@ -707,7 +810,20 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
         not isinstance(value, bool)):
       raise BakedFileError(f"{path}: meta field {key!r} is {value!r}, not "
                            f"a {kind.__name__}")
-  check_arrays(path, **arrays, direction_table=table)
+  spec = meta.get("network_spec")
+  if networks is not None:
+    if not (isinstance(spec, dict) and all(
+        isinstance(spec.get(k), (int, float)) and
+        not isinstance(spec.get(k), bool) and
+        (kind is float or isinstance(spec.get(k), int))
+        for k, kind in NETWORK_SPEC.items())):
+      raise BakedFileError(f"{path}: meta field 'network_spec' is {spec!r}, "
+                           f"not ints and a number for {list(NETWORK_SPEC)}")
+    spec = {k: kind(spec[k]) for k, kind in NETWORK_SPEC.items()}
+  check_arrays(path, **arrays, direction_table=table,
+               networks=networks is not None)
+  if networks is not None:
+    check_networks(path, networks, index, spec)
   if method is not None and meta["method"] != method:
     raise BakedFileError(f"{path}: baked from method {meta['method']!r}, but "
                          f"the config's method is {method!r}")
@@ -719,29 +835,56 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
                     white_bkgd=bool(meta["white_bkgd"]),
                     method=str(meta["method"]), step=int(meta["step"]),
                     direction_table=None if table is None else
-                    table.astype(np.float32))
+                    table.astype(np.float32),
+                    networks=networks, network_spec=spec,
+                    network_index=None if index is None else
+                    index.astype(np.int32))
+
+
+def check_networks(path: str, networks: dict, index: np.ndarray,
+                   spec: dict) -> None:
+  """Raises BakedFileError unless the tiny networks form one set: every
+  kernel [n, in, out] with its bias [n, out], each layer's inputs the
+  previous one's outputs where they chain, and the index [Gk^3] of rows
+  -1..n-1."""
+  n = {pair[0].shape[0] if pair[0].ndim == 3 else -1
+       for pair in networks.values()}
+  ok = (len(n) == 1 and min(n) >= 0 and all(
+      k.ndim == 3 and b.shape == (k.shape[0], k.shape[2])
+      for k, b in networks.values()) and spec["resolution"] >= 1 and
+      index.ndim == 1 and index.size == spec["resolution"]**3 and
+      np.issubdtype(index.dtype, np.integer))
+  if ok and index.size:
+    ok = index.min() >= -1 and index.max() < min(n)
+  if not ok:
+    shapes = {k: (a.shape, b.shape) for k, (a, b) in networks.items()}
+    raise BakedFileError(
+        f"{path}: not a baked scene (tiny networks of inconsistent shapes: "
+        f"{shapes}, index {index.shape}, spec {spec})")
 
 
 def check_arrays(path: str, block_index: np.ndarray, density: np.ndarray,
                  sh: np.ndarray,
-                 direction_table: Optional[np.ndarray] = None) -> None:
+                 direction_table: Optional[np.ndarray] = None,
+                 networks: bool = False) -> None:
   """Raises BakedFileError unless the arrays form one scene: block_index
   [G, G, G] of rows -1..n-1, density [n, B+1, B+1, B+1], sh [n, B+1, B+1,
-  B+1, 3, K] with K a square, or, with a direction table [T, 2 T, K] (a
-  FastNeRF cache), any K."""
+  B+1, 3, K] with K a square (0: tiny networks colour the scene), or, with
+  a direction table [T, 2 T, K] (a FastNeRF cache), any K."""
   n = density.shape[0] if density.ndim == 4 else -1
   side = density.shape[1] if density.ndim == 4 else -1
   k = sh.shape[-1] if sh.ndim == 6 else -1
   ok = (block_index.ndim == 3 and len(set(block_index.shape)) == 1 and
         np.issubdtype(block_index.dtype, np.integer) and
         n >= 0 and side >= 2 and density.shape[1:] == (side,) * 3 and
-        sh.shape[:5] == (n,) + (side,) * 3 + (3,) and k >= 1)
+        sh.shape[:5] == (n,) + (side,) * 3 + (3,) and k >= 0)
   if direction_table is None:
-    ok = ok and round(np.sqrt(k))**2 == k
+    ok = ok and round(np.sqrt(k))**2 == k and (k >= 1 or networks)
   else:
     t = direction_table
     ok = ok and (t.ndim == 3 and t.shape[0] >= 2 and
-                 t.shape[1] == 2 * t.shape[0] and t.shape[2] == k)
+                 t.shape[1] == 2 * t.shape[0] and t.shape[2] == k and
+                 k >= 1)
   if ok and block_index.size:
     ok = (block_index.min() >= -1 and block_index.max() < n)
   if not ok:

@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf.fields import encoding
+from jaxnerf.fields import encoding, grouped, kilo
+from jaxnerf.fields.networks import trunc_exp
 from jaxnerf.render import compositing
 from jaxnerf.baked import bake as bake_lib
 from jaxnerf.baked.bake import BakedScene
@@ -62,6 +63,59 @@ COARSE_SAMPLES = 4
 
 
 @flax.struct.dataclass
+class TinyNetworks:
+  """KiloNeRF's tiny networks of a baked scene (BakedScene.networks): the
+  density and colour of every sample in an occupied cell come from its
+  network cell's own MLP (jaxnerf/fields/kilo.py's trunk and head), each
+  sample evaluated by one network only (grouped.blocked_apply).
+
+  params: {layer: (kernel [n, in, out], bias [n, out])}.
+  index: [Gk^3] int32 a network cell's row in params (-1: none).
+  block: rows of a dispatch block.
+  """
+
+  params: dict
+  index: jax.Array
+  resolution: int = flax.struct.field(pytree_node=False)
+  layers: int = flax.struct.field(pytree_node=False)
+  pos_freqs: int = flax.struct.field(pytree_node=False)
+  dir_freqs: int = flax.struct.field(pytree_node=False)
+  bound: float = flax.struct.field(pytree_node=False)
+  block: int = flax.struct.field(pytree_node=False, default=32)
+
+  @classmethod
+  def of(cls, scene: BakedScene, block: int = 32) -> "TinyNetworks":
+    spec = scene.network_spec
+    return cls(params=scene.networks, index=scene.network_index,
+               resolution=spec["resolution"], layers=spec["layers"],
+               pos_freqs=spec["pos_freqs"], dir_freqs=spec["dir_freqs"],
+               bound=spec["bound"], block=block)
+
+  @property
+  def count(self) -> int:
+    """n, the networks kept."""
+    return next(iter(self.params.values()))[0].shape[0]
+
+  def shade(self, points: jax.Array, viewdirs: jax.Array,
+            wanted: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(density [M], rgb [M, 3]) at points [M, 3] seen along unit
+    directions [M, 3]; 0 where not wanted [M] or in no kept network's
+    cell. Each point is evaluated by its cell's network only, both parts
+    in one dispatch (kilo.shade)."""
+    cells, local = kilo.cells_and_local(points, self.bound, self.resolution)
+    group = jnp.asarray(self.index)[cells]
+    ok = wanted & (group >= 0)
+    fn = lambda p, x: kilo.shade(p, x, self.layers, self.pos_freqs,
+                                 self.dir_freqs)
+    out = grouped.blocked_apply(
+        fn, self.params, jnp.concatenate([local, viewdirs], axis=-1),
+        jnp.maximum(group, 0), self.count, min(self.block, points.shape[0]),
+        ok)[0]
+    return (jnp.where(ok, trunc_exp(out[:, 0]), 0.0),
+            jax.nn.sigmoid(out[:, 1:]))
+
+
+@flax.struct.dataclass
 class BakedGrid:
   """A baked scene's arrays for rendering (jax or numpy).
 
@@ -72,6 +126,9 @@ class BakedGrid:
   lo, hi: [3] world box around the kept blocks.
   direction_table: None (SH colour), or a FastNeRF cache's direction
     weights [T, 2 T, K] (bake.direction_lookup).
+  networks: None, or KiloNeRF's TinyNetworks: they give the density and
+    colour of the samples in live cells (`live_cells`, their occupancy
+    grid); `density` is then only that occupancy and `sh` is empty.
   """
 
   block_index: jax.Array
@@ -81,6 +138,7 @@ class BakedGrid:
   lo: jax.Array
   hi: jax.Array
   direction_table: Optional[jax.Array]
+  networks: Optional[TinyNetworks]
   resolution: int = flax.struct.field(pytree_node=False)
   block_size: int = flax.struct.field(pytree_node=False)
   bound: float = flax.struct.field(pytree_node=False)
@@ -114,9 +172,11 @@ class BakedGrid:
     return cls(block_index=scene.block_index.reshape(-1),
                occupied=(scene.block_index >= 0).reshape(-1),
                density=scene.density.reshape(-1),
-               sh=scene.sh.reshape(-1, scene.sh.shape[-2] *
-                                   scene.sh.shape[-1]),
+               sh=scene.sh.reshape(scene.density.size,
+                                   scene.sh.shape[-2] * scene.sh.shape[-1]),
                lo=lo, hi=hi, direction_table=scene.direction_table,
+               networks=None if scene.networks is None else
+               TinyNetworks.of(scene),
                resolution=scene.resolution,
                block_size=scene.block_size, bound=scene.bound,
                sh_degree=scene.sh_degree, step_ratio=scene.step_ratio,
@@ -385,11 +445,17 @@ def render_packed(grid: BakedGrid, rays: Rays,
   """
   n = rays.origins.shape[0]
   points = _points(rays, samples)
-  sigma = jnp.where(samples.valid, density_at(grid, points), 0.0)
+  ids = jnp.minimum(samples.ray_ids, n - 1)
+  if grid.networks is None:
+    sigma = jnp.where(samples.valid, density_at(grid, points), 0.0)
+    rgb = colour_from_basis(grid, points, ray_basis(grid, rays.viewdirs)[ids])
+  else:
+    base, _, inside = locate(grid, points)
+    sigma, rgb = grid.networks.shade(
+        points, rays.viewdirs[ids],
+        samples.valid & inside & live_cells(grid)[base])
   weights = compositing.packed_compositing_weights(
       sigma, jnp.full_like(sigma, grid.step), samples.ray_ids)
-  ids = jnp.minimum(samples.ray_ids, n - 1)
-  rgb = colour_from_basis(grid, points, ray_basis(grid, rays.viewdirs)[ids])
   return compositing.packed_composite(weights, rgb, samples.t, samples.ray_ids,
                                       n, grid.white_bkgd)
 
@@ -583,6 +649,9 @@ class DeferredShading:
 
   @classmethod
   def of(cls, grid: BakedGrid, threshold: float) -> "DeferredShading":
+    if grid.networks is not None:
+      raise ValueError("deferred shading needs a colour grid; this scene's "
+                       "colour is its tiny networks")
     if grid.direction_table is None:
       mean = jnp.zeros((grid.num_coefficients,), jnp.float32).at[0].set(
           encoding._SH_C0)
@@ -625,19 +694,46 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
   base, f, valid = locate(grid, points)
   if live is None:
     return _corner_sum(grid.block_size, table, base, f, valid & wanted)
+  return _packed_map(
+      valid & wanted & live[base], tile,
+      lambda k, used: _corner_sum(grid.block_size, table, base[k], f[k],
+                                  used),
+      jnp.zeros((points.shape[0], table.shape[1]), table.dtype))
+
+
+def _network_shade(grid: BakedGrid, points: jax.Array, viewdirs: jax.Array,
+                   wanted: jax.Array, live: Optional[jax.Array], tile: int):
+  """The tiny networks' (density [M], rgb [M, 3]) at points [M, 3] seen
+  along viewdirs [M, 3], evaluated only where wanted [M] and in a live cell
+  (their occupancy grid; `live_cells` when live is None), packed in tiles
+  of `tile`; elsewhere 0."""
+  base, _, inside = locate(grid, points)
+  if live is None:
+    live = live_cells(grid)
   m = points.shape[0]
-  sel, count = compact(valid & wanted & live[base])
+  init = (jnp.zeros((m,), jnp.float32), jnp.zeros((m, 3), jnp.float32))
+  return _packed_map(
+      wanted & inside & live[base], tile,
+      lambda k, used: grid.networks.shade(points[k], viewdirs[k], used),
+      init)
+
+
+def _packed_map(mask: jax.Array, tile: int, fn, init):
+  """init (a pytree of [M, ...] arrays) with the rows of mask [M]'s True
+  entries replaced by fn(rows [tile] int32, used [tile] bool) (a pytree
+  of [tile, ...] values; rows past the True entries are not used), packed
+  a tile at a time over the filled part only."""
+  m = mask.shape[0]
+  sel, count = compact(mask)
   sel = jnp.concatenate([sel, jnp.full((tile,), m, sel.dtype)])
 
   def body(start, out):
     k = jax.lax.dynamic_slice(sel, (start,), (tile,))
-    used = k < m
-    kc = jnp.minimum(k, m - 1)
-    total = _corner_sum(grid.block_size, table, base[kc], f[kc], used)
-    return out.at[k].set(total, mode="drop")
+    values = fn(jnp.minimum(k, m - 1), k < m)
+    return jax.tree.map(lambda o, v: o.at[k].set(v, mode="drop"), out,
+                        values)
 
-  return _tile_loop(count, tile, body,
-                    jnp.zeros((m, table.shape[1]), table.dtype))
+  return _tile_loop(count, tile, body, init)
 
 
 def compact(mask: jax.Array, width: int = 128):
@@ -706,11 +802,12 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   """
   n = rays.origins.shape[0]
   f = grid.coarse_factor
+  nets = grid.networks
   words, count = occupied_bits(grid, rays, num_coarse, boxes)
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm
   t0, t1 = ray_span(grid, rays)
-  basis = ray_basis(grid, rays.viewdirs)
+  basis = None if nets is not None else ray_basis(grid, rays.viewdirs)
   ray_tile = min(ray_tile, n)
   colour_tile = min(colour_tile, ray_tile * per_round * f)
   density_tile = min(density_tile, ray_tile * per_round * f)
@@ -738,10 +835,17 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
       valid = valid.reshape(ray_tile, -1)
       points = rays.origins[ri][:, None] + t[..., None] * \
           rays.directions[ri][:, None]
-      table = grid.density[:, None] if deferred is None else deferred.rgba
-      both = _trilinear(grid, table, points.reshape(-1, 3),
-                        valid.reshape(-1), live, density_tile)
-      sigma = jnp.maximum(both[:, 0], 0.0).reshape(t.shape)
+      if nets is None:
+        table = grid.density[:, None] if deferred is None else deferred.rgba
+        both = _trilinear(grid, table, points.reshape(-1, 3),
+                          valid.reshape(-1), live, density_tile)
+        sigma = jnp.maximum(both[:, 0], 0.0).reshape(t.shape)
+      else:  # the colour of every sample, from the same evaluation
+        dirs = jnp.broadcast_to(rays.viewdirs[ri][:, None], points.shape)
+        sigma, colour = _network_shade(
+            grid, points.reshape(-1, 3), dirs.reshape(-1, 3),
+            valid.reshape(-1), live, density_tile)
+        sigma = sigma.reshape(t.shape)
       if deferred is not None:
         diffuse = both[:, 1:].reshape(t.shape + (3,))
       x = jnp.where(valid, sigma, 0.0) * grid.step
@@ -751,6 +855,11 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
       carried = add(carried, jnp.sum(jnp.minimum(x, _MAX_SAMPLE_DEPTH), 1))
       acc = add(acc, jnp.sum(w, 1))
       depth = add(depth, jnp.sum(w * t, 1))
+      if nets is not None:
+        rgb = rgb.at[rid].add(
+            jnp.sum(w[..., None] * colour.reshape(t.shape + (3,)), 1),
+            mode="drop")
+        return cursor, carried, acc, depth, rgb
       threshold = COLOUR_EPS
       if deferred is not None:
         rgb = rgb.at[rid].add(jnp.sum(w[..., None] * diffuse, 1), mode="drop")

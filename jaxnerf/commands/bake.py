@@ -82,6 +82,14 @@ def check(config, args) -> tuple[BakeOptions, str]:
     cli.check_output_file(out, "--out", baking.is_baked_file)
     baking.check_options(options)
   if args.finetune_steps > 0:
+    from jaxnerf import methods
+    if baking.has_tiny_networks(
+        methods.get(config.method, config.get("backbone", "")).build_model(
+            config, None)):
+      from jaxnerf.errors import ConfigError
+      raise ConfigError("--finetune_steps: a scene of tiny networks keeps "
+                        "no grid values to fine-tune; train the run longer "
+                        "with train.py instead")
     cli.check_output_file(finetuned_path(args.input or out),
                           "--input" if args.input else "--out",
                           baking.is_baked_file)
@@ -104,10 +112,7 @@ def job(config, args):
                         config.white_bkgd, config.method, field.step,
                         options)
     size = baking.save(out, scene)
-    colour = (f"SH degree {scene.sh_degree}" if scene.direction_table is None
-              else "FastNeRF cache: directions on a "
-              f"{scene.direction_table.shape[0]} x "
-              f"{scene.direction_table.shape[1]} grid")
+    colour = scene.describe_colour()
     print(f"baked {scene.num_blocks} blocks of {scene.block_size}^3 cells "
           f"({scene.resolution}^3 grid, {colour}) in "
           f"{time.time() - t0:.0f} s -> {out} ({size / 2**20:.1f} MiB)",

@@ -89,12 +89,26 @@ class Dispatch:
   rounds: jax.Array
 
 
+def stable_group_order(groups: jax.Array, num_groups: int) -> jax.Array:
+  """jnp.argsort(groups, stable=True) for int32 groups [M] in [0,
+  num_groups). Where group and index fit one int32 key (group * 2^b +
+  index, 2^b >= M), one sort of those keys: XLA's CPU sort of one operand
+  is about 5x faster than argsort's sort of (key, index) pairs (16 384
+  keys: 0.52 ms against 2.96, docs/methods/speed.md)."""
+  m = groups.shape[0]
+  bits = max(1, (m - 1).bit_length())
+  if num_groups << bits >= 2**31:
+    return jnp.argsort(groups, stable=True)
+  index = jnp.arange(m, dtype=jnp.int32)
+  return jnp.sort(jnp.left_shift(groups, bits) | index) & ((1 << bits) - 1)
+
+
 def dispatch(groups: jax.Array, num_groups: int, cap: int) -> Dispatch:
   """The Dispatch of inputs with group ids [M] (in [0, num_groups)) into
   buffers of `cap` rows a group."""
   m = groups.shape[0]
   groups = groups.astype(jnp.int32)
-  order = jnp.argsort(groups, stable=True)
+  order = stable_group_order(groups, num_groups)
   counts = jnp.bincount(groups, length=num_groups).astype(jnp.int32)
   starts = jnp.cumsum(counts) - counts
   rank_sorted = jnp.arange(m, dtype=jnp.int32) - starts[groups[order]]

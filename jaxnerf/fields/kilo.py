@@ -88,6 +88,55 @@ def _dense(params: dict, name: str, x: jax.Array) -> jax.Array:
   return grouped.stacked_dense(kernel, bias, x)
 
 
+def trunk_names(layers: int) -> list[str]:
+  """The layers `trunk` reads."""
+  return [f"trunk_{i}" for i in range(layers)] + ["head"]
+
+
+HEAD_NAMES = ["direction", "rgb"]
+
+
+def trunk(params: dict, x: jax.Array, layers: int) -> jax.Array:
+  """The networks' position part: params {name: (kernel [K, in, out], bias
+  [K, out])}, x [K, B, Dx] (block k's encoded local points) -> [K, B,
+  1 + W] (log-density, feature)."""
+  h = x
+  for i in range(layers):
+    h = nn.relu(_dense(params, f"trunk_{i}", h))
+  return _dense(params, "head", h)
+
+
+def head(params: dict, h: jax.Array) -> jax.Array:
+  """The view-dependent part: h [K, B, W + Dv] (feature, encoded view
+  direction) -> [K, B, 3] colour logits."""
+  return _dense(params, "rgb", nn.relu(_dense(params, "direction", h)))
+
+
+def shade(params: dict, x: jax.Array, layers: int, pos_freqs: int,
+          dir_freqs: int) -> jax.Array:
+  """Both parts at once: x [K, B, 6] (block k's local points in [-1, 1]^3
+  and unit view directions) -> [K, B, 4] (log-density, colour logits),
+  encoded inside the block (a dispatch then moves 6 values a point, not
+  the encodings' 90)."""
+  pos = encoding.positional_encoding(x[..., :3], 0, pos_freqs, True)
+  out = trunk(params, pos, layers)
+  view = encode_directions(x[..., 3:], dir_freqs)
+  rgb = head(params, jnp.concatenate([out[..., 1:], view], axis=-1))
+  return jnp.concatenate([out[..., :1], rgb], axis=-1)
+
+
+def encode_points(points: jax.Array, bound: float, resolution: int,
+                  freqs: int) -> tuple[jax.Array, jax.Array]:
+  """(cell [M], the encoded local position [M, Dx]) of world points."""
+  cells, local = cells_and_local(points, bound, resolution)
+  return cells, encoding.positional_encoding(local, 0, freqs, True)
+
+
+def encode_directions(viewdirs: jax.Array, freqs: int) -> jax.Array:
+  """Encoded unit view directions [N, Dv]."""
+  return encoding.positional_encoding(viewdirs, 0, freqs, True)
+
+
 class KiloField(networks.SplitField, nn.Module):
   """G^3 tiny MLPs over the scene box (see the module docstring).
 
@@ -127,16 +176,10 @@ class KiloField(networks.SplitField, nn.Module):
       raise ConfigError("kilonerf: the tiny networks take no density "
                         "condition or level weights (no components)")
     c = self.config
-    cells, local = cells_and_local(points, c.scene_bound, c.kilo_resolution)
-    x = encoding.positional_encoding(local, 0, c.kilo_pos_freqs, True)
-
-    def trunk(p, h):  # [K, B, Dx] -> [K, B, 1 + W]
-      for i in range(c.kilo_layers):
-        h = nn.relu(_dense(p, f"trunk_{i}", h))
-      return _dense(p, "head", h)
-
-    names = [f"trunk_{i}" for i in range(c.kilo_layers)] + ["head"]
-    out = self._grouped(trunk, names, x, cells, valid)
+    cells, x = encode_points(points, c.scene_bound, c.kilo_resolution,
+                             c.kilo_pos_freqs)
+    out = self._grouped(lambda p, h: trunk(p, h, c.kilo_layers),
+                        trunk_names(c.kilo_layers), x, cells, valid)
     return trunc_exp(out[:, 0]), (out[:, 1:], cells, valid)
 
   def color(self, feats: tuple, ray_ids: jax.Array,
@@ -149,15 +192,15 @@ class KiloField(networks.SplitField, nn.Module):
                         "condition (no appearance component)")
     c = self.config
     feature, cells, valid = feats
-    view = encoding.positional_encoding(viewdirs, 0, c.kilo_dir_freqs, True)
+    view = encode_directions(viewdirs, c.kilo_dir_freqs)
     rows = jnp.concatenate(
         [feature, jnp.take(view, ray_ids, axis=0, mode="clip")], axis=-1)
+    return nn.sigmoid(self._grouped(head, HEAD_NAMES, rows, cells, valid))
 
-    def head(p, h):  # [K, B, W + Dv] -> [K, B, 3]
-      return _dense(p, "rgb", nn.relu(_dense(p, "direction", h)))
-
-    return nn.sigmoid(self._grouped(head, ["direction", "rgb"], rows, cells,
-                                    valid))
+  def stacked_layers(self) -> dict:
+    """The G^3 networks' parameters {name: (kernel [G^3, in, out], bias
+    [G^3, out])} (what a baked scene keeps to render with them)."""
+    return dict(self.layers)
 
   def sh_coefficients(self, points: jax.Array) -> None:
     """No SH colour (baking projects the colour onto SH instead)."""
