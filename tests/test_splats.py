@@ -2,6 +2,7 @@
 the growth schedule, the relocation step on parameters and Adam moments,
 the SGLD noise, and the splat method's train step on one device and four."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import EMITTER_FLAG
+from conftest import EMBEDDED_LEGO, EMITTER_FLAG, needs_shared_data
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.methods.backbones import splats
@@ -136,6 +137,38 @@ def test_noise_moves_transparent_gaussians_only():
   out = splats.add_noise(c, params, jax.random.PRNGKey(0), 1e-4)
   step = np.linalg.norm(np.asarray(out["means"]), axis=-1)
   assert step[0] < 1e-6 < 1e-2 < step[1]
+
+
+def _camera_extent(camtoworlds) -> float:
+  """3DGS's cameras_extent: 1.1 x the cameras' largest distance from
+  their mean centre."""
+  o = np.asarray(camtoworlds)[:, :3, 3]
+  return 1.1 * float(np.max(np.linalg.norm(o - o.mean(0), axis=-1)))
+
+
+def test_means_rate_is_mcmcs_for_each_configs_cameras():
+  """3DGS-MCMC's means rate is 1.6e-4 x the cameras' extent: splat_demo's
+  fits the lego's, splat_capture's a capture's auto-scaled cameras (the
+  cake's; the lego's rate, 4.6x too fast there, lost 4 dB, rows G54-G56)."""
+  from jaxnerf.data import normalization
+  from jaxnerf.data.loaders import nerfies
+  from jaxnerf.engine import config as config_lib
+  cake = needs_shared_data("captures/cake")
+  with open(os.path.join(cake, "dataset.json")) as f:
+    ids = json.load(f)["train_ids"]
+  c2w = np.stack([nerfies.read_camera(os.path.join(
+      cake, "camera", f"{i}.json"))["camtoworld"] for i in ids])
+  # splat_capture's normalisation (center_method "focus", auto-scaled).
+  c2w = normalization.apply_to_poses(
+      normalization.normalization_transform(c2w, center="focus"), c2w)
+  with open(os.path.join(EMBEDDED_LEGO, "transforms_train.json")) as f:
+    lego = np.array([fr["transform_matrix"] for fr in json.load(f)["frames"]])
+  for name, extent in (("splat_demo", _camera_extent(lego)),
+                       ("splat_capture", _camera_extent(c2w))):
+    c = config_lib.load_config(name)
+    ratio = c.means_lr_init / (1.6e-4 * extent)
+    assert 0.5 < ratio < 2.0, (name, extent, ratio)
+    assert c.means_lr_final == pytest.approx(c.means_lr_init * 1e-2)
 
 
 def test_bad_fields_are_one_line_errors():
