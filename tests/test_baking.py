@@ -151,6 +151,24 @@ def test_cell_culling_zeroes_the_corners_of_no_seen_cell():
     baking.check_options(baking.BakeOptions(cell_cull_threshold=1.0))
 
 
+def test_density_threshold_empties_the_vertices_below_it():
+  """KiloNeRF's occupancy rule: a solid sphere of density 50 baked with a
+  threshold of 50 (not below it: kept) is the sphere baked without one;
+  above 50 nothing is left, so no block is kept."""
+  field = SphereField(radius=0.5, own_sh=True)
+  _, rays = ring_rays(num_views=4, size=16)
+  bake = lambda threshold: baking.bake(
+      field, {}, rays, 1.0, True, "sphere", 0, baking.BakeOptions(
+          resolution=16, block_size=4, chunk=4096,
+          density_threshold=threshold), log=lambda s: None)
+  plain, at, above = bake(0.0), bake(50.0), bake(50.5)
+  np.testing.assert_array_equal(at.block_index, plain.block_index)
+  np.testing.assert_array_equal(at.density, plain.density)
+  assert plain.num_blocks > 0 and above.num_blocks == 0
+  with pytest.raises(ConfigError, match="--density_threshold"):
+    baking.check_options(baking.BakeOptions(density_threshold=-1.0))
+
+
 def test_bake_projects_a_field_without_sh():
   field = SphereField(radius=0.5, own_sh=False)
   _, rays = ring_rays(num_views=4)

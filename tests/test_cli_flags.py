@@ -171,6 +171,7 @@ ROWS = [
     *R("bake", "--step_ratio", "0", "-0.5", "inf", "1e-9"),
     *R("bake", "--cull_ray_stride", "0", "-3"),
     *R("bake", "--cell_cull_threshold", "-0.1", "1", "nan"),
+    *R("bake", "--density_threshold", "-1", "nan"),
     *R("bake", "--bound", "-1", "nan"),
     P("bake", "--out", UNDER_FILE, ("is a file, not a folder",)),
     P("bake", "--out", lambda p: p.folder, ("is a folder",)),

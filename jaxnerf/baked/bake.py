@@ -11,7 +11,9 @@ Any method bakes, through the field interface of its model (`density` and
    it; blocks of B^3 cells whose maximum stays below `cull_threshold` are
    dropped (empty space, and the inside of solid objects, which no ray
    sees); optionally the same at cell level (`cull_cells`: the vertices of
-   no cell weighed above `cell_cull_threshold` get density 0);
+   no cell weighed above `cell_cull_threshold` get density 0; and the
+   vertices whose density is below `density_threshold`: KiloNeRF's
+   occupancy rule);
 3. the colour as spherical-harmonic coefficients of degree `sh_degree` (the
    colour is sigmoid(sum_k c_k Y_k(d))) at the vertices of the kept blocks:
    read directly from a NeRF-SH field, or projected from `radiance` seen
@@ -72,6 +74,10 @@ class BakeOptions:
     cell scored 0.01 dB less and rendered 1.5x slower
     (docs/methods/speed.md).
   cull_ray_stride: every this many training rays take part in culling.
+  density_threshold: vertices whose density is below this get density 0
+    before culling, so a cell none of whose corners reaches it is empty
+    (KiloNeRF's occupancy grid: a cell is occupied where the density
+    reaches 10 at any of 3^3 points, its reference's lego config).
   cell_cull_threshold: vertices of no cell whose largest training-ray
     weight is above this get density 0 (`cull_cells`; 0: none).
   chunk: points per field evaluation.
@@ -87,6 +93,7 @@ class BakeOptions:
   step_ratio: float = 1.0
   cull_ray_stride: int = 1
   cell_cull_threshold: float = 0.0
+  density_threshold: float = 0.0
   chunk: int = 2**16
   direction_resolution: int = 128
 
@@ -249,6 +256,9 @@ def check_options(options: BakeOptions) -> None:
   if not 0 <= options.cull_threshold < 1:  # weights are at most 1
     raise ConfigError(f"--cull_threshold: {options.cull_threshold} is not in "
                       "[0, 1)")
+  if not options.density_threshold >= 0:
+    raise ConfigError(f"--density_threshold: {options.density_threshold} "
+                      "is not >= 0")
   if not 0 <= options.cell_cull_threshold < 1:
     raise ConfigError(f"--cell_cull_threshold: "
                       f"{options.cell_cull_threshold} is not in [0, 1)")
@@ -627,6 +637,10 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
   density_fn = jax.jit(lambda p: model.apply(variables, p, method=name))
   grid = density_grid(density_fn, r, bound, chunk)
   log(f"density at {r + 1}^3 vertices: max {grid.max():.1f}")
+  if options.density_threshold:
+    grid[grid < options.density_threshold] = 0.0
+    log(f"density below {options.density_threshold:g}: 0 at "
+        f"{100 * np.mean(grid == 0):.1f}% of the vertices")
   stride = max(1, options.cull_ray_stride)
   culled = jax.tree.map(lambda x: x[::stride], rays)
   weights = max_ray_weights(grid, culled, bound, options.step_ratio)

@@ -39,6 +39,10 @@ def flags():
                  default=d.cell_cull_threshold,
                  help="vertices of no cell a training ray weighs more get "
                  "density 0 (0: off)")
+  p.add_argument("--density_threshold", type=cli.number(0.0),
+                 default=d.density_threshold,
+                 help="vertices of lower density are empty (KiloNeRF's "
+                 "occupancy rule; 0: off)")
   p.add_argument("--bound", type=cli.number(0.0), default=0.0,
                  help="scene box half-size (default 0: config.scene_bound)")
   p.add_argument("--out", default="", help="default: <train_dir>/baked.npz")
@@ -70,7 +74,8 @@ def check(config, args) -> tuple[BakeOptions, str]:
       resolution=args.resolution, block_size=args.block_size,
       cull_threshold=args.cull_threshold, sh_degree=args.sh_degree,
       step_ratio=args.step_ratio, cull_ray_stride=args.cull_ray_stride,
-      cell_cull_threshold=args.cell_cull_threshold)
+      cell_cull_threshold=args.cell_cull_threshold,
+      density_threshold=args.density_threshold)
   runs.scene_bound(config, args.bound)  # a scene that has a box
   if args.input:
     cli.check_input_file(args.input, "--input")
