@@ -92,9 +92,9 @@ class Dispatch:
 def stable_group_order(groups: jax.Array, num_groups: int) -> jax.Array:
   """jnp.argsort(groups, stable=True) for int32 groups [M] in [0,
   num_groups). Where group and index fit one int32 key (group * 2^b +
-  index, 2^b >= M), one sort of those keys: XLA's CPU sort of one operand
-  is about 5x faster than argsort's sort of (key, index) pairs (16 384
-  keys: 0.52 ms against 2.96, docs/methods/speed.md)."""
+  index, 2^b >= M), one sort of those keys: XLA's CPU sorts one operand
+  several times faster than argsort's (key, index) pairs
+  (bench/group_sort_speed.py; docs/BENCHMARKS.md, row KN12)."""
   m = groups.shape[0]
   bits = max(1, (m - 1).bit_length())
   if num_groups << bits >= 2**31:
