@@ -518,7 +518,11 @@ def relocate(c, params: dict, opt_state, step, key):
 def add_noise(c, params: dict, key, means_lr) -> dict:
   """3DGS-MCMC's SGLD term: means += lr_means * noise_lr * s(o) * Sigma eps,
   s(o) = sigmoid(100 ((1 - o) - 0.995)): transparent Gaussians explore,
-  opaque ones stay."""
+  opaque ones stay. The step is the covariance (length^2) times the means'
+  rate, so it fits the scene only where that rate is 1.6e-4 x the
+  cameras' extent: the lego's rate on a capture's unit-scale cameras made
+  it 4.6x too large and flung Gaussians out of the scene (docs/
+  BENCHMARKS.md, G54-G59)."""
   opacity = jax.nn.sigmoid(params["opacity_logits"])
   covs = splatting.covariances(params["log_scales"], params["quats"])
   eps = jax.random.normal(key, params["means"].shape)
