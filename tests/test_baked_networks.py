@@ -170,3 +170,19 @@ def test_the_file_keeps_the_networks(baked, tmp_path):
   with pytest.raises(BakedFileError, match="inconsistent shapes"):
     baking.check_arrays("x.npz", scene.block_index, scene.density,
                         scene.sh)
+
+
+def test_the_web_page_refuses_the_networks_in_one_line(baked, tmp_path,
+                                                       capsys):
+  from jaxnerf.commands import export
+  *_, scene = baked
+  path = str(tmp_path / "baked.npz")
+  baking.save(path, scene)
+  code = export.main(["export.py", "--config=kilonerf_demo",
+                      f"--config.train_dir={tmp_path}",
+                      f"--config.baked_file={path}", "webgl",
+                      f"--out={tmp_path / 'web'}"])
+  err = capsys.readouterr().err
+  assert code == 1 and err.count("\n") == 1, err
+  assert path in err and "tiny networks" in err, err
+  assert not (tmp_path / "web").exists()

@@ -126,3 +126,47 @@ def test_a_bad_factorisation_is_a_one_line_config_error(field, value,
   with pytest.raises(ConfigError) as e:
     field_module.init(jax.random.PRNGKey(0), points, jnp.arange(2), points)
   assert str(e.value) == message
+
+
+def test_the_web_page_renders_the_cache_as_the_marcher(tmp_path):
+  """export.py webgl on a FastNeRF cache: the page (headless Chromium)
+  reads the position components and the direction table and draws what
+  the JAX marcher renders of the same test view."""
+  import browser
+  from jaxnerf.core import metrics
+  from jaxnerf.data.dataset import load_dataset
+  from jaxnerf.export import webgl
+  from conftest import EMBEDDED_LEGO
+  config = tiny()
+  config_lib.scene(config, "blender", EMBEDDED_LEGO, str(tmp_path / "r"))
+  _, model, state = training.setup(config, jax.random.PRNGKey(3))
+  variables = {"params": state.params, **state.model_state}
+  _, rays = ring_rays(num_views=4, size=12)
+  scene = baking.bake(model, variables, rays, 1.0, True, "fastnerf", 0,
+                      baking.BakeOptions(resolution=16, block_size=4,
+                                         cull_threshold=0.0, chunk=1024,
+                                         direction_resolution=8),
+                      log=lambda s: None)
+  # The random field's density raised and its components scaled to unit
+  # spread, and direction weights that vary strongly (the direction itself,
+  # twice, in the table's three channels), so the view is neither empty
+  # nor one colour and its colour depends on the direction.
+  scene.density[:] = np.clip(scene.density * 40.0, 0.0, 60.0)
+  scene.sh[:] = scene.sh / scene.sh.std()
+  scene.direction_table = 2.0 * baking.direction_grid(8)[..., [2, 0, 1]]
+  views = {split: load_dataset(config, split) for split in ("train", "test")}
+  want = render.make_renderer(scene, 4096).render_image(
+      views["test"].image_rays(0))["rgb"]
+  assert want.std() > 0.02, want.std()
+  out = tmp_path / "web"
+  webgl.export(scene, views, str(out))
+  page = browser.open_browser()
+  try:
+    page.get(f"file://{out}/index.html?view=test:0")
+    browser.wait_for_state(page, "ready", 120)
+    pixels = browser.element_pixels(page, "view")
+  finally:
+    page.quit()
+  # The density in float16, 8-bit components: as the SH page's tolerance.
+  psnr = float(metrics.psnr(pixels, want))
+  assert psnr > 35, psnr

@@ -225,11 +225,11 @@ def webgl(config, args, out):
   path = config.baked_file or os.path.join(config.train_dir,
                                            evaluator.BAKED_FILE)
   scene = bake.load(path, config.method)
-  if scene.sh_degree < 0:
+  if scene.networks is not None:
     from jaxnerf.errors import BakedFileError
     raise BakedFileError(f"{path}: colour by {scene.describe_colour()}; the "
-                         "web page renders SH-baked scenes only (render it "
-                         "with eval.py or view.py)")
+                         "web page renders SH-baked scenes and FastNeRF "
+                         "caches (render it with eval.py or view.py)")
   size = webgl_export.export(scene, runs.named_views(config), out)
   print(f"web page: {out}/index.html ({size / 2**20:.1f} MiB in all); open "
         "it in a browser", flush=True)

@@ -6,7 +6,10 @@ script so the page opens from disk with no server and no network).
 Textures: the block index as an R32I 3-D texture; the atlas of kept blocks
 tiled in a 3-D texture, density as R16F and the SH coefficients quantised to
 8 bits per channel (a scale and offset per channel, SNeRG's trick) in
-ceil(3 K / 4) RGBA8 textures. Each block carries its one-vertex apron, so
+ceil(3 K / 4) RGBA8 textures; for a FastNeRF cache the position branch's K
+components take their place and the direction table goes in ceil(K / 4)
+RGBA32F 2-D textures, read at the four (theta, phi) grid points around a
+ray's direction as render.py's `direction_lookup` does. Each block carries its one-vertex apron, so
 the GPU's trilinear filtering inside a block is exactly the renderer's
 trilinear interpolation (jaxnerf/baked/render.py), whose sample positions,
 step and colour threshold the shader repeats.
@@ -82,7 +85,15 @@ def scene_data(scene: BakedScene, views: dict[str, Dataset]) -> dict:
   lo, hi = scene.occupied_bounds()
   train = views["train"]
   grid = render.BakedGrid.from_scene(scene)
+  table = {}
+  if scene.direction_table is not None:  # float32: it is small
+    t = scene.direction_table
+    t = np.concatenate([t, np.zeros(t.shape[:2] + (-k % 4,), t.dtype)], -1)
+    table = dict(direction_rows=int(t.shape[0]), direction_table=[
+        _b64(t[..., 4 * i:4 * i + 4].astype(np.float32))
+        for i in range(t.shape[-1] // 4)])
   return dict(
+      coefficients=k, **table,
       resolution=scene.resolution, block_size=b, bound=scene.bound,
       sh_degree=scene.sh_degree, step=grid.step,
       colour_eps=render.COLOUR_EPS, white_bkgd=scene.white_bkgd,

@@ -1,8 +1,9 @@
 "use strict";
 // written by jaxnerf (export.py webgl)
 // Ray-marches the baked block-sparse grid of scene.js (window.BAKED) in a
-// WebGL 2 fragment shader: the same samples, trilinear lookups, SH colour
-// and colour threshold as jaxnerf/baked/render.py.
+// WebGL 2 fragment shader: the same samples, trilinear lookups, colour
+// basis (SH, or a FastNeRF cache's direction table, bilinear in theta and
+// phi) and colour threshold as jaxnerf/baked/render.py.
 (function () {
 const S = window.BAKED;
 const params = new URLSearchParams(location.search);
@@ -34,8 +35,38 @@ texture3d(0, gl.R32I, gl.RED_INTEGER, gl.INT, [g, g, g], new Int32Array(bytes(S.
 texture3d(1, gl.R16F, gl.RED, gl.HALF_FLOAT, A, new Uint16Array(bytes(S.density).buffer), gl.LINEAR);
 for (let t = 0; t < numSh; t++) texture3d(2 + t, gl.RGBA8, gl.RGBA, gl.UNSIGNED_BYTE, A, bytes(S.sh[t]), gl.LINEAR);
 
-const K = (S.sh_degree + 1) * (S.sh_degree + 1);
-const shUniforms = Array.from({length: numSh}, (_, t) => `uniform highp sampler3D sh${t};`).join("\n");
+const K = S.coefficients;
+// A FastNeRF cache: the direction branch's K weights on a T x 2T grid of
+// (theta, phi), 4 a texel, read at the 4 grid points around the view
+// direction (texelFetch: the interpolation is the renderer's, in float32).
+const numDir = S.direction_table ? S.direction_table.length : 0;
+const dirUnit = 2 + numSh;
+for (let t = 0; t < numDir; t++) {
+  gl.activeTexture(gl.TEXTURE0 + dirUnit + t);
+  gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
+  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+  gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA32F, 2 * S.direction_rows, S.direction_rows, 0, gl.RGBA, gl.FLOAT,
+                new Float32Array(bytes(S.direction_table[t]).buffer));
+  for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+}
+const shUniforms = Array.from({length: numSh}, (_, t) => `uniform highp sampler3D sh${t};`).join("\n") +
+  Array.from({length: numDir}, (_, t) => `\nuniform highp sampler2D dirTable${t};`).join("");
+const dirLookup = Array.from({length: numDir}, (_, t) =>
+  `{ vec4 v = (1.0 - fu) * ((1.0 - fv) * texelFetch(dirTable${t}, ivec2(j0, i0), 0) + fv * texelFetch(dirTable${t}, ivec2(j1, i0), 0)) +
+       fu * ((1.0 - fv) * texelFetch(dirTable${t}, ivec2(j0, i0 + 1), 0) + fv * texelFetch(dirTable${t}, ivec2(j1, i0 + 1), 0));
+     b[${4 * t}] = v.x; b[${4 * t + 1}] = v.y; b[${4 * t + 2}] = v.z; b[${4 * t + 3}] = v.w; }`).join("\n");
+const basisOf = numDir ? `
+  float theta = acos(clamp(viewdir.z, -1.0, 1.0)), phi = atan(viewdir.y, viewdir.x);
+  const int ROWS = ${S.direction_rows || 2}, COLS = ${2 * (S.direction_rows || 2)};
+  float du = theta / 3.141592653589793 * float(ROWS - 1), dv = (phi + 3.141592653589793) / 6.283185307179586 * float(COLS);
+  int i0 = clamp(int(floor(du)), 0, ROWS - 2);
+  float jf = floor(dv);
+  float fu = du - float(i0), fv = dv - jf;
+  int j0 = ((int(jf) % COLS) + COLS) % COLS, j1 = (j0 + 1) % COLS;
+  float b[${4 * numDir}];
+  ${dirLookup}
+  for (int k = 0; k < ${K}; k++) basis[k] = b[k];` :
+  `for (int k = 0; k < ${K}; k++) basis[k] = shBasis(k, viewdir);`;
 const fetchSh = Array.from({length: numSh}, (_, t) =>
   `{ vec4 v = texture(sh${t}, tc) * shScale[${t}] + shOffset[${t}]; c[${4 * t}] = v.x; c[${4 * t + 1}] = v.y; c[${4 * t + 2}] = v.z; c[${4 * t + 3}] = v.w; }`).join("\n");
 const fragment = `#version 300 es
@@ -91,7 +122,7 @@ void main() {
   vec3 rgb = vec3(0.0);
   float T = 1.0;
   float basis[${K}];
-  for (int k = 0; k < ${K}; k++) basis[k] = shBasis(k, viewdir);
+  ${basisOf}
   int steps = t1 > t0 ? int(ceil((t1 - t0) / dt)) : 0;
   for (int i = 0; i < steps; i++) {
     float t = t0 + (float(i) + 0.5) * dt;
@@ -144,6 +175,7 @@ const u = name => gl.getUniformLocation(program, name);
 gl.uniform1i(u("blockIndex"), 0);
 gl.uniform1i(u("density"), 1);
 for (let t = 0; t < numSh; t++) gl.uniform1i(u(`sh${t}`), 2 + t);
+for (let t = 0; t < numDir; t++) gl.uniform1i(u(`dirTable${t}`), dirUnit + t);
 gl.uniform4fv(u("shScale"), new Float32Array(S.sh_scale.map(x => x)));
 gl.uniform4fv(u("shOffset"), new Float32Array(S.sh_offset));
 gl.uniform2f(u("size"), width, height);
