@@ -4,8 +4,9 @@ layer) distilled from a trained `instant_ngp_demo` run (train that first:
 `python train.py --config=instant_ngp_demo`), then fine-tuned on the
 images, rendered by the occupancy grid's marcher with empty space skipped
 and rays stopped early. For speed, bake it (`python bake.py
---config=kilonerf_demo --step_ratio 2`): the baked scene keeps the tiny
-networks with a 256^3 occupancy grid, and `eval.py` / `view.py` with
+--config=kilonerf_demo --step_ratio 2 --density_threshold 10`, docs/
+BENCHMARKS.md row KN11): the baked scene keeps the tiny networks with a
+256^3 occupancy grid, and `eval.py` / `view.py` with
 `--config.render_baked=true` render them on the baked grid's marcher."""
 
 from jaxnerf.engine import config as config_lib
