@@ -61,3 +61,16 @@ def element_pixels(browser, element_id: str) -> np.ndarray:
   from selenium.webdriver.common.by import By
   png = browser.find_element(By.ID, element_id).screenshot_as_png
   return iio.imread(io.BytesIO(png))[..., :3].astype(np.float32) / 255
+
+
+def ready_pixels(url: str, timeout: float = 120,
+                 element_id: str = "view") -> np.ndarray:
+  """Opens `url` in a fresh headless browser, waits for the page's "ready"
+  state and returns the element's pixels (element_pixels)."""
+  page = open_browser()
+  try:
+    page.get(url)
+    wait_for_state(page, "ready", timeout)
+    return element_pixels(page, element_id)
+  finally:
+    page.quit()

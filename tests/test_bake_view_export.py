@@ -133,13 +133,7 @@ def test_static_webgl_page_matches_the_baked_render(run_dir, tmp_path):
   out = tmp_path / "web"
   assert run("export", run_dir, "webgl", f"--out={out}") == 0
   assert sorted(os.listdir(out)) == ["index.html", "scene.js", "viewer.js"]
-  page = browser.open_browser()
-  try:
-    page.get(f"file://{out}/index.html?view=test:0")
-    browser.wait_for_state(page, "ready", 120)
-    pixels = browser.element_pixels(page, "view")
-  finally:
-    page.quit()
+  pixels = browser.ready_pixels(f"file://{out}/index.html?view=test:0")
   check_not_blank(pixels)
   # WebGL reads 8-bit SH and 16-bit densities, and SwiftShader's filtering
   # differs from float32 trilinear interpolation by rounding: 35 dB is the

@@ -10,6 +10,7 @@ from jaxnerf.baked import bake as baking, render
 from jaxnerf.engine import config as config_lib, training
 from jaxnerf.errors import BakedFileError, ConfigError
 from jaxnerf.methods import fastnerf
+from conftest import EMBEDDED_LEGO
 from test_baking import ring_rays
 
 TINY = dict(hash_levels=4, hash_log2_size=10, hash_max_resolution=32,
@@ -52,17 +53,24 @@ def test_the_fields_colour_is_the_two_branches_combined():
                              atol=1e-6)
 
 
-def test_the_cache_equals_the_field_at_its_grid_points(tmp_path):
+def tiny_cache(tmp_path, resolution: int, directions: int):
+  """(config, model, variables, the cache) of a tiny FastNeRF at
+  initialisation on the embedded lego, baked with every block kept."""
   config = tiny()
-  config_lib.scene(config, "blender", "data/lego_100", str(tmp_path / "r"))
+  config_lib.scene(config, "blender", EMBEDDED_LEGO, str(tmp_path / "r"))
   _, model, state = training.setup(config, jax.random.PRNGKey(3))
   variables = {"params": state.params, **state.model_state}
   _, rays = ring_rays(num_views=4, size=12)
   scene = baking.bake(model, variables, rays, 1.0, True, "fastnerf", 0,
-                      baking.BakeOptions(resolution=8, block_size=4,
+                      baking.BakeOptions(resolution=resolution, block_size=4,
                                          cull_threshold=0.0, chunk=1024,
-                                         direction_resolution=6),
+                                         direction_resolution=directions),
                       log=lambda s: None)
+  return config, model, variables, scene
+
+
+def test_the_cache_equals_the_field_at_its_grid_points(tmp_path):
+  _, model, variables, scene = tiny_cache(tmp_path, 8, 6)
   assert scene.num_blocks > 0 and scene.direction_table.shape == (6, 12, 3)
   grid = render.BakedGrid.from_scene(scene).to_device()
   # The vertices of the kept blocks (inside the box: the far apron of the
@@ -136,17 +144,7 @@ def test_the_web_page_renders_the_cache_as_the_marcher(tmp_path):
   from jaxnerf.core import metrics
   from jaxnerf.data.dataset import load_dataset
   from jaxnerf.export import webgl
-  from conftest import EMBEDDED_LEGO
-  config = tiny()
-  config_lib.scene(config, "blender", EMBEDDED_LEGO, str(tmp_path / "r"))
-  _, model, state = training.setup(config, jax.random.PRNGKey(3))
-  variables = {"params": state.params, **state.model_state}
-  _, rays = ring_rays(num_views=4, size=12)
-  scene = baking.bake(model, variables, rays, 1.0, True, "fastnerf", 0,
-                      baking.BakeOptions(resolution=16, block_size=4,
-                                         cull_threshold=0.0, chunk=1024,
-                                         direction_resolution=8),
-                      log=lambda s: None)
+  config, _, _, scene = tiny_cache(tmp_path, 16, 8)
   # The random field's density raised and its components scaled to unit
   # spread, and direction weights that vary strongly (the direction itself,
   # twice, in the table's three channels), so the view is neither empty
@@ -160,13 +158,7 @@ def test_the_web_page_renders_the_cache_as_the_marcher(tmp_path):
   assert want.std() > 0.02, want.std()
   out = tmp_path / "web"
   webgl.export(scene, views, str(out))
-  page = browser.open_browser()
-  try:
-    page.get(f"file://{out}/index.html?view=test:0")
-    browser.wait_for_state(page, "ready", 120)
-    pixels = browser.element_pixels(page, "view")
-  finally:
-    page.quit()
+  pixels = browser.ready_pixels(f"file://{out}/index.html?view=test:0")
   # The density in float16, 8-bit components: as the SH page's tolerance.
   psnr = float(metrics.psnr(pixels, want))
   assert psnr > 35, psnr
