@@ -121,12 +121,8 @@ def run(spec: str, config, args, score=None) -> dict:
   schedule_clock = trainer.Clock(config, 0, now=lambda: clock)
   while marks:
     t0 = time.perf_counter()
-    fraction = schedule_clock.fraction()
-    if fraction is None:
-      state, stats = step_fn(state, data, cameras, base_key)
-    else:
-      state, stats = step_fn(state, data, cameras, base_key,
-                             fraction=fraction)
+    state, stats = schedule_clock.step(step_fn, state, data, cameras,
+                                       base_key)
     stats = jax.device_get(stats)  # waits for the step
     dt = time.perf_counter() - t0
     clock += dt

@@ -264,6 +264,14 @@ class Clock:
   def out_of_time(self) -> bool:
     return self.by_time and self.spent() >= self.budget
 
+  def step(self, step_fn, *args):
+    """step_fn(*args), given `fraction=` the budget spent on the time clock
+    (on the step clock the step takes none)."""
+    fraction = self.fraction()
+    if fraction is None:
+      return step_fn(*args)
+    return step_fn(*args, fraction=fraction)
+
   def record(self, step: int, existing_steps) -> None:
     """Adds `step` to clock.json (kept for the checkpoints that exist),
     before its checkpoint is saved: a checkpoint never lacks its entry."""
@@ -497,12 +505,8 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
   step_log = start_step
   step = start_step
   for step in range(start_step + 1, config.max_steps + 1):
-    fraction = clock.fraction()
-    if fraction is None:
-      state, stats = step_fn(state, data, cameras, base_key)
-    else:
-      state, stats = step_fn(state, data, cameras, base_key,
-                             fraction=fraction)
+    state, stats = clock.step(step_fn, state, data, cameras, base_key)
+    if clock.by_time:
       # The next fraction is of the time this step really took, not of
       # when it was queued (dispatch runs ahead of the computation).
       state.step.block_until_ready()
