@@ -161,12 +161,17 @@ class BakedScene:
   def num_blocks(self) -> int:
     return self.density.shape[0]
 
+  @property
+  def num_networks(self) -> int:
+    """Tiny networks kept (0: none)."""
+    return (0 if self.network_index is None else
+            int(np.count_nonzero(self.network_index >= 0)))
+
   def describe_colour(self) -> str:
     """What colours the scene, for logs."""
     if self.networks is not None:
-      kept = next(iter(self.networks.values()))[0].shape[0]
-      return (f"{kept} of KiloNeRF's {self.network_spec['resolution']}^3 "
-              "tiny networks")
+      return (f"{self.num_networks} of KiloNeRF's "
+              f"{self.network_spec['resolution']}^3 tiny networks")
     if self.direction_table is not None:
       return ("FastNeRF cache: directions on a "
               f"{self.direction_table.shape[0]} x "
@@ -614,6 +619,43 @@ def bake_networks(model, variables, block_index: np.ndarray,
   return networks, index, spec
 
 
+def bake_colour(model, variables, blocks: np.ndarray, resolution: int,
+                bound: float, options: BakeOptions, log):
+  """(sh [n, B + 1, B + 1, B + 1, 3, K] of the n kept blocks' vertices,
+  the direction table or None): the field's own SH, a FastNeRF cache, or
+  the radiance projected onto SH (the module doc's step 3)."""
+  b, chunk = options.block_size, options.chunk
+  points = block_points(blocks, b, resolution, bound).reshape(-1, 3)
+  sh_fn = jax.jit(lambda p: model.apply(variables, p,
+                                        method=field_sh_coefficients))
+  probe = jax.eval_shape(sh_fn, jax.ShapeDtypeStruct((chunk, 3), jnp.float32))
+  num_sh = encoding.sh_basis_size(options.sh_degree)
+  table = None
+  if has_factorised_colour(model):
+    dirs = direction_grid(options.direction_resolution)
+    weights_fn = jax.jit(lambda d: model.apply(variables, d,
+                                               method="direction_weights"))
+    table = evaluate_in_chunks(weights_fn, dirs.reshape(-1, 3), chunk)
+    table = table.reshape(dirs.shape[:2] + (-1,)).astype(np.float32)
+    num_sh = table.shape[-1]
+    log(f"colour: the FastNeRF cache ({num_sh} components; directions on "
+        f"a {dirs.shape[0]} x {dirs.shape[1]} grid)")
+    sh_fn = jax.jit(lambda p: model.apply(variables, p,
+                                          method="position_components"))
+  elif probe is not None and probe.shape[-1] == num_sh:
+    log(f"colour: the field's own SH (degree {options.sh_degree})")
+  else:
+    log(f"colour: radiance projected onto SH of degree {options.sh_degree} "
+        f"from {options.projection_directions} directions")
+    radiance = lambda p, d: model.apply(variables, p, d, method="radiance")
+    sub = max(1, chunk // options.projection_directions)
+    sh_fn = jax.jit(lambda p: project_to_sh(
+        radiance, p, options.sh_degree, options.projection_directions))
+    chunk = sub
+  sh = evaluate_in_chunks(sh_fn, points, chunk)
+  return sh.reshape((len(blocks),) + (b + 1,) * 3 + (3, num_sh)), table
+
+
 # The bake --------------------------------------------------------------------
 
 
@@ -663,56 +705,24 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
   if not options.cell_cull_threshold:
     del weights
 
-  points = block_points(blocks, b, r, bound).reshape(-1, 3)
-  sh_fn = jax.jit(lambda p: model.apply(variables, p,
-                                        method=field_sh_coefficients))
-  probe = jax.eval_shape(sh_fn, jax.ShapeDtypeStruct((chunk, 3), jnp.float32))
-  num_sh = encoding.sh_basis_size(options.sh_degree)
-  table = None
+  networks, index, spec, table = None, None, None, None
   if has_tiny_networks(model):
     networks, index, spec = bake_networks(model, variables, block_index, b,
                                           bound)
-    log(f"colour and density: {len(next(iter(networks.values()))[0])} of "
+    sh = np.zeros(density.shape + (3, 0), np.float32)
+    log(f"colour and density: {np.count_nonzero(index >= 0)} of "
         f"{spec['resolution']**3} tiny networks (their cells overlap a "
         "kept block); the grid is their occupancy")
-    scene = BakedScene(
-        block_index=block_index, density=density,
-        sh=np.zeros(density.shape + (3, 0), np.float32), bound=float(bound),
-        step_ratio=float(options.step_ratio), white_bkgd=bool(white_bkgd),
-        method=method, step=int(step), networks=networks,
-        network_index=index, network_spec=spec)
-    if options.cell_cull_threshold:
-      scene = cull_cells(scene, weights, options.cell_cull_threshold)
-    return scene
-  if has_factorised_colour(model):
-    dirs = direction_grid(options.direction_resolution)
-    weights_fn = jax.jit(lambda d: model.apply(variables, d,
-                                               method="direction_weights"))
-    table = evaluate_in_chunks(weights_fn, dirs.reshape(-1, 3), chunk)
-    table = table.reshape(dirs.shape[:2] + (-1,)).astype(np.float32)
-    num_sh = table.shape[-1]
-    log(f"colour: the FastNeRF cache ({num_sh} components; directions on "
-        f"a {dirs.shape[0]} x {dirs.shape[1]} grid)")
-    sh_fn = jax.jit(lambda p: model.apply(variables, p,
-                                          method="position_components"))
-  elif probe is not None and probe.shape[-1] == num_sh:
-    log(f"colour: the field's own SH (degree {options.sh_degree})")
   else:
-    log(f"colour: radiance projected onto SH of degree {options.sh_degree} "
-        f"from {options.projection_directions} directions")
-    radiance = lambda p, d: model.apply(variables, p, d, method="radiance")
-    sub = max(1, chunk // options.projection_directions)
-    sh_fn = jax.jit(lambda p: project_to_sh(
-        radiance, p, options.sh_degree, options.projection_directions))
-    chunk = sub
-  sh = evaluate_in_chunks(sh_fn, points, chunk)
-  sh = sh.reshape((len(blocks),) + (b + 1,) * 3 + (3, num_sh))
+    sh, table = bake_colour(model, variables, blocks, r, bound, options, log)
   scene = BakedScene(block_index=block_index, density=density,
                      sh=sh.astype(np.float32, copy=False),
                      bound=float(bound),
                      step_ratio=float(options.step_ratio),
                      white_bkgd=bool(white_bkgd), method=method,
-                     step=int(step), direction_table=table)
+                     step=int(step), direction_table=table,
+                     networks=networks, network_index=index,
+                     network_spec=spec)
   if options.cell_cull_threshold:
     scene = cull_cells(scene, weights, options.cell_cull_threshold)
     log(f"cell culling at {options.cell_cull_threshold:g}: "
@@ -722,6 +732,8 @@ def bake(model, variables, rays, bound: float, white_bkgd: bool,
 
 
 # Files -----------------------------------------------------------------------
+
+_NET = "network/"  # prefix of the tiny networks' arrays in the file
 
 
 def save(path: str, scene: BakedScene) -> int:
@@ -750,9 +762,6 @@ def save(path: str, scene: BakedScene) -> int:
                             np.float16),
                         sh=scene.sh.astype(np.float16), **extra)
   return os.path.getsize(path)
-
-
-_NET = "network/"  # prefix of the tiny networks' arrays in the file
 
 
 # What np.load and json raise on a file that is not a complete baked scene:
@@ -858,9 +867,8 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
 def check_networks(path: str, networks: dict, index: np.ndarray,
                    spec: dict) -> None:
   """Raises BakedFileError unless the tiny networks form one set: every
-  kernel [n, in, out] with its bias [n, out], each layer's inputs the
-  previous one's outputs where they chain, and the index [Gk^3] of rows
-  -1..n-1."""
+  kernel [n, in, out] with its bias [n, out], the same n for all, and the
+  index [Gk^3] of rows -1..n-1."""
   n = {pair[0].shape[0] if pair[0].ndim == 3 else -1
        for pair in networks.values()}
   ok = (len(n) == 1 and min(n) >= 0 and all(

@@ -84,12 +84,12 @@ class TinyNetworks:
   block: int = flax.struct.field(pytree_node=False, default=32)
 
   @classmethod
-  def of(cls, scene: BakedScene, block: int = 32) -> "TinyNetworks":
+  def of(cls, scene: BakedScene) -> "TinyNetworks":
     spec = scene.network_spec
     return cls(params=scene.networks, index=scene.network_index,
                resolution=spec["resolution"], layers=spec["layers"],
                pos_freqs=spec["pos_freqs"], dir_freqs=spec["dir_freqs"],
-               bound=spec["bound"], block=block)
+               bound=spec["bound"])
 
   @property
   def count(self) -> int:
@@ -702,14 +702,12 @@ def _trilinear(grid: BakedGrid, table: jax.Array, points: jax.Array,
 
 
 def _network_shade(grid: BakedGrid, points: jax.Array, viewdirs: jax.Array,
-                   wanted: jax.Array, live: Optional[jax.Array], tile: int):
+                   wanted: jax.Array, live: jax.Array, tile: int):
   """The tiny networks' (density [M], rgb [M, 3]) at points [M, 3] seen
   along viewdirs [M, 3], evaluated only where wanted [M] and in a live cell
-  (their occupancy grid; `live_cells` when live is None), packed in tiles
-  of `tile`; elsewhere 0."""
+  (live: `live_cells`, their occupancy grid), packed in tiles of `tile`;
+  elsewhere 0."""
   base, _, inside = locate(grid, points)
-  if live is None:
-    live = live_cells(grid)
   m = points.shape[0]
   init = (jnp.zeros((m,), jnp.float32), jnp.zeros((m, 3), jnp.float32))
   return _packed_map(
@@ -795,7 +793,8 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
     round (at most stop_eps of its opacity is left out).
   live: optional `live_cells`: only samples in live cells read their
   corners (packed, in tiles of `density_tile`); the others have density 0
-  without a lookup (the same image).
+  without a lookup (the same image). With tiny networks it is their
+  occupancy grid, computed here when not given.
 
   Returns:
     device rgb [N, 3], depth [N], disp [N], acc [N].
@@ -803,6 +802,8 @@ def march_chunk(grid: BakedGrid, rays: Rays, num_coarse: int,
   n = rays.origins.shape[0]
   f = grid.coarse_factor
   nets = grid.networks
+  if nets is not None and live is None:  # the networks' occupancy grid
+    live = live_cells(grid)
   words, count = occupied_bits(grid, rays, num_coarse, boxes)
   norm = jnp.linalg.norm(rays.directions, axis=-1)
   dt = grid.step / norm

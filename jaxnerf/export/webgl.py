@@ -9,10 +9,10 @@ tiled in a 3-D texture, density as R16F and the SH coefficients quantised to
 ceil(3 K / 4) RGBA8 textures; for a FastNeRF cache the position branch's K
 components take their place and the direction table goes in ceil(K / 4)
 RGBA32F 2-D textures, read at the four (theta, phi) grid points around a
-ray's direction as render.py's `direction_lookup` does. Each block carries its one-vertex apron, so
-the GPU's trilinear filtering inside a block is exactly the renderer's
-trilinear interpolation (jaxnerf/baked/render.py), whose sample positions,
-step and colour threshold the shader repeats.
+ray's direction as bake.py's `direction_lookup` does. Each block carries
+its one-vertex apron, so the GPU's trilinear filtering inside a block is
+exactly the renderer's trilinear interpolation (jaxnerf/baked/render.py),
+whose sample positions, step and colour threshold the shader repeats.
 """
 
 from __future__ import annotations
