@@ -40,7 +40,7 @@ from jaxnerf.engine import cli, evaluator, parallel, trainer, training
 from jaxnerf.errors import ConfigError
 from jaxnerf.core import metrics
 from jaxnerf.data.dataset import load_dataset
-from jaxnerf.methods import base
+from jaxnerf import methods
 
 
 # Steps whose training-batch PSNR is averaged at each mark.
@@ -94,8 +94,9 @@ def run(spec: str, config, args, score=None) -> dict:
   test = load_dataset(config, "test",
                       max_images=args.test_views or None)
   init_key, base_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  method, model, state = training.setup(
-      config, init_key, base.SceneInfo(num_cameras=len(train)))
+  scene = trainer.scene_info(train)
+  config = trainer.resolve_scene_fields(methods.of(config), config, scene)
+  method, model, state = training.setup(config, init_key, scene)
   data = parallel.shard_training_data(
       trainer.stack_training_data(train, method.pixel_batches),
       training.by_image(config), mesh)

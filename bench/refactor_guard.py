@@ -59,6 +59,7 @@ def step_cost(name: str) -> dict:
     mesh = parallel.make_mesh()
     dataset = load_dataset(config, "train")
     scene = trainer.scene_info(dataset)
+    config = trainer.resolve_scene_fields(method, config, scene)
     data = parallel.shard_training_data(
         trainer.stack_training_data(dataset, method.pixel_batches),
         training.by_image(config), mesh)

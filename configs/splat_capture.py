@@ -13,12 +13,11 @@ colour, so its learning rate starts at 10 x splat_demo's and decays to
 it. Band 0 now starts at the SfM points' colours; the rate was not
 re-tuned for that (G40-G42).
 
-The means' learning rate is 3DGS-MCMC's 1.6e-4 times the cameras' extent
-(1.1 times their largest distance from their mean centre), as splat_demo's
-1.6e-4 x 4.4 is the lego's: auto_scale_poses puts a capture's cameras
-within 1 of the origin, so its extent is about 1 (the cake's 0.95), and
-splat_demo's rate, 4.4 times this, moved the means and their SGLD noise
-(proportional to the rate) 4-5x too far a step. On the cake that grew
+The means' learning rate is 3DGS-MCMC's 1.6e-4 times the training
+cameras' extent (1.1 times their largest distance from their mean centre,
+means_lr_scale 0: train.py measures it; the cake's is 0.96), not
+splat_demo's 1.6e-4 x 4.4, the lego's: on the cake that moved the means
+and their SGLD noise (proportional to the rate) 4-5x too far a step, grew
 huge translucent Gaussians flung out of the scene, and longer schedules
 lost quality (G51: 18.87 dB at 9129 steps; rows G54-G59).
 
@@ -40,5 +39,5 @@ def get_config():
       "splat_demo", layout="nerfstudio", data_dir="data/capture",
       train_dir="runs/splat_capture", center_method="focus",
       splat_init="sfm", lr_init=2.5e-2, lr_final=2.5e-3,
-      means_lr_init=1.6e-4, means_lr_final=1.6e-6, splat_relocate_stop=4000,
+      means_lr_scale=0.0, splat_relocate_stop=4000,
       max_time_minutes=10.0)

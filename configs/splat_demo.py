@@ -7,7 +7,10 @@ a training image a step (the L1 + D-SSIM loss reads it as an image), tiles
 of 8 pixels listing at most 2048 Gaussians each, the lists made a row of
 12 tiles at a time (two levels: the row's Gaussians, then each tile's),
 and Mip-Splatting's 2D filter in place of inria's dilation (at 100x100
-the lego's detail is smaller than a pixel: rows G43-G45).
+the lego's detail is smaller than a pixel: rows G43-G45). The means'
+rate is 3DGS-MCMC's 1.6e-4 times 4.4, the scale every splat_demo row was
+measured with (the lego cameras' extent by 3DGS's rule is 5.2; the
+configs for other scenes take their own cameras' extent).
 The learning rates follow
 the time budget (schedule_clock "time"), so a shorter
 --config.max_time_minutes ends its schedule too.
@@ -27,4 +30,5 @@ def get_config():
       patch_size=96, batch_size=96 * 96, max_steps=100_000,
       max_time_minutes=5.0, schedule_clock="time",
       splat_relocate_stop=10**9, splat_sh_interval=500, save_every=500,
-      render_every=0, splat_low_pass=0.1, splat_antialias=True)
+      render_every=0, splat_low_pass=0.1, splat_antialias=True,
+      means_lr_scale=4.4)

@@ -8,6 +8,7 @@ Pool, initial scale and tile capacity (docs/BENCHMARKS.md, row G62): with
 overflowed and the fern scored 9.08 dB after 2000 steps (blocks of a
 tile's size in the pictures); splat_capture's pool of 20 000, a quarter of
 that spacing (splat_demo's) and 2048 a tile (splat_demo's) give 18.09 dB.
+The means' rate in units of the training cameras' extent (the default).
 
   python train.py --config=splat_llff \
       --config.data_dir=/path/to/nerf_llff_data/fern --config.train_dir=runs/fern_splat

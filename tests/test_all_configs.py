@@ -206,6 +206,7 @@ def test_config_trains_and_renders(name, tmp_path):
 
   dataset = load_dataset(config, "train", max_images=TRAIN_IMAGES)
   scene = trainer.scene_info(dataset)
+  config = trainer.resolve_scene_fields(method, config, scene)
   data = parallel.shard_training_data(
       trainer.stack_training_data(dataset, method.pixel_batches),
       training.by_image(config), mesh)

@@ -5,6 +5,7 @@ It knows methods only through `jaxnerf.methods.base.Method`.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -101,6 +102,21 @@ def scene_info(dataset: Dataset) -> base.SceneInfo:
           rgb=None if colours is None else np.asarray(colours, np.float32)),
       frustum=base.Frustums(cameras=dataset.cameras),
       training=True)
+
+
+def resolve_scene_fields(method: base.Method, config, scene: base.SceneInfo):
+  """`config` with the method's scene_fields set where they are 0 (a copy;
+  `config` itself is left as it is)."""
+  if method.scene_fields is None:
+    return config
+  values = {k: v for k, v in method.scene_fields(config, scene).items()
+            if config[k] == 0}
+  if not values:
+    return config
+  config = copy.deepcopy(config)
+  for key, value in values.items():
+    config[key] = value
+  return config
 
 
 def write_scene_info(train_dir: str, scene: base.SceneInfo) -> None:
@@ -438,6 +454,7 @@ def train(config, teacher=None) -> tuple[training.TrainState, list[dict]]:
 
   dataset = load_dataset(config, "train")
   scene = scene_info(dataset)
+  config = resolve_scene_fields(method, config, scene)
   stacked = stack_training_data(dataset, method.pixel_batches)
   check_patches(config, stacked, mesh)
   data = parallel.shard_training_data(stacked, training.by_image(config),

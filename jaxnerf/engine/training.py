@@ -50,7 +50,8 @@ def learning_rate(step, lr_init: float, lr_final: float, max_steps: int,
 def learning_rate_schedule(config, prefix: str = "",
                            fraction: Optional[jax.Array] = None
                            ) -> optax.Schedule:
-  """The schedule of the config fields `<prefix>lr_init` etc.
+  """The schedule of the config fields `<prefix>lr_init` etc., times
+  `<prefix>lr_scale` where the config has that field.
 
   fraction: None, the schedule of the step count (`schedule_clock` "steps");
     else [] the share of the time budget spent (`schedule_clock` "time"):
@@ -58,14 +59,26 @@ def learning_rate_schedule(config, prefix: str = "",
     whatever the count.
   """
   field = lambda name: config[prefix + name]
+  scale = config.get(prefix + "lr_scale", 1.0)
   try:
-    schedule = functools.partial(
-        learning_rate, lr_init=field("lr_init"), lr_final=field("lr_final"),
+    rates = functools.partial(
+        learning_rate, lr_init=field("lr_init") * scale,
+        lr_final=field("lr_final") * scale,
         max_steps=config.max_steps, lr_delay_steps=field("lr_delay_steps"),
         lr_delay_mult=field("lr_delay_mult"))
   except (KeyError, AttributeError) as e:
     raise ValueError(f"method {config.method}: a parameter group with prefix "
                      f"{prefix!r} needs the config field {e}") from None
+
+  def schedule(count):
+    # Checked on use: restoring a run builds its optimiser from a config
+    # whose scene fields were never resolved, and never steps it.
+    if not scale > 0:
+      raise ValueError(f"config.{prefix}lr_scale is {scale}: a value from "
+                       "the training scene that trainer.resolve_scene_fields "
+                       "sets")
+    return rates(count)
+
   if fraction is None:
     return schedule
   position = fraction * config.max_steps

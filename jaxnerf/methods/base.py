@@ -28,7 +28,13 @@ The training and evaluation loops know only this contract:
     `loss_terms` reads. Only the train step calls it.
 * `loss_terms(config, outputs, rays, rgb, params) -> dict[str, scalar]`:
   the named terms the train step sums and logs.
-* `param_groups`: which parameters each optimiser (schedule) updates.
+* `param_groups`: which parameters each optimiser (schedule) updates; a
+  group's rates are its schedule times `<prefix>lr_scale` where the
+  method has that field (1 where it has not).
+* `scene_fields(config, scene) -> dict`: optional; fields whose value 0
+  means "from the training scene" (e.g. a rate in units of the cameras'
+  extent), resolved by train.py before it builds anything and recorded in
+  the run's config.json.
 * `outputs`: the per-ray maps the renderer returns and eval.py writes.
 * `casts_rays`: the batch is pixels and camera indices, and rays are cast
   inside the step from (possibly refined) cameras.
@@ -343,6 +349,7 @@ class Method:
   # so far, including this one; learning_rate(prefix): a group's rate at
   # this step). Static shapes: e.g. 3DGS-MCMC moving dead Gaussians.
   after_step: Optional[Callable[..., tuple]] = None
+  scene_fields: Optional[Callable[[Any, SceneInfo], dict]] = None
 
   @property
   def pixel_batches(self) -> bool:
@@ -532,7 +539,8 @@ class Backbone:
       model: __call__, density, radiance, refine_cameras, ...), holding the
       components' submodules and calling their hooks.
     loss_terms: its own terms (colour, weight decay, regularisers).
-    engine_defaults, outputs, image_space, after_step: as Method's.
+    engine_defaults, outputs, image_space, after_step, scene_fields: as
+      Method's.
     param_groups: its own groups (tried after the components', before the
       engine's `field` group, which takes every other parameter).
   """
@@ -547,6 +555,7 @@ class Backbone:
   image_space: bool = False
   param_groups: tuple[ParamGroup, ...] = ()
   after_step: Optional[Callable[..., tuple]] = None
+  scene_fields: Optional[Callable[[Any, SceneInfo], dict]] = None
 
 
 def _merged_fields(name: str, parts) -> ml_collections.ConfigDict:
@@ -674,7 +683,8 @@ def compose(name: str, backbones: Mapping[str, Backbone],
         backbone=backbone_name,
         backbones=tuple(backbones),
         on_backbone=on,
-        after_step=bb.after_step)
+        after_step=bb.after_step,
+        scene_fields=bb.scene_fields)
     return made[backbone_name]
 
   return on(next(iter(backbones)))

@@ -87,16 +87,21 @@ def config_fields() -> ml_collections.ConfigDict:
   c.splat_noise_lr = 5e5
   c.splat_opacity_reg = 0.01
   c.splat_scale_reg = 0.01
-  # Per-parameter learning rates (3DGS-MCMC's; the means' decay x10^-2,
-  # their scale is the scene's: 1.6e-4 times the cameras' extent). The SH
-  # band 0 is the engine's lr_* group.
-  for prefix, lr_init, lr_final in (("means_", 1.6e-4 * 4.4, 1.6e-6 * 4.4),
+  # Per-parameter learning rates (3DGS-MCMC's; the means' decay x10^-2).
+  # The SH band 0 is the engine's lr_* group.
+  for prefix, lr_init, lr_final in (("means_", 1.6e-4, 1.6e-6),
                                     ("scales_", 5e-3, 5e-3),
                                     ("rotations_", 1e-3, 1e-3),
                                     ("opacities_", 5e-2, 5e-2),
                                     ("sh_rest_", 1.25e-4, 1.25e-4)):
     for key, value in base.schedule_fields(prefix, lr_init, lr_final).items():
       c[key] = value
+  # The means' rates (and the SGLD noise that follows them) are in units
+  # of the scene's size: 0 is the training cameras' extent (3DGS's
+  # spatial_lr_scale), set by train.py. One rate for every scene: the
+  # lego's on a capture's unit-scale cameras was 4.6x too fast and lost
+  # 4-6 dB (docs/BENCHMARKS.md, G54-G59).
+  c.means_lr_scale = 0.0
   return c
 
 
@@ -149,9 +154,10 @@ def check_config(c) -> None:
     if c[field] < 1:
       raise ConfigError(f"config.{field}: must be at least 1, got "
                         f"{c[field]}")
-  if not c.splat_low_pass >= 0:
-    raise ConfigError(f"config.splat_low_pass: must be at least 0, got "
-                      f"{c.splat_low_pass}")
+  for field in ("splat_low_pass", "means_lr_scale"):
+    if not c[field] >= 0:
+      raise ConfigError(f"config.{field}: must be at least 0, got "
+                        f"{c[field]}")
   if c.patch_size % c.render_tile:
     raise ConfigError(f"config.patch_size: {c.patch_size} is not a multiple "
                       f"of config.render_tile {c.render_tile}")
@@ -515,14 +521,32 @@ def relocate(c, params: dict, opt_state, step, key):
           keep(reset_rows(opt_state, reset, g), opt_state))
 
 
+def camera_extent(camtoworlds) -> float:
+  """3DGS's cameras_extent of [C, 3, 4] cameras: 1.1 x their largest
+  distance from their mean centre."""
+  centres = np.asarray(camtoworlds, np.float64)[:, :3, 3]
+  return 1.1 * float(np.max(np.linalg.norm(centres - centres.mean(0),
+                                           axis=-1)))
+
+
+def scene_fields(c, scene: base.SceneInfo) -> dict:
+  """means_lr_scale from the training cameras (base.Method.scene_fields)."""
+  del c
+  extent = camera_extent(scene.frustum.cameras.camtoworlds)
+  if not extent > 0:
+    raise ConfigError("config.means_lr_scale: the training cameras share one "
+                      "centre, so the scene has no extent to scale the means' "
+                      "rate by; set it")
+  return {"means_lr_scale": extent}
+
+
 def add_noise(c, params: dict, key, means_lr) -> dict:
   """3DGS-MCMC's SGLD term: means += lr_means * noise_lr * s(o) * Sigma eps,
   s(o) = sigmoid(100 ((1 - o) - 0.995)): transparent Gaussians explore,
   opaque ones stay. The step is the covariance (length^2) times the means'
-  rate, so it fits the scene only where that rate is 1.6e-4 x the
-  cameras' extent: the lego's rate on a capture's unit-scale cameras made
-  it 4.6x too large and flung Gaussians out of the scene (docs/
-  BENCHMARKS.md, G54-G59)."""
+  rate, which is in units of the scene's extent (means_lr_scale): the
+  lego's rate on a capture's unit-scale cameras made it 4.6x too large and
+  flung Gaussians out of the scene (docs/BENCHMARKS.md, G54-G59)."""
   opacity = jax.nn.sigmoid(params["opacity_logits"])
   covs = splatting.covariances(params["log_scales"], params["quats"])
   eps = jax.random.normal(key, params["means"].shape)
@@ -556,4 +580,5 @@ BACKBONE = base.Backbone(
     image_space=True,
     param_groups=PARAM_GROUPS,
     after_step=after_step,
+    scene_fields=scene_fields,
 )
