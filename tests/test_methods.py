@@ -20,6 +20,7 @@ from jaxnerf import methods
 from jaxnerf.data.dataset import load_dataset
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
+from jaxnerf.engine import trainer
 from jaxnerf.engine.trainer import stack_training_data
 
 # Small settings per backbone and per method, so a conformance step takes
@@ -209,7 +210,8 @@ def check_contract(config, tmp_path):
   """The contract's checks on `config` (see the matrix test); returns the
   trained parameters."""
   dataset = load_dataset(config, "train", max_images=2)
-  scene = base.SceneInfo(num_cameras=len(dataset))
+  scene = trainer.scene_info(dataset)
+  config = trainer.resolve_scene_fields(methods.of(config), config, scene)
   method, model, state = training.setup(config, jax.random.PRNGKey(0), scene)
   data = jax.tree.map(jnp.asarray,
                       stack_training_data(dataset, method.pixel_batches))
