@@ -1,7 +1,9 @@
 """3D Gaussian splats on an LLFF forward-facing scene (the fern at factor 8,
 504x378), in the recentred frame with pinhole cameras (no NDC), initial
-means along the training cameras' rays between the depth bounds (the
-LLFF release has no sparse points). Patches of 128 pixels.
+means along the training cameras' rays between the depth bounds; with
+the scene's COLMAP model in sparse/0 (the NeRF authors' full release has
+it), --config.splat_init=sfm starts them at its points instead. Patches
+of 128 pixels.
 
 Pool, initial scale and tile capacity (docs/BENCHMARKS.md, row G62): with
 100 000 Gaussians at the frustum's mean spacing and 256 a tile, the tiles

@@ -283,3 +283,63 @@ def test_eval_of_an_llff_run_writes_metrics(tmp_path):
     metrics = json.load(f)
   assert len(metrics["images"]) == 1 and "per_scale" not in metrics
   assert np.isfinite(metrics["mean"]["psnr"])
+
+
+def _turned_scene(tmp_path, points, colours):
+  """LLFF cameras on a grid, each turned a few degrees from looking along
+  world -z, and the COLMAP text model (sparse/0) holding `points`."""
+  from scipy.spatial.transform import Rotation
+  rng = np.random.default_rng(0)
+  poses = np.zeros((N, 3, 5))
+  i = np.arange(N)
+  poses[:, :, 3] = np.stack([0.3 * (i % 4), 0.2 * (i // 4), 0.05 * i], -1)
+  gl = Rotation.from_rotvec(rng.normal(0.0, 0.1, (N, 3))).as_matrix()
+  poses[:, :, :3] = gl @ LLFF_IDENTITY
+  poses[:, :, 4] = HWF
+  np.save(tmp_path / "poses_bounds.npy",
+          np.concatenate([poses.reshape(N, 15), _bounds()], axis=-1))
+  _write_images(str(tmp_path / "images_8"), 6, 8)
+  model = tmp_path / "sparse" / "0"
+  model.mkdir(parents=True)
+  (model / "cameras.txt").write_text("1 PINHOLE 64 48 50 50 32 24\n")
+  (model / "images.txt").write_text("# no images: only the points are read\n")
+  (model / "points3D.txt").write_text("".join(
+      f"{k + 1} {x} {y} {z} {r} {g} {b} 0.5\n"
+      for k, ((x, y, z), (r, g, b)) in enumerate(zip(points, colours))))
+  return poses
+
+
+@pytest.mark.parametrize("spherify", [False, True])
+def test_sparse_points_keep_their_place_in_every_camera(tmp_path, spherify):
+  """The release's COLMAP points, moved with the cameras: in every loaded
+  camera's frame a point is where it is in that camera's world frame, times
+  one scale (the loader's rescale; pose_scale unless spherified)."""
+  rng = np.random.default_rng(1)
+  points = rng.uniform([-2, -2, -9], [3, 3, -4], (40, 3))
+  colours = rng.integers(0, 256, (40, 3))
+  poses = _turned_scene(tmp_path, points, colours)
+  data = load_dataset(_config(tmp_path, spherify=spherify), "train")
+  loaded = data.extras["points"]
+  assert loaded.shape == (40, 3) and loaded.dtype == np.float32
+  np.testing.assert_allclose(data.extras["point_colours"], colours / 255.0,
+                             atol=1e-7)
+  world = llff.reorder_poses(poses)[data.extras["indices"], :, :4]
+  local = lambda c2w, p: (p - c2w[:3, 3]) @ c2w[:3, :3]
+  in_world = np.stack([local(c, points) for c in world])
+  in_scene = np.stack([local(c, loaded.astype(np.float64))
+                       for c in np.asarray(data.cameras.camtoworlds)])
+  scale = np.sum(in_scene * in_world) / np.sum(in_world * in_world)
+  np.testing.assert_allclose(in_scene, scale * in_world, atol=1e-4)
+  if not spherify:
+    assert scale == pytest.approx(data.extras["pose_scale"], rel=1e-5)
+
+
+def test_no_sparse_model_no_points(scene):
+  assert "points" not in load_dataset(_config(scene), "train").extras
+
+
+def test_malformed_sparse_model_names_its_file(tmp_path):
+  _turned_scene(tmp_path, np.zeros((1, 3)), np.zeros((1, 3), int))
+  (tmp_path / "sparse" / "0" / "points3D.txt").write_text("1 0 0 zero 1 2 3 0.5\n")
+  with pytest.raises(DatasetError, match=r"points3D\.txt:1"):
+    load_dataset(_config(tmp_path), "train")

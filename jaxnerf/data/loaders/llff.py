@@ -4,7 +4,9 @@ Follows JaxNeRF's `LLFF` dataset (itself NeRF's load_llff.py): reorder the
 rotation from LLFF's [down, right, back] to OpenGL's [right, up, back],
 rescale so the nearest bound is 1 / 0.75, recentre on the average pose,
 optionally spherify (360-degree captures), hold out every llffhold-th image,
-and warp rays into NDC unless spherified.
+and warp rays into NDC unless spherified. Where the scene has the COLMAP
+model its poses came from (`sparse/0`, as the NeRF authors' release), its
+points come too, moved into the loaded frame (initialisers: splats' "sfm").
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from jaxnerf.core import cameras
+from jaxnerf.data import colmap_model
 from jaxnerf.data import images as images_lib
 from jaxnerf.data.dataset import Dataset, check_same_size, one_line
 from jaxnerf.errors import DatasetError
@@ -172,6 +175,57 @@ def spherify_poses(poses: np.ndarray,
   return poses, bounds * scale
 
 
+def scene_similarity(before: np.ndarray, after: np.ndarray
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+  """(s, R [3, 3], t [3]) such that the cameras `after` are `before` moved
+  by the similarity x -> s R x + t of the world (the loader's rescale,
+  recentre and spherify are such moves): R from the orientations (the
+  rotation nearest their mean), s and t from the centres.
+
+  Args:
+    before, after: [N, 3, 4] camera-to-world, the same cameras, N >= 2
+      at different centres.
+  """
+  u, _, vt = np.linalg.svd(np.einsum("nij,nkj->ik", after[:, :3, :3],
+                                     before[:, :3, :3]))
+  rot = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+  spread = lambda c: np.sqrt(np.mean(np.sum(np.square(c - c.mean(0)), -1)))
+  c_before, c_after = before[:, :3, 3], after[:, :3, 3]
+  scale = float(spread(c_after) / spread(c_before))
+  return scale, rot, c_after.mean(0) - scale * rot @ c_before.mean(0)
+
+
+def sparse_points(data_dir: str, before: np.ndarray, after: np.ndarray
+                  ) -> Optional[tuple[np.ndarray, np.ndarray]]:
+  """The scene's COLMAP points (`sparse/0` or `sparse`) in the loaded frame:
+  ([P, 3] xyz, [P, 3] colours in [0, 1]); None without a model or points.
+
+  poses_bounds.npy holds COLMAP's camera-to-world in COLMAP's world frame
+  (LLFF's imgs2poses only permutes the camera axes), so the similarity
+  that took those cameras (`before`, axes reordered) to the loaded ones
+  (`after`) takes the points there too.
+
+  Raises:
+    DatasetError: a malformed model (named), or cameras that share one
+      centre (nothing to scale the points by).
+  """
+  folder = colmap_model.find_model(os.path.join(data_dir, "sparse"))
+  if folder is None:
+    return None
+  model = colmap_model.read_model(folder)
+  if not len(model.points):
+    return None
+  centres = before[:, :3, 3]
+  if len(centres) < 2 or not np.ptp(centres, axis=0).max() > 0:
+    raise DatasetError(f"{folder}: poses_bounds.npy's cameras share one "
+                       "centre, so its points cannot be placed in the "
+                       "loaded frame")
+  scale, rot, shift = scene_similarity(before, after)
+  xyz = scale * np.asarray(model.points, np.float64) @ rot.T + shift
+  return (xyz.astype(np.float32),
+          (np.asarray(model.colors, np.float32) / 255.0))
+
+
 def split_indices(n: int, llffhold: int, split: str) -> np.ndarray:
   """Every llffhold-th image (i % llffhold == 0) is test, the rest train."""
   indices = np.arange(n)
@@ -198,6 +252,8 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
     within them, 'pose_scale' (world units per poses_bounds.npy unit,
     before spherify) and 'spherify'. (Not 'scale': that key is per image,
     the multiscale datasets' level, which eval.py reports per scale.)
+    With a COLMAP model in `sparse/0`: 'points' [P, 3] in the loaded frame
+    and 'point_colours' [P, 3] in [0, 1] (`sparse_points`).
   """
   data_dir = config.data_dir
   if not os.path.isdir(data_dir):
@@ -249,6 +305,7 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
   focal = float(hwf[2] * width / hwf[1])
 
   poses = reorder_poses(poses)[:, :, :4]
+  world_poses = poses.copy()
   scale = 1.0 / (bounds.min() * BD_FACTOR)
   poses[:, :, 3] *= scale
   bounds = bounds * scale
@@ -281,10 +338,13 @@ def load(config, split: str, max_images: Optional[int] = None) -> Dataset:
 
   cams = cameras.Cameras.create(poses[indices], focal, width, height, near,
                                 far, ndc=ndc)
+  extras = {"poses": poses.astype(np.float32),
+            "bounds": bounds.astype(np.float32), "indices": indices,
+            "pose_scale": float(scale), "spherify": bool(config.spherify)}
+  points = sparse_points(data_dir, world_poses, poses)
+  if points is not None:
+    extras["points"], extras["point_colours"] = points
   return Dataset(
       images=[im.astype(np.float32) for im in images], cameras=cams,
       names=[os.path.splitext(os.path.basename(p))[0] for p in image_paths],
-      near=near, far=far,
-      extras={"poses": poses.astype(np.float32),
-              "bounds": bounds.astype(np.float32), "indices": indices,
-              "pose_scale": float(scale), "spherify": bool(config.spherify)})
+      near=near, far=far, extras=extras)
