@@ -170,6 +170,20 @@ def test_the_file_keeps_the_networks(baked, tmp_path):
   with pytest.raises(BakedFileError, match="inconsistent shapes"):
     baking.check_arrays("x.npz", scene.block_index, scene.density,
                         scene.sh)
+  # Layers whose shapes pair up but do not chain (trunk_0 one output
+  # short for trunk_1), or a spec whose encodings are not the first
+  # layer's input: not a scene, at load rather than at the first render.
+  with np.load(path) as f:
+    arrays = dict(f)
+  arrays["network/trunk_0_kernel"] = arrays["network/trunk_0_kernel"][..., 1:]
+  arrays["network/trunk_0_bias"] = arrays["network/trunk_0_bias"][..., 1:]
+  np.savez(str(tmp_path / "unchained.npz"), **arrays)
+  with pytest.raises(BakedFileError, match="unchained.npz: .*tiny networks"):
+    baking.load(str(tmp_path / "unchained.npz"))
+  with pytest.raises(BakedFileError, match="tiny networks"):
+    baking.check_networks("x.npz", scene.networks, scene.network_index,
+                          {**scene.network_spec,
+                           "pos_freqs": scene.network_spec["pos_freqs"] + 1})
 
 
 def test_the_web_page_refuses_the_networks_in_one_line(baked, tmp_path,

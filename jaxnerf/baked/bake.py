@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnerf.fields import encoding
+from jaxnerf.fields import encoding, kilo
 from jaxnerf import files
 from jaxnerf.render import compositing
 from jaxnerf.errors import BakedFileError, ConfigError, ResourceError
@@ -867,8 +867,9 @@ def load(path: str, method: Optional[str] = None) -> BakedScene:
 def check_networks(path: str, networks: dict, index: np.ndarray,
                    spec: dict) -> None:
   """Raises BakedFileError unless the tiny networks form one set: every
-  kernel [n, in, out] with its bias [n, out], the same n for all, and the
-  index [Gk^3] of rows -1..n-1."""
+  kernel [n, in, out] with its bias [n, out], the same n for all, the
+  index [Gk^3] of rows -1..n-1, and layers that chain from the spec's
+  encodings to density and colour (kilo.shade traced on shapes only)."""
   n = {pair[0].shape[0] if pair[0].ndim == 3 else -1
        for pair in networks.values()}
   ok = (len(n) == 1 and min(n) >= 0 and all(
@@ -878,6 +879,15 @@ def check_networks(path: str, networks: dict, index: np.ndarray,
       np.issubdtype(index.dtype, np.integer))
   if ok and index.size:
     ok = index.min() >= -1 and index.max() < min(n)
+  if ok:
+    try:
+      out = jax.eval_shape(
+          lambda p, x: kilo.shade(p, x, spec["layers"], spec["pos_freqs"],
+                                  spec["dir_freqs"]),
+          networks, jax.ShapeDtypeStruct((min(n), 1, 6), jnp.float32))
+      ok = out.shape == (min(n), 1, 4)
+    except (KeyError, TypeError, ValueError, IndexError):
+      ok = False
   if not ok:
     shapes = {k: (a.shape, b.shape) for k, (a, b) in networks.items()}
     raise BakedFileError(
