@@ -575,7 +575,9 @@ def dense_lists(proj: Projection, opacity: jax.Array, pixels: jax.Array,
 
   Args:
     proj: the Gaussians on the view (`valid`: in front and able to reach
-      alpha 1/255); opacity [G]; pixels [T, P, 2] the tiles' pixel centres.
+      alpha 1/255); opacity [G]; pixels [T, P, 2] the tiles' pixel centres
+      (on the pinhole image plane, anywhere: each tile tests the rectangle
+      that holds its pixels).
     tiles_per_step: as `render_tiles`'.
   Returns:
     (ids [T, capacity], mask [T, capacity], overflow [T]).
@@ -583,8 +585,9 @@ def dense_lists(proj: Projection, opacity: jax.Array, pixels: jax.Array,
   num_slots = opacity.shape[0]
   order = jnp.argsort(jnp.where(proj.valid,
                                 jax.lax.stop_gradient(proj.depth), jnp.inf))
-  # Each tile's list from its first and last pixel centre.
-  corners = (pixels[:, 0], pixels[:, -1])
+  # Each tile's list from the rectangle of its pixel centres (its first
+  # and last on a pinhole grid; a distorted camera's tiles are warped).
+  corners = (jnp.min(pixels, 1), jnp.max(pixels, 1))
   num = pixels.shape[0]
 
   def front(size: int):
@@ -639,7 +642,9 @@ def render_tiles(proj: Projection, opacity: jax.Array, colours: jax.Array,
     proj: the Gaussians on the view's camera; opacity [G] (before
       proj.opacity_scale, applied here); colours [G, 3].
     pixels: [T, tile^2, 2] pixel centres, each row one tile of the view's
-      grid (from `origin`, tiles_x x tiles_y tiles), row-major.
+      grid (from `origin`, tiles_x x tiles_y tiles), row-major. With the
+      "dense" binning they may be moved off the grid: a distorted camera's
+      pixels undistorted onto the pinhole image plane, where `proj` is.
     tiles_per_step: make this many tiles' lists at a time (lax.map: the
       dense binning's [tiles, Gaussians] tests; 0: as many as keep those
       near LIST_BUDGET elements); where that is fewer than all tiles, each

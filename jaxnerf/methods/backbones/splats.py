@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxnerf.core import cameras as camera_lib
 from jaxnerf.core import metrics
 from jaxnerf.errors import ConfigError
 from jaxnerf.fields import encoding
@@ -161,12 +162,6 @@ def check_config(c) -> None:
   if c.patch_size % c.render_tile:
     raise ConfigError(f"config.patch_size: {c.patch_size} is not a multiple "
                       f"of config.render_tile {c.render_tile}")
-  # barf's camera refinement may learn k1, k2; the rasteriser projects
-  # pinhole cameras, so they would get no gradient and change nothing.
-  if c.get("learn_distortion"):
-    raise ConfigError("config.learn_distortion: the splat rasteriser renders "
-                      "pinhole cameras (no radial distortion); set it to "
-                      "false")
 
 
 def initial_splats(c, scene: base.SceneInfo, key
@@ -206,6 +201,21 @@ def _spacing(means: jax.Array, count: int) -> jax.Array:
   lo, hi = jnp.percentile(means, 2, axis=0), jnp.percentile(means, 98, axis=0)
   volume = jnp.prod(jnp.maximum(hi - lo, 1e-6))
   return jnp.cbrt(volume / count)
+
+
+def pinhole_pixels(cameras, pixels: jax.Array, views: jax.Array
+                   ) -> jax.Array:
+  """Where the rays through a distorted camera's pixels cross its pinhole
+  image plane (the pixels undistorted, in pixels): the EWA projection lives
+  on that plane, so compositing there renders the lens exactly per pixel
+  (each Gaussian's footprint stays the pinhole one, locally affine, as
+  without distortion). pixels: [V, T, P, 2] of the cameras `views` [V]."""
+  fx, fy, cx, cy = (getattr(cameras, f)[views][:, None, None]
+                    for f in ("fx", "fy", "cx", "cy"))
+  x, y = camera_lib.undistort((pixels[..., 0] - cx) / fx,
+                              (pixels[..., 1] - cy) / fy,
+                              cameras.distortion[views][:, None, None])
+  return jnp.stack([cx + fx * x, cy + fy * y], -1).astype(pixels.dtype)
 
 
 def band_weights(c, progress: Optional[base.Progress]) -> jax.Array:
@@ -351,6 +361,12 @@ class SplatModel(nn.Module, base.Composed):
       origins = jnp.zeros((1, 2))
       grids = jnp.stack([-(-cameras.width[views] // t),
                          -(-cameras.height[views] // t)], -1)
+    if cameras.distorted:
+      if c.splat_binning != "dense":
+        raise ConfigError("config.splat_binning: 'sort' bins tiles of a "
+                          "pinhole grid; these cameras have lens distortion, "
+                          "set it to 'dense'")
+      tiles = pinhole_pixels(cameras, tiles, views)
     maps, stats = self.render_views(cameras, views, tiles, origins, grids,
                                     progress)
     if randomized and c.patch_size:
