@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import EMBEDDED_LEGO, EMITTER_FLAG, needs_shared_data
+from conftest import EMITTER_FLAG, needs_shared_data
 from jaxnerf.errors import ConfigError
 from jaxnerf.methods import base
 from jaxnerf.methods.backbones import splats
